@@ -1,0 +1,57 @@
+# pyxmtp: two commands from a fresh clone.
+#   make run   - create .venv, install pyxmtp, run a node on 127.0.0.1:5556 (data in ./pyxmtp-data)
+#   make test  - create .venv with the dev extras, then pytest + ruff + mypy + the layer contract
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+HOST   ?= 127.0.0.1
+PORT   ?= 5556
+DATA   ?= ./pyxmtp-data
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-dev pytest lint typecheck layers bench proto clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.stamp-install: pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[dev,postgres]'
+	touch $@ $(VENV)/.stamp-install
+
+install: $(VENV)/.stamp-install
+install-dev: $(VENV)/.stamp-dev
+
+run: install
+	$(VENV)/bin/pyxmtp node --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+test: install-dev
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+pytest: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: install-dev
+	$(VENV)/bin/mypy
+
+layers: install-dev
+	$(PY) -m pytest tests/test_layers.py
+
+bench: install-dev
+	$(PY) benchmarks/mls_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

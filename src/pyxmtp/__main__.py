@@ -1,0 +1,3 @@
+from pyxmtp.cli.main import main
+
+raise SystemExit(main())

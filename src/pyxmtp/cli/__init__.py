@@ -1,0 +1,1 @@
+"""The ``pyxmtp`` command line."""
