@@ -33,22 +33,25 @@ run: install
 
 test: install-dev
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy
 
 pytest: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
 typecheck: install-dev
 	$(VENV)/bin/mypy
 
 layers: install-dev
 	$(PY) -m pytest tests/test_layers.py
+
+proto: install-dev
+	$(PY) scripts/gen_proto.py
 
 bench: install-dev
 	$(PY) benchmarks/mls_bench.py
