@@ -10,6 +10,8 @@ from tests.conftest import require_vectors
 FILES = [
     "tree-math",
     "deserialization",
+    "crypto-basics",
+    "messages",
 ]
 
 

@@ -114,15 +114,24 @@ class Reader:
     def varint(self) -> int:
         """RFC 9420 section 2.1.2 variable-length integer: minimal encoding only, prefix 0b11 invalid."""
         start = self._pos
-        first = self.u8()
+        if start >= self._end:
+            raise self.error("need variable-length integer, 0 bytes left")
+        first = self._buf[start]
         prefix = first >> 6
+        if prefix == 0:
+            self._pos = start + 1
+            return first
         if prefix == 3:
             raise self.error("invalid variable-length integer prefix 0b11", start)
         length = 1 << prefix
-        value = first & 0x3F
-        for _ in range(length - 1):
-            value = (value << 8) | self.u8()
-        if prefix and value < (1 << (8 * (length >> 1) - 2)):
+        end = start + length
+        if end > self._end:
+            raise self.error(
+                f"need {length}-byte variable-length integer, {self._end - start} bytes left", start
+            )
+        value = int.from_bytes(self._buf[start:end], "big") & ((1 << (8 * length - 2)) - 1)
+        self._pos = end
+        if value < (1 << (8 * (length >> 1) - 2)):
             raise self.error(f"non-minimal variable-length integer encoding of {value}", start)
         return value
 
@@ -150,7 +159,10 @@ class Reader:
         try:
             out: list[T] = []
             while self._pos < end:
+                before = self._pos
                 out.append(item(self))
+                if self._pos == before:
+                    raise self.error("vector item consumed no bytes")
         finally:
             self._end = saved_end
         if self._pos != end:  # pragma: no cover - item() cannot read past the narrowed end
