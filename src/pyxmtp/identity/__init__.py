@@ -1,1 +1,49 @@
-"""XMTP identity (XIP-46): wallets, inboxes, identity updates and association state."""
+"""XMTP identity (XIP-46): wallets, inboxes, identity updates and association state.
+
+Modules: :mod:`~pyxmtp.identity.eth` (EIP-191 wallets), :mod:`~pyxmtp.identity.installation` (Ed25519
+installation keys, Ed25519ph), :mod:`~pyxmtp.identity.inbox` (inbox ids, MLS credential), ``members``,
+``actions`` and :mod:`~pyxmtp.identity.signature_text` (what signers sign), :mod:`~pyxmtp.identity.signatures`
+(verification, ``Signer`` and ``SmartContractWalletVerifier``), :mod:`~pyxmtp.identity.builder` (signed
+updates), ``state`` and :mod:`~pyxmtp.identity.associations` (the state machine), ``errors``.
+"""
+
+from pyxmtp.identity.associations import (
+    MAX_INBOX_LOG_ENTRIES,
+    AssociationState,
+    Member,
+    StateDiff,
+    apply_update,
+    check_log_capacity,
+    get_state,
+    verify_update,
+)
+from pyxmtp.identity.builder import IdentityUpdateBuilder, SignatureRequest
+from pyxmtp.identity.errors import AssociationError, IdentityError
+from pyxmtp.identity.eth import LocalWalletSigner, eip191_hash
+from pyxmtp.identity.inbox import generate_inbox_id
+from pyxmtp.identity.installation import InstallationKey
+from pyxmtp.identity.members import MemberIdentifier, MemberKind
+from pyxmtp.identity.signatures import Signer, SmartContractWalletVerifier
+
+__all__ = [
+    "MAX_INBOX_LOG_ENTRIES",
+    "AssociationError",
+    "AssociationState",
+    "IdentityError",
+    "IdentityUpdateBuilder",
+    "InstallationKey",
+    "LocalWalletSigner",
+    "Member",
+    "MemberIdentifier",
+    "MemberKind",
+    "SignatureRequest",
+    "Signer",
+    "SmartContractWalletVerifier",
+    "StateDiff",
+    "apply_update",
+    "check_log_capacity",
+    "eip191_hash",
+    "generate_inbox_id",
+    "get_state",
+    "verify_update",
+]
