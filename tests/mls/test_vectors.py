@@ -12,6 +12,12 @@ FILES = [
     "deserialization",
     "crypto-basics",
     "messages",
+    "secret-tree",
+    "key-schedule",
+    "psk_secret",
+    "transcript-hashes",
+    "message-protection",
+    "welcome",
 ]
 
 
