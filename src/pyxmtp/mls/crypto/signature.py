@@ -136,7 +136,8 @@ class _ECDSA(SignatureScheme):
 
     def private_key_from_bytes(self, data: bytes) -> SignaturePrivateKey:
         c = self._curve
-        raw = bytes(data)
+        # Big-endian scalars may arrive without leading zero bytes (e.g. a 65-byte P-521 key); normalise.
+        raw = bytes(data).rjust(c.scalar_len, b"\0")
         key = c.private_key(raw)
         alg = self._sign_alg
         return _SigKey(self, lambda m: key.sign(m, alg), raw, c.point_bytes(key.public_key()))

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from ..codec import decode, encode
 from ..constants import ProtocolVersion, SenderType, WireFormat
 from ..crypto import CipherSuite, get_suite
-from ..crypto.suites import ComposedCipherSuite
 from ..errors import MLSError
 from ..framing.content import AuthenticatedContent, ContentBody, FramedContent, Sender
 from ..framing.messages import MLSMessage, PrivateMessage, PublicMessage
@@ -65,10 +64,7 @@ class _Epoch:
         self.sender_data_secret = _h(case["sender_data_secret"])
         self.membership_key = _h(case["membership_key"])
         self.signature_pub = _h(case["signature_pub"])
-        raw = _h(case["signature_priv"])
-        if isinstance(suite, ComposedCipherSuite):  # ECDSA scalars may come without leading zero bytes
-            raw = raw.rjust(suite.signature.private_key_len, b"\0")
-        self.signature_key = suite.signature_key_from_bytes(raw)
+        self.signature_key = suite.signature_key_from_bytes(_h(case["signature_priv"]))
 
     def tree(self) -> SecretTree:
         return SecretTree(self.suite, self.encryption_secret, _N_LEAVES)
