@@ -18,6 +18,9 @@ FILES = [
     "transcript-hashes",
     "message-protection",
     "welcome",
+    "tree-validation",
+    "tree-operations",
+    "treekem",
 ]
 
 
