@@ -27,6 +27,7 @@ $(VENV)/.stamp-dev: pyproject.toml | $(PY)
 
 install: $(VENV)/.stamp-install
 install-dev: $(VENV)/.stamp-dev
+	bash scripts/setup_interop.sh
 
 run: install
 	$(VENV)/bin/pyxmtp node --host $(HOST) --port $(PORT) --data-dir $(DATA)
