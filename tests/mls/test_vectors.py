@@ -21,6 +21,9 @@ FILES = [
     "tree-validation",
     "tree-operations",
     "treekem",
+    "passive-client-welcome",
+    "passive-client-handling-commit",
+    "passive-client-random",
 ]
 
 

@@ -1,0 +1,27 @@
+"""The sans-IO MLS group engine (RFC 9420 sections 11-12): create, join, commit, process, merge.
+
+Start with :class:`~.group.Group`. Modules: :mod:`.config` (local policy), :mod:`.transitions` (the lifecycle
+table), :mod:`.state` / :mod:`.epoch` (serializable state), :mod:`.proposals` (validation and application),
+:mod:`.commit_builder`, :mod:`.process`, :mod:`.staged`, :mod:`.welcome`, :mod:`.external`, :mod:`.events`,
+:mod:`.errors`.
+"""
+
+from __future__ import annotations
+
+from .config import XMTP_CONFIG, GroupConfig, WireFormatPolicy
+from .events import ApplicationMessage, Member, ProposalReceived
+from .group import Group
+from .staged import StagedCommit
+from .transitions import GroupStatus
+
+__all__ = [
+    "XMTP_CONFIG",
+    "ApplicationMessage",
+    "Group",
+    "GroupConfig",
+    "GroupStatus",
+    "Member",
+    "ProposalReceived",
+    "StagedCommit",
+    "WireFormatPolicy",
+]
