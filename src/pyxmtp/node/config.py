@@ -1,0 +1,36 @@
+"""Settings of a node (the CLI builds one from its flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyxmtp.identity.signatures import SmartContractWalletVerifier
+
+from .ratelimit import RateLimits
+
+#: What FetchD14nCutover answers: "not scheduled". libxmtp migration clients switch to d14n once
+#: ``now_ns >= cutover`` after casting it to i64, so 0 or anything above i64::MAX would switch them at once.
+NO_CUTOVER_NS = 2**63 - 1
+#: xmtp-node-go's ``--max-msg-size`` default.
+MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class NodeConfig:
+    host: str = "127.0.0.1"
+    port: int = 5556  # 0: pick a free port (Node.port tells which)
+    data_dir: Path = field(default_factory=lambda: Path("./pyxmtp-data"))
+    #: None switches rate limiting off.
+    rate_limits: RateLimits | None = field(default_factory=RateLimits)
+    #: SQLite ``PRAGMA synchronous`` for the WAL: FULL (default: fsync per commit), EXTRA or NORMAL.
+    sqlite_synchronous: str = "FULL"
+    sqlite_read_threads: int = 4
+    #: A live subscription may fall this many messages behind before it is cut off with ABORTED.
+    subscriber_backlog: int = 1024
+    #: Seconds in-flight calls get to finish on shutdown.
+    grace_period: float = 5.0
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    d14n_cutover_ns: int = NO_CUTOVER_NS
+    #: Checks ERC-1271/ERC-6492 signatures (identity updates and VerifySmartContractWalletSignatures).
+    scw_verifier: SmartContractWalletVerifier | None = None

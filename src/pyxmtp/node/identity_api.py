@@ -1,0 +1,199 @@
+"""``xmtp.identity.api.v1.IdentityApi`` with xmtp-node-go's semantics (protocol reference, sections 1.3, 8.3, 8.7).
+
+PublishIdentityUpdate runs under a per-inbox lock: load the inbox's log, replay it into an association state
+(cached per inbox), apply the new update with the full XIP-46 state machine (every signature verified, in a
+worker thread), then append it and the address-log changes in one transaction. The store re-checks the log
+length inside that transaction, so even a second writer could not slip an entry in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import grpc
+
+from pyxmtp.identity.associations import (
+    MAX_INBOX_LOG_ENTRIES,
+    AssociationState,
+    MemberIdentifier,
+    MemberKind,
+    apply_update,
+    get_state,
+)
+from pyxmtp.identity.errors import IdentityError, Rule, VerifierError
+from pyxmtp.identity.signatures import SmartContractWalletVerifier
+from pyxmtp.proto.identity.api.v1 import identity_pb2
+from pyxmtp.proto.identity.associations import association_pb2
+
+from .errors import ApiError, invalid_argument
+from .store import InboxLogConflict, InboxLogRecord, Store
+
+ServicerContext = grpc.aio.ServicerContext[bytes, bytes]
+#: How many inboxes' replayed association states are kept in memory.
+STATE_CACHE_SIZE = 4096
+NO_SCW_VERIFIER_MESSAGE = (
+    "this node has no smart contract wallet verifier configured "
+    "(NodeConfig.scw_verifier); it cannot check ERC-1271/ERC-6492 signatures"
+)
+
+
+def _addresses(members: Sequence[MemberIdentifier]) -> list[str]:
+    """The Ethereum addresses among ``members`` (only those are indexed, as in xmtp-node-go)."""
+    return [m.address for m in members if m.kind is MemberKind.ETHEREUM]
+
+
+def _parse_updates(records: Sequence[InboxLogRecord]) -> list[association_pb2.IdentityUpdate]:
+    return [association_pb2.IdentityUpdate.FromString(r.update) for r in records]
+
+
+class IdentityApiService:
+    def __init__(self, store: Store, *, scw_verifier: SmartContractWalletVerifier | None = None) -> None:
+        self.store = store
+        self.scw_verifier = scw_verifier
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._states: OrderedDict[str, tuple[int, AssociationState]] = OrderedDict()
+
+    @asynccontextmanager
+    async def _inbox_lock(self, inbox_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(inbox_id, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[inbox_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[inbox_id]
+            if users <= 1:
+                del self._locks[inbox_id]
+            else:
+                self._locks[inbox_id] = (lock, users - 1)
+
+    def _remember(self, inbox_id: str, sequence_id: int, state: AssociationState) -> None:
+        self._states[inbox_id] = (sequence_id, state)
+        self._states.move_to_end(inbox_id)
+        while len(self._states) > STATE_CACHE_SIZE:
+            self._states.popitem(last=False)
+
+    async def _current_state(self, inbox_id: str, records: list[InboxLogRecord]) -> AssociationState | None:
+        if not records:
+            return None
+        cached = self._states.get(inbox_id)
+        if cached is not None and cached[0] == records[-1].sequence_id:
+            return cached[1]
+        updates = _parse_updates(records)
+        verifier = self.scw_verifier
+        state = await asyncio.to_thread(lambda: get_state(updates, scw_verifier=verifier))
+        self._remember(inbox_id, records[-1].sequence_id, state)
+        return state
+
+    def _apply(
+        self, old: AssociationState | None, update: association_pb2.IdentityUpdate
+    ) -> AssociationState:
+        return apply_update(old, update, scw_verifier=self.scw_verifier)
+
+    async def PublishIdentityUpdate(
+        self, request: identity_pb2.PublishIdentityUpdateRequest, context: ServicerContext
+    ) -> identity_pb2.PublishIdentityUpdateResponse:
+        if not request.HasField("identity_update"):
+            raise invalid_argument("IdentityUpdate is required")
+        update = request.identity_update
+        inbox_id = update.inbox_id
+        if not inbox_id:
+            raise invalid_argument("identity update has no inbox_id")
+        data = update.SerializeToString()
+        async with self._inbox_lock(inbox_id):
+            for _attempt in range(3):
+                records = await self.store.inbox_log(inbox_id)
+                if len(records) >= MAX_INBOX_LOG_ENTRIES:
+                    raise ApiError(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"inbox log is full ({len(records)} entries, the limit is {MAX_INBOX_LOG_ENTRIES})",
+                    )
+                try:
+                    old = await self._current_state(inbox_id, records)
+                    new = await asyncio.to_thread(self._apply, old, update)
+                except VerifierError as exc:  # the node could not decide: not the client's fault
+                    code = (
+                        grpc.StatusCode.FAILED_PRECONDITION
+                        if exc.rule == Rule.NO_SCW_VERIFIER
+                        else grpc.StatusCode.UNAVAILABLE
+                    )
+                    raise ApiError(code, f"cannot verify identity update ({exc.rule}): {exc}") from exc
+                except IdentityError as exc:
+                    raise invalid_argument(f"invalid identity update ({exc.rule}): {exc}") from exc
+                diff = old.diff(new) if old is not None else new.as_diff()
+                try:
+                    record = await self.store.append_inbox_log(
+                        inbox_id,
+                        data,
+                        expected_length=len(records),
+                        added_addresses=_addresses(diff.new_members),
+                        removed_addresses=_addresses(diff.removed_members),
+                    )
+                except InboxLogConflict:
+                    self._states.pop(inbox_id, None)
+                    continue
+                self._remember(inbox_id, record.sequence_id, new)
+                return identity_pb2.PublishIdentityUpdateResponse()
+        raise ApiError(grpc.StatusCode.ABORTED, f"inbox {inbox_id} changed concurrently; retry")
+
+    async def GetIdentityUpdates(
+        self, request: identity_pb2.GetIdentityUpdatesRequest, context: ServicerContext
+    ) -> identity_pb2.GetIdentityUpdatesResponse:
+        requests = [(r.inbox_id, r.sequence_id) for r in request.requests]
+        found = await self.store.identity_updates([(inbox_id.lower(), seq) for inbox_id, seq in requests])
+        Response = identity_pb2.GetIdentityUpdatesResponse.Response
+        Log = identity_pb2.GetIdentityUpdatesResponse.IdentityUpdateLog
+        responses = []
+        for (inbox_id, _seq), records in zip(requests, found, strict=True):
+            logs = []
+            for r in records:
+                entry = Log(sequence_id=r.sequence_id, server_timestamp_ns=r.server_timestamp_ns)
+                entry.update.ParseFromString(r.update)
+                logs.append(entry)
+            responses.append(Response(inbox_id=inbox_id, updates=logs))
+        return identity_pb2.GetIdentityUpdatesResponse(responses=responses)
+
+    async def GetInboxIds(
+        self, request: identity_pb2.GetInboxIdsRequest, context: ServicerContext
+    ) -> identity_pb2.GetInboxIdsResponse:
+        identifiers = [r.identifier for r in request.requests]
+        found = await self.store.inbox_ids_for_addresses(identifiers)
+        Response = identity_pb2.GetInboxIdsResponse.Response
+        responses = []
+        for identifier in identifiers:
+            inbox_id = found.get(identifier)
+            if inbox_id is None:
+                responses.append(Response(identifier=identifier))
+            else:
+                responses.append(Response(identifier=identifier, inbox_id=inbox_id))
+        return identity_pb2.GetInboxIdsResponse(responses=responses)
+
+    async def VerifySmartContractWalletSignatures(
+        self, request: identity_pb2.VerifySmartContractWalletSignaturesRequest, context: ServicerContext
+    ) -> identity_pb2.VerifySmartContractWalletSignaturesResponse:
+        verifier = self.scw_verifier
+        if verifier is None:
+            raise ApiError(grpc.StatusCode.UNIMPLEMENTED, NO_SCW_VERIFIER_MESSAGE)
+        Result = identity_pb2.VerifySmartContractWalletSignaturesResponse.ValidationResponse
+        results = []
+        for sig in request.signatures:
+            block = sig.block_number if sig.HasField("block_number") else None
+            try:
+                valid = await asyncio.to_thread(
+                    verifier.verify, sig.account_id, block, sig.signature, sig.hash
+                )
+            except Exception as exc:  # the verifier could not decide (RPC down, malformed input, ...)
+                results.append(Result(is_valid=False, error=f"verification failed: {exc}"))
+                continue
+            result = Result(is_valid=bool(valid))
+            if block is not None:
+                result.block_number = block
+            if not valid:
+                result.error = "signature is not valid for this account"
+            results.append(result)
+        return identity_pb2.VerifySmartContractWalletSignaturesResponse(responses=results)

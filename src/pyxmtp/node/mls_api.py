@@ -1,0 +1,312 @@
+"""``xmtp.mls.api.v1.MlsApi`` with xmtp-node-go's semantics (protocol reference, sections 1.2 and 8).
+
+Handlers take the parsed request and the call context and return the response message (unary) or write
+serialized messages to the context (server streaming). They raise :class:`~pyxmtp.node.errors.ApiError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from google.protobuf import empty_pb2
+
+from pyxmtp.conversations.key_packages import validate_xmtp_key_package
+from pyxmtp.mls.errors import MLSError
+from pyxmtp.proto.mls.api.v1 import mls_pb2
+from pyxmtp.proto.mls.message_contents import commit_log_pb2
+
+from . import wire
+from .errors import ApiError, invalid_argument
+from .pubsub import (
+    Dispatcher,
+    SubscriptionClosed,
+    SubscriptionOverflow,
+    group_topic,
+    welcome_topic,
+)
+from .store import MAX_PAGE_SIZE, GroupMessageRecord, NewCommitLogEntry, Store, WelcomeRecord
+from .validation import PayloadError, check_group_messages, check_welcomes
+
+#: xmtp-node-go's batch limits for the commit log (``maxBatchInserts``, ``maxBatchQueries``).
+MAX_COMMIT_LOG_PUBLISHES = 10
+MAX_COMMIT_LOG_QUERIES = 20
+SUBSCRIBED_HEADER = (("subscribed", "true"),)
+SLOW_READER_MESSAGE = "caller did not read all messages fast enough"
+SHUTDOWN_MESSAGE = "service is shutting down"
+
+ServicerContext = grpc.aio.ServicerContext[bytes, bytes]
+#: Reads one page of a topic's history after a cursor: ``[(id, serialized message), ...]``.
+Replay = Callable[[bytes, int], Awaitable[list[tuple[int, bytes]]]]
+
+
+class Broadcaster:
+    """The store listener that feeds live subscriptions: each committed record is serialized once."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def group_messages_stored(self, records: Sequence[GroupMessageRecord]) -> None:
+        d = self.dispatcher
+        for r in records:
+            topic = group_topic(r.group_id)
+            if d.has_subscribers(topic):
+                d.publish(topic, r.id, wire.group_message(r).SerializeToString())
+
+    def welcomes_stored(self, records: Sequence[WelcomeRecord]) -> None:
+        d = self.dispatcher
+        for r in records:
+            topic = welcome_topic(r.installation_key)
+            if d.has_subscribers(topic):
+                d.publish(topic, r.id, wire.welcome_message(r).SerializeToString())
+
+
+class MlsApiService:
+    def __init__(
+        self, store: Store, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.clock = clock
+
+    # --- publishing -----------------------------------------------------------------------------------------
+    async def SendGroupMessages(
+        self, request: mls_pb2.SendGroupMessagesRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        try:
+            messages = check_group_messages(request)
+        except PayloadError as exc:
+            raise invalid_argument(str(exc)) from exc
+        await self.store.insert_group_messages(messages)
+        return empty_pb2.Empty()
+
+    async def SendWelcomeMessages(
+        self, request: mls_pb2.SendWelcomeMessagesRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        try:
+            welcomes = check_welcomes(request)
+        except PayloadError as exc:
+            raise invalid_argument(str(exc)) from exc
+        await self.store.insert_welcomes(welcomes)
+        return empty_pb2.Empty()
+
+    async def _store_key_package(self, upload: mls_pb2.KeyPackageUpload) -> bytes:
+        data = upload.key_package_tls_serialized
+        try:
+            _inbox_id, installation_key, _verified = validate_xmtp_key_package(data, int(self.clock()))
+        except MLSError as exc:
+            raise invalid_argument(f"invalid key package: {exc}") from exc
+        await self.store.put_key_package(installation_key, data)
+        return installation_key
+
+    async def UploadKeyPackage(
+        self, request: mls_pb2.UploadKeyPackageRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        if not request.HasField("key_package"):
+            raise invalid_argument("no key package")
+        await self._store_key_package(request.key_package)
+        return empty_pb2.Empty()
+
+    async def RegisterInstallation(
+        self, request: mls_pb2.RegisterInstallationRequest, context: ServicerContext
+    ) -> mls_pb2.RegisterInstallationResponse:
+        """Deprecated; as xmtp-node-go: UploadKeyPackage that also answers the installation key."""
+        if not request.HasField("key_package"):
+            raise invalid_argument("no key package")
+        installation_key = await self._store_key_package(request.key_package)
+        return mls_pb2.RegisterInstallationResponse(installation_key=installation_key)
+
+    async def BatchPublishCommitLog(
+        self, request: mls_pb2.BatchPublishCommitLogRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        entries = request.requests
+        if not entries:
+            raise invalid_argument("no log entries to publish")
+        if len(entries) > MAX_COMMIT_LOG_PUBLISHES:
+            raise invalid_argument(f"cannot exceed {MAX_COMMIT_LOG_PUBLISHES} inserts in single batch")
+        new: list[NewCommitLogEntry] = []
+        for index, e in enumerate(entries):
+            if not e.group_id or not e.serialized_commit_log_entry or not e.HasField("signature"):
+                raise invalid_argument(
+                    f"invalid commit log entry {index}: group_id, serialized_commit_log_entry and signature "
+                    "are required"
+                )
+            new.append(
+                NewCommitLogEntry(e.group_id, e.serialized_commit_log_entry, e.signature.SerializeToString())
+            )
+        await self.store.insert_commit_log_entries(new)
+        return empty_pb2.Empty()
+
+    # --- key packages ---------------------------------------------------------------------------------------
+    async def FetchKeyPackages(
+        self, request: mls_pb2.FetchKeyPackagesRequest, context: ServicerContext
+    ) -> mls_pb2.FetchKeyPackagesResponse:
+        found = await self.store.fetch_key_packages(request.installation_keys)
+        KeyPackage = mls_pb2.FetchKeyPackagesResponse.KeyPackage
+        return mls_pb2.FetchKeyPackagesResponse(
+            key_packages=[
+                KeyPackage() if kp is None else KeyPackage(key_package_tls_serialized=kp) for kp in found
+            ]
+        )
+
+    # --- queries --------------------------------------------------------------------------------------------
+    async def QueryGroupMessages(
+        self, request: mls_pb2.QueryGroupMessagesRequest, context: ServicerContext
+    ) -> mls_pb2.QueryGroupMessagesResponse:
+        if not request.group_id:
+            raise invalid_argument("group is required")
+        page = wire.Page.from_request(request.paging_info if request.HasField("paging_info") else None)
+        rows = await self.store.query_group_messages(
+            request.group_id, descending=page.descending, cursor=page.cursor, limit=page.limit
+        )
+        return mls_pb2.QueryGroupMessagesResponse(
+            messages=[wire.group_message(r) for r in rows], paging_info=page.response([r.id for r in rows])
+        )
+
+    async def QueryWelcomeMessages(
+        self, request: mls_pb2.QueryWelcomeMessagesRequest, context: ServicerContext
+    ) -> mls_pb2.QueryWelcomeMessagesResponse:
+        if not request.installation_key:
+            raise invalid_argument("installation is required")
+        page = wire.Page.from_request(request.paging_info if request.HasField("paging_info") else None)
+        rows = await self.store.query_welcomes(
+            request.installation_key, descending=page.descending, cursor=page.cursor, limit=page.limit
+        )
+        return mls_pb2.QueryWelcomeMessagesResponse(
+            messages=[wire.welcome_message(r) for r in rows], paging_info=page.response([r.id for r in rows])
+        )
+
+    async def GetNewestGroupMessage(
+        self, request: mls_pb2.GetNewestGroupMessageRequest, context: ServicerContext
+    ) -> mls_pb2.GetNewestGroupMessageResponse:
+        if not request.group_ids:
+            raise invalid_argument("no group ids provided")
+        newest = await self.store.newest_group_messages(request.group_ids)
+        Response = mls_pb2.GetNewestGroupMessageResponse.Response
+        include = request.include_content
+        return mls_pb2.GetNewestGroupMessageResponse(
+            responses=[
+                Response()
+                if r is None
+                else Response(group_message=wire.group_message(r, include_content=include))
+                for r in newest
+            ]
+        )
+
+    async def BatchQueryCommitLog(
+        self, request: mls_pb2.BatchQueryCommitLogRequest, context: ServicerContext
+    ) -> mls_pb2.BatchQueryCommitLogResponse:
+        queries = request.requests
+        if not queries:
+            raise invalid_argument("no requests to query")
+        if len(queries) > MAX_COMMIT_LOG_QUERIES:
+            raise invalid_argument(f"cannot exceed {MAX_COMMIT_LOG_QUERIES} queries in single batch")
+        out: list[mls_pb2.QueryCommitLogResponse] = []
+        for index, q in enumerate(queries):
+            if not q.group_id:
+                raise invalid_argument(f"invalid request {index}: group_id is required")
+            paging = q.paging_info
+            if paging.direction == wire.DESCENDING:
+                raise invalid_argument(f"invalid request {index}: descending direction is not supported")
+            limit = paging.limit if 0 < paging.limit <= MAX_PAGE_SIZE else MAX_PAGE_SIZE
+            rows = await self.store.query_commit_log(q.group_id, cursor=paging.id_cursor, limit=limit)
+            entries = []
+            for r in rows:
+                entry = commit_log_pb2.CommitLogEntry(sequence_id=r.id, serialized_commit_log_entry=r.entry)
+                entry.signature.ParseFromString(r.signature)
+                entries.append(entry)
+            out.append(
+                mls_pb2.QueryCommitLogResponse(
+                    group_id=q.group_id,
+                    commit_log_entries=entries,
+                    paging_info=mls_pb2.PagingInfo(
+                        direction=wire.ASCENDING,
+                        limit=limit,
+                        id_cursor=rows[-1].id if rows and len(rows) >= limit else 0,
+                    ),
+                )
+            )
+        return mls_pb2.BatchQueryCommitLogResponse(responses=out)
+
+    # --- subscriptions --------------------------------------------------------------------------------------
+    async def SubscribeGroupMessages(
+        self, request: mls_pb2.SubscribeGroupMessagesRequest, context: ServicerContext
+    ) -> None:
+        await context.send_initial_metadata(SUBSCRIBED_HEADER)
+        filters = [(f.group_id, f.id_cursor) for f in request.filters]
+        for index, (group_id, _) in enumerate(filters):
+            if not group_id:
+                raise invalid_argument(f"filter {index} has an empty group id")
+
+        async def replay(group_id: bytes, cursor: int) -> list[tuple[int, bytes]]:
+            rows = await self.store.query_group_messages(
+                group_id, descending=False, cursor=cursor, limit=MAX_PAGE_SIZE
+            )
+            return [(r.id, wire.group_message(r).SerializeToString()) for r in rows]
+
+        await self._stream(context, [(group_topic(g), g, c) for g, c in filters], replay)
+
+    async def SubscribeWelcomeMessages(
+        self, request: mls_pb2.SubscribeWelcomeMessagesRequest, context: ServicerContext
+    ) -> None:
+        await context.send_initial_metadata(SUBSCRIBED_HEADER)
+        filters = [(f.installation_key, f.id_cursor) for f in request.filters]
+        if not filters:
+            raise invalid_argument("no valid filters provided")
+        if any(not key for key, _ in filters):
+            raise invalid_argument("a filter is nil or installation key is empty")
+
+        async def replay(key: bytes, cursor: int) -> list[tuple[int, bytes]]:
+            rows = await self.store.query_welcomes(key, descending=False, cursor=cursor, limit=MAX_PAGE_SIZE)
+            return [(r.id, wire.welcome_message(r).SerializeToString()) for r in rows]
+
+        await self._stream(context, [(welcome_topic(k), k, c) for k, c in filters], replay)
+
+    async def _stream(
+        self,
+        context: ServicerContext,
+        filters: list[tuple[bytes, bytes, int]],
+        replay: Replay,
+    ) -> None:
+        """Register live first, replay each filter's history ascending from its cursor, then go live.
+
+        A per-topic high-water mark drops anything already sent, so a record committed while the history
+        was being read is delivered exactly once, in id order within its topic.
+        """
+        sub = self.dispatcher.subscribe(topic for topic, _, _ in filters)
+        high: dict[bytes, int] = {}
+        try:
+            for topic, key, cursor in filters:
+                while True:
+                    sub.check()
+                    page = await replay(key, cursor)
+                    for item_id, payload in page:
+                        if item_id > high.get(topic, 0):
+                            high[topic] = item_id
+                            await context.write(payload)
+                    if len(page) < MAX_PAGE_SIZE:
+                        break
+                    cursor = page[-1][0]
+            while True:
+                for topic, item_id, payload in await sub.next_batch():
+                    if item_id > high.get(topic, 0):
+                        high[topic] = item_id
+                        await context.write(payload)
+        except SubscriptionOverflow:
+            raise ApiError(grpc.StatusCode.ABORTED, SLOW_READER_MESSAGE) from None
+        except SubscriptionClosed:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, SHUTDOWN_MESSAGE) from None
+        finally:
+            self.dispatcher.unsubscribe(sub)
+
+    # --- deprecated and unimplemented -----------------------------------------------------------------------
+    async def RevokeInstallation(
+        self, request: mls_pb2.RevokeInstallationRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        raise ApiError(grpc.StatusCode.UNIMPLEMENTED, "unimplemented")
+
+    async def GetIdentityUpdates(
+        self, request: mls_pb2.GetIdentityUpdatesRequest, context: ServicerContext
+    ) -> mls_pb2.GetIdentityUpdatesResponse:
+        raise ApiError(grpc.StatusCode.UNIMPLEMENTED, "unimplemented")

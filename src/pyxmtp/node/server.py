@@ -1,0 +1,293 @@
+"""The node: a ``grpc.aio`` server with MlsApi, IdentityApi and D14nMigrationApi over one store.
+
+Every method is registered with raw-bytes (de)serializers and wrapped by :func:`_wrap_unary` /
+:func:`_wrap_stream`, which parse the request (malformed protobuf -> INVALID_ARGUMENT), charge the per-IP rate
+limit (the peer address is only visible on the call context, not to a server interceptor), run the handler,
+turn :class:`~pyxmtp.node.errors.ApiError` into the call's status, and log one line per call at DEBUG
+(method, peer, status, duration; never payloads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import grpc
+from google.protobuf import message as pb_message
+from google.protobuf import message_factory
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+
+from pyxmtp.proto.identity.api.v1 import identity_pb2
+from pyxmtp.proto.migration.api.v1 import migration_pb2
+from pyxmtp.proto.mls.api.v1 import mls_pb2
+
+from .config import NodeConfig
+from .errors import ApiError, invalid_argument
+from .identity_api import IdentityApiService
+from .migration_api import MigrationApiService
+from .mls_api import Broadcaster, MlsApiService
+from .pubsub import Dispatcher
+from .ratelimit import READ, WRITE, RateLimiter, RateLimitExceeded
+from .store import SqliteStore, Store
+
+log = logging.getLogger("pyxmtp.node")
+rpc_log = logging.getLogger("pyxmtp.node.rpc")
+
+Context = grpc.aio.ServicerContext[bytes, bytes]
+Handler = Callable[[Any, Context], Awaitable[Any]]
+
+#: Methods charged to the write bucket, and how many tokens a request costs there.
+_WRITE_COSTS: dict[str, Callable[[Any], int]] = {
+    "RegisterInstallation": lambda req: 1,
+    "UploadKeyPackage": lambda req: 1,
+    "PublishIdentityUpdate": lambda req: 1,
+    "SendWelcomeMessages": lambda req: len(req.messages),
+    "SendGroupMessages": lambda req: len(req.messages),
+}
+
+
+def peer_ip(peer: str | None) -> str:
+    """The client IP from ``context.peer()`` (``ipv4:1.2.3.4:5``, ``ipv6:[::1]:5``); ``ip_unknown`` if none."""
+    if not peer:
+        return "ip_unknown"
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rpartition(":")[0] or "ip_unknown"
+    if kind == "ipv6":
+        host = rest.rpartition(":")[0]
+        return host.strip("[]") or "ip_unknown"
+    return kind or "ip_unknown"
+
+
+@dataclass(slots=True)
+class _Call:
+    method: str
+    request_class: type[pb_message.Message]
+    rate_kind: str
+    cost: Callable[[Any], int]
+
+
+class _Gate:
+    """Parsing, rate limiting and logging shared by every wrapped method."""
+
+    def __init__(self, limiter: RateLimiter | None) -> None:
+        self.limiter = limiter
+
+    def admit(self, call: _Call, raw: bytes, context: Context) -> tuple[Any, str]:
+        try:
+            request = call.request_class.FromString(raw)
+        except pb_message.DecodeError as exc:
+            raise invalid_argument(f"malformed {call.request_class.DESCRIPTOR.full_name}: {exc}") from exc
+        ip = peer_ip(context.peer())
+        if self.limiter is not None:
+            cost = call.cost(request)
+            try:
+                self.limiter.spend(call.rate_kind, ip, cost)
+            except RateLimitExceeded as exc:
+                raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from exc
+        return request, ip
+
+    @staticmethod
+    def done(call: _Call, ip: str, code: grpc.StatusCode, start: float) -> None:
+        if rpc_log.isEnabledFor(logging.DEBUG):
+            rpc_log.debug(
+                "%s peer=%s status=%s duration_ms=%.2f",
+                call.method,
+                ip,
+                code.name,
+                (time.perf_counter() - start) * 1e3,
+            )
+
+
+async def _fail(context: Context, call: _Call, exc: Exception) -> NoReturn:
+    """End the call with ``exc``'s status (an ApiError's, else INTERNAL after logging the traceback)."""
+    if isinstance(exc, ApiError):
+        await context.abort(exc.code, exc.message)
+    log.exception("%s failed", call.method, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {call.method}")
+
+
+def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[bytes]]:
+    async def handler(raw: bytes, context: Context) -> bytes:
+        start = time.perf_counter()
+        ip = "-"
+        code = grpc.StatusCode.OK
+        try:
+            request, ip = gate.admit(call, raw, context)
+            response = await fn(request, context)
+            data: bytes = response.SerializeToString()
+            return data
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ApiError) else grpc.StatusCode.INTERNAL
+            if ip == "-":
+                ip = peer_ip(context.peer())
+            await _fail(context, call, exc)
+        finally:
+            gate.done(call, ip, code, start)
+
+    return handler
+
+
+def _wrap_stream(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[None]]:
+    async def handler(raw: bytes, context: Context) -> None:
+        start = time.perf_counter()
+        ip = "-"
+        code = grpc.StatusCode.OK
+        try:
+            request, ip = gate.admit(call, raw, context)
+            await fn(request, context)
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ApiError) else grpc.StatusCode.INTERNAL
+            if ip == "-":
+                ip = peer_ip(context.peer())
+            await _fail(context, call, exc)
+        finally:
+            gate.done(call, ip, code, start)
+
+    return handler
+
+
+def _unimplemented(method: MethodDescriptor) -> grpc.RpcMethodHandler[Any, Any]:
+    async def unary(raw: bytes, context: Context) -> bytes:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method.name} is not implemented by this node")
+        return b""  # pragma: no cover
+
+    async def streaming(requests: AsyncIterator[bytes], context: Context) -> None:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method.name} is not implemented by this node")
+
+    if method.client_streaming and method.server_streaming:
+        return grpc.stream_stream_rpc_method_handler(streaming)
+    if method.client_streaming:
+        return grpc.stream_unary_rpc_method_handler(streaming)
+    if method.server_streaming:
+        return grpc.unary_stream_rpc_method_handler(unary)
+    return grpc.unary_unary_rpc_method_handler(unary)
+
+
+def service_handler(service: ServiceDescriptor, servicer: object, gate: _Gate) -> grpc.GenericRpcHandler:
+    """A generic handler for every method of ``service``; methods ``servicer`` lacks answer UNIMPLEMENTED."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in service.methods:
+        fn = getattr(servicer, method.name, None)
+        if fn is None or method.client_streaming:
+            handlers[method.name] = _unimplemented(method)
+            continue
+        write_cost = _WRITE_COSTS.get(method.name)
+        call = _Call(
+            f"{service.name}/{method.name}",
+            message_factory.GetMessageClass(method.input_type),
+            WRITE if write_cost is not None else READ,
+            write_cost if write_cost is not None else (lambda req: 1),
+        )
+        if method.server_streaming:
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(_wrap_stream(gate, call, fn))
+        else:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(_wrap_unary(gate, call, fn))
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def _bind_address(host: str, port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+class Node:
+    """A running node. ``await Node.start(config)``; then :meth:`stop`."""
+
+    def __init__(
+        self, config: NodeConfig, store: Store, server: grpc.aio.Server, port: int, dispatcher: Dispatcher
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.server = server
+        self.port = port
+        self.dispatcher = dispatcher
+        self._stopped = False
+
+    @property
+    def address(self) -> str:
+        return _bind_address(self.config.host, self.port)
+
+    @classmethod
+    async def start(cls, config: NodeConfig, store: Store | None = None) -> Node:
+        """Open the store (SQLite in ``config.data_dir`` unless one is given), bind, and start serving."""
+        if store is None:
+            store = await SqliteStore.open(
+                config.data_dir,
+                synchronous=config.sqlite_synchronous,
+                read_threads=config.sqlite_read_threads,
+            )
+        try:
+            dispatcher = Dispatcher(config.subscriber_backlog)
+            store.add_listener(Broadcaster(dispatcher))
+            gate = _Gate(RateLimiter(config.rate_limits) if config.rate_limits is not None else None)
+            server = grpc.aio.server(
+                options=[
+                    ("grpc.max_receive_message_length", config.max_message_bytes),
+                    ("grpc.max_send_message_length", config.max_message_bytes),
+                    ("grpc.so_reuseport", 0),
+                    ("grpc.keepalive_time_ms", 5 * 60 * 1000),
+                    ("grpc.http2.min_ping_interval_without_data_ms", 15_000),
+                    ("grpc.keepalive_permit_without_calls", 1),
+                ]
+            )
+            server.add_generic_rpc_handlers(
+                (
+                    service_handler(
+                        mls_pb2.DESCRIPTOR.services_by_name["MlsApi"], MlsApiService(store, dispatcher), gate
+                    ),
+                    service_handler(
+                        identity_pb2.DESCRIPTOR.services_by_name["IdentityApi"],
+                        IdentityApiService(store, scw_verifier=config.scw_verifier),
+                        gate,
+                    ),
+                    service_handler(
+                        migration_pb2.DESCRIPTOR.services_by_name["D14nMigrationApi"],
+                        MigrationApiService(config.d14n_cutover_ns),
+                        gate,
+                    ),
+                )
+            )
+            try:
+                port = server.add_insecure_port(_bind_address(config.host, config.port))
+            except RuntimeError as exc:
+                raise OSError(f"cannot listen on {_bind_address(config.host, config.port)}: {exc}") from exc
+            if port == 0:
+                raise OSError(f"cannot listen on {_bind_address(config.host, config.port)}")
+            await server.start()
+        except BaseException:
+            await store.close()
+            raise
+        node = cls(config, store, server, port, dispatcher)
+        log.info("pyxmtp node listening on %s (data in %s)", node.address, config.data_dir)
+        return node
+
+    async def stop(self, grace: float | None = None) -> None:
+        """End subscriptions, let in-flight calls finish for ``grace`` seconds, close the store."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.dispatcher.close()
+        await self.server.stop(self.config.grace_period if grace is None else grace)
+        await self.store.close()
+        log.info("pyxmtp node stopped")
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()

@@ -1,0 +1,412 @@
+"""The embedded SQLite store: one database file in the data directory, WAL journal.
+
+Threads: every write runs on one writer thread that owns the only writing connection; reads run on a small
+thread pool, each thread with its own read-only connection (WAL lets them read while the writer writes); a
+checkpointer thread copies the WAL back into the database every quarter second (PASSIVE, so it never blocks
+the writer), which keeps checkpoints out of the commits and so out of the reply latency.
+
+Durability: ``synchronous=FULL`` by default. In WAL mode that fsyncs the WAL at every commit, so a reply
+(sent only after the commit returned) survives a process kill (``kill -9``), an OS crash and a power loss.
+``NORMAL`` would survive a process kill too (the committed WAL frames are in the OS page cache) but may lose the
+last transactions on power loss; it is available as an option for throwaway nodes. Commits are grouped: the
+writer takes every job queued at that moment, runs each in its own SAVEPOINT (a failing job rolls back alone) and
+commits once, so a burst of requests costs one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .base import (
+    CommitLogRecord,
+    GroupMessageRecord,
+    InboxLogConflict,
+    InboxLogRecord,
+    NewCommitLogEntry,
+    NewGroupMessage,
+    NewWelcome,
+    Store,
+    StoreError,
+    WelcomeRecord,
+)
+from .sqlite_schema import (
+    GROUP_COLUMNS,
+    GROUP_MESSAGE_INSERT,
+    SCHEMA,
+    SCHEMA_VERSION,
+    WELCOME_COLUMNS,
+    WELCOME_INSERT,
+)
+from .sqlite_writer import Checkpointer, Job, Writer, insert_deduplicated
+
+DB_FILE_NAME = "node.sqlite3"
+LOCK_FILE_NAME = "node.lock"
+SYNCHRONOUS_LEVELS = ("FULL", "NORMAL", "EXTRA")
+#: Seconds between background WAL checkpoints, and the writer's own checkpoint threshold (pages) as a backstop.
+CHECKPOINT_INTERVAL = 0.25
+WRITER_AUTOCHECKPOINT_PAGES = 16_384
+
+T = TypeVar("T")
+
+
+def _group_record(row: tuple[Any, ...]) -> GroupMessageRecord:
+    return GroupMessageRecord(row[0], row[1], row[2], row[3], row[4], row[5] == 1, row[6] == 1)
+
+
+def _welcome_record(row: tuple[Any, ...]) -> WelcomeRecord:
+    return WelcomeRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] == 1)
+
+
+def _connect(path: Path, synchronous: str, *, read_only: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if read_only:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"could not switch {path} to WAL mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+    return conn
+
+
+class SqliteStore(Store):
+    """See the module docstring. Create with :meth:`open` (needs a running event loop)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        synchronous: str = "FULL",
+        read_threads: int = 4,
+    ) -> None:
+        super().__init__()
+        synchronous = synchronous.upper()
+        if synchronous not in SYNCHRONOUS_LEVELS:
+            raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}, not {synchronous}")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DB_FILE_NAME
+        self._lock_fd = os.open(data_dir / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(self._lock_fd)
+            raise StoreError(f"{data_dir} is in use by another node process") from exc
+        self._loop = loop
+        self._synchronous = synchronous
+        try:
+            conn = _connect(self.path, synchronous, read_only=False)
+            self._migrate(conn)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
+        self._writer = Writer(conn, loop)
+        self._writer.start()
+        self._checkpointer = Checkpointer(
+            _connect(self.path, synchronous, read_only=False), CHECKPOINT_INTERVAL
+        )
+        self._checkpointer.start()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._read_pool = ThreadPoolExecutor(
+            max_workers=read_threads, thread_name_prefix="pyxmtp-sqlite-read"
+        )
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, data_dir: Path | str, *, synchronous: str = "FULL", read_threads: int = 4
+    ) -> SqliteStore:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, lambda: cls(Path(data_dir), loop, synchronous=synchronous, read_threads=read_threads)
+        )
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"database schema version {version} is newer than this node ({SCHEMA_VERSION})")
+        if version < SCHEMA_VERSION:
+            conn.executescript(
+                "BEGIN IMMEDIATE;" + SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
+
+    # --- plumbing -------------------------------------------------------------------------------------------
+    def _write(self, fn: Callable[[sqlite3.Connection], T], notify: Callable[[T], None] | None = None) -> Any:
+        if self._closed:
+            raise StoreError("the store is closed")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._writer.jobs.put(Job(fn, future, notify))
+        return future
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, self._synchronous, read_only=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreError("the store is closed")
+        return await self._loop.run_in_executor(self._read_pool, lambda: fn(self._reader()))
+
+    # --- group messages -------------------------------------------------------------------------------------
+    async def insert_group_messages(self, messages: Sequence[NewGroupMessage]) -> list[GroupMessageRecord]:
+        sha256 = hashlib.sha256
+        items = [(m, sha256(m.group_id + m.data).digest()) for m in messages]
+        writer = self._writer
+
+        def job(conn: sqlite3.Connection) -> list[GroupMessageRecord]:
+            now = time.time_ns()
+            first = writer.allocate("group_messages", len(items))
+            records = [
+                GroupMessageRecord(
+                    first + i, now, m.group_id, m.data, m.sender_hmac, m.should_push, m.is_commit
+                )
+                for i, (m, _) in enumerate(items)
+            ]
+            params = [(*r[:4], digest, *r[4:]) for r, (_, digest) in zip(records, items, strict=True)]
+            return insert_deduplicated(conn, GROUP_MESSAGE_INSERT, params, records)
+
+        result: list[GroupMessageRecord] = await self._write(job, self._notify_group_messages)
+        return result
+
+    async def query_group_messages(
+        self, group_id: bytes, *, descending: bool, cursor: int, limit: int
+    ) -> list[GroupMessageRecord]:
+        if descending:
+            where = "group_id = ? AND id < ?" if cursor else "group_id = ? AND ? = 0"
+            sql = f"SELECT {GROUP_COLUMNS} FROM group_messages WHERE {where} ORDER BY id DESC LIMIT ?"
+        else:
+            sql = f"SELECT {GROUP_COLUMNS} FROM group_messages WHERE group_id = ? AND id > ? ORDER BY id LIMIT ?"
+        params = (group_id, cursor, limit)
+        rows = await self._read(lambda c: c.execute(sql, params).fetchall())
+        return [_group_record(r) for r in rows]
+
+    async def newest_group_messages(self, group_ids: Sequence[bytes]) -> list[GroupMessageRecord | None]:
+        sql = f"SELECT {GROUP_COLUMNS} FROM group_messages WHERE group_id = ? ORDER BY id DESC LIMIT 1"
+        ids = list(group_ids)
+
+        def read(conn: sqlite3.Connection) -> list[GroupMessageRecord | None]:
+            out: list[GroupMessageRecord | None] = []
+            for gid in ids:
+                rows = conn.execute(sql, (gid,)).fetchall()  # fetchall: the statement is done at once
+                out.append(_group_record(rows[0]) if rows else None)
+            return out
+
+        return await self._read(read)
+
+    # --- welcomes -------------------------------------------------------------------------------------------
+    async def insert_welcomes(self, welcomes: Sequence[NewWelcome]) -> list[WelcomeRecord]:
+        items = [(w, hashlib.sha256(w.installation_key + w.data).digest()) for w in welcomes]
+        writer = self._writer
+
+        def job(conn: sqlite3.Connection) -> list[WelcomeRecord]:
+            now = time.time_ns()
+            first = writer.allocate("welcome_messages", len(items))
+            records = [WelcomeRecord(first + i, now, *w) for i, (w, _) in enumerate(items)]
+            params = [
+                (r.id, now, r.installation_key, r.data, digest, r.hpke_public_key, r.wrapper_algorithm,
+                 r.welcome_metadata, 1 if r.is_pointer else 0)
+                for r, (_, digest) in zip(records, items, strict=True)
+            ]  # fmt: skip
+            return insert_deduplicated(conn, WELCOME_INSERT, params, records)
+
+        result: list[WelcomeRecord] = await self._write(job, self._notify_welcomes)
+        return result
+
+    async def query_welcomes(
+        self, installation_key: bytes, *, descending: bool, cursor: int, limit: int
+    ) -> list[WelcomeRecord]:
+        if descending:
+            where = "installation_key = ? AND id < ?" if cursor else "installation_key = ? AND ? = 0"
+            sql = f"SELECT {WELCOME_COLUMNS} FROM welcome_messages WHERE {where} ORDER BY id DESC LIMIT ?"
+        else:
+            sql = (
+                f"SELECT {WELCOME_COLUMNS} FROM welcome_messages WHERE installation_key = ? AND id > ? "
+                "ORDER BY id LIMIT ?"
+            )
+        params = (installation_key, cursor, limit)
+        rows = await self._read(lambda c: c.execute(sql, params).fetchall())
+        return [_welcome_record(r) for r in rows]
+
+    # --- key packages ---------------------------------------------------------------------------------------
+    async def put_key_package(self, installation_key: bytes, key_package: bytes) -> None:
+        digest = hashlib.sha256(key_package).digest()
+
+        def job(conn: sqlite3.Connection) -> None:
+            now = time.time_ns()
+            conn.execute(
+                "INSERT INTO installations(installation_key, key_package, created_ns, updated_ns) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(installation_key) DO UPDATE SET "
+                "key_package = excluded.key_package, updated_ns = excluded.updated_ns",
+                (installation_key, key_package, now, now),
+            )
+            conn.execute(
+                "INSERT INTO key_packages(installation_key, key_package_hash, key_package, created_ns) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(installation_key, key_package_hash) DO NOTHING",
+                (installation_key, digest, key_package, now),
+            )
+
+        await self._write(job)
+
+    async def fetch_key_packages(self, installation_keys: Sequence[bytes]) -> list[bytes | None]:
+        keys = list(installation_keys)
+        sql = "SELECT key_package FROM installations WHERE installation_key = ?"
+
+        def read(conn: sqlite3.Connection) -> list[bytes | None]:
+            out: list[bytes | None] = []
+            for key in keys:
+                rows = conn.execute(sql, (key,)).fetchall()
+                out.append(rows[0][0] if rows else None)
+            return out
+
+        return await self._read(read)
+
+    async def key_package_history(self, installation_key: bytes) -> list[bytes]:
+        sql = "SELECT key_package FROM key_packages WHERE installation_key = ? ORDER BY id"
+        rows = await self._read(lambda c: c.execute(sql, (installation_key,)).fetchall())
+        return [r[0] for r in rows]
+
+    # --- identity -------------------------------------------------------------------------------------------
+    async def inbox_log(self, inbox_id: str) -> list[InboxLogRecord]:
+        sql = (
+            "SELECT sequence_id, inbox_id, server_timestamp_ns, identity_update FROM inbox_log "
+            "WHERE inbox_id = ? ORDER BY sequence_id"
+        )
+        rows = await self._read(lambda c: c.execute(sql, (inbox_id,)).fetchall())
+        return [InboxLogRecord(*r) for r in rows]
+
+    async def append_inbox_log(
+        self,
+        inbox_id: str,
+        update: bytes,
+        *,
+        expected_length: int,
+        added_addresses: Sequence[str],
+        removed_addresses: Sequence[str],
+    ) -> InboxLogRecord:
+        added = list(added_addresses)
+        removed = list(removed_addresses)
+
+        def job(conn: sqlite3.Connection) -> InboxLogRecord:
+            (length,) = conn.execute(
+                "SELECT COUNT(*) FROM inbox_log WHERE inbox_id = ?", (inbox_id,)
+            ).fetchone()
+            if length != expected_length:
+                raise InboxLogConflict(
+                    f"inbox {inbox_id} has {length} log entries, expected {expected_length}"
+                )
+            now = time.time_ns()
+            cur = conn.execute(
+                "INSERT INTO inbox_log(inbox_id, server_timestamp_ns, identity_update) VALUES (?, ?, ?)",
+                (inbox_id, now, update),
+            )
+            seq = cur.lastrowid
+            assert seq is not None
+            for address in added:
+                conn.execute(
+                    "INSERT INTO address_log(address, inbox_id, association_sequence_id, revocation_sequence_id) "
+                    "VALUES (?, ?, ?, NULL)",
+                    (address, inbox_id, seq),
+                )
+            for address in removed:
+                conn.execute(
+                    "UPDATE address_log SET revocation_sequence_id = ? WHERE rowid = ("
+                    "SELECT rowid FROM address_log WHERE address = ? AND inbox_id = ? "
+                    "ORDER BY association_sequence_id DESC LIMIT 1)",
+                    (seq, address, inbox_id),
+                )
+            return InboxLogRecord(seq, inbox_id, now, update)
+
+        result: InboxLogRecord = await self._write(job)
+        return result
+
+    async def identity_updates(self, requests: Sequence[tuple[str, int]]) -> list[list[InboxLogRecord]]:
+        reqs = list(requests)
+        sql = (
+            "SELECT sequence_id, inbox_id, server_timestamp_ns, identity_update FROM inbox_log "
+            "WHERE inbox_id = ? AND sequence_id > ? ORDER BY sequence_id"
+        )
+
+        def read(conn: sqlite3.Connection) -> list[list[InboxLogRecord]]:
+            return [[InboxLogRecord(*r) for r in conn.execute(sql, req).fetchall()] for req in reqs]
+
+        return await self._read(read)
+
+    async def inbox_ids_for_addresses(self, addresses: Sequence[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(addresses))
+        sql = (
+            "SELECT inbox_id FROM address_log WHERE address = ? AND revocation_sequence_id IS NULL "
+            "ORDER BY association_sequence_id DESC LIMIT 1"
+        )
+
+        def read(conn: sqlite3.Connection) -> dict[str, str]:
+            out: dict[str, str] = {}
+            for address in wanted:
+                rows = conn.execute(sql, (address,)).fetchall()
+                if rows:
+                    out[address] = rows[0][0]
+            return out
+
+        return await self._read(read)
+
+    # --- commit log -----------------------------------------------------------------------------------------
+    async def insert_commit_log_entries(self, entries: Sequence[NewCommitLogEntry]) -> list[CommitLogRecord]:
+        items = list(entries)
+
+        def job(conn: sqlite3.Connection) -> list[CommitLogRecord]:
+            out: list[CommitLogRecord] = []
+            for e in items:
+                cur = conn.execute(
+                    "INSERT INTO commit_log(created_ns, group_id, entry, signature) VALUES (?, ?, ?, ?)",
+                    (time.time_ns(), e.group_id, e.entry, e.signature),
+                )
+                rowid = cur.lastrowid
+                assert rowid is not None
+                out.append(CommitLogRecord(rowid, e.group_id, e.entry, e.signature))
+            return out
+
+        result: list[CommitLogRecord] = await self._write(job)
+        return result
+
+    async def query_commit_log(self, group_id: bytes, *, cursor: int, limit: int) -> list[CommitLogRecord]:
+        sql = "SELECT id, group_id, entry, signature FROM commit_log WHERE group_id = ? AND id > ? ORDER BY id LIMIT ?"
+        rows = await self._read(lambda c: c.execute(sql, (group_id, cursor, limit)).fetchall())
+        return [CommitLogRecord(*r) for r in rows]
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.jobs.put(None)
+        self._checkpointer.stop()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._writer.join)
+        await loop.run_in_executor(None, self._checkpointer.join)
+        # Let the writer's last completions run before the loop may go away.
+        await asyncio.sleep(0)
+        self._read_pool.shutdown(wait=True)
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        os.close(self._lock_fd)

@@ -1,0 +1,172 @@
+"""Structural checks of published payloads, as xmtp-node-go and its validation service make them (8.7).
+
+Group messages are parsed only far enough to learn the group id and whether the message is a commit: the
+bytes must parse exactly as an ``MLSMessage`` whose body is a PublicMessage or PrivateMessage (nothing can be
+decrypted or verified). Welcomes are shape-checked only.
+"""
+
+from __future__ import annotations
+
+from pyxmtp.mls.codec import decode
+from pyxmtp.mls.constants import ContentType
+from pyxmtp.mls.errors import MLSError
+from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage, PublicMessage
+from pyxmtp.proto.mls.api.v1 import mls_pb2
+from pyxmtp.proto.mls.message_contents import welcome_pointer_pb2, wrapper_encryption_pb2
+
+from .store import NewGroupMessage, NewWelcome
+
+_COMMIT_TYPES = (ContentType.commit, ContentType.proposal)
+CURVE25519 = wrapper_encryption_pb2.WELCOME_WRAPPER_ALGORITHM_CURVE25519
+XWING = wrapper_encryption_pb2.WELCOME_WRAPPER_ALGORITHM_XWING_MLKEM_768_DRAFT_6
+SYMMETRIC_KEY = wrapper_encryption_pb2.WELCOME_WRAPPER_ALGORITHM_SYMMETRIC_KEY
+POINTER_XWING = welcome_pointer_pb2.WELCOME_POINTER_WRAPPER_ALGORITHM_XWING_MLKEM_768_DRAFT_6
+_V1_ALGORITHMS = frozenset((CURVE25519, XWING, SYMMETRIC_KEY))
+
+
+class PayloadError(ValueError):
+    """A published payload is malformed; the message says what and where."""
+
+
+_PRIVATE_MESSAGE_PREFIX = b"\x00\x01\x00\x02"  # ProtocolVersion mls10, WireFormat private_message
+_CONTENT_TYPES = frozenset(int(t) for t in ContentType)
+
+
+def _varint(data: bytes, pos: int, n: int) -> tuple[int, int]:
+    """RFC 9420 varint at ``pos`` -> (value, next position); (-1, -1) if invalid, non-minimal or truncated."""
+    if pos >= n:
+        return -1, -1
+    first = data[pos]
+    prefix = first >> 6
+    if prefix == 0:
+        return first, pos + 1
+    if prefix == 1:
+        if pos + 2 > n:
+            return -1, -1
+        value = ((first & 0x3F) << 8) | data[pos + 1]
+        return (value, pos + 2) if value >= 64 else (-1, -1)
+    if prefix == 2:
+        if pos + 4 > n:
+            return -1, -1
+        value = int.from_bytes(data[pos : pos + 4], "big") & 0x3FFFFFFF
+        return (value, pos + 4) if value >= 16384 else (-1, -1)
+    return -1, -1
+
+
+def scan_private_message(data: bytes) -> tuple[bytes, int] | None:
+    """Fast path for the common case: ``(group_id, content_type)`` if ``data`` is exactly a well-formed
+    MLSMessage(PrivateMessage), else None (the caller then runs the full decoder for a precise error).
+
+    Checks what :class:`~pyxmtp.mls.framing.messages.PrivateMessage` decoding checks: every length-prefixed
+    field in bounds with minimal varints, a known content type, and no trailing bytes.
+    """
+    if not data.startswith(_PRIVATE_MESSAGE_PREFIX):
+        return None
+    n = len(data)
+    length, pos = _varint(data, 4, n)
+    if length < 0 or pos + length + 9 > n:  # group_id, then epoch (8) and content_type (1)
+        return None
+    group_id = data[pos : pos + length]
+    pos += length + 8
+    content_type = data[pos]
+    if content_type not in _CONTENT_TYPES:
+        return None
+    pos += 1
+    for _ in range(3):  # authenticated_data, encrypted_sender_data, ciphertext
+        length, pos = _varint(data, pos, n)
+        if length < 0:
+            return None
+        pos += length
+        if pos > n:
+            return None
+    return (group_id, content_type) if pos == n else None
+
+
+def parse_group_message(data: bytes) -> tuple[bytes, bool]:
+    """``(group_id, is_commit)`` of a TLS-serialized MLSMessage carrying a Public- or PrivateMessage."""
+    fast = scan_private_message(data)
+    if fast is not None:
+        group_id, content_type = fast
+        if not group_id:
+            raise PayloadError("group id is empty")
+        return group_id, content_type != ContentType.application
+    try:
+        message = decode(MLSMessage, data, "MLSMessage")
+    except MLSError as exc:
+        raise PayloadError(f"not an MLSMessage: {exc}") from exc
+    body = message.body
+    if isinstance(body, PrivateMessage):
+        group_id, content_type = body.group_id, body.content_type
+    elif isinstance(body, PublicMessage):
+        group_id, content_type = body.content.group_id, body.content.content_type
+    else:
+        raise PayloadError(f"MLSMessage wire format {message.wire_format.name} is not a group message")
+    if not group_id:
+        raise PayloadError("group id is empty")
+    return group_id, content_type in _COMMIT_TYPES
+
+
+def check_group_messages(request: mls_pb2.SendGroupMessagesRequest) -> list[NewGroupMessage]:
+    """Every message of a SendGroupMessages request, validated (all or nothing)."""
+    inputs = request.messages
+    if not inputs:
+        raise PayloadError("no group messages to send")
+    out: list[NewGroupMessage] = []
+    for index, item in enumerate(inputs):
+        if not item.HasField("v1"):
+            raise PayloadError(f"invalid group message {index}: no v1")
+        v1 = item.v1
+        data = v1.data
+        if not data:
+            raise PayloadError(f"invalid group message {index}: data is empty")
+        try:
+            group_id, is_commit = parse_group_message(data)
+        except PayloadError as exc:
+            raise PayloadError(f"invalid group message {index}: {exc}") from exc
+        out.append(NewGroupMessage(group_id, data, v1.sender_hmac, v1.should_push, is_commit))
+    return out
+
+
+def check_welcomes(request: mls_pb2.SendWelcomeMessagesRequest) -> list[NewWelcome]:
+    """Every welcome of a SendWelcomeMessages request, shape-checked (all or nothing).
+
+    A V1 welcome needs data, an installation key, and an HPKE public key unless its algorithm is SYMMETRIC_KEY
+    (a pointee); UNSPECIFIED or unknown algorithms are stored as CURVE25519, as xmtp-node-go does. A pointer
+    needs an installation key, the pointer and an HPKE public key, and its algorithm must be X-Wing.
+    """
+    inputs = request.messages
+    if not inputs:
+        raise PayloadError("no welcome messages to send")
+    out: list[NewWelcome] = []
+    for index, item in enumerate(inputs):
+        which = item.WhichOneof("version")
+        if which == "v1":
+            v1 = item.v1
+            algorithm = v1.wrapper_algorithm if v1.wrapper_algorithm in _V1_ALGORITHMS else CURVE25519
+            if not v1.data:
+                raise PayloadError(f"invalid welcome message {index}: data is empty")
+            if not v1.installation_key:
+                raise PayloadError(f"invalid welcome message {index}: installation_key is empty")
+            if not v1.hpke_public_key and algorithm != SYMMETRIC_KEY:
+                raise PayloadError(f"invalid welcome message {index}: hpke_public_key is empty")
+            out.append(
+                NewWelcome(
+                    v1.installation_key, v1.data, v1.hpke_public_key, algorithm, v1.welcome_metadata, False
+                )
+            )
+        elif which == "welcome_pointer":
+            p = item.welcome_pointer
+            if not p.installation_key or not p.welcome_pointer or not p.hpke_public_key:
+                raise PayloadError(
+                    f"invalid welcome pointer message {index}: installation_key, welcome_pointer and "
+                    "hpke_public_key are required"
+                )
+            if p.wrapper_algorithm != POINTER_XWING:
+                raise PayloadError(
+                    f"invalid welcome pointer message {index}: wrapper algorithm {p.wrapper_algorithm} "
+                    "is not XWING_MLKEM_768_DRAFT_6"
+                )
+            out.append(NewWelcome(p.installation_key, p.welcome_pointer, p.hpke_public_key, XWING, b"", True))
+        else:
+            raise PayloadError(f"invalid welcome message {index}: missing version")
+    return out

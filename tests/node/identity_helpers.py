@@ -1,0 +1,83 @@
+"""Real, signed identity updates for the IdentityApi tests."""
+
+from __future__ import annotations
+
+import time
+
+from pyxmtp.identity.builder import IdentityUpdateBuilder, create_inbox_request
+from pyxmtp.identity.eth import LocalWalletSigner
+from pyxmtp.identity.inbox import inbox_id_for
+from pyxmtp.identity.installation import InstallationKey
+from pyxmtp.proto.identity.api.v1 import identity_pb2
+from pyxmtp.proto.identity.associations import association_pb2
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def register(
+    wallet: LocalWalletSigner, installation: InstallationKey, nonce: int = 0
+) -> association_pb2.IdentityUpdate:
+    request = create_inbox_request(
+        wallet.identifier, installation.public_key, nonce=nonce, client_timestamp_ns=now_ns()
+    )
+    request.sign_with(installation)
+    request.sign_with(wallet)
+    return request.build_identity_update()
+
+
+def inbox_of(wallet: LocalWalletSigner, nonce: int = 0) -> str:
+    return inbox_id_for(wallet.identifier, nonce)
+
+
+def add_wallet(
+    inbox_id: str, existing: LocalWalletSigner, new: LocalWalletSigner
+) -> association_pb2.IdentityUpdate:
+    request = (
+        IdentityUpdateBuilder(inbox_id, client_timestamp_ns=now_ns())
+        .add_association(new.identifier, existing.identifier)
+        .build()
+    )
+    request.sign_with(existing)
+    request.sign_with(new)
+    return request.build_identity_update()
+
+
+def add_installation(
+    inbox_id: str, existing: LocalWalletSigner, installation: InstallationKey
+) -> association_pb2.IdentityUpdate:
+    request = (
+        IdentityUpdateBuilder(inbox_id, client_timestamp_ns=now_ns())
+        .add_association(installation.identifier, existing.identifier)
+        .build()
+    )
+    request.sign_with(existing)
+    request.sign_with(installation)
+    return request.build_identity_update()
+
+
+def revoke_wallet(
+    inbox_id: str, recovery: LocalWalletSigner, member: LocalWalletSigner
+) -> association_pb2.IdentityUpdate:
+    request = (
+        IdentityUpdateBuilder(inbox_id, client_timestamp_ns=now_ns())
+        .revoke_association(recovery.identifier, member.identifier)
+        .build()
+    )
+    request.sign_with(recovery)
+    return request.build_identity_update()
+
+
+def publish(update: association_pb2.IdentityUpdate) -> identity_pb2.PublishIdentityUpdateRequest:
+    return identity_pb2.PublishIdentityUpdateRequest(identity_update=update)
+
+
+def inbox_ids_request(*addresses: str) -> identity_pb2.GetInboxIdsRequest:
+    Req = identity_pb2.GetInboxIdsRequest.Request
+    return identity_pb2.GetInboxIdsRequest(requests=[Req(identifier=a, identifier_kind=1) for a in addresses])
+
+
+def updates_request(*pairs: tuple[str, int]) -> identity_pb2.GetIdentityUpdatesRequest:
+    Req = identity_pb2.GetIdentityUpdatesRequest.Request
+    return identity_pb2.GetIdentityUpdatesRequest(requests=[Req(inbox_id=i, sequence_id=s) for i, s in pairs])

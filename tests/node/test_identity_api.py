@@ -1,0 +1,238 @@
+"""IdentityApi through a real node: full verification, log, address log, limits (sections 1.3, 8.3, 8.7)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from pyxmtp.identity.builder import create_inbox_request
+from pyxmtp.identity.eth import LocalWalletSigner
+from pyxmtp.identity.inbox import inbox_id_for
+from pyxmtp.identity.installation import InstallationKey
+from pyxmtp.identity.members import MemberIdentifier
+from pyxmtp.identity.signatures import scw_signature
+from pyxmtp.node import Node
+from pyxmtp.proto.identity.api.v1 import identity_pb2
+
+from .conftest import Client, StartNode, connect
+from .identity_helpers import (
+    add_installation,
+    add_wallet,
+    inbox_ids_request,
+    inbox_of,
+    publish,
+    register,
+    revoke_wallet,
+    updates_request,
+)
+
+
+async def inbox_ids(client: Client, *addresses: str) -> list[str | None]:
+    resp = await client.identity.GetInboxIds(inbox_ids_request(*addresses))
+    assert [r.identifier for r in resp.responses] == list(addresses)
+    return [r.inbox_id if r.HasField("inbox_id") else None for r in resp.responses]
+
+
+async def test_registration_is_readable_at_once(client: Client) -> None:
+    wallet, installation = LocalWalletSigner.generate(), InstallationKey.generate()
+    update = register(wallet, installation, nonce=1)
+    inbox = inbox_of(wallet, 1)
+    assert await inbox_ids(client, wallet.address) == [None]
+    await client.identity.PublishIdentityUpdate(publish(update))
+    resp = await client.identity.GetIdentityUpdates(updates_request((inbox, 0), ("ff" * 32, 0)))
+    mine, unknown = resp.responses
+    assert mine.inbox_id == inbox and unknown.inbox_id == "ff" * 32 and not unknown.updates
+    [entry] = mine.updates
+    assert entry.update == update and entry.sequence_id > 0 and entry.server_timestamp_ns > 0
+    assert await inbox_ids(client, wallet.address, "0x" + "00" * 20) == [inbox, None]
+    after = await client.identity.GetIdentityUpdates(updates_request((inbox, entry.sequence_id)))
+    assert not after.responses[0].updates
+
+
+async def test_address_log_follows_adds_and_revocations(client: Client) -> None:
+    owner, second, installation = (
+        LocalWalletSigner.generate(),
+        LocalWalletSigner.generate(),
+        InstallationKey.generate(),
+    )
+    inbox = inbox_of(owner)
+    await client.identity.PublishIdentityUpdate(publish(register(owner, installation)))
+    await client.identity.PublishIdentityUpdate(publish(add_wallet(inbox, owner, second)))
+    assert await inbox_ids(client, second.address) == [inbox]
+    await client.identity.PublishIdentityUpdate(publish(revoke_wallet(inbox, owner, second)))
+    assert await inbox_ids(client, second.address, owner.address) == [None, inbox]
+
+    # the revoked address can start its own inbox; then it resolves to that one
+    own_inbox = inbox_of(second, 5)
+    await client.identity.PublishIdentityUpdate(
+        publish(register(second, InstallationKey.generate(), nonce=5))
+    )
+    assert await inbox_ids(client, second.address) == [own_inbox]
+    resp = await client.identity.GetIdentityUpdates(updates_request((inbox, 0)))
+    seqs = [u.sequence_id for u in resp.responses[0].updates]
+    assert len(seqs) == 3 and seqs == sorted(seqs)
+
+
+async def rejected(
+    client: Client, request: identity_pb2.PublishIdentityUpdateRequest
+) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await client.identity.PublishIdentityUpdate(request)
+    return info.value
+
+
+async def test_invalid_updates_are_rejected_with_the_rule_and_not_stored(client: Client) -> None:
+    wallet, installation = LocalWalletSigner.generate(), InstallationKey.generate()
+    inbox = inbox_of(wallet)
+    good = register(wallet, installation)
+
+    forged = identity_pb2.PublishIdentityUpdateRequest()
+    forged.identity_update.CopyFrom(good)
+    sig = bytearray(forged.identity_update.actions[0].create_inbox.initial_identifier_signature.erc_191.bytes)
+    sig[5] ^= 1
+    forged.identity_update.actions[0].create_inbox.initial_identifier_signature.erc_191.bytes = bytes(sig)
+    err = await rejected(client, forged)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    wrong_inbox = identity_pb2.PublishIdentityUpdateRequest()
+    wrong_inbox.identity_update.CopyFrom(good)
+    wrong_inbox.identity_update.inbox_id = "ab" * 32
+    err = await rejected(client, wrong_inbox)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    not_created = add_wallet(inbox, wallet, LocalWalletSigner.generate())
+    err = await rejected(client, publish(not_created))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "not_created" in (err.details() or "")
+
+    err = await rejected(client, identity_pb2.PublishIdentityUpdateRequest())
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "required" in (err.details() or "")
+
+    resp = await client.identity.GetIdentityUpdates(updates_request((inbox, 0)))
+    assert not resp.responses[0].updates
+    assert await inbox_ids(client, wallet.address) == [None]
+
+    await client.identity.PublishIdentityUpdate(publish(good))
+    err = await rejected(client, publish(good))  # the same update again
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "multiple_create" in (err.details() or "")
+    replay = add_installation(inbox, wallet, InstallationKey.generate())
+    await client.identity.PublishIdentityUpdate(publish(replay))
+    err = await rejected(client, publish(replay))
+    assert "replay" in (err.details() or "")
+    resp = await client.identity.GetIdentityUpdates(updates_request((inbox, 0)))
+    assert len(resp.responses[0].updates) == 2
+
+
+async def test_concurrent_publishes_to_one_inbox_are_serialized(client: Client) -> None:
+    wallet = LocalWalletSigner.generate()
+    inbox = inbox_of(wallet)
+    creates = [register(wallet, InstallationKey.generate()) for _ in range(4)]
+    results = await asyncio.gather(
+        *(client.identity.PublishIdentityUpdate(publish(u)) for u in creates), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(
+        isinstance(r, grpc.aio.AioRpcError) and "multiple_create" in (r.details() or "")
+        for r in results
+        if isinstance(r, BaseException)
+    )
+    adds = [add_installation(inbox, wallet, InstallationKey.generate()) for _ in range(5)]
+    await asyncio.gather(*(client.identity.PublishIdentityUpdate(publish(u)) for u in adds))
+    resp = await client.identity.GetIdentityUpdates(updates_request((inbox, 0)))
+    assert len(resp.responses[0].updates) == 6
+
+
+async def test_inbox_log_is_capped_at_256_entries(node: Node, client: Client) -> None:
+    wallet = LocalWalletSigner.generate()
+    inbox = inbox_of(wallet)
+    for i in range(256):
+        await node.store.append_inbox_log(
+            inbox, b"", expected_length=i, added_addresses=(), removed_addresses=()
+        )
+    err = await rejected(client, publish(register(wallet, InstallationKey.generate())))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "inbox log is full" in (err.details() or "")
+    assert len(await node.store.inbox_log(inbox)) == 256
+
+
+class FixedVerifier:
+    """A smart-contract-wallet verifier that accepts one known (account, signature) pair."""
+
+    def verify(self, account_id: str, block_number: int | None, signature: bytes, hash: bytes) -> bool:
+        if signature == b"boom":
+            raise RuntimeError("rpc unavailable")
+        return account_id == "eip155:1:0x" + "11" * 20 and signature == b"good"
+
+
+def scw_request(
+    *sigs: tuple[str, bytes, int | None],
+) -> identity_pb2.VerifySmartContractWalletSignaturesRequest:
+    Sig = identity_pb2.VerifySmartContractWalletSignatureRequestSignature
+    return identity_pb2.VerifySmartContractWalletSignaturesRequest(
+        signatures=[
+            Sig(account_id=a, signature=s, hash=b"h" * 32, **({"block_number": b} if b is not None else {}))
+            for a, s, b in sigs
+        ]
+    )
+
+
+async def test_scw_verification_needs_a_configured_verifier(client: Client) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await client.identity.VerifySmartContractWalletSignatures(
+            scw_request(("eip155:1:0x" + "11" * 20, b"good", 1))
+        )
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "smart contract wallet verifier" in (info.value.details() or "")
+
+
+async def test_scw_verification_through_the_pluggable_verifier(start_node: StartNode) -> None:
+    node = await start_node(scw_verifier=FixedVerifier())
+    c = connect(node.address)
+    account = "eip155:1:0x" + "11" * 20
+    resp = await c.identity.VerifySmartContractWalletSignatures(
+        scw_request((account, b"good", 7), (account, b"bad", None), (account, b"boom", None))
+    )
+    good, bad, boom = resp.responses
+    assert good.is_valid and good.block_number == 7 and not good.HasField("error")
+    assert not bad.is_valid and bad.HasField("error")
+    assert not boom.is_valid and "rpc unavailable" in boom.error
+    await c.channel.close()
+
+
+def scw_registration(signature: bytes) -> identity_pb2.PublishIdentityUpdateRequest:
+    """A new inbox owned by the smart-contract wallet eip155:1:0x1111..., carrying ``signature`` as its
+    ERC-6492 signature (built with the accepted one, then swapped: the builder only takes what verifies)."""
+    installation = InstallationKey.generate()
+    owner = MemberIdentifier.ethereum("0x" + "11" * 20)
+    request = create_inbox_request(
+        owner, installation.public_key, nonce=0, client_timestamp_ns=time.time_ns()
+    )
+    request.sign_with(installation)
+    request.add_signature(scw_signature("eip155:1:0x" + "11" * 20, 1, b"good"), scw_verifier=FixedVerifier())
+    update = request.build_identity_update()
+    update.actions[0].create_inbox.initial_identifier_signature.erc_6492.signature = signature
+    update.actions[1].add.existing_member_signature.erc_6492.signature = signature
+    return publish(update)
+
+
+async def test_smart_contract_wallet_updates_go_through_the_verifier(
+    start_node: StartNode, tmp_path: Path
+) -> None:
+    with_verifier = await start_node(scw_verifier=FixedVerifier(), data_dir=tmp_path / "a")
+    without = await start_node(data_dir=tmp_path / "b")
+    a, b = connect(with_verifier.address), connect(without.address)
+    err = await rejected(b, scw_registration(b"good"))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "no_scw_verifier" in (err.details() or "")
+    err = await rejected(a, scw_registration(b"boom"))
+    assert err.code() == grpc.StatusCode.UNAVAILABLE and "scw_verifier_failed" in (err.details() or "")
+    err = await rejected(a, scw_registration(b"bad"))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "invalid_signature" in (err.details() or "")
+    await a.identity.PublishIdentityUpdate(scw_registration(b"good"))
+    assert await inbox_ids(a, "0x" + "11" * 20) == [
+        inbox_id_for(MemberIdentifier.ethereum("0x" + "11" * 20), 0)
+    ]
+    assert await inbox_ids(b, "0x" + "11" * 20) == [None]
+    await a.channel.close()
+    await b.channel.close()

@@ -1,0 +1,130 @@
+"""The SQLite store on its own: ids, dedupe, group commit isolation, listeners, locking, schema guard."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from pyxmtp.node.store import (
+    GroupMessageRecord,
+    InboxLogConflict,
+    NewGroupMessage,
+    NewWelcome,
+    SqliteStore,
+    StoreError,
+    WelcomeRecord,
+)
+from pyxmtp.node.store.sqlite import DB_FILE_NAME
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.groups: list[int] = []
+        self.welcomes: list[int] = []
+
+    def group_messages_stored(self, records: Sequence[GroupMessageRecord]) -> None:
+        self.groups += [r.id for r in records]
+
+    def welcomes_stored(self, records: Sequence[WelcomeRecord]) -> None:
+        self.welcomes += [r.id for r in records]
+
+
+def msg(group: bytes, data: bytes) -> NewGroupMessage:
+    return NewGroupMessage(group, data, b"", False, False)
+
+
+async def test_ids_dedupe_and_listener_order(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path)
+    rec = Recorder()
+    store.add_listener(rec)
+    results = await asyncio.gather(
+        *(store.insert_group_messages([msg(b"g", b"%d" % i), msg(b"h", b"%d" % i)]) for i in range(50))
+    )
+    ids = [r.id for batch in results for r in batch]
+    assert len(ids) == 100 and ids == sorted(ids) and rec.groups == ids
+    again = await store.insert_group_messages([msg(b"g", b"1"), msg(b"g", b"new"), msg(b"g", b"new")])
+    assert [r.data for r in again] == [b"new"] and rec.groups[-1] == again[0].id
+    rows = await store.query_group_messages(b"g", descending=False, cursor=0, limit=100)
+    assert len(rows) == 51 and [r.id for r in rows] == sorted(r.id for r in rows)
+    w = await store.insert_welcomes([NewWelcome(b"k", b"d", b"pk", 1, b"", False)] * 2)
+    assert len(w) == 1 and rec.welcomes == [w[0].id]
+    await store.close()
+
+
+async def test_a_failing_job_does_not_undo_its_commit_neighbours(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path)
+    jobs = [store.insert_group_messages([msg(b"g", b"%d" % i)]) for i in range(20)]
+    jobs.insert(
+        10, store.append_inbox_log("i", b"u", expected_length=3, added_addresses=(), removed_addresses=())
+    )
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert isinstance(results[10], InboxLogConflict)
+    assert sum(isinstance(r, list) and len(r) == 1 for r in results) == 20
+    assert len(await store.query_group_messages(b"g", descending=True, cursor=0, limit=100)) == 20
+    assert await store.inbox_log("i") == []
+    await store.close()
+
+
+async def test_address_log_keeps_the_newest_unrevoked_association(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path)
+    a = await store.append_inbox_log(
+        "A", b"1", expected_length=0, added_addresses=["0xaa"], removed_addresses=()
+    )
+    await store.append_inbox_log(
+        "B", b"1", expected_length=0, added_addresses=["0xaa", "0xbb"], removed_addresses=()
+    )
+    assert await store.inbox_ids_for_addresses(["0xaa", "0xbb", "0xcc"]) == {"0xaa": "B", "0xbb": "B"}
+    await store.append_inbox_log("B", b"2", expected_length=1, added_addresses=(), removed_addresses=["0xaa"])
+    assert await store.inbox_ids_for_addresses(["0xaa"]) == {"0xaa": "A"}
+    got = await store.identity_updates([("A", 0), ("B", a.sequence_id), ("C", 0)])
+    assert [[r.update for r in g] for g in got] == [[b"1"], [b"1", b"2"], []]
+    await store.close()
+
+
+async def test_one_process_per_data_directory(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path)
+    with pytest.raises(StoreError, match="in use"):
+        await SqliteStore.open(tmp_path)
+    await store.close()
+    store = await SqliteStore.open(tmp_path)  # the lock is released on close
+    await store.close()
+    with pytest.raises(StoreError, match="closed"):
+        await store.fetch_key_packages([b"k"])
+
+
+async def test_wal_and_synchronous_settings(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path)
+    await store.close()
+    conn = sqlite3.connect(tmp_path / DB_FILE_NAME)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    with pytest.raises(StoreError, match="synchronous"):
+        await SqliteStore.open(tmp_path / "other", synchronous="OFF")
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path)
+    await store.close()
+    conn = sqlite3.connect(tmp_path / DB_FILE_NAME)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        await SqliteStore.open(tmp_path)
+
+
+async def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path)
+    db = tmp_path / DB_FILE_NAME
+    before = db.stat().st_size
+    await store.insert_group_messages([msg(b"g", os.urandom(512)) for _ in range(2000)])  # ~1 MB, in the WAL
+    for _ in range(50):  # the writer's own backstop (64 MB of WAL) is far away: only the checkpointer copies
+        await asyncio.sleep(0.05)
+        if db.stat().st_size > before + 1_000_000:
+            break
+    assert db.stat().st_size > before + 1_000_000
+    await store.close()
