@@ -17,6 +17,7 @@ from pyxmtp.identity.members import MemberIdentifier
 from pyxmtp.identity.signatures import scw_signature
 from pyxmtp.node import Node
 from pyxmtp.proto.identity.api.v1 import identity_pb2
+from pyxmtp.proto.identity.associations import association_pb2
 
 from .conftest import Client, StartNode, connect
 from .identity_helpers import (
@@ -236,3 +237,33 @@ async def test_smart_contract_wallet_updates_go_through_the_verifier(
     assert await inbox_ids(b, "0x" + "11" * 20) == [None]
     await a.channel.close()
     await b.channel.close()
+
+
+def reencode_v(update: association_pb2.IdentityUpdate) -> association_pb2.IdentityUpdate:
+    """The same update with every ECDSA ``v`` moved from 27/28 to 0/1: libxmtp does not call that a replay."""
+    copy = association_pb2.IdentityUpdate()
+    copy.CopyFrom(update)
+    for action in copy.actions:
+        if action.WhichOneof("kind") == "add":
+            for sig in (action.add.existing_member_signature, action.add.new_member_signature):
+                if sig.WhichOneof("signature") == "erc_191":
+                    b = sig.erc_191.bytes
+                    sig.erc_191.bytes = b[:64] + bytes([b[64] - 27])
+    return copy
+
+
+async def test_reencoded_replay_of_a_revoked_wallet_is_refused(client: Client) -> None:
+    """Stricter than xmtp-node-go: re-publishing an old AddAssociation with re-encoded signatures would bring a
+    revoked wallet back (libxmtp's replay check keys on the signature bytes as sent); the node refuses it."""
+    owner, second = LocalWalletSigner.generate(), LocalWalletSigner.generate()
+    inbox = inbox_of(owner)
+    await client.identity.PublishIdentityUpdate(publish(register(owner, InstallationKey.generate())))
+    add = add_wallet(inbox, owner, second)
+    await client.identity.PublishIdentityUpdate(publish(add))
+    await client.identity.PublishIdentityUpdate(publish(revoke_wallet(inbox, owner, second)))
+
+    err = await rejected(client, publish(reencode_v(add)))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "replay" in (err.details() or "")
+    assert await inbox_ids(client, second.address) == [None]
+    resp = await client.identity.GetIdentityUpdates(updates_request((inbox, 0)))
+    assert len(resp.responses[0].updates) == 3

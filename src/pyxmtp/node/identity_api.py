@@ -2,7 +2,9 @@
 
 PublishIdentityUpdate runs under a per-inbox lock: load the inbox's log, replay it into an association state
 (cached per inbox), apply the new update with the full XIP-46 state machine (every signature verified, in a
-worker thread), then append it and the address-log changes in one transaction. The store re-checks the log
+worker thread), then append it and the address-log changes in one transaction. Unlike xmtp-node-go, an update
+that re-uses an earlier signature in another encoding (ECDSA ``v`` 0/1 vs 27/28, high vs low ``s``) is refused
+(:mod:`pyxmtp.identity.replay`); libxmtp's own replay check lets those through. The store re-checks the log
 length inside that transaction, so even a second writer could not slip an entry in between.
 """
 
@@ -24,6 +26,7 @@ from pyxmtp.identity.associations import (
     get_state,
 )
 from pyxmtp.identity.errors import IdentityError, Rule, VerifierError
+from pyxmtp.identity.replay import check_no_reencoded_replay
 from pyxmtp.identity.signatures import SmartContractWalletVerifier
 from pyxmtp.proto.identity.api.v1 import identity_pb2
 from pyxmtp.proto.identity.associations import association_pb2
@@ -116,6 +119,8 @@ class IdentityApiService:
                 try:
                     old = await self._current_state(inbox_id, records)
                     new = await asyncio.to_thread(self._apply, old, update)
+                    # Stricter than xmtp-node-go: refuse a replay of an old signature in another encoding.
+                    check_no_reencoded_replay(_parse_updates(records), update)
                 except VerifierError as exc:  # the node could not decide: not the client's fault
                     code = (
                         grpc.StatusCode.FAILED_PRECONDITION
