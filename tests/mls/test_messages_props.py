@@ -65,7 +65,7 @@ from pyxmtp.mls.tree.nodes import (
     encode_ratchet_tree,
 )
 from pyxmtp.mls.vectors import default_dir
-from pyxmtp.mls.vectors.messages import extensions_in
+from pyxmtp.mls.vectors.messages import extensions_in, rebuilt
 
 SEED_CASES = 40  # messages.json cases used as mutation seeds (all 300 are round-tripped in (b))
 
@@ -282,6 +282,8 @@ def decodes_canonically_or_raises_decode_error(kind: Kind, data: bytes) -> None:
         return
     # anything else propagates and fails the test; a successful decode must be canonical
     assert kind.encode(value) == data, f"{kind.name}: decoded but re-encodes differently"
+    # also when every field is encoded afresh (a decoded LeafNode keeps its content bytes for re-encoding)
+    assert kind.encode(rebuilt(value)) == data, f"{kind.name}: decoded but re-encodes differently"
 
 
 # --- (a) random bytes and mutations raise only DecodeError -----------------------------------------------------------
@@ -351,5 +353,6 @@ def test_every_structure_in_messages_json_round_trips() -> None:
             kind = KINDS[name]
             for data in items:
                 assert kind.encode(kind.decode(data)) == data, name
+                assert kind.encode(rebuilt(kind.decode(data))) == data, name
                 total += 1
     assert total > 300 * 20

@@ -29,7 +29,7 @@ from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.mls.messages.proposals import Proposal
 from pyxmtp.mls.tree.nodes import LeafNode, decode_ratchet_tree, encode_ratchet_tree
 from pyxmtp.mls.vectors import run_file
-from pyxmtp.mls.vectors.messages import DECODERS
+from pyxmtp.mls.vectors.messages import DECODERS, rebuilt
 from tests.conftest import require_vectors
 
 Case = dict[str, Any]
@@ -151,8 +151,10 @@ def test_every_structure_in_the_other_vector_files_round_trips() -> None:
         data = bytes.fromhex(hex_)
         if kind == "tree":
             assert encode_ratchet_tree(decode_ratchet_tree(data)) == data, what
+            assert encode_ratchet_tree(rebuilt(decode_ratchet_tree(data))) == data, what
         else:
             assert encode(decode(_KINDS[kind], data)) == data, what
+            assert encode(rebuilt(decode(_KINDS[kind], data))) == data, what
         count += 1
     assert count > 2500
 

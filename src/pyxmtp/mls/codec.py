@@ -44,7 +44,8 @@ class Reader:
     __slots__ = ("_buf", "_end", "_pos", "what")
 
     def __init__(self, data: bytes | bytearray | memoryview, what: str = "data") -> None:
-        self._buf = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        # one bytes object: slicing it gives the values without a memoryview in between
+        self._buf = data if type(data) is bytes else bytes(memoryview(data).cast("B"))
         self._pos = 0
         self._end = len(self._buf)
         self.what = what
@@ -80,7 +81,7 @@ class Reader:
         if end > self._end:
             raise self.error(f"need {n} bytes, {self._end - start} left")
         self._pos = end
-        return bytes(self._buf[start:end])
+        return self._buf[start:end]
 
     def rest(self) -> bytes:
         """Every byte left (used for opaque trailing payloads)."""
@@ -146,10 +147,22 @@ class Reader:
 
     def opaque_v(self) -> bytes:
         """``opaque data<V>``."""
+        pos = self._pos
+        if pos < self._end:
+            first = self._buf[pos]
+            if first < 0x40:  # one-byte length: the common case, read inline
+                end = pos + 1 + first
+                if end <= self._end:
+                    self._pos = end
+                    return self._buf[pos + 1 : end]
         end = self._length_prefixed_end()
         start = self._pos
         self._pos = end
-        return bytes(self._buf[start:end])
+        return self._buf[start:end]
+
+    def bytes_since(self, start: int) -> bytes:
+        """The bytes read from absolute offset ``start`` up to the current position."""
+        return self._buf[start : self._pos]
 
     def vector_v(self, item: Callable[[Reader], T]) -> list[T]:
         """``T items<V>``: a varint byte length, then items until exactly that many bytes are consumed."""
@@ -270,11 +283,14 @@ class Writer:
         value.encode(self)
 
 
+_ONE_BYTE_VARINTS = tuple(bytes((i,)) for i in range(0x40))
+
+
 def encode_varint(v: int) -> bytes:
-    if v < 0:
-        raise EncodeError(f"variable-length integer must be non-negative, got {v}")
     if v < 0x40:
-        return bytes((v,))
+        if v < 0:
+            raise EncodeError(f"variable-length integer must be non-negative, got {v}")
+        return _ONE_BYTE_VARINTS[v]
     if v < 0x4000:
         return (v | 0x4000).to_bytes(2, "big")
     if v <= MAX_VARINT:

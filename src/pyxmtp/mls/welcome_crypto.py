@@ -36,6 +36,7 @@ from .crypto import (
     sign_with_label,
     verify_with_label,
 )
+from .crypto.labels import encrypt_with_label_each
 from .errors import MissingKeyError, ValidationError
 from .framing.sender_data import one_shot_aead
 from .key_schedule import EpochSecrets, epoch_secrets_from_joiner, welcome_secret
@@ -160,8 +161,18 @@ def build_welcome(
 ) -> Welcome:
     """A Welcome carrying the signed ``group_info`` to every ``(key_package, group_secrets)`` recipient."""
     encrypted_group_info = encrypt_group_info(suite, welcome_secret, group_info)
+    sealed = encrypt_with_label_each(
+        suite,
+        _WELCOME_LABEL,
+        encrypted_group_info,
+        [(kp.init_key, _encode(secrets)) for kp, secrets in recipients],
+        rng,
+    )
     entries = tuple(
-        encrypt_group_secrets(suite, kp, secrets, encrypted_group_info, rng) for kp, secrets in recipients
+        EncryptedGroupSecrets(
+            make_key_package_ref(suite, _encode(kp)), HPKECiphertext(kem_output, ciphertext)
+        )
+        for (kp, _), (kem_output, ciphertext) in zip(recipients, sealed, strict=True)
     )
     return Welcome(suite.id, entries, encrypted_group_info)
 

@@ -38,6 +38,7 @@ class AEAD:
         "_lru",
         "aead_id",
         "cached_key_object",
+        "cipher",
         "key_len",
         "name",
         "nonce_len",
@@ -53,6 +54,9 @@ class AEAD:
         self.nonce_len = NONCE_LEN
         self.tag_len = TAG_LEN
         self._factory = factory
+        self.cipher: Callable[[bytes], AEADKey] = factory
+        """The ``cryptography`` class itself: a key object without the length check or the copy of
+        :meth:`key_object` (for keys this library derived, which always have the right length)."""
         self._lru = functools.lru_cache(maxsize=64)(self.key_object)
         self.cached_key_object: Callable[[bytes], AEADKey] = self._lru
         """:meth:`key_object` through the LRU cache (``bytes`` keys only: the key must be hashable)."""

@@ -352,7 +352,7 @@ class ReceiverContext(_Context):
 class HPKE:
     """One HPKE cipher suite (KEM, KDF, AEAD) in base mode."""
 
-    __slots__ = ("_ksc_prefix", "_prefix", "_secret_ikm", "aead", "kdf", "kem", "suite_id")
+    __slots__ = ("_info_context", "_ksc_prefix", "_prefix", "_secret_ikm", "aead", "kdf", "kem", "suite_id")
 
     def __init__(self, kem: KEM, kdf: HKDF, aead: AEAD) -> None:
         self.kem = kem
@@ -368,6 +368,12 @@ class HPKE:
         # mode_base: psk = psk_id = "", so psk_id_hash and the "secret" extract input are constants
         self._ksc_prefix = b"\x00" + self.labeled_extract(b"", b"psk_id_hash", b"")
         self._secret_ikm = self._prefix + b"secret"
+        # (info, key_schedule_context) of the last call: the context depends on info only, and a Welcome
+        # seals the same (large: it holds the encrypted GroupInfo) info to every new member
+        self._info_context: tuple[bytes, bytes] = (
+            b"",
+            self._ksc_prefix + self.labeled_extract(b"", b"info_hash", b""),
+        )
 
     def __repr__(self) -> str:
         return f"<HPKE {self.kem.name}, {self.kdf.name}, {self.aead.name}>"
@@ -380,7 +386,11 @@ class HPKE:
 
     def _schedule(self, shared_secret: bytes, info: bytes) -> tuple[bytes, bytes]:
         """``(secret, key_schedule_context)`` of the base-mode ``KeySchedule``."""
-        context = self._ksc_prefix + self.labeled_extract(b"", b"info_hash", info)
+        last_info, context = self._info_context
+        if info is not last_info:  # the same bytes object again: the same context (bytes are immutable)
+            context = self._ksc_prefix + self.labeled_extract(b"", b"info_hash", info)
+            if type(info) is bytes:
+                self._info_context = (info, context)
         return self.kdf.extract(shared_secret, self._secret_ikm), context
 
     def _key_and_nonce(self, shared_secret: bytes, info: bytes) -> tuple[bytes, bytes]:

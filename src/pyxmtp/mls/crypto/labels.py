@@ -14,6 +14,7 @@ They are built by plain concatenation (the encoded label is cached per label str
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from ..codec import encode_varint
 from ..errors import EncodeError
@@ -107,6 +108,20 @@ def encrypt_with_label(
 ) -> tuple[bytes, bytes]:
     """``EncryptWithLabel = SealBase(public_key, EncryptContext, "", plaintext)`` -> ``(kem_output, ciphertext)``."""
     return suite.hpke_seal(public_key, _encrypt_context(label, context), b"", plaintext, rng)
+
+
+def encrypt_with_label_each(
+    suite: CipherSuite,
+    label: str,
+    context: bytes,
+    recipients: Sequence[tuple[bytes, bytes]],
+    rng: RandomSource,
+) -> list[tuple[bytes, bytes]]:
+    """:func:`encrypt_with_label` of each ``(public_key, plaintext)`` under one ``label`` and ``context``: the
+    EncryptContext is built once and the HPKE key-schedule context it gives is computed once (a Welcome's
+    context is the encrypted GroupInfo, which holds the whole ratchet tree)."""
+    info = _encrypt_context(label, context)
+    return [suite.hpke_seal(public_key, info, b"", plaintext, rng) for public_key, plaintext in recipients]
 
 
 def decrypt_with_label(

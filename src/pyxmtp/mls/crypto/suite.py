@@ -15,6 +15,7 @@ suite).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 
 from .hpke import ReceiverContext, SenderContext
 from .keys import HPKEPrivateKey, RandomSource, SignaturePrivateKey
@@ -62,6 +63,20 @@ class CipherSuite(ABC):
     @abstractmethod
     def mac(self, key: bytes, data: bytes) -> bytes:
         """``MAC(key, data)``: HMAC with the suite hash."""
+
+    def mac_function(self) -> Callable[[bytes, bytes], bytes]:
+        """:meth:`mac` as a plain function, for hot loops (a suite may return one without method dispatch)."""
+        return self.mac
+
+    def mac_each_function(self) -> Callable[[bytes, Sequence[bytes]], list[bytes]]:
+        """``mac_each(key, [data, ...])``: :meth:`mac` of several messages under one key, as a plain function
+        (a suite may share the key setup between them)."""
+        mac = self.mac
+
+        def mac_each(key: bytes, data: Sequence[bytes]) -> list[bytes]:
+            return [mac(key, d) for d in data]
+
+        return mac_each
 
     @abstractmethod
     def extract(self, salt: bytes, ikm: bytes) -> bytes:

@@ -13,21 +13,20 @@ id     name                                                   KEM     AEAD      
 0x0007 MLS_256_DHKEMP384_AES256GCM_SHA384_P384                P-384   AES-256-GCM        SHA-384  P-384
 =====  =====================================================  ======  =================  =======  =========
 
-The HPKE KDF is the suite's KDF. Hot-path methods call ``hashlib`` / ``hmac.digest`` and the cached AEAD
+The HPKE KDF is the suite's KDF. Hot-path methods call ``hashlib``, the KDF's HMAC function and the cached AEAD
 objects directly rather than through another layer.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Callable
 
 from ..errors import LocalMLSError, UnsupportedError
 from . import hpke as _hpke
 from .aead import AEAD, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305, NONCE_LEN, AEADKey, open_with
 from .hpke import HPKE, KEM, ReceiverContext, SenderContext
-from .kdf import HKDF, HKDF_SHA256, HKDF_SHA384, HKDF_SHA512, HashObject
+from .kdf import HKDF, HKDF_SHA256, HKDF_SHA384, HKDF_SHA512, HashObject, MacEachFunction, MacFunction
 from .keys import HPKEPrivateKey, RandomSource, SignaturePrivateKey
 from .signature import (
     ECDSA_P256_SHA256,
@@ -62,7 +61,7 @@ class ComposedCipherSuite(CipherSuite):
         self.signature_scheme = signature.name
         self.signature_public_key_len = signature.public_key_len
         self._aead_cached = aead.cached_key_object
-        self._hash_name = kdf.hash_name
+        self._hmac = kdf.hmac
         self._new_hash: Callable[[bytes], HashObject] = getattr(hashlib, kdf.hash_name)
 
     # hash, MAC, KDF (inlined kdf.HKDF for the one-block case)
@@ -70,14 +69,20 @@ class ComposedCipherSuite(CipherSuite):
         return self._new_hash(data).digest()
 
     def mac(self, key: bytes, data: bytes) -> bytes:
-        return hmac.digest(key, data, self._hash_name)
+        return self._hmac(key, data)
+
+    def mac_function(self) -> MacFunction:
+        return self._hmac
+
+    def mac_each_function(self) -> MacEachFunction:
+        return self.kdf.hmac_each
 
     def extract(self, salt: bytes, ikm: bytes) -> bytes:
-        return hmac.digest(salt, ikm, self._hash_name)
+        return self._hmac(salt, ikm)
 
     def expand(self, prk: bytes, info: bytes, length: int) -> bytes:
         if 0 < length <= self.hash_len:
-            out = hmac.digest(prk, info + b"\x01", self._hash_name)
+            out = self._hmac(prk, info + b"\x01")
             return out if length == self.hash_len else out[:length]
         return self.kdf.expand(prk, info, length)
 

@@ -55,7 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self
 
-from ..codec import Reader, Writer
+from ..codec import Reader, Writer, encode_varint
 from ..constants import ContentType, ProtocolVersion, SenderType, WireFormat
 from ..errors import EncodeError
 from ..messages.group_info import GroupContext, GroupInfo
@@ -145,6 +145,33 @@ class PrivateMessage:
 
     def sender_data_aad(self) -> bytes:
         return encode_sender_data_aad(self.group_id, self.epoch, self.content_type)
+
+    def to_mls_message_bytes(self) -> bytes:
+        """``encode(MLSMessage(self))``, built by concatenation (the application-message hot path)."""
+        group_id, ad = self.group_id, self.authenticated_data
+        esd, ciphertext = self.encrypted_sender_data, self.ciphertext
+        try:
+            epoch = self.epoch.to_bytes(8, "big")
+        except OverflowError:
+            raise EncodeError(f"epoch {self.epoch} does not fit in uint64") from None
+        content_type = self.content_type
+        if content_type not in _CONTENT_TYPE_BYTES:
+            raise EncodeError(f"unknown content type {content_type!r}")
+        return b"".join(
+            (
+                _PRIVATE_MESSAGE_HEADER,
+                encode_varint(len(group_id)),
+                group_id,
+                epoch,
+                _CONTENT_TYPE_BYTES[content_type],
+                encode_varint(len(ad)),
+                ad,
+                encode_varint(len(esd)),
+                esd,
+                encode_varint(len(ciphertext)),
+                ciphertext,
+            )
+        )
 
     def content_aad(self) -> bytes:
         return encode_private_content_aad(
@@ -243,6 +270,79 @@ class PrivateContentAAD:
     def decode(cls, r: Reader) -> Self:
         with r.structure("PrivateContentAAD"):
             return cls(r.opaque_v(), r.u64(), read_content_type(r), r.opaque_v())
+
+
+_PRIVATE_MESSAGE_HEADER = ProtocolVersion.mls10.to_bytes(2, "big") + WireFormat.private_message.to_bytes(
+    2, "big"
+)
+_CONTENT_TYPE_BYTES = {t: bytes((t,)) for t in ContentType}
+_CONTENT_TYPE_OF = {t.value: t for t in ContentType}
+
+
+class _Irregular(Exception):
+    """Raised inside :func:`parse_private_message` when the fast path does not apply."""
+
+
+def _opaque_end(data: bytes, pos: int) -> int:
+    """End of the ``opaque<V>`` starting at ``pos`` (minimal varint length), or :class:`_Irregular`."""
+    first = data[pos]  # IndexError past the end
+    prefix = first >> 6
+    if prefix == 0:
+        end = pos + 1 + first
+    elif prefix == 1:
+        length = ((first & 0x3F) << 8) | data[pos + 1]
+        if length < 0x40:
+            raise _Irregular
+        end = pos + 2 + length
+    elif prefix == 2:
+        length = int.from_bytes(data[pos : pos + 4], "big") & 0x3FFF_FFFF
+        if length < 0x4000 or pos + 4 > len(data):
+            raise _Irregular
+        end = pos + 4 + length
+    else:
+        raise _Irregular
+    if end > len(data):
+        raise _Irregular
+    return end
+
+
+def _varint_len(first: int) -> int:
+    return 1 << (first >> 6)
+
+
+def parse_private_message(data: bytes) -> PrivateMessage | None:
+    """The PrivateMessage of ``data`` if ``data`` is exactly a well-formed MLSMessage holding one, else None.
+
+    A fast path for :func:`~pyxmtp.mls.codec.decode` of ``MLSMessage``: anything it does not accept (another
+    wire format, a malformed or truncated message, trailing bytes) returns None, and the caller decodes
+    generically, which raises the precise :class:`~pyxmtp.mls.errors.DecodeError`.
+    """
+    if type(data) is not bytes or data[:4] != _PRIVATE_MESSAGE_HEADER:
+        return None
+    try:
+        pos = 4
+        end = _opaque_end(data, pos)
+        group_id = data[pos + _varint_len(data[pos]) : end]
+        pos = end + 9
+        if pos > len(data):
+            return None
+        epoch = int.from_bytes(data[end : end + 8], "big")
+        content_type = _CONTENT_TYPE_OF.get(data[end + 8])
+        if content_type is None:
+            return None
+        end = _opaque_end(data, pos)
+        ad = data[pos + _varint_len(data[pos]) : end]
+        pos = end
+        end = _opaque_end(data, pos)
+        esd = data[pos + _varint_len(data[pos]) : end]
+        pos = end
+        end = _opaque_end(data, pos)
+        ciphertext = data[pos + _varint_len(data[pos]) : end]
+    except (_Irregular, IndexError):
+        return None
+    if end != len(data):
+        return None
+    return PrivateMessage(group_id, epoch, content_type, ad, esd, ciphertext)
 
 
 def encode_sender_data_aad(group_id: bytes, epoch: int, content_type: ContentType) -> bytes:

@@ -11,6 +11,10 @@ Sending::
     msg = protect_private(suite, ac, secret_tree, epoch.sender_data_secret, rng, padding=pad_to_multiple(32))
     # or, for a PublicMessage:  protect_public(suite, ac, group_context, epoch.membership_key)
 
+Application data has a one-pass equivalent, :func:`protect_application` (sign, encrypt and encode the MLSMessage
+from the raw fields, without the intermediate objects); on receipt :meth:`OpenedPrivateMessage.verify` checks
+its signature the same way.
+
 A commit's AuthenticatedContent needs the confirmation tag, which depends on the signature: call
 :func:`sign_content`, compute the transcript hash / key schedule / tag, then build
 ``AuthenticatedContent(wf, content, FramedContentAuthData(signature, tag))``.
@@ -39,10 +43,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 
+from cryptography.exceptions import InvalidTag
+
 from ..codec import Writer, encode_varint
 from ..constants import ContentType, ProtocolVersion, SenderType, WireFormat
-from ..crypto import CipherSuite, RandomSource, SignaturePrivateKey, sign_with_label, verify_with_label
-from ..errors import CryptoError, DecodeError, EncodeError, LocalMLSError
+from ..crypto import CipherSuite, RandomSource, SignaturePrivateKey
+from ..errors import CryptoError, DecodeError, DecryptError, EncodeError, LocalMLSError
 from ..messages.group_info import GroupContext
 from ..tree.secret_tree import RatchetType, SecretTree, StagedKey
 from .content import (
@@ -54,7 +60,7 @@ from .content import (
     encode_content_body,
 )
 from .messages import PrivateMessage, PrivateMessageContent, PublicMessage
-from .sender_data import decrypt_sender_data, encrypt_sender_data, one_shot_aead
+from .sender_data import sender_data_cipher
 
 __all__ = [
     "InvalidMembershipTag",
@@ -65,6 +71,7 @@ __all__ = [
     "membership_tag",
     "no_padding",
     "pad_to_multiple",
+    "protect_application",
     "protect_private",
     "protect_public",
     "random_padding",
@@ -78,8 +85,13 @@ _MEMBER = SenderType.member
 _NEW_MEMBER_COMMIT = SenderType.new_member_commit
 _VERSION = ProtocolVersion.mls10.to_bytes(2, "big")
 _TBS_LABEL = "FramedContentTBS"
+# mls10 and private_message: the start of a PrivateMessage's FramedContentTBS and of its MLSMessage
+_PRIVATE_HEADER = _VERSION + WireFormat.private_message.to_bytes(2, "big")
+_SIGN_LABEL = encode_varint(len(b"MLS 1.0 " + _TBS_LABEL.encode())) + b"MLS 1.0 " + _TBS_LABEL.encode()
 _REUSE_GUARD_LEN = 4
 _APPLICATION = ContentType.application
+_APPLICATION_RATCHET = RatchetType.application
+_HANDSHAKE_RATCHET = RatchetType.handshake
 _PRIVATE = WireFormat.private_message
 
 
@@ -104,13 +116,29 @@ def content_tbs(
 ) -> bytes:
     """FramedContentTBS. ``group_context`` is required for member and new_member_commit senders and ignored
     otherwise."""
-    head = _VERSION + _u16(wire_format) + _framed_content_bytes(content)
+    return b"".join(_tbs_parts(wire_format, content, group_context))
+
+
+def _tbs_parts(
+    wire_format: WireFormat, content: FramedContent, group_context: GroupContextArg | None
+) -> list[bytes]:
+    """The pieces of FramedContentTBS, in order (joined by the callers)."""
+    parts = [_VERSION, _u16(wire_format), *_framed_content_parts(content)]
     t = content.sender.sender_type
     if t is _MEMBER or t is _NEW_MEMBER_COMMIT:
         if group_context is None:
             raise LocalMLSError(f"FramedContentTBS of a {t.name} sender needs the group context")
-        return head + _context_bytes(group_context)
-    return head
+        parts.append(_context_bytes(group_context))
+    return parts
+
+
+def _sign_content(
+    wire_format: WireFormat, content: FramedContent, group_context: GroupContextArg | None
+) -> bytes:
+    """``SignContent {opaque label<V> = "MLS 1.0 FramedContentTBS"; opaque content<V> = FramedContentTBS}``:
+    the bytes the content signature covers (what ``SignWithLabel`` builds), joined in one go."""
+    parts = _tbs_parts(wire_format, content, group_context)
+    return b"".join((_SIGN_LABEL, encode_varint(sum(map(len, parts))), *parts))
 
 
 def _u16(value: int) -> bytes:
@@ -120,33 +148,50 @@ def _u16(value: int) -> bytes:
         raise EncodeError(f"value {value} does not fit in uint16") from None
 
 
-def _framed_content_bytes(content: FramedContent) -> bytes:
-    """``FramedContent`` bytes; a member's application content (the hot path) is built by concatenation."""
+def _framed_content_parts(content: FramedContent) -> tuple[bytes, ...]:
+    """``FramedContent`` bytes, in pieces; a member's application content (the hot path) is not encoded
+    through a :class:`Writer`."""
     body = content.body
     sender = content.sender
-    if type(body) is bytes and sender.sender_type is _MEMBER and 0 <= content.epoch < 1 << 64:
-        group_id, ad = content.group_id, content.authenticated_data
-        try:
-            leaf = sender.index.to_bytes(4, "big")
-        except OverflowError:
-            raise EncodeError(f"leaf index {sender.index} does not fit in uint32") from None
-        return b"".join(
-            (
-                encode_varint(len(group_id)),
-                group_id,
-                content.epoch.to_bytes(8, "big"),
-                b"\x01",
-                leaf,
-                encode_varint(len(ad)),
-                ad,
-                b"\x01",
-                encode_varint(len(body)),
-                body,
-            )
+    if type(body) is bytes and sender.sender_type is _MEMBER:
+        return _application_parts(
+            content.group_id, content.epoch, sender.index, content.authenticated_data, body
         )
     w = Writer()
     content.encode(w)
-    return w.getvalue()
+    return (w.getvalue(),)
+
+
+def _application_parts(
+    group_id: bytes, epoch: int, leaf_index: int, authenticated_data: bytes, data: bytes
+) -> tuple[bytes, ...]:
+    """The ``FramedContent`` of a member's application data, in pieces."""
+    try:
+        epoch_bytes = epoch.to_bytes(8, "big")
+        leaf = leaf_index.to_bytes(4, "big")
+    except OverflowError:
+        raise EncodeError(f"epoch {epoch} or leaf index {leaf_index} out of range") from None
+    return (
+        encode_varint(len(group_id)),
+        group_id,
+        epoch_bytes,
+        b"\x01",  # SenderType.member
+        leaf,
+        encode_varint(len(authenticated_data)),
+        authenticated_data,
+        b"\x01",  # ContentType.application
+        encode_varint(len(data)),
+        data,
+    )
+
+
+def _application_sign_content(
+    group_id: bytes, epoch: int, leaf_index: int, authenticated_data: bytes, data: bytes, group_context: bytes
+) -> bytes:
+    """:func:`_sign_content` of a member's application data in a PrivateMessage, from the raw fields."""
+    parts = _application_parts(group_id, epoch, leaf_index, authenticated_data, data)
+    size = 4 + len(group_context) + sum(map(len, parts))  # 4: version and wire format
+    return b"".join((_SIGN_LABEL, encode_varint(size), _PRIVATE_HEADER, *parts, group_context))
 
 
 def sign_content(
@@ -157,7 +202,7 @@ def sign_content(
     group_context: GroupContextArg | None,
 ) -> bytes:
     """``SignWithLabel(signature_key, "FramedContentTBS", FramedContentTBS)``."""
-    return sign_with_label(suite, signature_key, _TBS_LABEL, content_tbs(wire_format, content, group_context))
+    return suite.sign(signature_key, _sign_content(wire_format, content, group_context))
 
 
 def authenticate(
@@ -184,8 +229,11 @@ def verify_content(
     group_context: GroupContextArg | None,
 ) -> None:
     """Verify the content signature; raises :class:`~pyxmtp.mls.errors.InvalidSignature` unless valid."""
-    tbs = content_tbs(content.wire_format, content.content, group_context)
-    verify_with_label(suite, signature_public_key, _TBS_LABEL, tbs, content.auth.signature)
+    suite.verify(
+        signature_public_key,
+        _sign_content(content.wire_format, content.content, group_context),
+        content.auth.signature,
+    )
 
 
 # --- PublicMessage ---------------------------------------------------------------------------------------------
@@ -330,45 +378,150 @@ def protect_private(
     generation, key, nonce = secret_tree.next_key(sender.index, RatchetType.for_content(content_type))
     group_id, epoch, ad = framed.group_id, framed.epoch, framed.authenticated_data
     sender_aad, content_aad = _aads(group_id, epoch, content_type, ad)
-    ciphertext = one_shot_aead(suite).seal(key, _guard_nonce(nonce, reuse_guard), content_aad, plaintext)
-    encrypted_sender_data = encrypt_sender_data(
-        suite, sender_data_secret, sender.index, generation, reuse_guard, sender_aad, ciphertext
+    cipher = sender_data_cipher(suite)
+    ciphertext = cipher.new_aead(key).encrypt(_guard_nonce(nonce, reuse_guard), plaintext, content_aad)
+    encrypted_sender_data = cipher.seal(
+        sender_data_secret, sender_aad, sender.index, generation, reuse_guard, ciphertext
     )
     return PrivateMessage(group_id, epoch, content_type, ad, encrypted_sender_data, ciphertext)
+
+
+def protect_application(
+    suite: CipherSuite,
+    signature_key: SignaturePrivateKey,
+    secret_tree: SecretTree,
+    sender_data_secret: bytes,
+    rng: RandomSource,
+    *,
+    group_id: bytes,
+    epoch: int,
+    leaf_index: int,
+    group_context: bytes,
+    authenticated_data: bytes,
+    data: bytes,
+    padding: PaddingPolicy = no_padding,
+) -> bytes:
+    """A member's application message as MLSMessage bytes, built in one pass from the raw fields (the
+    application-message hot path). The same bytes, for the same ``rng`` output, as :func:`authenticate`,
+    :func:`protect_private` and ``encode(MLSMessage(...))`` in turn; ``group_context`` is the encoded
+    GroupContext. Consumes the next generation of our application ratchet."""
+    signature = suite.sign(
+        signature_key,
+        _application_sign_content(group_id, epoch, leaf_index, authenticated_data, data, group_context),
+    )
+    body_len = encode_varint(len(data))
+    plaintext = b"".join((body_len, data, encode_varint(len(signature)), signature))
+    pad = padding(len(plaintext) + suite.aead_tag_len, rng)
+    if pad:
+        plaintext += bytes(pad)
+    reuse_guard = rng(_REUSE_GUARD_LEN)
+    if len(reuse_guard) != _REUSE_GUARD_LEN:
+        raise LocalMLSError(f"random source returned {len(reuse_guard)} bytes, asked for {_REUSE_GUARD_LEN}")
+    generation, key, nonce = secret_tree.next_key(leaf_index, _APPLICATION_RATCHET)
+    sender_aad, content_aad = _aads(group_id, epoch, _APPLICATION, authenticated_data)
+    cipher = sender_data_cipher(suite)
+    ciphertext = cipher.new_aead(key).encrypt(_guard_nonce(nonce, reuse_guard), plaintext, content_aad)
+    encrypted_sender_data = cipher.seal(
+        sender_data_secret, sender_aad, leaf_index, generation, reuse_guard, ciphertext
+    )
+    # MLSMessage {mls10, private_message, PrivateMessage}; SenderDataAAD is the PrivateMessage's first fields
+    return b"".join(
+        (
+            _PRIVATE_HEADER,
+            sender_aad,
+            encode_varint(len(authenticated_data)),
+            authenticated_data,
+            encode_varint(len(encrypted_sender_data)),
+            encrypted_sender_data,
+            encode_varint(len(ciphertext)),
+            ciphertext,
+        )
+    )
 
 
 class OpenedPrivateMessage:
     """A decrypted PrivateMessage whose ratchet generation is not consumed yet.
 
-    ``content`` is the AuthenticatedContent (wire format private_message, member sender ``leaf_index``),
-    ``generation`` and ``reuse_guard`` come from the sender data, ``padding`` is the number of zero padding
-    bytes. Verify the signature (:func:`verify_content`) and that ``leaf_index`` is a non-blank leaf, then call
-    :meth:`commit`; on any failure drop the object and the secret tree is as before.
+    ``content`` is the AuthenticatedContent (wire format private_message, member sender ``leaf_index``; built
+    on first access), ``body`` its body, ``generation`` and ``reuse_guard`` come from the sender data,
+    ``padding`` is the number of zero padding bytes. Verify the signature (:meth:`verify`, or
+    :func:`verify_content` on ``content``) and that ``leaf_index`` is a non-blank leaf, then call :meth:`commit`;
+    on any failure drop the object and the secret tree is as before.
     """
 
-    __slots__ = ("_staged", "content", "generation", "leaf_index", "padding", "reuse_guard")
+    __slots__ = (
+        "_auth",
+        "_content",
+        "_message",
+        "_staged",
+        "body",
+        "generation",
+        "leaf_index",
+        "padding",
+        "reuse_guard",
+    )
 
     def __init__(
         self,
-        content: AuthenticatedContent,
+        message: PrivateMessage,
+        body: ContentBody,
+        auth: FramedContentAuthData,
         leaf_index: int,
         generation: int,
         reuse_guard: bytes,
         padding: int,
         staged: StagedKey,
     ) -> None:
-        self.content = content
+        self._message = message
+        self.body = body
+        self._auth = auth
         self.leaf_index = leaf_index
         self.generation = generation
         self.reuse_guard = reuse_guard
         self.padding = padding
         self._staged = staged
+        self._content: AuthenticatedContent | None = None
+
+    @property
+    def content(self) -> AuthenticatedContent:
+        content = self._content
+        if content is None:
+            m = self._message
+            framed = FramedContent(
+                m.group_id, m.epoch, Sender(_MEMBER, self.leaf_index), m.authenticated_data, self.body
+            )
+            content = self._content = AuthenticatedContent(_PRIVATE, framed, self._auth)
+        return content
+
+    @property
+    def signature(self) -> bytes:
+        return self._auth.signature
 
     def __repr__(self) -> str:
         return (
             f"<OpenedPrivateMessage leaf={self.leaf_index} generation={self.generation} "
-            f"{self.content.content.content_type.name}>"
+            f"{ContentType(self._message.content_type).name}>"
         )
+
+    def verify(self, suite: CipherSuite, signature_public_key: bytes, group_context: GroupContextArg) -> None:
+        """:func:`verify_content` of :attr:`content` (for application data without building it)."""
+        body = self.body
+        if type(body) is bytes:
+            m = self._message
+            suite.verify(
+                signature_public_key,
+                _application_sign_content(
+                    m.group_id,
+                    m.epoch,
+                    self.leaf_index,
+                    m.authenticated_data,
+                    body,
+                    _context_bytes(group_context),
+                ),
+                self._auth.signature,
+            )
+            return
+        verify_content(suite, signature_public_key, self.content, group_context)
 
     def commit(self) -> None:
         """Consume the generation in the secret tree (its key is deleted; a replay then fails with
@@ -383,25 +536,28 @@ def unprotect_private(
     """Decrypt a PrivateMessage with the secret tree and sender-data secret of its epoch (the caller picks the
     epoch from ``message.epoch``; AAD binds group id, epoch and content type). Does not change the tree: see
     :class:`OpenedPrivateMessage`."""
-    group_id, epoch, content_type = message.group_id, message.epoch, message.content_type
+    content_type = message.content_type
     ciphertext = message.ciphertext
-    sender_aad, content_aad = _aads(group_id, epoch, content_type, message.authenticated_data)
-    leaf, generation, reuse_guard = decrypt_sender_data(
-        suite, sender_data_secret, sender_aad, message.encrypted_sender_data, ciphertext
+    sender_aad, content_aad = _aads(message.group_id, message.epoch, content_type, message.authenticated_data)
+    cipher = sender_data_cipher(suite)
+    leaf, generation, reuse_guard = cipher.open(
+        sender_data_secret, sender_aad, message.encrypted_sender_data, ciphertext
     )
-    staged = secret_tree.stage(leaf, RatchetType.for_content(content_type), generation)
-    plaintext = one_shot_aead(suite).open(
-        staged.key, _guard_nonce(staged.nonce, reuse_guard), content_aad, ciphertext
-    )
+    application = content_type == _APPLICATION
+    staged = secret_tree.stage(leaf, _APPLICATION_RATCHET if application else _HANDSHAKE_RATCHET, generation)
+    try:
+        plaintext = cipher.new_aead(staged.key).decrypt(
+            _guard_nonce(staged.nonce, reuse_guard), ciphertext, content_aad
+        )
+    except InvalidTag:
+        raise DecryptError(f"{cipher.name}: authentication tag does not verify") from None
     body: ContentBody
-    if content_type == _APPLICATION:
+    if application:
         body, auth, padding = _parse_application_content(plaintext)
     else:
         inner = PrivateMessageContent.from_bytes(plaintext, ContentType(content_type))
         body, auth, padding = inner.body, inner.auth, inner.padding
-    framed = FramedContent(group_id, epoch, Sender(_MEMBER, leaf), message.authenticated_data, body)
-    authenticated = AuthenticatedContent(_PRIVATE, framed, auth)
-    return OpenedPrivateMessage(authenticated, leaf, generation, reuse_guard, padding, staged)
+    return OpenedPrivateMessage(message, body, auth, leaf, generation, reuse_guard, padding, staged)
 
 
 def _parse_application_content(plaintext: bytes) -> tuple[bytes, FramedContentAuthData, int]:

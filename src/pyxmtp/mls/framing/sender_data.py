@@ -17,19 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cryptography.exceptions import InvalidTag
+
 from ..codec import encode_varint
 from ..crypto import CipherSuite
-from ..crypto.aead import AEADKey, open_with
+from ..crypto.aead import AEADKey
 from ..crypto.suites import ComposedCipherSuite
-from ..errors import DecodeError, LocalMLSError
+from ..errors import DecodeError, DecryptError, LocalMLSError
 
 __all__ = [
     "SENDER_DATA_LEN",
     "OneShotAEAD",
+    "SenderDataCipher",
     "decrypt_sender_data",
     "encrypt_sender_data",
     "one_shot_aead",
     "sender_data_aad",
+    "sender_data_cipher",
     "sender_data_key_nonce",
 ]
 
@@ -50,7 +54,10 @@ class OneShotAEAD:
 
     def open(self, key: bytes, nonce: bytes, aad: bytes, ciphertext: bytes) -> bytes:
         """The plaintext; :class:`~pyxmtp.mls.errors.DecryptError` if authentication fails."""
-        return open_with(self._factory(key), self.name, nonce, aad, ciphertext)
+        try:
+            return self._factory(key).decrypt(nonce, ciphertext, aad)
+        except InvalidTag:
+            raise DecryptError(f"{self.name}: authentication tag does not verify") from None
 
 
 _ONE_SHOT: dict[int, OneShotAEAD] = {}
@@ -63,32 +70,75 @@ def one_shot_aead(suite: CipherSuite) -> OneShotAEAD:
         return found
     if not isinstance(suite, ComposedCipherSuite):
         raise LocalMLSError(f"{suite!r}: no uncached AEAD available")
-    aead = _ONE_SHOT[suite.id] = OneShotAEAD(suite.aead.key_object, suite.aead.name)
+    aead = _ONE_SHOT[suite.id] = OneShotAEAD(suite.aead.cipher, suite.aead.name)
     return aead
 
 
-class _SenderDataKDF:
-    """``ExpandWithLabel`` for the sender-data key and nonce with precomputed label prefixes: each is the
-    single HKDF-Expand block ``MAC(secret, KDFLabel || 0x01)`` truncated (both are shorter than ``Nh``)."""
+class SenderDataCipher:
+    """Sender-data encryption of one suite, with precomputed ``KDFLabel`` prefixes.
 
-    __slots__ = ("key_head", "key_len", "mac", "nh", "nonce_head", "nonce_len")
+    ``ExpandWithLabel`` for the key and the nonce is the single HKDF-Expand block ``MAC(secret, KDFLabel ||
+    0x01)`` truncated (both are shorter than ``Nh``); the AEAD object is built fresh for every message (the
+    key depends on the ciphertext) and never cached.
+    """
+
+    __slots__ = (
+        "key_head",
+        "key_len",
+        "mac_each",
+        "name",
+        "new_aead",
+        "nh",
+        "nonce_head",
+        "nonce_len",
+    )
 
     def __init__(self, suite: CipherSuite) -> None:
-        self.mac = suite.mac
+        if not isinstance(suite, ComposedCipherSuite):
+            raise LocalMLSError(f"{suite!r}: no uncached AEAD available")
+        self.mac_each = suite.mac_each_function()
         self.nh = suite.hash_len
         self.key_len = suite.aead_key_len
         self.nonce_len = suite.aead_nonce_len
         self.key_head = _label_head("key", self.key_len)
         self.nonce_head = _label_head("nonce", self.nonce_len)
+        self.new_aead: Callable[[bytes], AEADKey] = suite.aead.cipher
+        """A fresh (uncached) AEAD key object of the suite, for the one-time message keys as well."""
+        self.name = suite.aead.name
 
     def key_nonce(self, secret: bytes, ciphertext: bytes) -> tuple[bytes, bytes]:
         sample = ciphertext[: self.nh]
         context = encode_varint(len(sample)) + sample + b"\x01"
-        mac = self.mac
-        return (
-            mac(secret, self.key_head + context)[: self.key_len],
-            mac(secret, self.nonce_head + context)[: self.nonce_len],
-        )
+        key, nonce = self.mac_each(secret, (self.key_head + context, self.nonce_head + context))
+        return key[: self.key_len], nonce[: self.nonce_len]
+
+    def seal(
+        self,
+        secret: bytes,
+        aad: bytes,
+        leaf_index: int,
+        generation: int,
+        reuse_guard: bytes,
+        ciphertext: bytes,
+    ) -> bytes:
+        """``encrypted_sender_data`` of ``(leaf_index, generation, reuse_guard)`` for this ciphertext."""
+        key, nonce = self.key_nonce(secret, ciphertext)
+        plaintext = leaf_index.to_bytes(4, "big") + generation.to_bytes(4, "big") + reuse_guard
+        return self.new_aead(key).encrypt(nonce, plaintext, aad)
+
+    def open(
+        self, secret: bytes, aad: bytes, encrypted_sender_data: bytes, ciphertext: bytes
+    ) -> tuple[int, int, bytes]:
+        """``(leaf_index, generation, reuse_guard)``; DecryptError / DecodeError as
+        :func:`decrypt_sender_data`."""
+        key, nonce = self.key_nonce(secret, ciphertext)
+        try:
+            data = self.new_aead(key).decrypt(nonce, encrypted_sender_data, aad)
+        except InvalidTag:
+            raise DecryptError(f"{self.name}: authentication tag does not verify") from None
+        if len(data) != SENDER_DATA_LEN:
+            raise DecodeError("SenderData", 0, f"expected {SENDER_DATA_LEN} bytes, got {len(data)}")
+        return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big"), data[8:]
 
 
 def _label_head(label: str, length: int) -> bytes:
@@ -97,17 +147,22 @@ def _label_head(label: str, length: int) -> bytes:
     return length.to_bytes(2, "big") + encode_varint(len(full)) + full
 
 
-_KDF: dict[int, _SenderDataKDF] = {}
+_CIPHERS: dict[int, SenderDataCipher] = {}
+
+
+def sender_data_cipher(suite: CipherSuite) -> SenderDataCipher:
+    """The (cached) :class:`SenderDataCipher` of ``suite``."""
+    found = _CIPHERS.get(suite.id)
+    if found is None:
+        found = _CIPHERS[suite.id] = SenderDataCipher(suite)
+    return found
 
 
 def sender_data_key_nonce(
     suite: CipherSuite, sender_data_secret: bytes, ciphertext: bytes
 ) -> tuple[bytes, bytes]:
     """``(sender_data_key, sender_data_nonce)`` for a message with this content ciphertext."""
-    kdf = _KDF.get(suite.id)
-    if kdf is None:
-        kdf = _KDF[suite.id] = _SenderDataKDF(suite)
-    return kdf.key_nonce(sender_data_secret, ciphertext)
+    return sender_data_cipher(suite).key_nonce(sender_data_secret, ciphertext)
 
 
 def sender_data_aad(group_id: bytes, epoch: int, content_type: int) -> bytes:
@@ -125,9 +180,9 @@ def encrypt_sender_data(
     ciphertext: bytes,
 ) -> bytes:
     """``encrypted_sender_data`` for the SenderData ``(leaf_index, generation, reuse_guard)``."""
-    key, nonce = sender_data_key_nonce(suite, sender_data_secret, ciphertext)
-    plaintext = leaf_index.to_bytes(4, "big") + generation.to_bytes(4, "big") + reuse_guard
-    return one_shot_aead(suite).seal(key, nonce, aad, plaintext)
+    return sender_data_cipher(suite).seal(
+        sender_data_secret, aad, leaf_index, generation, reuse_guard, ciphertext
+    )
 
 
 def decrypt_sender_data(
@@ -135,8 +190,4 @@ def decrypt_sender_data(
 ) -> tuple[int, int, bytes]:
     """``(leaf_index, generation, reuse_guard)``; :class:`DecryptError` if it does not decrypt,
     :class:`DecodeError` if the plaintext is not a SenderData."""
-    key, nonce = sender_data_key_nonce(suite, sender_data_secret, ciphertext)
-    data = one_shot_aead(suite).open(key, nonce, aad, encrypted_sender_data)
-    if len(data) != SENDER_DATA_LEN:
-        raise DecodeError("SenderData", 0, f"expected {SENDER_DATA_LEN} bytes, got {len(data)}")
-    return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big"), data[8:]
+    return sender_data_cipher(suite).open(sender_data_secret, aad, encrypted_sender_data, ciphertext)

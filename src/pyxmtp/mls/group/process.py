@@ -24,7 +24,7 @@ from ..crypto.labels import make_proposal_ref
 from ..crypto.suite import CipherSuite
 from ..errors import MissingKeyError, ValidationError, WrongEpochError
 from ..framing.content import AuthenticatedContent, Sender
-from ..framing.messages import MLSMessage, PrivateMessage, PublicMessage
+from ..framing.messages import MLSMessage, PrivateMessage, PublicMessage, parse_private_message
 from ..framing.protection import unprotect_private, unprotect_public, verify_content
 from ..framing.sender_data import decrypt_sender_data, sender_data_aad
 from ..key_schedule import external_init_receive, zero_secret
@@ -65,7 +65,7 @@ def process_message(
     if pending is not None and pending.message == data:
         return pending
     check_allowed(state.status, GroupInput.PROCESS)
-    message = decode(MLSMessage, data).body
+    message = parse_private_message(data) or decode(MLSMessage, data).body
     if isinstance(message, PrivateMessage):
         return _process_private(state, message, now, psks)
     if isinstance(message, PublicMessage):
@@ -113,7 +113,14 @@ def _process_private(
                 raise OwnMessageError("this PrivateMessage was sent by us") from None
             raise
         leaf = _member_leaf(state.tree, opened.leaf_index, "PrivateMessage")
-        verify_content(suite, leaf.signature_key, opened.content, current.context_bytes)
+        opened.verify(suite, leaf.signature_key, current.context_bytes)
+        body = opened.body
+        if type(body) is bytes:  # application data: the hot path, without building the content objects
+            event = ApplicationMessage(
+                opened.leaf_index, body, message.authenticated_data, message.epoch, opened.generation
+            )
+            opened.commit()
+            return event
         return _dispatch(state, opened.content, opened, opened.generation, now, psks)
 
     past = state.past_epoch(message.epoch)
@@ -130,11 +137,11 @@ def _process_private(
         raise ValidationError(
             f"PrivateMessage: sender leaf {opened.leaf_index} was not a member in epoch {past.epoch}"
         )
-    verify_content(suite, past_leaf.signature_key, opened.content, past.context_bytes)
-    framed = opened.content.content
-    assert isinstance(framed.body, bytes)
+    opened.verify(suite, past_leaf.signature_key, past.context_bytes)
+    body = opened.body
+    assert isinstance(body, bytes)
     event = ApplicationMessage(
-        opened.leaf_index, framed.body, framed.authenticated_data, past.epoch, opened.generation
+        opened.leaf_index, body, message.authenticated_data, past.epoch, opened.generation
     )
     opened.commit()
     return event

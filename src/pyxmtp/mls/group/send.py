@@ -12,12 +12,13 @@ from ..crypto.keys import HPKEPrivateKey, RandomSource
 from ..crypto.labels import make_proposal_ref
 from ..errors import MLSError
 from ..framing.content import AuthenticatedContent, ContentBody, FramedContent, Sender
-from ..framing.messages import MLSMessage, PrivateMessage, PublicMessage
+from ..framing.messages import MLSMessage
 from ..framing.protection import (
     PaddingPolicy,
     authenticate,
     no_padding,
     pad_to_multiple,
+    protect_application,
     protect_private,
     protect_public,
 )
@@ -44,11 +45,10 @@ def frame(state: GroupState, content: AuthenticatedContent, *, rng: RandomSource
     epoch = state.current
     suite = state.suite
     if content.wire_format is WireFormat.private_message:
-        message: PrivateMessage | PublicMessage = protect_private(
+        return protect_private(
             suite, content, epoch.secret_tree, epoch.secrets.sender_data_secret, rng, padding_policy(state)
-        )
-    else:
-        message = protect_public(suite, content, epoch.context_bytes, epoch.secrets.membership_key)
+        ).to_mls_message_bytes()
+    message = protect_public(suite, content, epoch.context_bytes, epoch.secrets.membership_key)
     return encode(MLSMessage(message))
 
 
@@ -75,9 +75,22 @@ def create_application_message(
 ) -> bytes:
     """An application message (always a PrivateMessage)."""
     check_allowed(state.status, GroupInput.SEND_APPLICATION)
-    return protect(
-        state, bytes(data), WireFormat.private_message, rng=rng, authenticated_data=authenticated_data
-    )[0]
+    epoch = state.current
+    context = epoch.context
+    return protect_application(
+        state.suite,
+        state.signer,
+        epoch.secret_tree,
+        epoch.secrets.sender_data_secret,
+        rng,
+        group_id=context.group_id,
+        epoch=context.epoch,
+        leaf_index=state.own_leaf,
+        group_context=epoch.context_bytes,
+        authenticated_data=bytes(authenticated_data),
+        data=bytes(data),
+        padding=padding_policy(state),
+    )
 
 
 def create_proposal(

@@ -46,6 +46,9 @@ class GroupInput(Enum):
     CLEAR_PENDING_COMMIT = "discard our pending commit"
     USE_EPOCH_SECRETS = "use the current epoch's secrets (exporter, GroupInfo)"
 
+    # members are singletons: identity hashing keeps the table lookups off Enum.__hash__ (a Python call)
+    __hash__ = object.__hash__
+
 
 S = GroupStatus
 I = GroupInput  # noqa: E741 - short alias keeps the table readable

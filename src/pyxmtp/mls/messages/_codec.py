@@ -17,6 +17,8 @@ def encode_item(w: Writer, item: Encodable) -> None:
 def _read_uints(r: Reader, width: int, code: str) -> tuple[int, ...]:
     start = r.pos
     data = r.opaque_v()
+    if not data:
+        return ()
     n, odd = divmod(len(data), width)
     if odd:
         raise r.error(f"uint{8 * width} vector of {len(data)} bytes", start)

@@ -168,11 +168,11 @@ def check_credential_support(
 ) -> None:
     """``credential_support`` against the members of ``tree`` other than leaf ``replacing``."""
     used, supported, members = tree.credential_counts
-    used = used.copy()
     cred_type = leaf.credential.credential_type
     supporters = supported[cred_type]
     old = tree.leaf(replacing) if replacing is not None else None
     if old is not None:
+        used = used.copy()
         used[old.credential.credential_type] -= 1
         members -= 1
         supporters -= cred_type in old.capabilities.credentials

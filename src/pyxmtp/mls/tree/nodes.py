@@ -46,10 +46,10 @@ Capability lists are plain ints so GREASE and unknown values survive.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
-from ..codec import Reader, Writer
+from ..codec import Reader, Writer, encode_varint
 from ..constants import ExtensionType, LeafNodeSource, NodeType
 from ..errors import EncodeError
 from ..messages._codec import encode_item, read_uint16s, read_uint32s, write_uint16s, write_uint32s
@@ -100,7 +100,13 @@ class Lifetime:
 
 @dataclass(frozen=True, slots=True)
 class LeafNode:
-    """A member's leaf. ``lifetime`` is set iff the source is key_package, ``parent_hash`` iff it is commit."""
+    """A member's leaf. ``lifetime`` is set iff the source is key_package, ``parent_hash`` iff it is commit.
+
+    The encoded content (every field but the signature) is computed once and kept (:meth:`content_bytes`):
+    a decoded leaf keeps the bytes it was read from, so that a joiner validating a tree of N leaves encodes
+    none of them again for the signatures (LeafNodeTBS) and the tree hash (the codec only accepts canonical
+    encodings, so these are the bytes re-encoding would give).
+    """
 
     encryption_key: bytes
     signature_key: bytes
@@ -111,6 +117,7 @@ class LeafNode:
     parent_hash: bytes | None
     extensions: tuple[Extension, ...]
     signature: bytes
+    _content: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def _encode_content(self, w: Writer) -> None:
         w.opaque_v(self.encryption_key)
@@ -134,8 +141,18 @@ class LeafNode:
             raise EncodeError(f"unknown leaf node source {source}")
         encode_extensions(w, self.extensions)
 
+    def content_bytes(self) -> bytes:
+        """The encoded LeafNode without its signature (computed once)."""
+        content = self._content
+        if content is None:
+            w = Writer()
+            self._encode_content(w)
+            content = w.getvalue()
+            object.__setattr__(self, "_content", content)
+        return content
+
     def encode(self, w: Writer) -> None:
-        self._encode_content(w)
+        w.fixed(self.content_bytes())
         w.opaque_v(self.signature)
 
     def tbs(self, group_id: bytes | None = None, leaf_index: int | None = None) -> bytes:
@@ -144,20 +161,21 @@ class LeafNode:
         ``group_id`` and ``leaf_index`` are required for update/commit leaves and ignored for key_package
         leaves (whose signature does not bind a group), so a caller may pass them for every leaf.
         """
-        w = Writer()
-        self._encode_content(w)
-        if self.leaf_node_source != _KEY_PACKAGE:
-            if group_id is None or leaf_index is None:
-                raise EncodeError(
-                    f"LeafNodeTBS of a {self.leaf_node_source.name} leaf needs group_id and leaf_index"
-                )
-            w.opaque_v(group_id)
-            w.u32(leaf_index)
-        return w.getvalue()
+        content = self.content_bytes()
+        if self.leaf_node_source == _KEY_PACKAGE:
+            return content
+        if group_id is None or leaf_index is None:
+            raise EncodeError(
+                f"LeafNodeTBS of a {self.leaf_node_source.name} leaf needs group_id and leaf_index"
+            )
+        if not 0 <= leaf_index <= 0xFFFF_FFFF:
+            raise EncodeError(f"leaf index {leaf_index} does not fit in uint32")
+        return b"".join((content, encode_varint(len(group_id)), group_id, leaf_index.to_bytes(4, "big")))
 
     @classmethod
     def decode(cls, r: Reader) -> Self:
         with r.structure("LeafNode"):
+            begin = r.pos
             encryption_key = r.opaque_v()
             signature_key = r.opaque_v()
             credential = Credential.decode(r)
@@ -172,7 +190,9 @@ class LeafNode:
                 parent_hash = r.opaque_v()
             elif source is None:
                 raise r.error("unknown leaf_node_source", start)
-            return cls(
+            extensions = decode_extensions(r)
+            content = r.bytes_since(begin)
+            leaf = cls(
                 encryption_key,
                 signature_key,
                 credential,
@@ -180,9 +200,11 @@ class LeafNode:
                 source,
                 lifetime,
                 parent_hash,
-                decode_extensions(r),
+                extensions,
                 r.opaque_v(),
             )
+            object.__setattr__(leaf, "_content", content)
+            return leaf
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,11 +122,24 @@ class _Derivations:
     """Precomputed ``KDFLabel`` prefixes of one suite. Every derivation here asks for at most ``Nh`` bytes, so
     ``KDF.Expand(prk, info, L)`` is the single block ``MAC(prk, info || 0x01)`` truncated to ``L``."""
 
-    __slots__ = ("app0", "hs0", "key", "key_len", "left", "mac", "nonce", "nonce_len", "right", "secret")
+    __slots__ = (
+        "app0",
+        "hs0",
+        "key",
+        "key_len",
+        "left",
+        "mac",
+        "mac_each",
+        "nonce",
+        "nonce_len",
+        "right",
+        "secret",
+    )
 
     def __init__(self, suite: CipherSuite) -> None:
         nh = suite.hash_len
-        self.mac = suite.mac
+        self.mac = suite.mac_function()
+        self.mac_each = suite.mac_each_function()
         self.key_len = suite.aead_key_len
         self.nonce_len = suite.aead_nonce_len
         self.left = _label_info("tree", nh) + b"\x04left\x01"
@@ -140,18 +153,14 @@ class _Derivations:
 
     def key_nonce(self, secret: bytes, generation: int) -> tuple[bytes, bytes]:
         g = generation.to_bytes(4, "big") + b"\x01"
-        mac = self.mac
-        return mac(secret, self.key + g)[: self.key_len], mac(secret, self.nonce + g)[: self.nonce_len]
+        key, nonce = self.mac_each(secret, (self.key + g, self.nonce + g))
+        return key[: self.key_len], nonce[: self.nonce_len]
 
     def step(self, secret: bytes, generation: int) -> tuple[bytes, bytes, bytes]:
         """``(key, nonce, next ratchet secret)`` of ``generation``."""
         g = generation.to_bytes(4, "big") + b"\x01"
-        mac = self.mac
-        return (
-            mac(secret, self.key + g)[: self.key_len],
-            mac(secret, self.nonce + g)[: self.nonce_len],
-            mac(secret, self.secret + g),
-        )
+        key, nonce, next_secret = self.mac_each(secret, (self.key + g, self.nonce + g, self.secret + g))
+        return key[: self.key_len], nonce[: self.nonce_len], next_secret
 
     def next_secret(self, secret: bytes, generation: int) -> bytes:
         return self.mac(secret, self.secret + generation.to_bytes(4, "big") + b"\x01")
@@ -266,17 +275,19 @@ class SecretTree:
         secret = nodes[x]
         d = self._d
         created: list[tuple[int, bytes]] = []
-        mac = d.mac
+        mac_each = d.mac_each
+        left_info, right_info = d.left, d.right
         while x != target:
             lx, rx = left(x), right(x)
-            ls, rs = mac(secret, d.left), mac(secret, d.right)
+            ls, rs = mac_each(secret, (left_info, right_info))
             if target < x:
                 created.append((rx, rs))
                 x, secret = lx, ls
             else:
                 created.append((lx, ls))
                 x, secret = rx, rs
-        return start, created, mac(secret, d.hs0), mac(secret, d.app0)
+        hs0, app0 = mac_each(secret, (d.hs0, d.app0))
+        return start, created, hs0, app0
 
     def _derive_leaf(self, leaf: int) -> None:
         start, created, hs0, app0 = self._derive_path(leaf)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from ..constants import LeafNodeSource
 from ..crypto.keys import HPKEPrivateKey, RandomSource, SignaturePrivateKey
-from ..crypto.labels import decrypt_with_label, derive_secret, encrypt_with_label, sign_with_label
+from ..crypto.labels import decrypt_with_label, derive_secret, encrypt_with_label_each, sign_with_label
 from ..crypto.suite import CipherSuite
 from ..errors import DecryptError, LocalMLSError, MissingKeyError, ValidationError
 from ..messages.commit import HPKECiphertext, UpdatePath, UpdatePathNode
@@ -176,17 +176,17 @@ def create_update_path(
         tree_hash = tree.tree_hash()
         context = context_for(tree_hash)
 
-        nodes: list[UpdatePathNode] = []
-        for (p, _), targets, public_key in zip(path, recipients, public_keys, strict=True):
-            cts: list[HPKECiphertext] = []
+        sealed: list[tuple[bytes, bytes]] = []
+        for (p, _), targets in zip(path, recipients, strict=True):
             for r in targets:
                 target = tree.node(r)
                 assert target is not None
-                kem_output, ct = encrypt_with_label(
-                    suite, target.encryption_key, UPDATE_PATH_NODE_LABEL, context, secrets[p], rng
-                )
-                cts.append(HPKECiphertext(kem_output, ct))
-            nodes.append(UpdatePathNode(public_key, tuple(cts)))
+                sealed.append((target.encryption_key, secrets[p]))
+        ciphertexts = iter(encrypt_with_label_each(suite, UPDATE_PATH_NODE_LABEL, context, sealed, rng))
+        nodes = [
+            UpdatePathNode(public_key, tuple(HPKECiphertext(*next(ciphertexts)) for _ in targets))
+            for targets, public_key in zip(recipients, public_keys, strict=True)
+        ]
     except BaseException:
         tree.restore(saved, saved_width)
         raise

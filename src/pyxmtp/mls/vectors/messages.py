@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
 from ..codec import Reader, Writer, decode, encode
 from ..framing.messages import MLSMessage, PrivateMessage, PublicMessage
@@ -37,6 +37,8 @@ from ..messages.proposals import (
 from ..messages.welcome import GroupSecrets, Welcome
 from ..tree.nodes import RatchetTreeExtension, decode_ratchet_tree, encode_ratchet_tree
 from . import Case, VectorMismatch, expect
+
+T = TypeVar("T")
 
 
 class _Struct(Protocol):
@@ -116,11 +118,23 @@ def check_typed_extensions(value: object, where: str) -> None:
             expect(f"{where}: {cls.__name__} extension", body.to_extension(), ext)
 
 
+def rebuilt(value: T) -> T:
+    """``value`` rebuilt from its fields, recursively, so that encoding it encodes every field afresh (a
+    decoded :class:`~pyxmtp.mls.tree.nodes.LeafNode` keeps the bytes it was read from)."""
+    if isinstance(value, tuple | list):
+        return type(value)(rebuilt(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: rebuilt(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return type(value)(**fields)
+    return value
+
+
 def check(case: Case) -> None:
     for name, cls in _STRUCTS.items():
         data = bytes.fromhex(case[name])
         value = decode(cls, data)
         expect(name, encode(value), data)
+        expect(f"{name} (encoded afresh)", encode(rebuilt(value)), data)
         check_typed_extensions(value, name)
     for name, body_type in _MESSAGES.items():
         data = bytes.fromhex(case[name])
@@ -128,10 +142,12 @@ def check(case: Case) -> None:
         if not isinstance(msg.body, body_type):
             raise VectorMismatch(f"{name}: body is {type(msg.body).__name__}, want {body_type.__name__}")
         expect(name, encode(msg), data)
+        expect(f"{name} (encoded afresh)", encode(rebuilt(msg)), data)
         check_typed_extensions(msg, name)
     data = bytes.fromhex(case["ratchet_tree"])
     nodes = decode_ratchet_tree(data)
     expect("ratchet_tree", encode_ratchet_tree(nodes), data)
+    expect("ratchet_tree (encoded afresh)", encode_ratchet_tree(rebuilt(nodes)), data)
     check_typed_extensions(nodes, "ratchet_tree")
     r = Reader(data, "ratchet_tree")
     expect("ratchet_tree extension", RatchetTreeExtension.decode(r).nodes, tuple(nodes))
