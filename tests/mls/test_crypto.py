@@ -395,12 +395,3 @@ def test_sign_and_encrypt_with_label(suite: CipherSuite) -> None:
 
 
 # --- the official vectors -----------------------------------------------------------------------------------
-
-
-def test_crypto_basics_vectors() -> None:
-    from pyxmtp.mls.vectors import run_file
-    from tests.conftest import require_vectors
-
-    result = run_file(require_vectors() / "crypto-basics.json")
-    reasons = "\n".join(f"case {c.index} (suite {c.cipher_suite}): {c.reason}" for c in result.failures())
-    assert result.ok and result.total == 7, reasons

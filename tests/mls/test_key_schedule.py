@@ -22,8 +22,6 @@ from pyxmtp.mls.key_schedule import (
 )
 from pyxmtp.mls.messages.group_info import GroupContext
 from pyxmtp.mls.tree.secret_tree import RatchetType
-from pyxmtp.mls.vectors import run_file
-from tests.conftest import require_vectors
 
 SUITE = get_suite(3)
 
@@ -34,12 +32,6 @@ def context(epoch: int) -> GroupContext:
 
 def rng(seed: int = 1) -> random.Random:
     return random.Random(seed)
-
-
-def test_official_key_schedule_vectors() -> None:
-    result = run_file(require_vectors() / "key-schedule.json")
-    assert result.ok, [c.reason for c in result.failures()][:3]
-    assert result.total == 7
 
 
 def test_advance_epoch_follows_the_rfc_diagram() -> None:

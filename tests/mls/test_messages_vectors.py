@@ -28,7 +28,6 @@ from pyxmtp.mls.messages.group_info import GroupContext, interim_transcript_hash
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.mls.messages.proposals import Proposal
 from pyxmtp.mls.tree.nodes import LeafNode, decode_ratchet_tree, encode_ratchet_tree
-from pyxmtp.mls.vectors import run_file
 from pyxmtp.mls.vectors.messages import DECODERS, rebuilt
 from tests.conftest import require_vectors
 
@@ -78,10 +77,6 @@ def verify_with_label(suite: int, pub: bytes, label: str, content: bytes, sig: b
 
 
 # --- messages.json ------------------------------------------------------------------------------------------------
-def test_messages_json_all_cases_pass() -> None:
-    result = run_file(require_vectors() / "messages.json")
-    assert result.total == 300
-    assert result.ok, "\n".join(f"case {c.index}: {c.reason}" for c in result.failures()[:5])
 
 
 def test_messages_json_mismatch_is_reported() -> None:

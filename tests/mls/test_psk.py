@@ -9,20 +9,12 @@ from pyxmtp.mls.crypto import expand_with_label, get_suite
 from pyxmtp.mls.errors import MissingKeyError, ValidationError
 from pyxmtp.mls.messages.proposals import ExternalPSK, PreSharedKeyID, ResumptionPSK, psk_label
 from pyxmtp.mls.psk import psk_secret, resolve_psks, validate_psk_ids
-from pyxmtp.mls.vectors import run_file
-from tests.conftest import require_vectors
 
 SUITE = get_suite(3)
 
 
 def ext(name: bytes, nonce: bytes = b"n" * 32) -> PreSharedKeyID:
     return PreSharedKeyID(ExternalPSK(name), nonce)
-
-
-def test_official_psk_secret_vectors() -> None:
-    result = run_file(require_vectors() / "psk_secret.json")
-    assert result.ok, [c.reason for c in result.failures()][:3]
-    assert result.total == 77
 
 
 def test_empty_list_is_the_zero_vector() -> None:

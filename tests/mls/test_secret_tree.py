@@ -18,8 +18,6 @@ from pyxmtp.mls.tree.secret_tree import (
     SecretTree,
     TooDistantInFutureError,
 )
-from pyxmtp.mls.vectors import run_file
-from tests.conftest import require_vectors
 
 SUITE = get_suite(3)
 SECRET = bytes(range(32))
@@ -39,12 +37,6 @@ def sent_keys(leaf: int, rtype: RatchetType, count: int, n_leaves: int = 4) -> l
         assert generation == g
         out.append((key, nonce))
     return out
-
-
-def test_official_secret_tree_vectors() -> None:
-    result = run_file(require_vectors() / "secret-tree.json")
-    assert result.ok, [c.reason for c in result.failures()][:3]
-    assert result.total == 21
 
 
 def test_keys_follow_the_rfc_derivation() -> None:

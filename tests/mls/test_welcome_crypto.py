@@ -18,7 +18,6 @@ from pyxmtp.mls.messages.proposals import ExternalPSK, PreSharedKeyID
 from pyxmtp.mls.messages.welcome import GroupSecrets, Welcome
 from pyxmtp.mls.psk import psk_secret
 from pyxmtp.mls.transcript import InvalidConfirmationTag, confirmation_tag
-from pyxmtp.mls.vectors import run_file
 from pyxmtp.mls.welcome_crypto import (
     build_welcome,
     decrypt_group_info,
@@ -28,7 +27,6 @@ from pyxmtp.mls.welcome_crypto import (
     verify_group_info,
     welcome_key_nonce,
 )
-from tests.conftest import require_vectors
 from tests.mls.test_messages import key_package as template_key_package
 
 SUITE = get_suite(3)
@@ -65,12 +63,6 @@ def welcome_for(
         SUITE, schedule.welcome_secret, info, [(kp, secrets) for kp, _, _ in recipients], rng(9).randbytes
     )
     return welcome, schedule, info
-
-
-def test_official_welcome_vectors() -> None:
-    result = run_file(require_vectors() / "welcome.json")
-    assert result.ok, [c.reason for c in result.failures()][:3]
-    assert result.total == 7
 
 
 def test_every_recipient_joins_the_committers_epoch() -> None:
