@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,3 +34,21 @@ def require_vectors() -> Path:
 @pytest.fixture
 def mls_vectors() -> Path:
     return require_vectors()
+
+
+def interop_unavailable(reason: str) -> None:
+    """Skip a test whose independent peer (libxmtp, ts-mls) is missing; fail under PYXMTP_REQUIRE_INTEROP=1."""
+    if os.environ.get("PYXMTP_REQUIRE_INTEROP") == "1":
+        pytest.fail(f"{reason} (PYXMTP_REQUIRE_INTEROP=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+def require_xmtp_bindings() -> Any:
+    """``xmtp_bindings.xmtpv3`` (real libxmtp, a dev dependency), or skip/fail as :func:`interop_unavailable`."""
+    os.environ.setdefault("RUST_LOG", "off")  # before libxmtp loads: no tracing on stderr
+    try:
+        from xmtp_bindings import xmtpv3
+    except ImportError as exc:
+        interop_unavailable(f"xmtp-bindings==0.1.8 (libxmtp) is not installed: {exc}; run `make install-dev`")
+        raise  # unreachable: skip/fail raise
+    return xmtpv3

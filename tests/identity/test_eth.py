@@ -18,6 +18,7 @@ from pyxmtp.identity.eth import (
 )
 from pyxmtp.identity.members import MemberIdentifier
 from pyxmtp.identity.signatures import Signer
+from tests.conftest import require_xmtp_bindings
 from tests.identity.factories import wallet
 
 KEY_ONE = (1).to_bytes(32, "big")
@@ -134,7 +135,7 @@ def test_local_signer_validates_key() -> None:
 
 def test_matches_libxmtp_signer() -> None:
     """Byte-identical to libxmtp's own EIP-191 signer and address derivation (offline oracle)."""
-    v = pytest.importorskip("xmtp_bindings.xmtpv3")
+    v = require_xmtp_bindings()
     signer = wallet(6)
     text = "XMTP : Authenticate to inbox\n\nInbox ID: x"
     assert signer.sign(text) == v.ethereum_sign_recoverable(text.encode(), signer.private_key, True)

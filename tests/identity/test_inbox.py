@@ -15,6 +15,7 @@ from pyxmtp.identity.inbox import (
     mls_credential_identity,
 )
 from pyxmtp.identity.members import MemberIdentifier, MemberKind
+from tests.conftest import require_xmtp_bindings
 
 
 def test_inbox_id_vectors() -> None:
@@ -52,7 +53,7 @@ def test_inbox_id_for_hashes_the_identifier_as_carried() -> None:
 
 
 def test_inbox_id_matches_libxmtp_generator() -> None:
-    v = pytest.importorskip("xmtp_bindings.xmtpv3")
+    v = require_xmtp_bindings()
     address = "0x40898bffd6884d11d8f6fe46ecf9c50b3c038387"
     ident = v.FfiIdentifier(identifier=address, identifier_kind=v.FfiIdentifierKind.ETHEREUM)
     for nonce in (0, 1, 2**64 - 1):

@@ -18,7 +18,6 @@ invalid ones (INVALID_ARGUMENT). Then:
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,8 +25,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-os.environ.setdefault("RUST_LOG", "off")  # before libxmtp loads: no tracing on stderr
-v = pytest.importorskip("xmtp_bindings.xmtpv3")
+from tests.conftest import require_xmtp_bindings
+
+v = require_xmtp_bindings()
 
 import grpc  # noqa: E402
 from google.protobuf import empty_pb2  # noqa: E402

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import interop_unavailable
 from tests.interop.tsmls_peer import HarnessUnavailable, TsMlsHarness
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PYXMTP_REQUIRE_INTEROP") == "1":
-        pytest.fail(f"{reason} (PYXMTP_REQUIRE_INTEROP=1 makes this a failure)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +15,7 @@ def tsmls() -> Iterator[TsMlsHarness]:
     try:
         harness = TsMlsHarness.start()
     except HarnessUnavailable as e:
-        _unavailable(str(e))
+        interop_unavailable(str(e))
         raise AssertionError("unreachable") from e
     try:
         yield harness

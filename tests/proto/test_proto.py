@@ -34,6 +34,7 @@ from pyxmtp.proto.mls.message_contents import (
     wrapper_encryption_pb2,
 )
 from pyxmtp.proto.mls_validation.v1 import service_pb2, service_pb2_grpc
+from tests.conftest import interop_unavailable
 
 from .libxmtp_descriptors import bindings_library, embedded_files
 
@@ -448,7 +449,7 @@ def _field_key(
 def libxmtp_files() -> dict[str, descriptor_pb2.FileDescriptorProto]:
     lib = bindings_library()
     if lib is None:
-        pytest.skip("xmtp-bindings (libxmtpv3.so) is not installed")
+        interop_unavailable("xmtp-bindings (libxmtpv3.so) is not installed; run `make install-dev`")
     files = embedded_files(lib.read_bytes())
     assert "mls/api/v1/mls.proto" in files, "no embedded descriptors found in libxmtpv3.so"
     return files
