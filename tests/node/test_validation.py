@@ -9,7 +9,7 @@ from pyxmtp.mls.codec import decode, encode
 from pyxmtp.mls.constants import ContentType
 from pyxmtp.mls.errors import MLSError
 from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage
-from pyxmtp.node.validation import scan_private_message
+from pyxmtp.node.validation import scan_private_message, scan_private_message_generic
 
 # lengths around the 1/2/4-byte varint boundaries
 lengths = st.sampled_from([0, 1, 63, 64, 200, 16383, 16384])
@@ -67,3 +67,13 @@ def test_non_minimal_varint_is_refused_like_the_decoder() -> None:
     data = encode(MLSMessage(PrivateMessage(b"g" * 5, 1, ContentType.application, b"", b"s", b"c")))
     padded = data[:4] + b"\x40\x05" + data[5:]  # group_id length 5 in two bytes
     assert scan_private_message(padded) is None and full(padded) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(private_messages(), st.binary(max_size=120).map(lambda b: b"\x00\x01\x00\x02" + b)), st.data()
+)
+def test_the_inline_scan_agrees_with_the_generic_one(data: bytes, draw: st.DataObject) -> None:
+    cut = draw.draw(st.integers(0, len(data)))
+    for candidate in (data, data[:cut], data + b"\x00"):
+        assert scan_private_message(candidate) == scan_private_message_generic(candidate)

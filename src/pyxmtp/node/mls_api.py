@@ -26,7 +26,14 @@ from .pubsub import (
     group_topic,
     welcome_topic,
 )
-from .store import MAX_PAGE_SIZE, GroupMessageRecord, NewCommitLogEntry, Store, WelcomeRecord
+from .store import (
+    MAX_PAGE_SIZE,
+    GroupMessageRecord,
+    NewCommitLogEntry,
+    Store,
+    StoredGroupMessages,
+    WelcomeRecord,
+)
 from .validation import PayloadError, check_group_messages, check_welcomes
 
 #: xmtp-node-go's batch limits for the commit log (``maxBatchInserts``, ``maxBatchQueries``).
@@ -49,6 +56,12 @@ class Broadcaster:
 
     def group_messages_stored(self, records: Sequence[GroupMessageRecord]) -> None:
         d = self.dispatcher
+        if not d.active:
+            return
+        if isinstance(records, StoredGroupMessages) and not any(
+            d.has_subscribers(group_topic(g)) for g in records.group_ids()
+        ):
+            return  # no record is built
         for r in records:
             topic = group_topic(r.group_id)
             if d.has_subscribers(topic):
@@ -56,6 +69,8 @@ class Broadcaster:
 
     def welcomes_stored(self, records: Sequence[WelcomeRecord]) -> None:
         d = self.dispatcher
+        if not d.active:
+            return
         for r in records:
             topic = welcome_topic(r.installation_key)
             if d.has_subscribers(topic):

@@ -106,6 +106,11 @@ class Dispatcher:
     def has_subscribers(self, topic: bytes) -> bool:
         return topic in self._by_topic
 
+    @property
+    def active(self) -> bool:
+        """Whether any subscription is open (publishers skip all per-record work when none is)."""
+        return bool(self._by_topic)
+
     def publish(self, topic: bytes, item_id: int, payload: bytes) -> None:
         subs = self._by_topic.get(topic)
         if not subs:

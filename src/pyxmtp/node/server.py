@@ -77,27 +77,26 @@ class _Gate:
     def __init__(self, limiter: RateLimiter | None) -> None:
         self.limiter = limiter
 
-    def admit(self, call: _Call, raw: bytes, context: Context) -> tuple[Any, str]:
+    def admit(self, call: _Call, raw: bytes, context: Context) -> Any:
         try:
             request = call.request_class.FromString(raw)
         except pb_message.DecodeError as exc:
             raise invalid_argument(f"malformed {call.request_class.DESCRIPTOR.full_name}: {exc}") from exc
-        ip = peer_ip(context.peer())
         if self.limiter is not None:
             cost = call.cost(request)
             try:
-                self.limiter.spend(call.rate_kind, ip, cost)
+                self.limiter.spend(call.rate_kind, peer_ip(context.peer()), cost)
             except RateLimitExceeded as exc:
                 raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from exc
-        return request, ip
+        return request
 
     @staticmethod
-    def done(call: _Call, ip: str, code: grpc.StatusCode, start: float) -> None:
+    def done(call: _Call, context: Context, code: grpc.StatusCode, start: float) -> None:
         if rpc_log.isEnabledFor(logging.DEBUG):
             rpc_log.debug(
                 "%s peer=%s status=%s duration_ms=%.2f",
                 call.method,
-                ip,
+                peer_ip(context.peer()),
                 code.name,
                 (time.perf_counter() - start) * 1e3,
             )
@@ -114,11 +113,9 @@ async def _fail(context: Context, call: _Call, exc: Exception) -> NoReturn:
 def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[bytes]]:
     async def handler(raw: bytes, context: Context) -> bytes:
         start = time.perf_counter()
-        ip = "-"
         code = grpc.StatusCode.OK
         try:
-            request, ip = gate.admit(call, raw, context)
-            response = await fn(request, context)
+            response = await fn(gate.admit(call, raw, context), context)
             data: bytes = response.SerializeToString()
             return data
         except asyncio.CancelledError:
@@ -129,11 +126,9 @@ def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Conte
             raise
         except Exception as exc:
             code = exc.code if isinstance(exc, ApiError) else grpc.StatusCode.INTERNAL
-            if ip == "-":
-                ip = peer_ip(context.peer())
             await _fail(context, call, exc)
         finally:
-            gate.done(call, ip, code, start)
+            gate.done(call, context, code, start)
 
     return handler
 
@@ -141,11 +136,9 @@ def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Conte
 def _wrap_stream(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[None]]:
     async def handler(raw: bytes, context: Context) -> None:
         start = time.perf_counter()
-        ip = "-"
         code = grpc.StatusCode.OK
         try:
-            request, ip = gate.admit(call, raw, context)
-            await fn(request, context)
+            await fn(gate.admit(call, raw, context), context)
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED
             raise
@@ -154,11 +147,9 @@ def _wrap_stream(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Cont
             raise
         except Exception as exc:
             code = exc.code if isinstance(exc, ApiError) else grpc.StatusCode.INTERNAL
-            if ip == "-":
-                ip = peer_ip(context.peer())
             await _fail(context, call, exc)
         finally:
-            gate.done(call, ip, code, start)
+            gate.done(call, context, code, start)
 
     return handler
 

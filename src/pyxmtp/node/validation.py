@@ -14,7 +14,7 @@ from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage, PublicMessag
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 from pyxmtp.proto.mls.message_contents import welcome_pointer_pb2, wrapper_encryption_pb2
 
-from .store import NewGroupMessage, NewWelcome
+from .store import GroupMessageFields, NewWelcome
 
 _COMMIT_TYPES = (ContentType.commit, ContentType.proposal)
 CURVE25519 = wrapper_encryption_pb2.WELCOME_WRAPPER_ALGORITHM_CURVE25519
@@ -30,27 +30,7 @@ class PayloadError(ValueError):
 
 _PRIVATE_MESSAGE_PREFIX = b"\x00\x01\x00\x02"  # ProtocolVersion mls10, WireFormat private_message
 _CONTENT_TYPES = frozenset(int(t) for t in ContentType)
-
-
-def _varint(data: bytes, pos: int, n: int) -> tuple[int, int]:
-    """RFC 9420 varint at ``pos`` -> (value, next position); (-1, -1) if invalid, non-minimal or truncated."""
-    if pos >= n:
-        return -1, -1
-    first = data[pos]
-    prefix = first >> 6
-    if prefix == 0:
-        return first, pos + 1
-    if prefix == 1:
-        if pos + 2 > n:
-            return -1, -1
-        value = ((first & 0x3F) << 8) | data[pos + 1]
-        return (value, pos + 2) if value >= 64 else (-1, -1)
-    if prefix == 2:
-        if pos + 4 > n:
-            return -1, -1
-        value = int.from_bytes(data[pos : pos + 4], "big") & 0x3FFFFFFF
-        return (value, pos + 4) if value >= 16384 else (-1, -1)
-    return -1, -1
+_APPLICATION = int(ContentType.application)
 
 
 def scan_private_message(data: bytes) -> tuple[bytes, int] | None:
@@ -58,27 +38,89 @@ def scan_private_message(data: bytes) -> tuple[bytes, int] | None:
     MLSMessage(PrivateMessage), else None (the caller then runs the full decoder for a precise error).
 
     Checks what :class:`~pyxmtp.mls.framing.messages.PrivateMessage` decoding checks: every length-prefixed
-    field in bounds with minimal varints, a known content type, and no trailing bytes.
+    field in bounds with minimal varints, a known content type, and no trailing bytes. It runs for every
+    published message, so the usual shape (short group id, authenticated data and sender data, a ciphertext
+    under 16 KiB) is read with no calls and no per-field bounds checks (an index past the end raises
+    IndexError, which means truncated); anything else goes to :func:`scan_private_message_generic`.
     """
-    if not data.startswith(_PRIVATE_MESSAGE_PREFIX):
+    if data[:4] != _PRIVATE_MESSAGE_PREFIX:
+        return None
+    try:
+        first = data[4]
+        if first >= 0x40:
+            return scan_private_message_generic(data)
+        pos = 5 + first
+        group_id = data[5:pos]
+        content_type = data[pos + 8]  # after the 8-byte epoch
+        if content_type not in _CONTENT_TYPES:
+            return None
+        pos += 9
+        first = data[pos]  # authenticated_data
+        if first >= 0x40:
+            return scan_private_message_generic(data)
+        pos += 1 + first
+        first = data[pos]  # encrypted_sender_data
+        if first >= 0x40:
+            return scan_private_message_generic(data)
+        pos += 1 + first
+        first = data[pos]  # ciphertext
+        if first < 0x40:
+            pos += 1 + first
+        elif first < 0x80:
+            length = ((first & 0x3F) << 8) | data[pos + 1]
+            if length < 0x40:
+                return None
+            pos += 2 + length
+        else:
+            return scan_private_message_generic(data)
+    except IndexError:
+        return None
+    return (group_id, content_type) if pos == len(data) else None
+
+
+def scan_private_message_generic(data: bytes) -> tuple[bytes, int] | None:
+    """:func:`scan_private_message` for any shape: each varint may take 1, 2 or 4 bytes."""
+    if data[:4] != _PRIVATE_MESSAGE_PREFIX:
         return None
     n = len(data)
-    length, pos = _varint(data, 4, n)
-    if length < 0 or pos + length + 9 > n:  # group_id, then epoch (8) and content_type (1)
-        return None
-    group_id = data[pos : pos + length]
-    pos += length + 8
-    content_type = data[pos]
-    if content_type not in _CONTENT_TYPES:
-        return None
-    pos += 1
-    for _ in range(3):  # authenticated_data, encrypted_sender_data, ciphertext
-        length, pos = _varint(data, pos, n)
-        if length < 0:
+    group_id = b""
+    pos = 4
+    for field in range(4):  # group_id; then authenticated_data, encrypted_sender_data, ciphertext
+        if pos >= n:
             return None
-        pos += length
-        if pos > n:
+        first = data[pos]
+        if first < 0x40:
+            length = first
+            pos += 1
+        elif first < 0x80:
+            if pos + 2 > n:
+                return None
+            length = ((first & 0x3F) << 8) | data[pos + 1]
+            if length < 0x40:
+                return None
+            pos += 2
+        elif first < 0xC0:
+            if pos + 4 > n:
+                return None
+            length = int.from_bytes(data[pos : pos + 4], "big") & 0x3FFFFFFF
+            if length < 0x4000:
+                return None
+            pos += 4
+        else:
             return None
+        if field:
+            pos += length
+            if pos > n:
+                return None
+        else:  # group_id, then epoch (8) and content_type (1)
+            if pos + length + 9 > n:
+                return None
+            group_id = data[pos : pos + length]
+            pos += length + 8
+            content_type = data[pos]
+            if content_type not in _CONTENT_TYPES:
+                return None
+            pos += 1
     return (group_id, content_type) if pos == n else None
 
 
@@ -106,24 +148,39 @@ def parse_group_message(data: bytes) -> tuple[bytes, bool]:
     return group_id, content_type in _COMMIT_TYPES
 
 
-def check_group_messages(request: mls_pb2.SendGroupMessagesRequest) -> list[NewGroupMessage]:
-    """Every message of a SendGroupMessages request, validated (all or nothing)."""
+def _check_group_message(index: int, item: mls_pb2.GroupMessageInput) -> GroupMessageFields:
+    if not item.HasField("v1"):
+        raise PayloadError(f"invalid group message {index}: no v1")
+    v1 = item.v1
+    data = v1.data
+    if not data:
+        raise PayloadError(f"invalid group message {index}: data is empty")
+    try:
+        group_id, is_commit = parse_group_message(data)
+    except PayloadError as exc:
+        raise PayloadError(f"invalid group message {index}: {exc}") from exc
+    return group_id, data, v1.sender_hmac, v1.should_push, is_commit
+
+
+def check_group_messages(request: mls_pb2.SendGroupMessagesRequest) -> list[GroupMessageFields]:
+    """Every message of a SendGroupMessages request, validated (all or nothing), as
+    ``(group_id, data, sender_hmac, should_push, is_commit)``: the fields of a
+    :class:`~pyxmtp.node.store.NewGroupMessage` (plain tuples: this runs for every published message)."""
     inputs = request.messages
     if not inputs:
         raise PayloadError("no group messages to send")
-    out: list[NewGroupMessage] = []
+    out: list[GroupMessageFields] = []
+    append = out.append
+    scan = scan_private_message
+    application = _APPLICATION
     for index, item in enumerate(inputs):
-        if not item.HasField("v1"):
-            raise PayloadError(f"invalid group message {index}: no v1")
         v1 = item.v1
         data = v1.data
-        if not data:
-            raise PayloadError(f"invalid group message {index}: data is empty")
-        try:
-            group_id, is_commit = parse_group_message(data)
-        except PayloadError as exc:
-            raise PayloadError(f"invalid group message {index}: {exc}") from exc
-        out.append(NewGroupMessage(group_id, data, v1.sender_hmac, v1.should_push, is_commit))
+        fast = scan(data)
+        if fast is not None and fast[0]:
+            append((fast[0], data, v1.sender_hmac, v1.should_push, fast[1] != application))
+        else:  # not a well-formed PrivateMessage, or no v1, or no data: the slow path says precisely
+            append(_check_group_message(index, item))
     return out
 
 

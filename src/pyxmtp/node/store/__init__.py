@@ -3,6 +3,7 @@
 from .base import (
     MAX_PAGE_SIZE,
     CommitLogRecord,
+    GroupMessageFields,
     GroupMessageRecord,
     InboxLogConflict,
     InboxLogRecord,
@@ -10,6 +11,7 @@ from .base import (
     NewGroupMessage,
     NewWelcome,
     Store,
+    StoredGroupMessages,
     StoreError,
     StoreListener,
     WelcomeRecord,
@@ -19,6 +21,7 @@ from .sqlite import SqliteStore
 __all__ = [
     "MAX_PAGE_SIZE",
     "CommitLogRecord",
+    "GroupMessageFields",
     "GroupMessageRecord",
     "InboxLogConflict",
     "InboxLogRecord",
@@ -29,5 +32,6 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreListener",
+    "StoredGroupMessages",
     "WelcomeRecord",
 ]

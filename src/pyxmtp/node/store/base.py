@@ -14,8 +14,8 @@ in commit order, before the writing coroutine resumes: that is what feeds live s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple, Protocol, overload
 
 #: A query page holds at most this many rows (xmtp-node-go's ``maxPageSize``).
 MAX_PAGE_SIZE = 100
@@ -37,6 +37,10 @@ class NewGroupMessage(NamedTuple):
     is_commit: bool
 
 
+#: A :class:`NewGroupMessage`, or a plain tuple of its fields (what validation builds on the hot path).
+GroupMessageFields = tuple[bytes, bytes, bytes, bool, bool]
+
+
 class GroupMessageRecord(NamedTuple):
     id: int
     created_ns: int
@@ -45,6 +49,75 @@ class GroupMessageRecord(NamedTuple):
     sender_hmac: bytes
     should_push: bool
     is_commit: bool
+
+
+class StoredGroupMessages(Sequence[GroupMessageRecord]):
+    """The records one insert stored, built only when looked at: the publishing hot path never needs them.
+
+    ``rows`` holds ``width`` values per message offered, starting ``group_id, data``, then at ``extra`` the
+    sender HMAC, should_push and is_commit; message ``i`` got id ``first_id + i``; ``inserted`` lists the indices
+    of the messages actually stored (None: all of them).
+    """
+
+    __slots__ = ("_count", "_extra", "_first_id", "_inserted", "_rows", "_width", "created_ns")
+
+    def __init__(
+        self,
+        rows: Sequence[Any],
+        width: int,
+        extra: int,
+        first_id: int,
+        created_ns: int,
+        inserted: Sequence[int] | None,
+    ) -> None:
+        self._rows = rows
+        self._width = width
+        self._extra = extra
+        self._first_id = first_id
+        self.created_ns = created_ns
+        self._inserted = inserted
+        self._count = len(rows) // width if inserted is None else len(inserted)
+
+    def _record(self, index: int) -> GroupMessageRecord:
+        at = index * self._width
+        rows, extra = self._rows, at + self._extra
+        return GroupMessageRecord(
+            self._first_id + index,
+            self.created_ns,
+            rows[at],
+            rows[at + 1],
+            rows[extra],
+            bool(rows[extra + 1]),
+            bool(rows[extra + 2]),
+        )
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> GroupMessageRecord: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[GroupMessageRecord]: ...
+
+    def __getitem__(self, i: int | slice) -> GroupMessageRecord | list[GroupMessageRecord]:
+        if isinstance(i, slice):
+            return list(self)[i]
+        if not -self._count <= i < self._count:
+            raise IndexError("record index out of range")
+        i %= self._count
+        return self._record(i if self._inserted is None else self._inserted[i])
+
+    def __iter__(self) -> Iterator[GroupMessageRecord]:
+        indices = range(self._count) if self._inserted is None else self._inserted
+        return (self._record(i) for i in indices)
+
+    def group_ids(self) -> set[bytes]:
+        """The distinct groups of the stored records (cheap: no record is built)."""
+        rows, width = self._rows, self._width
+        if self._inserted is None:
+            return set(rows[0 : len(rows) : width])
+        return {rows[i * width] for i in self._inserted}
 
 
 class NewWelcome(NamedTuple):
@@ -116,7 +189,9 @@ class Store(ABC):
 
     # --- group messages -------------------------------------------------------------------------------------
     @abstractmethod
-    async def insert_group_messages(self, messages: Sequence[NewGroupMessage]) -> list[GroupMessageRecord]:
+    async def insert_group_messages(
+        self, messages: Sequence[GroupMessageFields]
+    ) -> Sequence[GroupMessageRecord]:
         """Insert all in one transaction, in order; a payload already stored (same group id and data, also
         earlier in the same batch) is skipped. Returns the inserted records."""
 

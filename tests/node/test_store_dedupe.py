@@ -1,0 +1,228 @@
+"""Group-message deduplication in the SQLite store: both tiers, restarts, 64-bit key collisions, big and merged
+batches, the v1 -> v2 migration, and the WAL that starts over instead of growing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sqlite3
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyxmtp.node.store import (
+    GroupMessageRecord,
+    NewGroupMessage,
+    SqliteStore,
+    StoredGroupMessages,
+    sqlite_dedupe,
+    sqlite_group_messages,
+    sqlite_writer,
+)
+from pyxmtp.node.store import sqlite as sqlite_module
+from pyxmtp.node.store.sqlite import DB_FILE_NAME
+from pyxmtp.node.store.sqlite_schema import SCHEMA_VERSION
+
+
+def msg(group: bytes, data: bytes, *, push: bool = False, commit: bool = False) -> NewGroupMessage:
+    return NewGroupMessage(group, data, b"hmac", push, commit)
+
+
+async def stored(store: SqliteStore, group: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    cursor = 0
+    while True:
+        page = await store.query_group_messages(group, descending=False, cursor=cursor, limit=100)
+        out += [r.data for r in page]
+        if len(page) < 100:
+            return out
+        cursor = page[-1].id
+
+
+def older_tier_size(path: Path) -> int:
+    conn = sqlite3.connect(path / DB_FILE_NAME)
+    try:
+        (n,) = conn.execute("SELECT COUNT(*) FROM group_message_keys").fetchone()
+        return int(n)
+    finally:
+        conn.close()
+
+
+async def test_resent_payloads_are_skipped_in_both_tiers_and_after_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_dedupe, "RECENT_LIMIT", 40)
+    group = b"g" * 16
+    first = [msg(group, b"first %d" % i) for i in range(100)]
+    store = await SqliteStore.open(tmp_path)
+    for start in range(0, 100, 10):  # 10 transactions: most keys move to the older tier on the way
+        assert len(await store.insert_group_messages(first[start : start + 10])) == 10
+    await store.close()
+    moved = older_tier_size(tmp_path)
+    assert 40 <= moved <= 100 - 1  # some keys in each tier
+    store = await SqliteStore.open(tmp_path)  # the recent tier is rebuilt from the messages table
+    assert store._writer.group_message_keys.recent == 100 - moved  # only what the older tier lacks
+    again = await store.insert_group_messages([*first[::7], msg(group, b"new"), *first[3::11]])
+    assert [r.data for r in again] == [b"new"]
+    assert await stored(store, group) == [m.data for m in first] + [b"new"]
+    assert len(await store.insert_group_messages(first)) == 0
+    await store.close()
+    store = await SqliteStore.open(tmp_path)
+    assert len(await store.insert_group_messages([*first, msg(group, b"new")])) == 0
+    assert len(await store.insert_group_messages([msg(group, b"first 1"), msg(b"h" * 16, b"first 1")])) == 1
+    await store.close()
+
+
+async def test_payloads_whose_keys_collide_are_all_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every key is equal: only the payload comparison tells messages apart, in either tier."""
+
+    class CollidingSha256:
+        def __init__(self, data: bytes) -> None:
+            self._digest = hashlib.sha256(data).digest()
+
+        def digest(self) -> bytes:
+            return bytes(8) + self._digest[8:]
+
+    monkeypatch.setattr(sqlite_module, "hashlib", types.SimpleNamespace(sha256=CollidingSha256))
+    monkeypatch.setattr(sqlite_dedupe, "RECENT_LIMIT", 3)
+    group = b"g" * 16
+    store = await SqliteStore.open(tmp_path)
+    a = await store.insert_group_messages([msg(group, b"a"), msg(group, b"b"), msg(group, b"a")])
+    assert [r.data for r in a] == [b"a", b"b"]
+    for i in range(4):  # pushes the first keys to the older tier
+        assert len(await store.insert_group_messages([msg(group, b"c%d" % i), msg(group, b"d%d" % i)])) == 2
+    assert older_tier_size(tmp_path) > 0
+    assert (
+        len(await store.insert_group_messages([msg(group, b"a"), msg(group, b"c0"), msg(group, b"c3")])) == 0
+    )
+    fresh = await store.insert_group_messages([msg(group, b"e"), msg(group, b"a"), msg(group, b"f")])
+    assert [r.data for r in fresh] == [b"e", b"f"]
+    await store.close()
+    store = await SqliteStore.open(tmp_path)
+    assert (
+        len(await store.insert_group_messages([msg(group, b"b"), msg(group, b"f"), msg(group, b"d1")])) == 0
+    )
+    assert [r.data for r in await store.insert_group_messages([msg(group, b"z")])] == [b"z"]
+    want = [b"a", b"b", *(x for i in range(4) for x in (b"c%d" % i, b"d%d" % i)), b"e", b"f", b"z"]
+    assert await stored(store, group) == want
+    await store.close()
+
+
+async def test_concurrent_requests_share_a_statement_and_dedupe_across_requests(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path)
+    group = b"g" * 16
+    requests = [[msg(group, b"%d-%d" % (r, i)) for i in range(50)] for r in range(20)]
+    requests.append([msg(group, b"3-7"), msg(group, b"new"), msg(group, b"new")])  # resent + repeated
+    requests.append([msg(group, b"new"), msg(group, b"newer")])
+    results = await asyncio.gather(*(store.insert_group_messages(r) for r in requests))
+    assert [len(r) for r in results[:20]] == [50] * 20
+    assert [r.data for r in results[20]] + [r.data for r in results[21]] == [b"new", b"newer"]
+    ids = [r.id for batch in results for r in batch]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert len(await stored(store, group)) == 1002
+    await store.close()
+
+
+async def test_a_batch_larger_than_one_statement_is_all_or_nothing_and_deduplicated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_group_messages, "ROWS_PER_INSERT", 30)
+    store = await SqliteStore.open(tmp_path)
+    group = b"g" * 16
+    batch = [msg(group, b"%d" % i, push=i % 2 == 0, commit=i % 3 == 0) for i in range(100)]
+    records = await store.insert_group_messages(batch)
+    assert isinstance(records, StoredGroupMessages) and len(records) == 100
+    assert records[-1] == GroupMessageRecord(
+        records[0].id + 99, records[0].created_ns, group, b"99", b"hmac", False, True
+    )
+    assert records.group_ids() == {group}
+    resent = await store.insert_group_messages([*batch[95:], msg(group, b"x"), *batch[:40], msg(group, b"y")])
+    assert [r.data for r in resent] == [b"x", b"y"] and resent.group_ids() == {group}
+    assert [r.data for r in resent[0:1]] == [b"x"]
+    assert len(await stored(store, group)) == 102
+    await store.close()
+
+
+async def test_keys_of_a_rolled_back_transaction_are_forgotten(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    sqlite_module.SqliteStore._migrate(conn)
+    keys = sqlite_dedupe.GroupMessageKeys(conn, 0)
+    conn.execute("BEGIN")
+    assert not keys.maybe_known(conn, [1, 2, 3])
+    keys.remember(1, [1, 2, 3])
+    assert keys.maybe_known(conn, [3]) and keys.maybe_known(conn, [4, 4])
+    conn.execute("ROLLBACK")
+    keys.rolled_back()
+    assert not keys.maybe_known(conn, [1, 2, 3]) and keys.recent == 0
+    conn.execute("BEGIN")
+    keys.remember(4, [1, 2])
+    conn.execute("COMMIT")
+    keys.committed(5)
+    assert keys.recent == 2 and keys.maybe_known(conn, [2]) and not keys.maybe_known(conn, [3])
+    conn.close()
+
+
+V1_GROUP_MESSAGES = """
+CREATE TABLE sequences(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE group_messages(
+    id INTEGER PRIMARY KEY,
+    created_ns INTEGER NOT NULL,
+    group_id BLOB NOT NULL,
+    data BLOB NOT NULL,
+    group_id_data_hash BLOB NOT NULL UNIQUE,
+    sender_hmac BLOB NOT NULL,
+    should_push INTEGER NOT NULL,
+    is_commit INTEGER NOT NULL
+);
+CREATE INDEX group_messages_group_id_id ON group_messages(group_id, id);
+PRAGMA user_version = 1;
+"""
+
+
+async def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
+    group = b"g" * 16
+    conn = sqlite3.connect(tmp_path / DB_FILE_NAME)
+    conn.executescript(V1_GROUP_MESSAGES)
+    rows: list[tuple[Any, ...]] = [
+        (i, 1000 + i, group, b"old %d" % i, hashlib.sha256(group + b"old %d" % i).digest(), b"", 1, 0)
+        for i in range(1, 6)
+    ]
+    conn.executemany("INSERT INTO group_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("INSERT INTO sequences VALUES ('group_messages', 9)")
+    conn.commit()
+    conn.close()
+    store = await SqliteStore.open(tmp_path)
+    old = await store.query_group_messages(group, descending=False, cursor=0, limit=100)
+    assert [(r.id, r.created_ns, r.data, r.should_push) for r in old] == [
+        (i, 1000 + i, b"old %d" % i, True) for i in range(1, 6)
+    ]
+    new = await store.insert_group_messages([msg(group, b"old 2"), msg(group, b"new")])
+    assert [(r.id, r.data) for r in new] == [(11, b"new")]  # ids continue after the stored sequence
+    await store.close()
+    conn = sqlite3.connect(tmp_path / DB_FILE_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT COUNT(*) FROM group_message_keys").fetchone()[0] == 5
+    conn.close()
+
+
+async def test_the_wal_starts_over_instead_of_growing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_INTERVAL", 0.005)
+    monkeypatch.setattr(sqlite_writer, "WAL_RESTART_FRAMES", 64)
+    store = await SqliteStore.open(tmp_path)
+    group = b"g" * 16
+    written = 0
+    for _ in range(60):  # ~3 MB in 60 commits, each ~50 KB (about a dozen pages)
+        await store.insert_group_messages([msg(group, os.urandom(1000)) for _ in range(50)])
+        written += 50_000
+        await asyncio.sleep(0.01)  # a background checkpoint in between
+    wal = (tmp_path / (DB_FILE_NAME + "-wal")).stat().st_size
+    assert wal < written / 3
+    assert len(await stored(store, group)) == 3000
+    await store.close()
