@@ -11,7 +11,7 @@ PORT   ?= 5556
 DATA   ?= ./pyxmtp-data
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev pytest lint typecheck layers bench proto clean
+.PHONY: run test install install-dev pytest lint typecheck layers bench bench-mls bench-node proto clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,13 @@ layers: install-dev
 proto: install-dev
 	$(PY) scripts/gen_proto.py
 
-bench: install-dev
+bench: bench-mls bench-node
+
+bench-mls: install-dev
 	$(PY) benchmarks/mls_bench.py
+
+bench-node: install-dev
+	$(PY) benchmarks/node_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
