@@ -267,9 +267,8 @@ for _case in CASES[:SEED_CASES]:
 for _kind in SEEDS:
     SEEDS[_kind] = sorted(set(SEEDS[_kind]), key=len)[:40]
 
-needs_vectors = pytest.mark.skipif(
-    not CASES, reason="messages.json not found (see pyxmtp.mls.vectors.default_dir)"
-)
+#: Skips without the official vectors, and fails instead under PYXMTP_REQUIRE_VECTORS=1 (tests/conftest.py).
+needs_vectors = pytest.mark.usefixtures("mls_vectors")
 PROPS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )

@@ -27,9 +27,13 @@ from .identity_helpers import inbox_ids_request, updates_request
 from .procs import NodeProcess, free_port
 
 os.environ.setdefault("RUST_LOG", "off")  # libxmtp reads it when it loads
-v: Any = pytest.importorskip(
-    "xmtp_bindings.xmtpv3", reason="xmtp-bindings==0.1.8 (a dev dependency) is needed"
-)
+try:
+    from xmtp_bindings import xmtpv3 as _xmtpv3
+except ImportError:  # skip locally; under PYXMTP_REQUIRE_INTEROP=1 (CI) the import error fails the run
+    if os.environ.get("PYXMTP_REQUIRE_INTEROP") == "1":
+        raise
+    pytest.skip("xmtp-bindings==0.1.8 (a dev dependency) is needed", allow_module_level=True)
+v: Any = _xmtpv3
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
