@@ -51,6 +51,7 @@ from .sqlite_schema import (
     SCHEMA_VERSION,
     WELCOME_COLUMNS,
     WELCOME_INSERT,
+    dedupe_key,
     migrate,
 )
 from .sqlite_writer import Checkpointer, Job, Writer, insert_deduplicated
@@ -180,11 +181,10 @@ class SqliteStore(Store):
         # Everything per message happens here, on the event loop; the writer thread only runs SQL (one
         # statement for all the group messages of a transaction, see sqlite_group_messages).
         sha256 = hashlib.sha256
-        from_bytes = int.from_bytes
         flat: list[Any] = []
         keys: list[int] = []
         for group_id, data, sender_hmac, should_push, is_commit in messages:
-            key = from_bytes(sha256(group_id + data).digest()[:8], "big", signed=True)
+            key = dedupe_key(sha256(group_id + data).digest())
             keys.append(key)
             flat += (group_id, data, key, sender_hmac, 1 if should_push else 0, 1 if is_commit else 0)
         if not keys:
