@@ -11,6 +11,7 @@ import pytest
 
 from pyxmtp.mls.errors import DecodeError, MLSError
 from pyxmtp.mls.group.errors import WireFormatError
+from pyxmtp.mls.tree.nodes import decode_ratchet_tree
 from tests.interop.members import (
     WIRE_PRIVATE,
     WIRE_PUBLIC,
@@ -213,6 +214,33 @@ def test_external_join(peers: dict[str, RpcPeer], issuer: str, joiner: str, tree
     exchange(a, b, d, text=b"welcome dave")
     deliver_commit(d.commit(), a, b)
     assert_agree(a, b, d, epoch=3)
+
+
+def _copath_keys_of_third_leaf(ratchet_tree: bytes) -> list[bytes]:
+    """The HPKE keys a newcomer at leaf 2 of a two-member group encrypts its path to: node 1's resolution."""
+    nodes = decode_ratchet_tree(ratchet_tree)
+    parent = nodes[1] if len(nodes) > 1 else None
+    resolution = [parent] if parent is not None else [n for n in nodes[0:3:2] if n is not None]
+    return [n.value.encryption_key for n in resolution]
+
+
+def test_external_join_when_a_tree_key_looks_length_prefixed(peers: dict[str, RpcPeer]) -> None:
+    """A path key whose first byte reads as a varint length (0x1f before 31 bytes) is still a bare key: the
+    harness's bridge for ts-mls's external_pub form must not strip it (it did, about one join in 256)."""
+    for attempt in range(3000):
+        a = _member(peers, "pyxmtp", b"alice")
+        b = _member(peers, "pyxmtp", b"bob")
+        a.create_group(b"prefix-lookalike-%d" % attempt)
+        _, welcome = a.add(b.key_package())
+        b.join(welcome)
+        if any(k[0] == 0x1F for k in _copath_keys_of_third_leaf(a.snapshot().ratchet_tree)):
+            break
+    else:
+        pytest.fail("no tree key starting with 0x1f in 3000 groups")
+    d = _member(peers, "ts-mls", b"dave")
+    commit = d.external_join(a.group_info(with_tree=True))
+    deliver_commit(commit, a, b)
+    assert_agree(a, b, d, epoch=2)
 
 
 def test_tsmls_native_external_pub_deviation(peers: dict[str, RpcPeer]) -> None:

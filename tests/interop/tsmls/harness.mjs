@@ -127,9 +127,20 @@ async function groupInfoWithRfcExternalPub(state, withTree, cs) {
   return createGroupInfo(state.groupContext, state.confirmationTag, state, extensions, cs);
 }
 
+// Every HPKE key of the join goes through importPublicKey (tree keys too, when the path is encrypted), so the
+// prefix is only stripped from a key that does not import as it is: a bare 32-byte X25519 key whose first byte
+// happens to read as a length prefix (0x1f, about one key in 256) must stay whole.
 function suiteAcceptingRfcExternalPub(cs) {
   const hpke = Object.create(cs.hpke);
-  hpke.importPublicKey = (k) => cs.hpke.importPublicKey(stripVarintPrefix(k));
+  hpke.importPublicKey = async (k) => {
+    try {
+      return await cs.hpke.importPublicKey(k);
+    } catch (err) {
+      const bare = stripVarintPrefix(k);
+      if (bare === k) throw err;
+      return cs.hpke.importPublicKey(bare);
+    }
+  };
   return { ...cs, hpke };
 }
 
