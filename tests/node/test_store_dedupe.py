@@ -1,5 +1,5 @@
 """Group-message deduplication in the SQLite store: both tiers, restarts, 64-bit key collisions, big and merged
-batches, the v1 -> v2 migration, and the WAL that starts over instead of growing."""
+batches, the v1 and v2 migrations, paging across runs, and the WAL that starts over instead of growing."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ from pyxmtp.node.store import (
     StoredGroupMessages,
     sqlite_dedupe,
     sqlite_group_messages,
+    sqlite_runs,
     sqlite_writer,
 )
 from pyxmtp.node.store import sqlite as sqlite_module
 from pyxmtp.node.store.sqlite import DB_FILE_NAME
-from pyxmtp.node.store.sqlite_schema import SCHEMA_VERSION
+from pyxmtp.node.store.sqlite_schema import SCHEMA_VERSION, dedupe_key
 
 
 def msg(group: bytes, data: bytes, *, push: bool = False, commit: bool = False) -> NewGroupMessage:
@@ -128,23 +129,35 @@ async def test_concurrent_requests_share_a_statement_and_dedupe_across_requests(
     await store.close()
 
 
-async def test_a_batch_larger_than_one_statement_is_all_or_nothing_and_deduplicated(
+async def test_a_batch_of_many_runs_and_statements_is_stored_in_order_and_deduplicated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_group_messages, "ROWS_PER_INSERT", 30)
+    monkeypatch.setattr(sqlite_group_messages, "RUNS_PER_INSERT", 4)
+    monkeypatch.setattr(sqlite_runs, "MAX_RUN", 7)
     store = await SqliteStore.open(tmp_path)
-    group = b"g" * 16
-    batch = [msg(group, b"%d" % i, push=i % 2 == 0, commit=i % 3 == 0) for i in range(100)]
+    groups = [b"g" * 16, b"h" * 16, b"i" * 16]
+    group_of = [groups[(i // 10) % 3] for i in range(100)]  # stretches of 10, cut into runs of at most 7
+    batch = [
+        NewGroupMessage(group_of[i], b"%d" % i, b"mac %d" % i, i % 2 == 0, i % 3 == 0) for i in range(100)
+    ]
     records = await store.insert_group_messages(batch)
     assert isinstance(records, StoredGroupMessages) and len(records) == 100
     assert records[-1] == GroupMessageRecord(
-        records[0].id + 99, records[0].created_ns, group, b"99", b"hmac", False, True
+        records[0].id + 99, records[0].created_ns, group_of[99], b"99", b"mac 99", False, True
     )
-    assert records.group_ids() == {group}
-    resent = await store.insert_group_messages([*batch[95:], msg(group, b"x"), *batch[:40], msg(group, b"y")])
-    assert [r.data for r in resent] == [b"x", b"y"] and resent.group_ids() == {group}
+    assert records.group_ids() == set(groups)
+    for group in groups:
+        page = await store.query_group_messages(group, descending=False, cursor=0, limit=100)
+        assert page == [r for r in records if r.group_id == group]
+    resent = await store.insert_group_messages(
+        [*batch[95:], msg(groups[0], b"x"), *batch[:40], msg(groups[0], b"y")]
+    )
+    assert [r.data for r in resent] == [b"x", b"y"] and resent.group_ids() == {groups[0]}
     assert [r.data for r in resent[0:1]] == [b"x"]
-    assert len(await stored(store, group)) == 102
+    assert (await stored(store, groups[0]))[-2:] == [b"x", b"y"]
+    await store.close()
+    store = await SqliteStore.open(tmp_path)  # the runs hold the dedupe keys the recent tier is rebuilt from
+    assert len(await store.insert_group_messages(batch)) == 0
     await store.close()
 
 
@@ -225,4 +238,86 @@ async def test_the_wal_starts_over_instead_of_growing(
     wal = (tmp_path / (DB_FILE_NAME + "-wal")).stat().st_size
     assert wal < written / 3
     assert len(await stored(store, group)) == 3000
+    await store.close()
+
+
+V2_GROUP_MESSAGES = """
+CREATE TABLE sequences(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE group_messages(
+    id INTEGER PRIMARY KEY,
+    created_ns INTEGER NOT NULL,
+    group_id BLOB NOT NULL,
+    data BLOB NOT NULL,
+    dedupe_key INTEGER NOT NULL,
+    sender_hmac BLOB NOT NULL,
+    should_push INTEGER NOT NULL,
+    is_commit INTEGER NOT NULL
+);
+CREATE INDEX group_messages_group_id_id ON group_messages(group_id, id);
+CREATE TABLE group_message_keys(dedupe_key INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (dedupe_key, id))
+    WITHOUT ROWID;
+CREATE TABLE group_message_keys_flushed(bucket INTEGER PRIMARY KEY, id INTEGER NOT NULL);
+PRAGMA user_version = 2;
+"""
+
+
+async def test_a_version_2_database_is_migrated_to_runs(tmp_path: Path) -> None:
+    """Messages of a v2 database become runs of one; their keys, in neither tier's table yet, still dedupe."""
+    groups = [b"g" * 16, b"h" * 16]
+    conn = sqlite3.connect(tmp_path / DB_FILE_NAME)
+    conn.executescript(V2_GROUP_MESSAGES)
+    rows: list[tuple[Any, ...]] = []
+    for i in range(1, 8):
+        group, data = groups[i % 2], b"old %d" % i
+        key = dedupe_key(hashlib.sha256(group + data).digest())
+        rows.append((i, 1000 + i, group, data, key, b"mac %d" % i, i % 2, i % 3 == 0))
+    conn.executemany("INSERT INTO group_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("INSERT INTO sequences VALUES ('group_messages', 7)")
+    conn.commit()
+    conn.close()
+    store = await SqliteStore.open(tmp_path)
+    for group in groups:
+        old = await store.query_group_messages(group, descending=True, cursor=0, limit=100)
+        assert old == [
+            GroupMessageRecord(r[0], r[1], r[2], r[3], r[5], r[6] == 1, r[7])
+            for r in reversed(rows)
+            if r[2] == group
+        ]
+    new = await store.insert_group_messages(
+        [msg(groups[1], b"old 3"), msg(groups[0], b"old 3"), msg(groups[0], b"x")]
+    )
+    # (h, old 3) was stored before: it is skipped, and its id 8 stays unused
+    assert [(r.id, r.data) for r in new] == [(9, b"old 3"), (10, b"x")]
+    await store.close()
+    conn = sqlite3.connect(tmp_path / DB_FILE_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "group_messages" not in tables and "group_message_runs" in tables
+    conn.close()
+
+
+async def test_pages_cross_runs_at_any_cursor_in_both_directions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_runs, "MAX_RUN", 4)
+    store = await SqliteStore.open(tmp_path)
+    group, other = b"g" * 16, b"h" * 16
+    mine: list[GroupMessageRecord] = []
+    for size in (1, 3, 4, 9, 2, 1, 6):  # runs of 1..4 messages, with another group's messages in between
+        batch = [msg(group, b"%d-%d" % (len(mine), i), push=i % 2 == 1) for i in range(size)]
+        mine += await store.insert_group_messages([*batch, msg(other, b"%d" % len(mine))])
+    mine = [r for r in mine if r.group_id == group]
+    assert len(mine) == 26
+    cursors = [0, *(r.id for r in mine), mine[-1].id + 1, mine[-1].id + 2]
+    for limit in (1, 3, 4, 5, 100):
+        for cursor in cursors:
+            up = await store.query_group_messages(group, descending=False, cursor=cursor, limit=limit)
+            assert up == [r for r in mine if r.id > cursor][:limit]
+            down = await store.query_group_messages(group, descending=True, cursor=cursor, limit=limit)
+            assert down == [r for r in reversed(mine) if not cursor or r.id < cursor][:limit]
+    assert await store.newest_group_messages([group, other, b"none"]) == [
+        mine[-1],
+        (await store.query_group_messages(other, descending=True, cursor=0, limit=1))[0],
+        None,
+    ]
     await store.close()

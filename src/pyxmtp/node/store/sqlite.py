@@ -13,9 +13,10 @@ last transactions on power loss; it is available as an option for throwaway node
 writer takes every job queued at that moment, runs each in its own SAVEPOINT (a failing job rolls back alone)
 and commits once, so a burst of requests costs one fsync.
 
-Group messages, the hot path: everything per message (hashing, parameters) happens on the event loop, and the
-writer inserts all the group messages of a transaction with one statement (:mod:`.sqlite_group_messages`),
-deduplicated by a two-tier index that never dirties a random page (:mod:`.sqlite_dedupe`).
+Group messages, the hot path: everything per message (hashing, packing) happens on the event loop; a request's
+consecutive messages to one group are stored as one row, a run (:mod:`.sqlite_runs`), and the writer inserts
+all the runs of a transaction with one statement (:mod:`.sqlite_group_messages`), deduplicated by a two-tier
+index that never dirties a random page (:mod:`.sqlite_dedupe`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import sqlite_group_messages
 from .base import (
     CommitLogRecord,
     GroupMessageFields,
@@ -45,9 +47,8 @@ from .base import (
     StoreError,
     WelcomeRecord,
 )
+from .sqlite_runs import ROW_WIDTH, pack_request
 from .sqlite_schema import (
-    GROUP_COLUMNS,
-    GROUP_ROW_WIDTH,
     SCHEMA_VERSION,
     WELCOME_COLUMNS,
     WELCOME_INSERT,
@@ -66,10 +67,6 @@ WRITER_AUTOCHECKPOINT_PAGES = 16_384
 WRITER_CACHE_KIB = 64 * 1024
 
 T = TypeVar("T")
-
-
-def _group_record(row: tuple[Any, ...]) -> GroupMessageRecord:
-    return GroupMessageRecord(row[0], row[1], row[2], row[3], row[4], row[5] == 1, row[6] == 1)
 
 
 def _welcome_record(row: tuple[Any, ...]) -> WelcomeRecord:
@@ -188,37 +185,26 @@ class SqliteStore(Store):
             keys.append(key)
             flat += (group_id, data, key, sender_hmac, 1 if should_push else 0, 1 if is_commit else 0)
         if not keys:
-            return StoredGroupMessages(flat, GROUP_ROW_WIDTH, 3, 0, 0, None)
+            return StoredGroupMessages(flat, ROW_WIDTH, 3, 0, 0, None)
         if self._closed:
             raise StoreError("the store is closed")
         future: asyncio.Future[StoredGroupMessages] = self._loop.create_future()
-        self._writer.jobs.put(Job(None, future, self._notify_group_messages, (flat, keys)))
+        job = (flat, keys, pack_request(flat))
+        self._writer.jobs.put(Job(None, future, self._notify_group_messages, job))
         return await future
 
     async def query_group_messages(
         self, group_id: bytes, *, descending: bool, cursor: int, limit: int
     ) -> list[GroupMessageRecord]:
-        if descending:
-            where = "group_id = ? AND id < ?" if cursor else "group_id = ? AND ? = 0"
-            sql = f"SELECT {GROUP_COLUMNS} FROM group_messages WHERE {where} ORDER BY id DESC LIMIT ?"
-        else:
-            sql = f"SELECT {GROUP_COLUMNS} FROM group_messages WHERE group_id = ? AND id > ? ORDER BY id LIMIT ?"
-        params = (group_id, cursor, limit)
-        rows = await self._read(lambda c: c.execute(sql, params).fetchall())
-        return [_group_record(r) for r in rows]
+        return await self._read(
+            lambda c: sqlite_group_messages.query(
+                c, group_id, descending=descending, cursor=cursor, limit=limit
+            )
+        )
 
     async def newest_group_messages(self, group_ids: Sequence[bytes]) -> list[GroupMessageRecord | None]:
-        sql = f"SELECT {GROUP_COLUMNS} FROM group_messages WHERE group_id = ? ORDER BY id DESC LIMIT 1"
         ids = list(group_ids)
-
-        def read(conn: sqlite3.Connection) -> list[GroupMessageRecord | None]:
-            out: list[GroupMessageRecord | None] = []
-            for gid in ids:
-                rows = conn.execute(sql, (gid,)).fetchall()  # fetchall: the statement is done at once
-                out.append(_group_record(rows[0]) if rows else None)
-            return out
-
-        return await self._read(read)
+        return await self._read(lambda c: [sqlite_group_messages.newest(c, gid) for gid in ids])
 
     # --- welcomes -------------------------------------------------------------------------------------------
     async def insert_welcomes(self, welcomes: Sequence[NewWelcome]) -> list[WelcomeRecord]:

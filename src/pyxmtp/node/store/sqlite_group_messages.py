@@ -1,88 +1,162 @@
-"""Inserting group messages on the writer thread: the messages of many requests in one statement, deduplicated.
+"""Group messages in SQLite: inserting them on the writer thread, deduplicated, and reading them back as records.
 
-Every per-message step that Python would do (hashing, building parameters) happened on the event loop; here a
-transaction's group messages, from however many requests, normally go into the database with one query of the
-dedupe index (see :mod:`.sqlite_dedupe`) and a single multi-row INSERT
-(:func:`~.sqlite_schema.group_messages_insert`): two ``sqlite3_step`` calls that run in C with the GIL
-released. Only when a key is known already does Python look at individual messages, request by request.
+Every per-message step that Python would do (hashing, packing runs, see :mod:`.sqlite_runs`) happened on the
+event loop; here a transaction's group messages, from however many requests, normally go into the database with
+one query of the dedupe index (see :mod:`.sqlite_dedupe`) and one multi-row INSERT of their runs. Only when a
+key is known already does Python look at individual messages, request by request.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .base import GroupMessageRecord
 from .sqlite_dedupe import GroupMessageKeys
-from .sqlite_schema import GROUP_MESSAGE_INSERT_ONE, GROUP_ROW_WIDTH, group_messages_insert
+from .sqlite_runs import READ_COLUMNS, ROW_WIDTH, RUN_COLUMNS, PackedRun, pack_run, records_of, split_runs
 
-#: Messages per INSERT statement (8 parameters each, at most 2 + 6 per row bound: far below SQLite's 32766).
-ROWS_PER_INSERT = 2000
+#: The largest multi-row INSERT of runs; a transaction's runs go in statements of power-of-two sizes (at most
+#: log2 of this many distinct statements, which keeps SQLite's statement cache warm).
+RUNS_PER_INSERT = 256
+
+#: One request's group messages for the writer: flat rows (:data:`~.sqlite_runs.ROW_WIDTH` values per message),
+#: their dedupe keys, and their runs.
+GroupMessageJob = tuple[list[Any], list[int], list[PackedRun]]
+
+_ASCENDING = (
+    f"SELECT {READ_COLUMNS} FROM group_message_runs WHERE group_id = ?1 AND first_id >= COALESCE("
+    "(SELECT MAX(first_id) FROM group_message_runs WHERE group_id = ?1 AND first_id <= ?2), 0) ORDER BY first_id"
+)
+_DESCENDING_FROM_END = (
+    f"SELECT {READ_COLUMNS} FROM group_message_runs WHERE group_id = ? ORDER BY first_id DESC"
+)
+_DESCENDING = f"SELECT {READ_COLUMNS} FROM group_message_runs WHERE group_id = ? AND first_id < ? ORDER BY first_id DESC"
+_RUN_HOLDING = (
+    f"SELECT {READ_COLUMNS} FROM group_message_runs WHERE first_id = "
+    "(SELECT MAX(first_id) FROM group_message_runs WHERE first_id <= ?)"
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_runs_sql(rows: int) -> str:
+    return f"INSERT INTO group_message_runs({RUN_COLUMNS}) VALUES " + ", ".join(
+        ["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows
+    )
+
+
+def insert_runs(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert runs given as full rows (:data:`~.sqlite_runs.RUN_COLUMNS`)."""
+    at = 0
+    size = RUNS_PER_INSERT
+    while at < len(rows):
+        while size > len(rows) - at:
+            size //= 2
+        params = [v for row in rows[at : at + size] for v in row]
+        conn.execute(_insert_runs_sql(size), params)
+        at += size
 
 
 def insert_group_messages(
     conn: sqlite3.Connection,
     keys: GroupMessageKeys,
-    parts: Sequence[tuple[int, list[Any], list[int]]],
+    parts: Sequence[tuple[int, GroupMessageJob]],
     now: int,
 ) -> list[list[int] | None]:
-    """Insert the messages of ``parts`` (per request: first id, flat rows, dedupe keys; ids consecutive from
-    part to part), skipping payloads stored before or earlier in the same request or transaction.
+    """Insert the messages of ``parts`` (per request: its first id and its job; ids consecutive from part to
+    part), skipping payloads stored before or earlier in the same request or transaction.
 
     Returns per part None if all of its messages were inserted, else the indices of those that were.
     """
-    chain = itertools.chain.from_iterable
-    all_keys = list(chain(part[2] for part in parts)) if len(parts) > 1 else parts[0][2]
+    all_keys = [k for _, job in parts for k in job[1]] if len(parts) > 1 else parts[0][1][1]
     if keys.maybe_known(conn, all_keys):
-        return [
-            insert_one_by_one(conn, keys, first, now, flat, part_keys) for first, flat, part_keys in parts
-        ]
-    first_id = parts[0][0]
-    n = len(all_keys)
-    if n <= ROWS_PER_INSERT:  # the usual case: one statement, parameters concatenated in C
-        params = [first_id, now]
-        params.extend(chain(part[1] for part in parts))
-        conn.execute(group_messages_insert(n), params)
-    else:  # a failure fails the whole transaction, so no SAVEPOINT is needed around the statements
-        flat = list(chain(part[1] for part in parts))
-        for start in range(0, n, ROWS_PER_INSERT):
-            rows = min(ROWS_PER_INSERT, n - start)
-            chunk = flat[start * GROUP_ROW_WIDTH : (start + rows) * GROUP_ROW_WIDTH]
-            conn.execute(group_messages_insert(rows), [first_id + start, now, *chunk])
-    keys.remember(first_id, all_keys)
+        return [insert_one_by_one(conn, keys, first, now, job) for first, job in parts]
+    insert_runs(
+        conn,
+        [
+            (first + start, group_id, count, now, sizes, flags, dedupe, payload)
+            for first, job in parts
+            for start, group_id, count, sizes, flags, dedupe, payload in job[2]
+        ],
+    )
+    keys.remember(parts[0][0], all_keys)
     return [None] * len(parts)
 
 
 def insert_one_by_one(
-    conn: sqlite3.Connection,
-    keys: GroupMessageKeys,
-    first_id: int,
-    now: int,
-    flat: list[Any],
-    dedupe: list[int],
+    conn: sqlite3.Connection, keys: GroupMessageKeys, first_id: int, now: int, job: GroupMessageJob
 ) -> list[int] | None:
     """One request's messages when some key is known (a resent payload, or a 64-bit collision): the payloads
     themselves are compared with those of every stored message with the same key."""
+    flat, dedupe, _ = job
     n = len(dedupe)
     step = 400
     stored: set[tuple[bytes, bytes]] = set()
     for start in range(0, n, step):
-        ids = keys.candidates(conn, dedupe[start : start + step])
-        for at in range(0, len(ids), step):
-            chunk_ids = ids[at : at + step]
-            sql = f"SELECT group_id, data FROM group_messages WHERE id IN ({', '.join('?' * len(chunk_ids))})"
-            stored.update(conn.execute(sql, chunk_ids))
+        stored.update(stored_payloads(conn, keys.candidates(conn, dedupe[start : start + step])))
     inserted: list[int] = []
-    rows: list[tuple[Any, ...]] = []
     for index in range(n):
-        row = flat[index * GROUP_ROW_WIDTH : (index + 1) * GROUP_ROW_WIDTH]
-        content = (row[0], row[1])
+        at = index * ROW_WIDTH
+        content = (flat[at], flat[at + 1])
         if content in stored:
             continue
         stored.add(content)
         inserted.append(index)
-        rows.append((first_id + index, now, *row))
-    conn.executemany(GROUP_MESSAGE_INSERT_ONE, rows)
-    keys.remember_rows((row[4], row[0]) for row in rows)
+    rows = []
+    for start, stop in split_runs(flat, inserted):
+        _, group_id, count, sizes, flags, run_keys, payload = pack_run(flat, start, stop)
+        rows.append((first_id + start, group_id, count, now, sizes, flags, run_keys, payload))
+    insert_runs(conn, rows)
+    keys.remember_rows((dedupe[i], first_id + i) for i in inserted)
     return None if len(inserted) == n else inserted
+
+
+def stored_payloads(conn: sqlite3.Connection, ids: Sequence[int]) -> Iterator[tuple[bytes, bytes]]:
+    """``(group_id, data)`` of the stored messages ``ids`` (the candidates of a dedupe key: a few)."""
+    runs: dict[int, list[GroupMessageRecord]] = {}
+    for item_id in sorted(set(ids)):
+        run = next((r for r in runs.values() if r[0].id <= item_id <= r[-1].id), None)
+        if run is None:
+            row = conn.execute(_RUN_HOLDING, (item_id,)).fetchone()
+            if row is None:
+                continue
+            run = runs[row[0]] = records_of(row)
+        if item_id <= run[-1].id:
+            record = run[item_id - run[0].id]
+            yield record.group_id, record.data
+
+
+def query(
+    conn: sqlite3.Connection, group_id: bytes, *, descending: bool, cursor: int, limit: int
+) -> list[GroupMessageRecord]:
+    """A page of a group's messages, paged by id as :meth:`~.base.Store.query_group_messages` says."""
+    out: list[GroupMessageRecord] = []
+    if limit <= 0:
+        return out
+    if not descending:
+        rows = conn.execute(_ASCENDING, (group_id, cursor))
+    elif cursor:
+        rows = conn.execute(_DESCENDING, (group_id, cursor))
+    else:
+        rows = conn.execute(_DESCENDING_FROM_END, (group_id,))
+    try:  # runs are read only until the page is full
+        for row in rows:
+            records = records_of(row)
+            if not descending:
+                out += [r for r in records if r.id > cursor]
+            else:
+                records.reverse()
+                out += [r for r in records if r.id < cursor] if cursor else records
+            if len(out) >= limit:
+                break
+    finally:
+        rows.close()  # ends the statement, and with it the read snapshot
+    del out[limit:]
+    return out
+
+
+def newest(conn: sqlite3.Connection, group_id: bytes) -> GroupMessageRecord | None:
+    """The newest message of a group."""
+    row = conn.execute(_DESCENDING_FROM_END + " LIMIT 1", (group_id,)).fetchone()
+    return records_of(row)[-1] if row is not None else None

@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 
 from .base import StoredGroupMessages, WelcomeRecord
 from .sqlite_dedupe import GroupMessageKeys
-from .sqlite_group_messages import insert_group_messages
-from .sqlite_schema import GROUP_ROW_WIDTH, ROWS_PER_STATEMENT, SEQUENCED_TABLES, multi_row_insert
+from .sqlite_group_messages import GroupMessageJob, insert_group_messages
+from .sqlite_runs import ROW_WIDTH
+from .sqlite_schema import NEWEST_IDS, ROWS_PER_STATEMENT, multi_row_insert
 
 log = logging.getLogger("pyxmtp.node.store")
 
@@ -61,9 +62,9 @@ class Job:
     fn: Callable[[sqlite3.Connection], Any] | None
     future: asyncio.Future[Any]
     notify: Callable[[Any], None] | None
-    #: Group messages to insert: :data:`GROUP_ROW_WIDTH` values per message, and their dedupe keys. Such
-    #: jobs fail only when the database does; consecutive ones share a statement.
-    rows: tuple[list[Any], list[int]] | None = None
+    #: Group messages to insert (flat rows, dedupe keys, runs). Such jobs fail only when the database does;
+    #: consecutive ones share a statement.
+    rows: GroupMessageJob | None = None
 
 
 class Writer(threading.Thread):
@@ -77,9 +78,9 @@ class Writer(threading.Thread):
         self._last_ids: dict[str, int] = {}
         self._dirty: set[str] = set()
         stored = dict(conn.execute("SELECT name, value FROM sequences").fetchall())
-        for table in SEQUENCED_TABLES:
-            (max_id,) = conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
-            self._last_ids[table] = max(stored.get(table, 0), max_id)
+        for table, newest in NEWEST_IDS.items():
+            row = conn.execute(newest).fetchone()
+            self._last_ids[table] = max(stored.get(table, 0), row[0] if row else 0)
         self.group_message_keys = GroupMessageKeys(conn, self._last_ids["group_messages"])
         self.checkpointer: Checkpointer | None = None
 
@@ -184,15 +185,14 @@ class Writer(threading.Thread):
     def _insert_group_messages(
         self, conn: sqlite3.Connection, jobs: list[Job], now: int
     ) -> list[tuple[bool, StoredGroupMessages]]:
-        parts: list[tuple[int, list[Any], list[int]]] = []
+        parts: list[tuple[int, GroupMessageJob]] = []
         for job in jobs:
             assert job.rows is not None
-            flat, keys = job.rows
-            parts.append((self.allocate("group_messages", len(keys)), flat, keys))
+            parts.append((self.allocate("group_messages", len(job.rows[1])), job.rows))
         inserted = insert_group_messages(conn, self.group_message_keys, parts, now)
         return [
-            (True, StoredGroupMessages(flat, GROUP_ROW_WIDTH, 3, first, now, done))
-            for (first, flat, _), done in zip(parts, inserted, strict=True)
+            (True, StoredGroupMessages(rows[0], ROW_WIDTH, 3, first, now, done))
+            for (first, rows), done in zip(parts, inserted, strict=True)
         ]
 
     def _rolled_back(self) -> None:
