@@ -6,8 +6,9 @@ checkpointer thread copies the WAL back into the database every tenth of a secon
 the writer), which keeps checkpoints out of the commits and so out of the reply latency, and tells the writer
 when to let the WAL start over (see :class:`~.sqlite_writer.Checkpointer`).
 
-Durability: ``synchronous=FULL`` by default. In WAL mode that fsyncs the WAL at every commit, so a reply
-(sent only after the commit returned) survives a process kill (``kill -9``), an OS crash and a power loss.
+Durability: ``synchronous=FULL`` by default: the WAL is fsynced after every commit, before the reply (by a
+syncer thread, so that the writer goes on meanwhile, see :class:`~.sqlite_writer.WalSyncer`), so a reply
+survives a process kill (``kill -9``), an OS crash and a power loss.
 ``NORMAL`` would survive a process kill too (the committed WAL frames are in the OS page cache) but may lose the
 last transactions on power loss; it is available as an option for throwaway nodes. Commits are grouped: the
 writer takes every job queued at that moment, runs each in its own SAVEPOINT (a failing job rolls back alone)
@@ -55,7 +56,7 @@ from .sqlite_schema import (
     dedupe_key,
     migrate,
 )
-from .sqlite_writer import Checkpointer, Job, Writer, insert_deduplicated
+from .sqlite_writer import Checkpointer, Job, WalSyncer, Writer, insert_deduplicated
 
 DB_FILE_NAME = "node.sqlite3"
 LOCK_FILE_NAME = "node.lock"
@@ -112,7 +113,8 @@ class SqliteStore(Store):
         self._loop = loop
         self._synchronous = synchronous
         try:
-            conn = _connect(self.path, synchronous, read_only=False)
+            # FULL: the writer's commits are synced by a WalSyncer thread instead of inside COMMIT.
+            conn = _connect(self.path, "NORMAL" if synchronous == "FULL" else synchronous, read_only=False)
             self._migrate(conn)
         except BaseException:
             os.close(self._lock_fd)
@@ -120,6 +122,9 @@ class SqliteStore(Store):
         conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
         self._writer = Writer(conn, loop)
+        if synchronous == "FULL":
+            self._writer.syncer = WalSyncer(f"{self.path}-wal", loop)
+            self._writer.syncer.start()
         self._writer.start()
         self._checkpointer = Checkpointer(
             _connect(self.path, synchronous, read_only=False), CHECKPOINT_INTERVAL

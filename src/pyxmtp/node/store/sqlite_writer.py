@@ -1,4 +1,5 @@
-"""The store's single writer thread: group commit of queued jobs, id sequences, results back to the loop."""
+"""The store's single writer thread (group commit of queued jobs, id sequences), the WAL syncer that makes its
+commits durable before anyone hears of them, and the background checkpointer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .base import StoredGroupMessages, WelcomeRecord
+from .base import StoredGroupMessages, StoreError, WelcomeRecord
 from .sqlite_dedupe import GroupMessageKeys
 from .sqlite_group_messages import GroupMessageJob, insert_group_messages
 from .sqlite_runs import ROW_WIDTH
@@ -28,6 +30,8 @@ MAX_JOBS_PER_COMMIT = 256
 WAL_RESTART_FRAMES = 4096
 
 R = TypeVar("R", bound=WelcomeRecord)
+#: How the syncer flushes the WAL (a module attribute, so that tests can watch it).
+fdatasync = os.fdatasync
 
 
 def insert_deduplicated(
@@ -83,6 +87,8 @@ class Writer(threading.Thread):
             self._last_ids[table] = max(stored.get(table, 0), row[0] if row else 0)
         self.group_message_keys = GroupMessageKeys(conn, self._last_ids["group_messages"])
         self.checkpointer: Checkpointer | None = None
+        #: Set when commits are synced by a :class:`WalSyncer` (then the connection does not sync them).
+        self.syncer: WalSyncer | None = None
 
     def allocate(self, table: str, count: int) -> int:
         """Reserve ``count`` ids of ``table``; returns the first. Writer thread only (jobs run there)."""
@@ -116,12 +122,18 @@ class Writer(threading.Thread):
                     break
                 batch.append(nxt)
             outcomes = self._run_batch(batch)
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                self._loop.call_soon_threadsafe(finish_batch, batch, outcomes)
+            if self.syncer is not None:
+                self.syncer.committed.put((batch, outcomes))
+            else:
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                    self._loop.call_soon_threadsafe(finish_batch, batch, outcomes)
             checkpointer = self.checkpointer
             if checkpointer is not None and checkpointer.wal_frames >= WAL_RESTART_FRAMES:
                 checkpointer.wal_frames = 0
                 self.restart_wal()
+        if self.syncer is not None:
+            self.syncer.committed.put(None)
+            self.syncer.join()
         self._conn.close()
 
     def restart_wal(self) -> None:
@@ -214,6 +226,73 @@ def finish_batch(batch: list[Job], outcomes: list[tuple[bool, Any]]) -> None:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
+
+
+class WalSyncer(threading.Thread):
+    """Makes the writer's commits durable, one ``fdatasync`` of the WAL for all the commits made meanwhile,
+    then hands their results to the event loop (in commit order).
+
+    With ``synchronous=FULL`` SQLite would fsync the WAL inside every COMMIT, and the writer would sit idle
+    for it (about a millisecond, a third of its time under load). Instead the writer's connection runs with
+    ``NORMAL`` (which still syncs the WAL header when the WAL restarts, and the WAL and the database around
+    every checkpoint), commits, and goes on with the next transaction while this thread syncs. No reply, and
+    no subscriber, hears of a write before the sync that covers it returned, so every acknowledged write is as
+    durable as under FULL. What differs: another client's query may see a write a millisecond before it is
+    durable; an OS crash or power loss in that window loses it, unacknowledged.
+    """
+
+    def __init__(self, wal_path: str, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(name="pyxmtp-sqlite-wal-sync", daemon=True)
+        self._wal_path = wal_path
+        self._loop = loop
+        self._fd: int | None = None
+        #: ``(batch, outcomes)`` of each commit, in commit order; None stops the thread once all are synced.
+        self.committed: queue.SimpleQueue[tuple[list[Job], list[tuple[bool, Any]]] | None] = (
+            queue.SimpleQueue()
+        )
+
+    def run(self) -> None:
+        try:
+            stop = False
+            while not stop:
+                item = self.committed.get()
+                if item is None:
+                    break
+                items = [item]
+                while True:
+                    try:
+                        nxt = self.committed.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    items.append(nxt)
+                try:
+                    self._sync()
+                except OSError as exc:
+                    log.exception("syncing the WAL failed")
+                    failed = StoreError(f"the write was committed but could not be synced to disk: {exc}")
+                    items = [(batch, [(False, failed)] * len(batch)) for batch, _ in items]
+                for batch, outcomes in items:
+                    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                        self._loop.call_soon_threadsafe(finish_batch, batch, outcomes)
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+
+    def _sync(self) -> None:
+        # The WAL keeps its inode while the store is open (SQLite resets it in place); reopen if it did not.
+        try:
+            inode = os.stat(self._wal_path).st_ino
+        except FileNotFoundError:
+            return  # no WAL: nothing was written to one
+        if self._fd is not None and os.fstat(self._fd).st_ino != inode:
+            os.close(self._fd)
+            self._fd = None
+        if self._fd is None:
+            self._fd = os.open(self._wal_path, os.O_RDONLY)
+        fdatasync(self._fd)
 
 
 class Checkpointer(threading.Thread):
