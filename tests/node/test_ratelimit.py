@@ -67,7 +67,7 @@ def test_idle_full_buckets_are_swept() -> None:
     [
         ("ipv4:127.0.0.1:5556", "127.0.0.1"),
         ("ipv6:[::1]:443", "::1"),
-        ("unix:/tmp/s", "unix"),
+        ("unix:node.sock", "unix"),
         ("", "ip_unknown"),
     ],
 )

@@ -59,6 +59,27 @@ def insert_deduplicated(
     return [r for r in records if r.id in stored]
 
 
+T = TypeVar("T")
+
+
+def take_queued(q: queue.SimpleQueue[T | None], limit: int | None) -> tuple[list[T], bool]:
+    """Wait for an item, then take whatever else is queued (at most ``limit`` in all); True once None (stop)
+    was taken, after which nothing more is."""
+    first = q.get()
+    if first is None:
+        return [], True
+    items = [first]
+    while limit is None or len(items) < limit:
+        try:
+            nxt = q.get_nowait()
+        except queue.Empty:
+            break
+        if nxt is None:
+            return items, True
+        items.append(nxt)
+    return items, False
+
+
 @dataclass(slots=True)
 class Job:
     """A write: ``fn`` runs on the writer thread inside a transaction, or, for group messages, ``rows``."""
@@ -108,19 +129,9 @@ class Writer(threading.Thread):
     def run(self) -> None:
         stop = False
         while not stop:
-            job = self.jobs.get()
-            if job is None:
+            batch, stop = take_queued(self.jobs, MAX_JOBS_PER_COMMIT)
+            if not batch:
                 break
-            batch = [job]
-            while len(batch) < MAX_JOBS_PER_COMMIT:
-                try:
-                    nxt = self.jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
             outcomes = self._run_batch(batch)
             if self.syncer is not None:
                 self.syncer.committed.put((batch, outcomes))
@@ -255,19 +266,9 @@ class WalSyncer(threading.Thread):
         try:
             stop = False
             while not stop:
-                item = self.committed.get()
-                if item is None:
+                items, stop = take_queued(self.committed, None)
+                if not items:
                     break
-                items = [item]
-                while True:
-                    try:
-                        nxt = self.committed.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stop = True
-                        break
-                    items.append(nxt)
                 try:
                     self._sync()
                 except OSError as exc:
