@@ -7,6 +7,7 @@ import os
 import signal
 from pathlib import Path
 
+import grpc
 import pytest
 
 from pyxmtp.identity.eth import LocalWalletSigner
@@ -142,3 +143,30 @@ async def test_cli_refuses_a_busy_data_directory(tmp_path: Path) -> None:
     finally:
         first.signal(signal.SIGTERM)
         first.wait()
+
+
+async def sends_until_refused(data: Path, *flags: str) -> tuple[int, grpc.StatusCode | None]:
+    """Start ``pyxmtp node`` with ``flags``; send up to 10 messages: how many went through, and the refusal."""
+    proc = NodeProcess(data, 0, *flags)
+    try:
+        await asyncio.to_thread(proc.wait_listening)
+        c = connect(proc.address)
+        group = os.urandom(16)
+        try:
+            for sent in range(10):
+                try:
+                    await c.mls.SendGroupMessages(send_request(private_message(group)))
+                except grpc.aio.AioRpcError as exc:
+                    return sent, exc.code()
+            return 10, None
+        finally:
+            await c.channel.close()
+    finally:
+        proc.kill()
+
+
+async def test_the_cli_rate_limit_flags_and_no_rate_limit(tmp_path: Path) -> None:
+    """``--write-capacity`` / ``--write-refill`` reach the limiter; ``--no-rate-limit`` switches it off."""
+    limits = ("--write-capacity", "3", "--write-refill", "1")
+    assert await sends_until_refused(tmp_path / "a", *limits) == (3, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert await sends_until_refused(tmp_path / "b", "--no-rate-limit", *limits) == (10, None)

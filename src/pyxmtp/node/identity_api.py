@@ -18,11 +18,11 @@ from contextlib import asynccontextmanager
 import grpc
 
 from pyxmtp.identity.associations import (
-    MAX_INBOX_LOG_ENTRIES,
     AssociationState,
     MemberIdentifier,
     MemberKind,
     apply_update,
+    check_log_capacity,
     get_state,
 )
 from pyxmtp.identity.errors import IdentityError, Rule, VerifierError
@@ -111,11 +111,10 @@ class IdentityApiService:
         async with self._inbox_lock(inbox_id):
             for _attempt in range(3):
                 records = await self.store.inbox_log(inbox_id)
-                if len(records) >= MAX_INBOX_LOG_ENTRIES:
-                    raise ApiError(
-                        grpc.StatusCode.FAILED_PRECONDITION,
-                        f"inbox log is full ({len(records)} entries, the limit is {MAX_INBOX_LOG_ENTRIES})",
-                    )
+                try:
+                    check_log_capacity(len(records))
+                except IdentityError as exc:
+                    raise ApiError(grpc.StatusCode.FAILED_PRECONDITION, f"inbox log is full: {exc}") from exc
                 try:
                     old = await self._current_state(inbox_id, records)
                     new = await asyncio.to_thread(self._apply, old, update)
