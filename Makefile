@@ -33,7 +33,7 @@ run: install
 	$(VENV)/bin/pyxmtp node --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 test: install-dev
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -rs $(PYTEST_ARGS)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy

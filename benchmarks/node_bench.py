@@ -7,6 +7,8 @@ Two servers run as subprocesses for the whole run, and this process drives both 
 
 - ``sqlite_node``: ``pyxmtp node`` with its defaults (embedded SQLite, WAL, synchronous=FULL, validation of
   every MLS message, deduplication, in-process subscription feed), rate limits off;
+- ``postgres_node`` (with ``--stores sqlite,postgres`` or ``--stores postgres``): the same node on the PostgreSQL
+  store (``--database-url``, default the local server's ``test`` database, in a fresh schema dropped afterwards);
 - ``bare_server``: a grpc.aio server answering the same two methods that stores nothing: it deserializes the
   request and hands every message straight to the open subscriptions.
 
@@ -50,7 +52,7 @@ from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 SEND = "/xmtp.mls.api.v1.MlsApi/SendGroupMessages"
 SUBSCRIBE = "/xmtp.mls.api.v1.MlsApi/SubscribeGroupMessages"
-KINDS = ("sqlite_node", "bare_server")
+STORES = ("sqlite", "postgres")
 MIN_PAYLOAD, MAX_PAYLOAD = 300, 1000
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -275,12 +277,14 @@ async def latency(
 
 
 # --- orchestration ------------------------------------------------------------------------------------------------
-def start_server(kind: str, port: int, work_dir: Path, synchronous: str) -> subprocess.Popen[bytes]:
-    if kind == "sqlite_node":
+def start_server(kind: str, port: int, work_dir: Path, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    if kind.endswith("_node"):
         cmd = [
             sys.executable, "-m", "pyxmtp", "node", "--port", str(port), "--data-dir", str(work_dir / "data"),
-            "--no-rate-limit", "--log-level", "warning", "--sqlite-synchronous", synchronous,
+            "--no-rate-limit", "--log-level", "warning", "--sqlite-synchronous", args.synchronous,
         ]  # fmt: skip
+        if kind == "postgres_node":
+            cmd += ["--database-url", args.database_url, "--database-schema", args.schema]
     else:
         cmd = [sys.executable, __file__, "--serve-bare", str(port)]
     with (work_dir / f"{kind}.log").open("wb") as log:
@@ -307,9 +311,19 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def alternating(rounds: int) -> Iterator[tuple[int, tuple[str, ...]]]:
+def alternating(kinds: tuple[str, ...], rounds: int) -> Iterator[tuple[int, tuple[str, ...]]]:
     for r in range(rounds):
-        yield r, KINDS if r % 2 == 0 else KINDS[::-1]
+        yield r, kinds if r % 2 == 0 else kinds[::-1]
+
+
+async def drop_schema(dsn: str, schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 def summary(samples: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -320,28 +334,30 @@ def summary(samples: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, A
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     payloads = Payloads(args.seed)
+    kinds = (*(f"{store}_node" for store in args.stores), "bare_server")
+    args.schema = f"pyxmtp_bench_{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="pyxmtp-bench-") as tmp:
         procs: dict[str, subprocess.Popen[bytes]] = {}
         channels: dict[str, grpc.aio.Channel] = {}
         addresses: dict[str, str] = {}
         try:
-            for kind in KINDS:
+            for kind in kinds:
                 work = Path(tmp) / kind
                 work.mkdir()
                 port = free_port()
-                procs[kind] = start_server(kind, port, work, args.synchronous)
+                procs[kind] = start_server(kind, port, work, args)
                 addresses[kind] = f"127.0.0.1:{port}"
                 channels[kind] = grpc.aio.insecure_channel(addresses[kind])
             load_before = os.getloadavg()
             loads = (("batched", args.batch, args.batched_messages), ("single", 1, args.single_messages))
-            for kind in KINDS:  # warm-up: connections, the node's caches and a first part of its database
+            for kind in kinds:  # warm-up: connections, the node's caches and a first part of its database
                 for _, batch, total in loads:
                     requests = build_requests(payloads, batch, max(batch, total // 5), args.groups)
                     await throughput(channels[kind], procs[kind].pid, requests, batch, args.in_flight)
             results: dict[str, dict[str, list[dict[str, Any]]]] = {
-                kind: {"batched": [], "single": [], "latency": []} for kind in KINDS
+                kind: {"batched": [], "single": [], "latency": []} for kind in kinds
             }
-            for _, order in alternating(args.rounds):
+            for _, order in alternating(kinds, args.rounds):
                 for name, batch, total in loads:
                     for kind in order:
                         requests = build_requests(payloads, batch, total, args.groups)
@@ -350,7 +366,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         )
                         results[kind][name].append(sample)
             await asyncio.sleep(0.5)  # let the bursts' background work (WAL checkpoints) settle
-            for _, order in alternating(args.latency_rounds):
+            for _, order in alternating(kinds, args.latency_rounds):
                 for kind in order:
                     sample = await latency(addresses[kind], payloads, args.rate, args.seconds, args.warmup)
                     results[kind]["latency"].append(sample)
@@ -360,23 +376,44 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await channel.close()
             for proc in procs.values():
                 stop_server(proc)
+            if "postgres_node" in kinds:
+                await drop_schema(args.database_url, args.schema)
 
     tp_keys = ("messages_per_s", "server_cpu_cores", "client_cpu_cores")
     lat_keys = ("p50_ms", "p99_ms", "max_ms")
     out: dict[str, Any] = {}
-    for kind in KINDS:
+    for kind in kinds:
         r = results[kind]
         out[kind] = {
             "batched": {"batch": args.batch, **summary(r["batched"], tp_keys)},
             "single": {"batch": 1, **summary(r["single"], tp_keys)},
             "latency": {"rate_per_s": args.rate, **summary(r["latency"], lat_keys)},
         }
-    node, bare = out["sqlite_node"], out["bare_server"]
-    ratio = {
-        name: round(node[name]["median_messages_per_s"] / bare[name]["median_messages_per_s"], 3)
-        for name in ("batched", "single")
+    bare = out["bare_server"]
+    ratios: dict[str, dict[str, float]] = {}
+    targets: dict[str, dict[str, Any]] = {}
+    for kind in kinds[:-1]:
+        node = out[kind]
+        ratios[kind] = {
+            name: round(node[name]["median_messages_per_s"] / bare[name]["median_messages_per_s"], 3)
+            for name in ("batched", "single")
+        }
+        targets[kind] = {
+            "batched_at_least_5000_per_s": node["batched"]["median_messages_per_s"] >= 5000,
+            "batched_at_least_half_of_bare": ratios[kind]["batched"] >= 0.5,
+            "median_p99_at_most_20_ms_at_rate": node["latency"]["median_p99_ms"] <= 20.0,
+            "worst_p99_ms": max(s["p99_ms"] for s in results[kind]["latency"]),
+        }
+    configs = {
+        "sqlite_node": {
+            "store": "SQLite, WAL, one writer thread with group commit",
+            "synchronous": args.synchronous.upper(),
+        },
+        "postgres_node": {
+            "store": "PostgreSQL, one writing connection with group commit, a row per message",
+            "server": args.database_url,
+        },
     }
-    worst_p99 = max(s["p99_ms"] for s in results["sqlite_node"]["latency"])
     return {
         "benchmark": "pyxmtp node: SendGroupMessages throughput and publish->subscriber latency",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -396,21 +433,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "batched_messages_per_sample": args.batched_messages,
             "single_messages_per_sample": args.single_messages,
         },
-        "sqlite_node_config": {
-            "store": "SQLite, WAL, one writer thread with group commit",
-            "synchronous": args.synchronous.upper(),
+        "node_config": {
             "rate_limits": "off",
             "validation": "every message parsed as MLSMessage (group id, commit flag), deduplicated by hash",
+            **{kind: configs[kind] for kind in kinds[:-1]},
         },
-        "sqlite_node": node,
-        "bare_server": bare,
-        "ratio_to_bare": ratio,
-        "targets": {
-            "batched_at_least_5000_per_s": node["batched"]["median_messages_per_s"] >= 5000,
-            "batched_at_least_half_of_bare": ratio["batched"] >= 0.5,
-            "median_p99_at_most_20_ms_at_rate": node["latency"]["median_p99_ms"] <= 20.0,
-            "worst_p99_ms": worst_p99,
-        },
+        **out,
+        "ratio_to_bare": ratios,
+        "targets": targets,
     }
 
 
@@ -434,8 +464,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="full",
         help="the node's SQLite durability",
     )
+    p.add_argument(
+        "--stores",
+        type=lambda v: tuple(v.split(",")),
+        default=("sqlite",),
+        help="the node's stores to measure, comma-separated: sqlite (default), postgres",
+    )
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("PYXMTP_DATABASE_URL", "postgresql://127.0.0.1:5432/test"),
+        help="PostgreSQL for the postgres store (a schema of this run is created and dropped)",
+    )
     p.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if not args.stores or any(store not in STORES for store in args.stores):
+        p.error(f"--stores takes a comma-separated list of {', '.join(STORES)}")
     if args.quick:
         args.rounds, args.latency_rounds, args.seconds = 2, 1, 2.0
         args.batched_messages, args.single_messages = 20_000, 2_000

@@ -1,4 +1,5 @@
-"""Fixtures: a real pyxmtp node on a free loopback port over a real SQLite database in tmp_path."""
+"""Fixtures: a real pyxmtp node on a free loopback port over a real database: SQLite in tmp_path, and (every
+test that uses ``start_node`` runs twice) PostgreSQL in a fresh schema of the local server (see .postgres)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pyxmtp.node import Node, NodeConfig
 from pyxmtp.proto.identity.api.v1 import identity_pb2_grpc
 from pyxmtp.proto.migration.api.v1 import migration_pb2_grpc
 from pyxmtp.proto.mls.api.v1 import mls_pb2_grpc
+
+from .postgres import BACKENDS, BackendSettings, backend_settings
 
 
 @dataclass
@@ -36,9 +39,17 @@ def connect(address: str) -> Client:
 StartNode = Callable[..., Awaitable[Node]]
 
 
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[BackendSettings]:
+    """The store a node runs on: SQLite in its data_dir, or a fresh PostgreSQL schema per data_dir."""
+    async with backend_settings(request.param) as settings:
+        yield settings
+
+
 @pytest.fixture
-async def start_node(tmp_path: Path) -> AsyncIterator[StartNode]:
-    """``await start_node(**NodeConfig fields)``: a node on 127.0.0.1, port 0 (free), data in tmp_path."""
+async def start_node(tmp_path: Path, backend: BackendSettings) -> AsyncIterator[StartNode]:
+    """``await start_node(**NodeConfig fields)``: a node on 127.0.0.1, port 0 (free), data in tmp_path (or
+    the test's PostgreSQL schema: restarting a node in one test finds the same data)."""
     nodes: list[Node] = []
 
     async def start(**overrides: object) -> Node:
@@ -49,6 +60,7 @@ async def start_node(tmp_path: Path) -> AsyncIterator[StartNode]:
             "rate_limits": None,
         }
         fields.update(overrides)
+        fields.update(backend(Path(str(fields["data_dir"]))))
         node = await Node.start(NodeConfig(**fields))  # type: ignore[arg-type]
         nodes.append(node)
         return node

@@ -24,6 +24,7 @@ from pyxmtp.proto.mls.api.v1 import mls_pb2
 from .apihelpers import ASC, query
 from .conftest import Client, connect
 from .identity_helpers import inbox_ids_request, updates_request
+from .postgres import BackendSettings, cli_flags
 from .procs import NodeProcess, free_port
 
 os.environ.setdefault("RUST_LOG", "off")  # libxmtp reads it when it loads
@@ -164,11 +165,14 @@ def is_prefix(before: dict[str, Any], after: dict[str, Any]) -> bool:
     return all(after[k][: len(rows)] == rows for k, rows in before.items())
 
 
-async def test_two_libxmtp_clients_through_a_pyxmtp_node_and_a_restart(tmp_path: Path) -> None:
+async def test_two_libxmtp_clients_through_a_pyxmtp_node_and_a_restart(
+    tmp_path: Path, backend: BackendSettings
+) -> None:
     v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))  # bindings 0.1.8 defect
     port = free_port()
     data = tmp_path / "node-data"
-    node = NodeProcess(data, port, log=tmp_path / "node-1.log")
+    store_flags = cli_flags(backend(data))
+    node = NodeProcess(data, port, *store_flags, log=tmp_path / "node-1.log")
     closers: list[Any] = []
     raw: Client | None = None
     try:
@@ -257,7 +261,7 @@ async def test_two_libxmtp_clients_through_a_pyxmtp_node_and_a_restart(tmp_path:
         # --- restart the node: same port, same data directory ----------------------------------------------
         node.signal(signal.SIGTERM)
         assert await asyncio.to_thread(node.wait) == 0
-        node = NodeProcess(data, port, log=tmp_path / "node-2.log")
+        node = NodeProcess(data, port, *store_flags, log=tmp_path / "node-2.log")
         await asyncio.to_thread(node.wait_listening)
 
         raw = connect(f"127.0.0.1:{port}")

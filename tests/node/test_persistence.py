@@ -18,6 +18,7 @@ from .apihelpers import ASC, query, send_request, welcome_v1
 from .builders import KeyPackageSpec, private_message
 from .conftest import Client, StartNode, connect
 from .identity_helpers import inbox_ids_request, inbox_of, publish, register, updates_request
+from .postgres import BackendSettings, cli_flags
 from .procs import NodeProcess
 
 
@@ -85,9 +86,10 @@ async def test_restart_keeps_everything_and_ids_keep_growing(start_node: StartNo
     await c.channel.close()
 
 
-async def test_kill_9_after_a_reply_loses_nothing(tmp_path: Path) -> None:
+async def test_kill_9_after_a_reply_loses_nothing(tmp_path: Path, backend: BackendSettings) -> None:
     data = tmp_path / "data"
-    proc = NodeProcess(data, 0, "--no-rate-limit")
+    store_flags = cli_flags(backend(data))
+    proc = NodeProcess(data, 0, "--no-rate-limit", *store_flags)
     try:
         await asyncio.to_thread(proc.wait_listening)
         c = connect(proc.address)
@@ -100,7 +102,7 @@ async def test_kill_9_after_a_reply_loses_nothing(tmp_path: Path) -> None:
         proc.kill()
     assert proc.proc.returncode == -signal.SIGKILL
 
-    proc = NodeProcess(data, 0, "--no-rate-limit")
+    proc = NodeProcess(data, 0, "--no-rate-limit", *store_flags)
     try:
         await asyncio.to_thread(proc.wait_listening)
         c = connect(proc.address)
@@ -133,16 +135,23 @@ async def test_cli_serves_and_stops_cleanly_on_signals(tmp_path: Path, sig: int)
     await c.channel.close()
 
 
-async def test_cli_refuses_a_busy_data_directory(tmp_path: Path) -> None:
-    first = NodeProcess(tmp_path / "data", 0)
+async def test_cli_refuses_a_busy_data_directory(tmp_path: Path, backend: BackendSettings) -> None:
+    store_flags = cli_flags(backend(tmp_path / "data"))
+    first = NodeProcess(tmp_path / "data", 0, *store_flags)
     try:
         await asyncio.to_thread(first.wait_listening)
-        second = NodeProcess(tmp_path / "data", 0, log=tmp_path / "second.log")
+        second = NodeProcess(tmp_path / "data", 0, *store_flags, log=tmp_path / "second.log")
         assert await asyncio.to_thread(second.wait) == 1
         assert "in use by another node process" in second.log()
     finally:
         first.signal(signal.SIGTERM)
         first.wait()
+
+
+async def test_cli_reports_an_unreachable_database(tmp_path: Path) -> None:
+    proc = NodeProcess(tmp_path / "data", 0, "--database-url", "postgresql://127.0.0.1:1/nowhere")
+    assert await asyncio.to_thread(proc.wait) == 1
+    assert "cannot connect to PostgreSQL" in proc.log() and "Traceback" not in proc.log()
 
 
 async def sends_until_refused(data: Path, *flags: str) -> tuple[int, grpc.StatusCode | None]:

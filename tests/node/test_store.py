@@ -1,11 +1,12 @@
-"""The SQLite store on its own: ids, dedupe, group commit isolation, listeners, locking, schema guard."""
+"""Each store on its own (SQLite, and PostgreSQL in a fresh schema): ids, dedupe, group commit isolation,
+listeners, locking, the schema guard; then what only SQLite has (WAL, synchronous, the checkpointer)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,28 @@ from pyxmtp.node.store import (
     NewGroupMessage,
     NewWelcome,
     SqliteStore,
+    Store,
     StoreError,
     WelcomeRecord,
 )
 from pyxmtp.node.store.sqlite import DB_FILE_NAME
+
+from .postgres import BACKENDS, DSN, postgres_schemas
+
+#: Opens the test's store (again: the same database each time).
+OpenStore = Callable[[], Awaitable[Store]]
+
+
+@pytest.fixture(params=BACKENDS)
+async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
+    if request.param == "sqlite":
+        yield lambda: SqliteStore.open(tmp_path)
+        return
+    from pyxmtp.node.store.postgres import PostgresStore
+
+    async with postgres_schemas() as new_schema:
+        schema = new_schema()
+        yield lambda: PostgresStore.open(DSN, schema=schema)
 
 
 class Recorder:
@@ -38,8 +57,8 @@ def msg(group: bytes, data: bytes) -> NewGroupMessage:
     return NewGroupMessage(group, data, b"", False, False)
 
 
-async def test_ids_dedupe_and_listener_order(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path)
+async def test_ids_dedupe_and_listener_order(open_store: OpenStore) -> None:
+    store = await open_store()
     rec = Recorder()
     store.add_listener(rec)
     results = await asyncio.gather(
@@ -56,8 +75,8 @@ async def test_ids_dedupe_and_listener_order(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_a_failing_job_does_not_undo_its_commit_neighbours(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path)
+async def test_a_failing_job_does_not_undo_its_commit_neighbours(open_store: OpenStore) -> None:
+    store = await open_store()
     jobs = [store.insert_group_messages([msg(b"g", b"%d" % i)]) for i in range(20)]
     jobs.insert(
         10, store.append_inbox_log("i", b"u", expected_length=3, added_addresses=(), removed_addresses=())
@@ -70,8 +89,8 @@ async def test_a_failing_job_does_not_undo_its_commit_neighbours(tmp_path: Path)
     await store.close()
 
 
-async def test_address_log_keeps_the_newest_unrevoked_association(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path)
+async def test_address_log_keeps_the_newest_unrevoked_association(open_store: OpenStore) -> None:
+    store = await open_store()
     a = await store.append_inbox_log(
         "A", b"1", expected_length=0, added_addresses=["0xaa"], removed_addresses=()
     )
@@ -86,12 +105,12 @@ async def test_address_log_keeps_the_newest_unrevoked_association(tmp_path: Path
     await store.close()
 
 
-async def test_one_process_per_data_directory(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path)
+async def test_one_process_per_database(open_store: OpenStore) -> None:
+    store = await open_store()
     with pytest.raises(StoreError, match="in use"):
-        await SqliteStore.open(tmp_path)
+        await open_store()
     await store.close()
-    store = await SqliteStore.open(tmp_path)  # the lock is released on close
+    store = await open_store()  # the lock is released on close
     await store.close()
     with pytest.raises(StoreError, match="closed"):
         await store.fetch_key_packages([b"k"])
@@ -128,3 +147,15 @@ async def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None
             break
     assert db.stat().st_size > before + 1_000_000
     await store.close()
+
+
+async def test_postgres_refuses_a_newer_schema() -> None:
+    from pyxmtp.node.store.postgres import PostgresStore
+
+    async with postgres_schemas() as new_schema:
+        schema = new_schema()
+        store = await PostgresStore.open(DSN, schema=schema)
+        await store._writer.execute("UPDATE pyxmtp_schema SET version = 99")
+        await store.close()
+        with pytest.raises(StoreError, match="newer"):
+            await PostgresStore.open(DSN, schema=schema)

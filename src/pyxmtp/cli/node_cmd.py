@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -25,6 +26,15 @@ def register(sub: Any) -> None:
         "--port", type=int, default=5556, help="port to listen on; 0 picks a free one (default 5556)"
     )
     p.add_argument("--data-dir", default="./pyxmtp-data", help="directory of the SQLite database")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("PYXMTP_DATABASE_URL") or None,
+        help="store in PostgreSQL at this URI (postgresql://user@host:port/db) instead of SQLite in --data-dir; "
+        "default: $PYXMTP_DATABASE_URL (keeps a password out of the process list); needs the postgres extra",
+    )
+    p.add_argument(
+        "--database-schema", default=None, help="PostgreSQL schema for the tables (default: search_path)"
+    )
     p.add_argument("--no-rate-limit", action="store_true", help="switch the per-IP rate limits off")
     p.add_argument(
         "--read-capacity", type=int, default=20_000, help="per-IP read bucket size (default 20000)"
@@ -70,6 +80,8 @@ def _config(args: argparse.Namespace) -> Any:
         data_dir=Path(args.data_dir),
         rate_limits=limits,
         sqlite_synchronous=args.sqlite_synchronous.upper(),
+        database_url=args.database_url,
+        database_schema=args.database_schema,
         subscriber_backlog=args.subscriber_backlog,
         grace_period=args.grace_period,
     )

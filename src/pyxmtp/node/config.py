@@ -26,6 +26,10 @@ class NodeConfig:
     #: SQLite ``PRAGMA synchronous`` for the WAL: FULL (default: fsync per commit), EXTRA or NORMAL.
     sqlite_synchronous: str = "FULL"
     sqlite_read_threads: int = 4
+    #: A PostgreSQL connection URI (``postgresql://user@host/db``): store there instead of SQLite in data_dir.
+    database_url: str | None = None
+    #: The PostgreSQL schema for the node's tables (created if missing); None: the connection's search_path.
+    database_schema: str | None = None
     #: A live subscription may fall this many messages behind before it is cut off with ABORTED.
     subscriber_backlog: int = 1024
     #: Seconds in-flight calls get to finish on shutdown.

@@ -218,7 +218,12 @@ class Node:
 
     @classmethod
     async def start(cls, config: NodeConfig, store: Store | None = None) -> Node:
-        """Open the store (SQLite in ``config.data_dir`` unless one is given), bind, and start serving."""
+        """Open the store (PostgreSQL at ``config.database_url`` if set, else SQLite in ``config.data_dir``) unless
+        one is given, bind, and start serving."""
+        if store is None and config.database_url:
+            from .store.postgres import PostgresStore  # the optional postgres extra
+
+            store = await PostgresStore.open(config.database_url, schema=config.database_schema)
         if store is None:
             store = await SqliteStore.open(
                 config.data_dir,

@@ -1,4 +1,6 @@
-"""Storage of the node: the interface (:mod:`.base`) and the embedded SQLite backend (:mod:`.sqlite`)."""
+"""Storage of the node: the interface (:mod:`.base`), the embedded SQLite backend (:mod:`.sqlite`, the
+default) and the PostgreSQL backend (:mod:`.postgres`, needs the ``postgres`` extra; imported only when a node
+is given a database URL, so ``asyncpg`` stays optional)."""
 
 from .base import (
     MAX_PAGE_SIZE,

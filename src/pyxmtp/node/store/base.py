@@ -169,7 +169,8 @@ class StoreListener(Protocol):
 
 
 class Store(ABC):
-    """Durable storage of the node. Implementations: :class:`pyxmtp.node.store.sqlite.SqliteStore`."""
+    """Durable storage of the node. Implementations: :class:`pyxmtp.node.store.sqlite.SqliteStore` and
+    :class:`pyxmtp.node.store.postgres.PostgresStore`."""
 
     def __init__(self) -> None:
         self._listeners: list[StoreListener] = []

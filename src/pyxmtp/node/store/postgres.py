@@ -1,0 +1,453 @@
+"""The PostgreSQL store (``asyncpg``, the ``postgres`` extra): for operators who already run PostgreSQL, want
+its backups and replication, or a database that grows past one disk.
+
+Connections: one *writer* connection runs every write, and a small pool serves reads. The writer holds a
+session-level advisory lock for as long as the store is open, so a second node process on the same database
+(and schema) refuses to start instead of interleaving its ids with ours.
+
+Writes are grouped like the SQLite store's: a writer task takes every write queued at that moment and runs
+them as one transaction (each non-message write in a SAVEPOINT of its own, so that a failing one rolls back
+alone). All the group messages of such a batch, from however many requests, go in with one statement. A batch
+of group messages only is that one statement on its own (an implicit transaction): one round trip. Replies
+come after COMMIT, which with PostgreSQL's default ``synchronous_commit = on`` has flushed the WAL: a reply
+means the write survives a crash of the node or of the database server.
+
+Ordering: the writer runs one transaction at a time, so ids (identity columns) are handed out in commit order
+and listeners hear of the commits in that order, before the writing coroutines resume. Everything a reply
+acknowledged is visible to every read that starts after it (read-your-writes).
+
+Errors: a lost connection or a failing statement fails the writes of that batch with :class:`StoreError`; the
+writer reconnects for the next batch (and takes the advisory lock again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+
+from . import postgres_schema as sql
+from .base import (
+    CommitLogRecord,
+    GroupMessageFields,
+    GroupMessageRecord,
+    InboxLogConflict,
+    InboxLogRecord,
+    NewCommitLogEntry,
+    NewWelcome,
+    Store,
+    StoredGroupMessages,
+    StoreError,
+    WelcomeRecord,
+)
+
+log = logging.getLogger("pyxmtp.node.store")
+
+#: At most this many queued writes share one transaction.
+MAX_JOBS_PER_COMMIT = 256
+#: The advisory lock's first key ("pyxp"); the second is a hash of the schema name.
+LOCK_CLASS = 0x70797870
+CONNECT_TIMEOUT = 10.0
+
+T = TypeVar("T")
+Connection = Any  # asyncpg.Connection (untyped)
+#: A write other than group messages: runs on the writer connection inside the batch's transaction.
+WriteFn = Callable[[Connection], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: WriteFn | None  # None: group messages
+    messages: Sequence[GroupMessageFields]
+    future: asyncio.Future[Any]
+    notify: Callable[[Any], None] | None
+
+
+def _quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresStore(Store):
+    """See the module docstring. Create with :meth:`open`."""
+
+    def __init__(self, dsn: str, schema: str | None, read_connections: int) -> None:
+        super().__init__()
+        self._dsn = dsn
+        self._schema = schema
+        self._read_connections = read_connections
+        self._server_settings = {"search_path": _quote_identifier(schema)} if schema else {}
+        self._writer: Connection | None = None
+        self._pool: Any = None
+        self._queue: list[_Job] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(cls, dsn: str, *, schema: str | None = None, read_connections: int = 4) -> PostgresStore:
+        """Connect, take the advisory lock, create or migrate the schema. ``schema``: a PostgreSQL schema to
+        keep the tables in (created if missing); default: the connection's ``search_path``."""
+        store = cls(dsn, schema, read_connections)
+        try:
+            store._writer = await store._connect_writer(migrate=True)
+            store._pool = await asyncpg.create_pool(
+                dsn,
+                min_size=1,
+                max_size=read_connections,
+                server_settings=store._server_settings,
+                timeout=CONNECT_TIMEOUT,
+            )
+        except BaseException:
+            if store._writer is not None:
+                await store._writer.close()
+            raise
+        store._task = asyncio.get_running_loop().create_task(
+            store._write_loop(), name="pyxmtp-postgres-writer"
+        )
+        return store
+
+    async def _connect_writer(self, *, migrate: bool) -> Connection:
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT)
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        try:
+            if self._schema:
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_identifier(self._schema)}")
+                await conn.execute(f"SET search_path = {_quote_identifier(self._schema)}")
+            locked = await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", LOCK_CLASS
+            )
+            if not locked:
+                raise StoreError("the database schema is in use by another node process")
+            if migrate:
+                await self._migrate(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    async def _migrate(conn: Connection) -> None:
+        async with conn.transaction():
+            await conn.execute(sql.VERSION_TABLE)
+            version = await conn.fetchval("SELECT version FROM pyxmtp_schema")
+            if version is None:
+                version = 0
+                await conn.execute("INSERT INTO pyxmtp_schema(version) VALUES (0)")
+            if version > sql.SCHEMA_VERSION:
+                raise StoreError(
+                    f"database schema version {version} is newer than this node ({sql.SCHEMA_VERSION})"
+                )
+            for step in sql.MIGRATIONS[version:]:
+                await conn.execute(step)
+            await conn.execute("UPDATE pyxmtp_schema SET version = $1", sql.SCHEMA_VERSION)
+
+    # --- plumbing -------------------------------------------------------------------------------------------
+    def _submit(
+        self,
+        fn: WriteFn | None,
+        messages: Sequence[GroupMessageFields] = (),
+        notify: Callable[[Any], None] | None = None,
+    ) -> asyncio.Future[Any]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Job(fn, messages, future, notify))
+        self._wake.set()
+        return future
+
+    async def _read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
+        if self._closed:
+            raise StoreError("the store is closed")
+        try:
+            async with self._pool.acquire() as conn:
+                return await fn(conn)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"PostgreSQL read failed: {exc}") from exc
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._queue:
+                if self._closed:
+                    return
+                continue
+            batch = self._queue[:MAX_JOBS_PER_COMMIT]
+            del self._queue[:MAX_JOBS_PER_COMMIT]
+            if self._queue or self._closed:
+                self._wake.set()
+            outcomes = await self._run_batch(batch)
+            for job, (ok, value) in zip(batch, outcomes, strict=True):
+                if ok and job.notify is not None:
+                    try:
+                        job.notify(value)
+                    except Exception:  # a listener's bug must not leave the writing call hanging
+                        log.exception("store listener failed")
+                if job.future.cancelled():
+                    continue
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
+
+    async def _run_batch(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        try:
+            conn = self._writer
+            if conn is None or conn.is_closed():
+                self._writer = None
+                conn = self._writer = await self._connect_writer(migrate=False)
+            if all(job.fn is None for job in batch):
+                return await self._insert_group_messages(conn, batch)
+            return await self._run_transaction(conn, batch)
+        except Exception as exc:
+            failure = exc if isinstance(exc, StoreError) else StoreError(f"PostgreSQL write failed: {exc}")
+            if not isinstance(exc, (StoreError, asyncpg.PostgresError)):
+                log.exception("PostgreSQL write failed")
+            return [(False, failure)] * len(batch)
+
+    async def _run_transaction(self, conn: Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        async with conn.transaction():
+            i = 0
+            while i < len(batch):
+                job = batch[i]
+                if job.fn is None:
+                    end = i + 1
+                    while end < len(batch) and batch[end].fn is None:
+                        end += 1
+                    outcomes += await self._insert_group_messages(conn, batch[i:end])
+                    i = end
+                    continue
+                i += 1
+                if len(batch) == 1:  # a lone job's failure rolls the whole transaction back
+                    outcomes.append((True, await job.fn(conn)))
+                    continue
+                try:
+                    async with conn.transaction():  # a SAVEPOINT
+                        result = await job.fn(conn)
+                except (StoreError, asyncpg.PostgresError) as exc:
+                    outcomes.append((False, exc if isinstance(exc, StoreError) else StoreError(str(exc))))
+                else:
+                    outcomes.append((True, result))
+        return outcomes
+
+    async def _insert_group_messages(self, conn: Connection, jobs: list[_Job]) -> list[tuple[bool, Any]]:
+        messages = [m for job in jobs for m in job.messages] if len(jobs) > 1 else jobs[0].messages
+        group_ids, datas, hmacs, pushes, commits = zip(*messages, strict=True)
+        now = time.time_ns()
+        rows = await conn.fetch(
+            sql.INSERT_GROUP_MESSAGES, now, group_ids, datas, hmacs, [bool(p) for p in pushes],
+            [bool(c) for c in commits],
+        )  # fmt: skip
+        flat = [v for m in messages for v in m]
+        inserted: list[int] | None = None
+        first = min(r[0] for r in rows) if rows else 0
+        if len(rows) != len(messages) or max(r[0] for r in rows) - first != len(messages) - 1:
+            first, inserted = _match_inserted(rows, messages)
+        outcomes: list[tuple[bool, Any]] = []
+        offset = 0
+        for job in jobs:
+            n = len(job.messages)
+            mine = None if inserted is None else [i - offset for i in inserted if offset <= i < offset + n]
+            outcomes.append(
+                (
+                    True,
+                    StoredGroupMessages(flat[5 * offset : 5 * (offset + n)], 5, 2, first + offset, now, mine),
+                )
+            )
+            offset += n
+        return outcomes
+
+    # --- group messages -------------------------------------------------------------------------------------
+    async def insert_group_messages(self, messages: Sequence[GroupMessageFields]) -> StoredGroupMessages:
+        if not messages:
+            return StoredGroupMessages([], 5, 2, 0, 0, None)
+        result: StoredGroupMessages = await self._submit(None, messages, self._notify_group_messages)
+        return result
+
+    async def query_group_messages(
+        self, group_id: bytes, *, descending: bool, cursor: int, limit: int
+    ) -> list[GroupMessageRecord]:
+        query = sql.QUERY_GROUP_MESSAGES_DESC if descending else sql.QUERY_GROUP_MESSAGES_ASC
+        rows = await self._read(lambda c: c.fetch(query, group_id, cursor, limit))
+        return [GroupMessageRecord(*r) for r in rows]
+
+    async def newest_group_messages(self, group_ids: Sequence[bytes]) -> list[GroupMessageRecord | None]:
+        ids = list(group_ids)
+        rows = await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES, ids))
+        out: list[GroupMessageRecord | None] = [None] * len(ids)
+        for row in rows:
+            out[row[0] - 1] = GroupMessageRecord(*row[1:])
+        return out
+
+    # --- welcomes -------------------------------------------------------------------------------------------
+    async def insert_welcomes(self, welcomes: Sequence[NewWelcome]) -> list[WelcomeRecord]:
+        items = list(welcomes)
+
+        async def job(conn: Connection) -> list[WelcomeRecord]:
+            now = time.time_ns()
+            rows = await conn.fetch(
+                sql.INSERT_WELCOMES,
+                now,
+                [w.installation_key for w in items],
+                [w.data for w in items],
+                [w.hpke_public_key for w in items],
+                [w.wrapper_algorithm for w in items],
+                [w.welcome_metadata for w in items],
+                [1 if w.is_pointer else 0 for w in items],
+            )
+            ids = {bytes(r[1]): r[0] for r in rows}
+            out: list[WelcomeRecord] = []
+            for w in items:
+                wid = ids.pop(hashlib.sha256(w.installation_key + w.data).digest(), None)
+                if wid is not None:
+                    out.append(WelcomeRecord(wid, now, *w))
+            return out
+
+        if not items:
+            return []
+        result: list[WelcomeRecord] = await self._submit(job, notify=self._notify_welcomes)
+        return result
+
+    async def query_welcomes(
+        self, installation_key: bytes, *, descending: bool, cursor: int, limit: int
+    ) -> list[WelcomeRecord]:
+        query = sql.QUERY_WELCOMES_DESC if descending else sql.QUERY_WELCOMES_ASC
+        rows = await self._read(lambda c: c.fetch(query, installation_key, cursor, limit))
+        return [WelcomeRecord(*r) for r in rows]
+
+    # --- key packages ---------------------------------------------------------------------------------------
+    async def put_key_package(self, installation_key: bytes, key_package: bytes) -> None:
+        async def job(conn: Connection) -> None:
+            now = time.time_ns()
+            await conn.execute(sql.PUT_INSTALLATION, installation_key, key_package, now)
+            await conn.execute(sql.PUT_KEY_PACKAGE, installation_key, key_package, now)
+
+        await self._submit(job)
+
+    async def fetch_key_packages(self, installation_keys: Sequence[bytes]) -> list[bytes | None]:
+        keys = list(installation_keys)
+        rows = await self._read(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES, keys))
+        found = {bytes(r[0]): r[1] for r in rows}
+        return [found.get(k) for k in keys]
+
+    async def key_package_history(self, installation_key: bytes) -> list[bytes]:
+        rows = await self._read(lambda c: c.fetch(sql.KEY_PACKAGE_HISTORY, installation_key))
+        return [r[0] for r in rows]
+
+    # --- identity -------------------------------------------------------------------------------------------
+    async def inbox_log(self, inbox_id: str) -> list[InboxLogRecord]:
+        rows = await self._read(lambda c: c.fetch(sql.INBOX_LOG, inbox_id))
+        return [InboxLogRecord(*r) for r in rows]
+
+    async def append_inbox_log(
+        self,
+        inbox_id: str,
+        update: bytes,
+        *,
+        expected_length: int,
+        added_addresses: Sequence[str],
+        removed_addresses: Sequence[str],
+    ) -> InboxLogRecord:
+        added = list(added_addresses)
+        removed = list(removed_addresses)
+
+        async def job(conn: Connection) -> InboxLogRecord:
+            length = await conn.fetchval(sql.INBOX_LOG_LENGTH, inbox_id)
+            if length != expected_length:
+                raise InboxLogConflict(
+                    f"inbox {inbox_id} has {length} log entries, expected {expected_length}"
+                )
+            now = time.time_ns()
+            seq = await conn.fetchval(sql.APPEND_INBOX_LOG, inbox_id, now, update)
+            if added:
+                await conn.execute(sql.ASSOCIATE_ADDRESS, added, inbox_id, seq)
+            for address in removed:
+                await conn.execute(sql.REVOKE_ADDRESS, seq, address, inbox_id)
+            return InboxLogRecord(seq, inbox_id, now, update)
+
+        result: InboxLogRecord = await self._submit(job)
+        return result
+
+    async def identity_updates(self, requests: Sequence[tuple[str, int]]) -> list[list[InboxLogRecord]]:
+        reqs = list(requests)
+
+        async def read(conn: Connection) -> list[list[InboxLogRecord]]:
+            return [
+                [InboxLogRecord(*r) for r in await conn.fetch(sql.INBOX_LOG_AFTER, inbox_id, after)]
+                for inbox_id, after in reqs
+            ]
+
+        return await self._read(read)
+
+    async def inbox_ids_for_addresses(self, addresses: Sequence[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(addresses))
+        rows = await self._read(lambda c: c.fetch(sql.INBOX_IDS_FOR_ADDRESSES, wanted))
+        found = {r[0]: r[1] for r in rows}
+        return {a: found[a] for a in wanted if a in found}
+
+    # --- commit log -----------------------------------------------------------------------------------------
+    async def insert_commit_log_entries(self, entries: Sequence[NewCommitLogEntry]) -> list[CommitLogRecord]:
+        items = list(entries)
+
+        async def job(conn: Connection) -> list[CommitLogRecord]:
+            rows = await conn.fetch(
+                sql.INSERT_COMMIT_LOG,
+                time.time_ns(),
+                [e.group_id for e in items],
+                [e.entry for e in items],
+                [e.signature for e in items],
+            )
+            ids = sorted(r[0] for r in rows)
+            return [CommitLogRecord(i, *e) for i, e in zip(ids, items, strict=True)]
+
+        if not items:
+            return []
+        result: list[CommitLogRecord] = await self._submit(job)
+        return result
+
+    async def query_commit_log(self, group_id: bytes, *, cursor: int, limit: int) -> list[CommitLogRecord]:
+        rows = await self._read(lambda c: c.fetch(sql.QUERY_COMMIT_LOG, group_id, cursor, limit))
+        return [CommitLogRecord(*r) for r in rows]
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Finish the queued writes, then close the connections (which releases the advisory lock)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self._pool.close()
+        if self._writer is not None:
+            with contextlib.suppress(OSError, asyncpg.InterfaceError):
+                await self._writer.close()
+
+
+def _match_inserted(
+    rows: Sequence[Any], messages: Sequence[GroupMessageFields]
+) -> tuple[int, list[int] | None]:
+    """Which inputs the insert stored (it returned ``(id, hash)`` of those): the first occurrence of each new
+    payload. Every input drew one id in order, so input ``i`` has id ``first + i``; returns ``(first, indices)``."""
+    returned = {bytes(r[1]): r[0] for r in rows}
+    inserted: list[int] = []
+    first = 0
+    for i, (group_id, data, *_rest) in enumerate(messages):
+        record_id = returned.pop(hashlib.sha256(group_id + data).digest(), None)
+        if record_id is None:
+            continue
+        if inserted and record_id - i != first:
+            raise StoreError("PostgreSQL assigned group message ids out of input order")
+        first = record_id - i
+        inserted.append(i)
+    return first, inserted

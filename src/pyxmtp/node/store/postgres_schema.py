@@ -1,0 +1,177 @@
+"""The PostgreSQL schema of the node's store (version :data:`SCHEMA_VERSION`) and its statements.
+
+The tables are xmtp-node-go's (``pkg/migrations/mls``), with the column names of the SQLite backend: one row per
+group message, deduplicated by a unique ``group_id_data_hash`` that PostgreSQL computes itself
+(``sha256(group_id || data)``, a stored generated column), so neither hashing nor the unique index costs the
+node's event loop anything. Ids are identity columns: the store has a single writing connection, so ids are
+handed out, and become visible, in commit order.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+#: Created first, so that the version can be read before anything else exists.
+VERSION_TABLE = "CREATE TABLE IF NOT EXISTS pyxmtp_schema(version INTEGER NOT NULL)"
+
+SCHEMA_V1 = """
+CREATE TABLE group_messages(
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_ns BIGINT NOT NULL,
+    group_id BYTEA NOT NULL,
+    data BYTEA NOT NULL,
+    group_id_data_hash BYTEA GENERATED ALWAYS AS (sha256(group_id || data)) STORED UNIQUE,
+    sender_hmac BYTEA NOT NULL,
+    should_push BOOLEAN NOT NULL,
+    is_commit BOOLEAN NOT NULL
+);
+CREATE INDEX group_messages_group_id_id ON group_messages(group_id, id);
+
+CREATE TABLE welcome_messages(
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_ns BIGINT NOT NULL,
+    installation_key BYTEA NOT NULL,
+    data BYTEA NOT NULL,
+    installation_key_data_hash BYTEA GENERATED ALWAYS AS (sha256(installation_key || data)) STORED UNIQUE,
+    hpke_public_key BYTEA NOT NULL,
+    wrapper_algorithm INTEGER NOT NULL,
+    welcome_metadata BYTEA NOT NULL,
+    message_type SMALLINT NOT NULL  -- 0 = WelcomeMessage.V1, 1 = welcome pointer
+);
+CREATE INDEX welcome_messages_installation_key_id ON welcome_messages(installation_key, id);
+
+CREATE TABLE installations(
+    installation_key BYTEA PRIMARY KEY,
+    key_package BYTEA NOT NULL,
+    created_ns BIGINT NOT NULL,
+    updated_ns BIGINT NOT NULL
+);
+
+CREATE TABLE key_packages(
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    installation_key BYTEA NOT NULL,
+    key_package_hash BYTEA GENERATED ALWAYS AS (sha256(key_package)) STORED,
+    key_package BYTEA NOT NULL,
+    created_ns BIGINT NOT NULL,
+    UNIQUE(installation_key, key_package_hash)
+);
+
+CREATE TABLE inbox_log(
+    sequence_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    inbox_id TEXT NOT NULL,
+    server_timestamp_ns BIGINT NOT NULL,
+    identity_update BYTEA NOT NULL
+);
+CREATE INDEX inbox_log_inbox_id_sequence_id ON inbox_log(inbox_id, sequence_id);
+
+CREATE TABLE address_log(
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    address TEXT NOT NULL,
+    inbox_id TEXT NOT NULL,
+    association_sequence_id BIGINT NOT NULL,
+    revocation_sequence_id BIGINT
+);
+CREATE INDEX address_log_address ON address_log(address, association_sequence_id);
+
+CREATE TABLE commit_log(
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_ns BIGINT NOT NULL,
+    group_id BYTEA NOT NULL,
+    entry BYTEA NOT NULL,
+    signature BYTEA NOT NULL
+);
+CREATE INDEX commit_log_group_id_id ON commit_log(group_id, id);
+"""
+
+#: What each version adds on top of the one before (index 0: from an empty schema to version 1).
+MIGRATIONS = (SCHEMA_V1,)
+
+# --- statements ---------------------------------------------------------------------------------------------------
+#: All the group messages of a batch in one statement; every input row draws one id, in input order (a skipped
+#: duplicate leaves a gap), which is how the store maps the returned rows back to the inputs.
+INSERT_GROUP_MESSAGES = """
+INSERT INTO group_messages(created_ns, group_id, data, sender_hmac, should_push, is_commit)
+SELECT $1, m.g, m.d, m.h, m.p, m.c
+FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::bool[], $6::bool[]) WITH ORDINALITY AS m(g, d, h, p, c, n)
+ORDER BY m.n
+ON CONFLICT (group_id_data_hash) DO NOTHING
+RETURNING id, group_id_data_hash
+"""
+
+GROUP_MESSAGE_COLUMNS = "id, created_ns, group_id, data, sender_hmac, should_push, is_commit"
+QUERY_GROUP_MESSAGES_ASC = (
+    f"SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+)
+QUERY_GROUP_MESSAGES_DESC = (
+    f"SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = $1 AND ($2 = 0 OR id < $2) "
+    "ORDER BY id DESC LIMIT $3"
+)
+NEWEST_GROUP_MESSAGES = f"""
+SELECT q.n, g.* FROM unnest($1::bytea[]) WITH ORDINALITY AS q(group_id, n)
+CROSS JOIN LATERAL (
+    SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages m WHERE m.group_id = q.group_id ORDER BY m.id DESC LIMIT 1
+) g
+"""
+
+INSERT_WELCOMES = """
+INSERT INTO welcome_messages(created_ns, installation_key, data, hpke_public_key, wrapper_algorithm,
+                             welcome_metadata, message_type)
+SELECT $1, w.k, w.d, w.h, w.a, w.m, w.t
+FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::int[], $6::bytea[], $7::smallint[]) WITH ORDINALITY
+    AS w(k, d, h, a, m, t, n)
+ORDER BY w.n
+ON CONFLICT (installation_key_data_hash) DO NOTHING
+RETURNING id, installation_key_data_hash
+"""
+WELCOME_COLUMNS = (
+    "id, created_ns, installation_key, data, hpke_public_key, wrapper_algorithm, welcome_metadata, "
+    "message_type = 1"
+)
+QUERY_WELCOMES_ASC = f"SELECT {WELCOME_COLUMNS} FROM welcome_messages WHERE installation_key = $1 AND id > $2 ORDER BY id LIMIT $3"
+QUERY_WELCOMES_DESC = (
+    f"SELECT {WELCOME_COLUMNS} FROM welcome_messages WHERE installation_key = $1 AND ($2 = 0 OR id < $2) "
+    "ORDER BY id DESC LIMIT $3"
+)
+
+PUT_INSTALLATION = """
+INSERT INTO installations(installation_key, key_package, created_ns, updated_ns) VALUES ($1, $2, $3, $3)
+ON CONFLICT (installation_key) DO UPDATE SET key_package = excluded.key_package, updated_ns = excluded.updated_ns
+"""
+PUT_KEY_PACKAGE = """
+INSERT INTO key_packages(installation_key, key_package, created_ns) VALUES ($1, $2, $3)
+ON CONFLICT (installation_key, key_package_hash) DO NOTHING
+"""
+FETCH_KEY_PACKAGES = (
+    "SELECT installation_key, key_package FROM installations WHERE installation_key = ANY($1::bytea[])"
+)
+KEY_PACKAGE_HISTORY = "SELECT key_package FROM key_packages WHERE installation_key = $1 ORDER BY id"
+
+INBOX_LOG_COLUMNS = "sequence_id, inbox_id, server_timestamp_ns, identity_update"
+INBOX_LOG = f"SELECT {INBOX_LOG_COLUMNS} FROM inbox_log WHERE inbox_id = $1 ORDER BY sequence_id"
+INBOX_LOG_AFTER = (
+    f"SELECT {INBOX_LOG_COLUMNS} FROM inbox_log WHERE inbox_id = $1 AND sequence_id > $2 ORDER BY sequence_id"
+)
+INBOX_LOG_LENGTH = "SELECT COUNT(*) FROM inbox_log WHERE inbox_id = $1"
+APPEND_INBOX_LOG = (
+    "INSERT INTO inbox_log(inbox_id, server_timestamp_ns, identity_update) VALUES ($1, $2, $3) "
+    "RETURNING sequence_id"
+)
+ASSOCIATE_ADDRESS = "INSERT INTO address_log(address, inbox_id, association_sequence_id) SELECT a, $2, $3 FROM unnest($1::text[]) a"
+REVOKE_ADDRESS = """
+UPDATE address_log SET revocation_sequence_id = $1 WHERE id = (
+    SELECT id FROM address_log WHERE address = $2 AND inbox_id = $3 ORDER BY association_sequence_id DESC LIMIT 1
+)
+"""
+INBOX_IDS_FOR_ADDRESSES = """
+SELECT DISTINCT ON (address) address, inbox_id FROM address_log
+WHERE address = ANY($1::text[]) AND revocation_sequence_id IS NULL
+ORDER BY address, association_sequence_id DESC
+"""
+
+INSERT_COMMIT_LOG = """
+INSERT INTO commit_log(created_ns, group_id, entry, signature)
+SELECT $1, e.g, e.e, e.s FROM unnest($2::bytea[], $3::bytea[], $4::bytea[]) WITH ORDINALITY AS e(g, e, s, n)
+ORDER BY e.n
+RETURNING id
+"""
+QUERY_COMMIT_LOG = "SELECT id, group_id, entry, signature FROM commit_log WHERE group_id = $1 AND id > $2 ORDER BY id LIMIT $3"
