@@ -10,6 +10,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5556
 DATA   ?= ./pyxmtp-data
 PYTEST_ARGS ?=
+# e.g. make bench-node NODE_BENCH_ARGS='--stores sqlite,postgres' (PostgreSQL at --database-url, default local test)
+NODE_BENCH_ARGS ?=
 
 .PHONY: run test install install-dev pytest lint typecheck layers bench bench-mls bench-node proto clean
 
@@ -60,7 +62,7 @@ bench-mls: install-dev
 	$(PY) benchmarks/mls_bench.py
 
 bench-node: install-dev
-	$(PY) benchmarks/node_bench.py
+	$(PY) benchmarks/node_bench.py $(NODE_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,11 @@ server is CPU-bound and that the generator is not what limits it.
 Latency: one subscriber on a group while single-message sends go out at a fixed rate (default 1000 msg/s) for a
 warm-up second plus the measured seconds; each payload carries its send time (CLOCK_MONOTONIC) in its last
 8 bytes.
+
+Latency floor (``disk_floor``): what any durable store pays on this disk at that rate, measured between the
+latency rounds in the data directory's file system: the same arrivals, each written and ``fdatasync``-ed with
+every other arrival that was waiting (perfect group commit), latency from arrival to the end of its sync. A VM
+disk that stalls its flushes now and then shows up here first: the node cannot answer before its data is down.
 """
 
 from __future__ import annotations
@@ -276,6 +281,40 @@ async def latency(
     }
 
 
+def disk_floor(directory: Path, rate: int, seconds: float, warmup: float) -> dict[str, Any]:
+    """The latency floor of a durable store on ``directory``'s disk (see the module docstring); blocking."""
+    n = int(rate * (seconds + warmup))
+    measured_from = int(rate * warmup)
+    record = os.urandom((MIN_PAYLOAD + MAX_PAYLOAD) // 2)
+    samples: list[float] = []
+    path = directory / "disk-floor.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        start = time.monotonic()
+        written = 0
+        while written < n:
+            now = time.monotonic()
+            due = min(n, int((now - start) * rate) + 1)
+            if due <= written:
+                time.sleep(start + written / rate - now)
+                continue
+            os.write(fd, record * (due - written))
+            os.fdatasync(fd)
+            done = time.monotonic()
+            samples += [(done - start - i / rate) * 1e3 for i in range(max(written, measured_from), due)]
+            written = due
+    finally:
+        os.close(fd)
+        path.unlink()
+    samples.sort()
+    return {
+        "samples": len(samples),
+        "p50_ms": round(statistics.median(samples), 3),
+        "p99_ms": round(samples[int(len(samples) * 0.99) - 1], 3),
+        "max_ms": round(samples[-1], 3),
+    }
+
+
 # --- orchestration ------------------------------------------------------------------------------------------------
 def start_server(kind: str, port: int, work_dir: Path, args: argparse.Namespace) -> subprocess.Popen[bytes]:
     if kind.endswith("_node"):
@@ -366,10 +405,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         )
                         results[kind][name].append(sample)
             await asyncio.sleep(0.5)  # let the bursts' background work (WAL checkpoints) settle
+            floor: list[dict[str, Any]] = []
             for _, order in alternating(kinds, args.latency_rounds):
                 for kind in order:
                     sample = await latency(addresses[kind], payloads, args.rate, args.seconds, args.warmup)
                     results[kind]["latency"].append(sample)
+                floor.append(
+                    await asyncio.to_thread(disk_floor, Path(tmp), args.rate, args.seconds, args.warmup)
+                )
             load_after = os.getloadavg()
         finally:
             for channel in channels.values():
@@ -390,6 +433,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "latency": {"rate_per_s": args.rate, **summary(r["latency"], lat_keys)},
         }
     bare = out["bare_server"]
+    disk = {"rate_per_s": args.rate, **summary(floor, lat_keys)}
     ratios: dict[str, dict[str, float]] = {}
     targets: dict[str, dict[str, Any]] = {}
     for kind in kinds[:-1]:
@@ -403,6 +447,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "batched_at_least_half_of_bare": ratios[kind]["batched"] >= 0.5,
             "median_p99_at_most_20_ms_at_rate": node["latency"]["median_p99_ms"] <= 20.0,
             "worst_p99_ms": max(s["p99_ms"] for s in results[kind]["latency"]),
+            "disk_floor_median_p99_ms": disk["median_p99_ms"],
         }
     configs = {
         "sqlite_node": {
@@ -439,6 +484,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             **{kind: configs[kind] for kind in kinds[:-1]},
         },
         **out,
+        "disk_floor": {"latency": disk},
         "ratio_to_bare": ratios,
         "targets": targets,
     }

@@ -137,12 +137,26 @@ async def test_commit_log_query_rejects(
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in (info.value.details() or "")
 
 
-async def test_an_unexpected_failure_is_internal_and_logged(
+async def test_a_failing_store_is_unavailable_and_logged(
     node: Node, client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     await node.store.close()  # every store call now fails with StoreError
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await client.mls.QueryGroupMessages(mls_pb2.QueryGroupMessagesRequest(group_id=b"g"))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert info.value.details() == "the node's store is unavailable (MlsApi/QueryGroupMessages)"
+    assert "MlsApi/QueryGroupMessages failed in the store" in caplog.text and "store is closed" in caplog.text
+
+
+async def test_an_unexpected_failure_is_internal_and_logged(
+    node: Node, client: Client, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(node.store, "query_group_messages", broken)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await client.mls.QueryGroupMessages(mls_pb2.QueryGroupMessagesRequest(group_id=b"g"))
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert info.value.details() == "internal error in MlsApi/QueryGroupMessages"  # no internals leak out
-    assert "MlsApi/QueryGroupMessages failed" in caplog.text and "store is closed" in caplog.text
+    assert "MlsApi/QueryGroupMessages failed" in caplog.text and "ZeroDivisionError" in caplog.text

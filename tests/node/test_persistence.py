@@ -140,6 +140,8 @@ async def test_cli_refuses_a_busy_data_directory(tmp_path: Path, backend: Backen
     first = NodeProcess(tmp_path / "data", 0, *store_flags)
     try:
         await asyncio.to_thread(first.wait_listening)
+        where = "data in PostgreSQL postgresql://" if store_flags else f"data in SQLite {tmp_path / 'data'}"
+        assert where in first.log()
         second = NodeProcess(tmp_path / "data", 0, *store_flags, log=tmp_path / "second.log")
         assert await asyncio.to_thread(second.wait) == 1
         assert "in use by another node process" in second.log()
@@ -148,10 +150,20 @@ async def test_cli_refuses_a_busy_data_directory(tmp_path: Path, backend: Backen
         first.wait()
 
 
-async def test_cli_reports_an_unreachable_database(tmp_path: Path) -> None:
-    proc = NodeProcess(tmp_path / "data", 0, "--database-url", "postgresql://127.0.0.1:1/nowhere")
+@pytest.mark.parametrize("given_by", ["flag", "environment"])
+async def test_cli_reports_an_unreachable_database(
+    tmp_path: Path, given_by: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql://bob:s3cret-pw@127.0.0.1:1/nowhere"
+    if given_by == "environment":
+        monkeypatch.setenv("PYXMTP_DATABASE_URL", url)
+        proc = NodeProcess(tmp_path / "data", 0)
+    else:
+        proc = NodeProcess(tmp_path / "data", 0, "--database-url", url)
     assert await asyncio.to_thread(proc.wait) == 1
-    assert "cannot connect to PostgreSQL" in proc.log() and "Traceback" not in proc.log()
+    log = proc.log()
+    assert "cannot connect to PostgreSQL" in log and "Traceback" not in log and "s3cret-pw" not in log
+    assert not (tmp_path / "data").exists()  # it did not fall back to SQLite
 
 
 async def sends_until_refused(data: Path, *flags: str) -> tuple[int, grpc.StatusCode | None]:

@@ -100,3 +100,16 @@ async def test_every_reply_is_visible_to_the_next_read(store: PostgresStore) -> 
 async def test_no_server_is_a_clear_store_error() -> None:
     with pytest.raises(StoreError, match="cannot connect to PostgreSQL"):
         await PostgresStore.open("postgresql://127.0.0.1:1/test")
+
+
+@pytest.mark.parametrize(
+    ("dsn", "schema", "shown"),
+    [
+        ("postgresql://bob:s3cret@db.example:5432/xmtp?sslmode=require&password=s3cret", None,
+         "PostgreSQL postgresql://bob@db.example:5432/xmtp"),
+        ("postgresql://127.0.0.1/test", "nodes", "PostgreSQL postgresql://127.0.0.1/test, schema nodes"),
+        ("host=db.example password=s3cret dbname=xmtp", None, "PostgreSQL host=db.example dbname=xmtp"),
+    ],
+)  # fmt: skip
+def test_the_description_shows_where_but_never_a_password(dsn: str, schema: str | None, shown: str) -> None:
+    assert PostgresStore(dsn, schema, 1).description == shown

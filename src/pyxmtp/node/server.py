@@ -32,7 +32,7 @@ from .migration_api import MigrationApiService
 from .mls_api import Broadcaster, MlsApiService
 from .pubsub import Dispatcher
 from .ratelimit import READ, WRITE, RateLimiter, RateLimitExceeded
-from .store import SqliteStore, Store
+from .store import SqliteStore, Store, StoreError
 
 log = logging.getLogger("pyxmtp.node")
 rpc_log = logging.getLogger("pyxmtp.node.rpc")
@@ -103,9 +103,13 @@ class _Gate:
 
 
 async def _fail(context: Context, call: _Call, exc: Exception) -> NoReturn:
-    """End the call with ``exc``'s status (an ApiError's, else INTERNAL after logging the traceback)."""
+    """End the call with ``exc``'s status: an ApiError's; UNAVAILABLE for a failing store (a lost database
+    connection, a full disk: worth retrying); else INTERNAL after logging the traceback. Details stay in the log."""
     if isinstance(exc, ApiError):
         await context.abort(exc.code, exc.message)
+    if isinstance(exc, StoreError):
+        log.error("%s failed in the store: %s", call.method, exc)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"the node's store is unavailable ({call.method})")
     log.exception("%s failed", call.method, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {call.method}")
 
@@ -272,7 +276,7 @@ class Node:
             await store.close()
             raise
         node = cls(config, store, server, port, dispatcher)
-        log.info("pyxmtp node listening on %s (data in %s)", node.address, config.data_dir)
+        log.info("pyxmtp node listening on %s (data in %s)", node.address, store.description)
         return node
 
     async def stop(self, grace: float | None = None) -> None:

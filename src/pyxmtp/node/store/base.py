@@ -175,6 +175,11 @@ class Store(ABC):
     def __init__(self) -> None:
         self._listeners: list[StoreListener] = []
 
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """Where the data is, for the start-up log line (never a password)."""
+
     def add_listener(self, listener: StoreListener) -> None:
         self._listeners.append(listener)
 

@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import logging
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -70,6 +71,19 @@ class _Job:
     notify: Callable[[Any], None] | None
 
 
+def _redacted(dsn: str) -> str:
+    """``dsn`` without its password (URI form; a key=value string is reduced to its host, port and dbname)."""
+    if "://" not in dsn:
+        keep = [part for part in dsn.split() if part.split("=", 1)[0] in ("host", "port", "dbname", "user")]
+        return " ".join(keep)
+    parts = urllib.parse.urlsplit(dsn)
+    netloc = parts.netloc.rsplit("@", 1)
+    if len(netloc) == 2:
+        user = netloc[0].split(":", 1)[0]
+        netloc = [f"{user}@{netloc[1]}"]
+    return urllib.parse.urlunsplit((parts.scheme, netloc[0], parts.path, "", ""))
+
+
 def _quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -89,6 +103,11 @@ class PostgresStore(Store):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+
+    @property
+    def description(self) -> str:
+        where = _redacted(self._dsn)
+        return f"PostgreSQL {where}, schema {self._schema}" if self._schema else f"PostgreSQL {where}"
 
     @classmethod
     async def open(cls, dsn: str, *, schema: str | None = None, read_connections: int = 4) -> PostgresStore:

@@ -139,6 +139,10 @@ class SqliteStore(Store):
         )
         self._closed = False
 
+    @property
+    def description(self) -> str:
+        return f"SQLite {self.path}"
+
     @classmethod
     async def open(
         cls, data_dir: Path | str, *, synchronous: str = "FULL", read_threads: int = 4
