@@ -13,8 +13,10 @@ in commit order, before the writing coroutine resumes: that is what feeds live s
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, overload
 
 #: A query page holds at most this many rows (xmtp-node-go's ``maxPageSize``).
@@ -166,6 +168,36 @@ class StoreListener(Protocol):
     def group_messages_stored(self, records: Sequence[GroupMessageRecord]) -> None: ...
 
     def welcomes_stored(self, records: Sequence[WelcomeRecord]) -> None: ...
+
+
+log = logging.getLogger("pyxmtp.node.store")
+
+
+class QueuedWrite(Protocol):
+    """A write a backend's writer ran: whom to tell of the result, and who waits for it."""
+
+    @property
+    def notify(self) -> Callable[[Any], None] | None: ...
+
+    @property
+    def future(self) -> asyncio.Future[Any]: ...
+
+
+def settle_writes(writes: Sequence[QueuedWrite], outcomes: Sequence[tuple[bool, Any]]) -> None:
+    """On the event loop, after a commit: tell the listeners of each successful write, in commit order, then
+    resolve the waiting calls (``outcomes``: per write, ``(True, result)`` or ``(False, exception)``)."""
+    for write, (ok, value) in zip(writes, outcomes, strict=True):
+        if ok and write.notify is not None:
+            try:
+                write.notify(value)
+            except Exception:  # a listener's bug must not leave the writing call hanging
+                log.exception("store listener failed")
+        if write.future.cancelled():
+            continue
+        if ok:
+            write.future.set_result(value)
+        else:
+            write.future.set_exception(value)
 
 
 class Store(ABC):

@@ -47,6 +47,7 @@ from .base import (
     StoredGroupMessages,
     StoreError,
     WelcomeRecord,
+    settle_writes,
 )
 
 log = logging.getLogger("pyxmtp.node.store")
@@ -204,19 +205,7 @@ class PostgresStore(Store):
             del self._queue[:MAX_JOBS_PER_COMMIT]
             if self._queue or self._closed:
                 self._wake.set()
-            outcomes = await self._run_batch(batch)
-            for job, (ok, value) in zip(batch, outcomes, strict=True):
-                if ok and job.notify is not None:
-                    try:
-                        job.notify(value)
-                    except Exception:  # a listener's bug must not leave the writing call hanging
-                        log.exception("store listener failed")
-                if job.future.cancelled():
-                    continue
-                if ok:
-                    job.future.set_result(value)
-                else:
-                    job.future.set_exception(value)
+            settle_writes(batch, await self._run_batch(batch))
 
     async def _run_batch(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         try:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .base import StoredGroupMessages, StoreError, WelcomeRecord
+from .base import StoredGroupMessages, StoreError, WelcomeRecord, settle_writes
 from .sqlite_dedupe import GroupMessageKeys
 from .sqlite_group_messages import GroupMessageJob, insert_group_messages
 from .sqlite_runs import ROW_WIDTH
@@ -137,7 +137,7 @@ class Writer(threading.Thread):
                 self.syncer.committed.put((batch, outcomes))
             else:
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                    self._loop.call_soon_threadsafe(finish_batch, batch, outcomes)
+                    self._loop.call_soon_threadsafe(settle_writes, batch, outcomes)
             checkpointer = self.checkpointer
             if checkpointer is not None and checkpointer.wal_frames >= WAL_RESTART_FRAMES:
                 checkpointer.wal_frames = 0
@@ -223,22 +223,6 @@ class Writer(threading.Thread):
         self.group_message_keys.rolled_back()
 
 
-def finish_batch(batch: list[Job], outcomes: list[tuple[bool, Any]]) -> None:
-    """On the event loop: notify listeners in commit order, then wake the writers."""
-    for job, (ok, value) in zip(batch, outcomes, strict=True):
-        if ok and job.notify is not None:
-            try:
-                job.notify(value)
-            except Exception:  # a listener's bug must not leave the writing call hanging
-                log.exception("store listener failed")
-        if job.future.cancelled():
-            continue
-        if ok:
-            job.future.set_result(value)
-        else:
-            job.future.set_exception(value)
-
-
 class WalSyncer(threading.Thread):
     """Makes the writer's commits durable, one ``fdatasync`` of the WAL for all the commits made meanwhile,
     then hands their results to the event loop (in commit order).
@@ -277,7 +261,7 @@ class WalSyncer(threading.Thread):
                     items = [(batch, [(False, failed)] * len(batch)) for batch, _ in items]
                 for batch, outcomes in items:
                     with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                        self._loop.call_soon_threadsafe(finish_batch, batch, outcomes)
+                        self._loop.call_soon_threadsafe(settle_writes, batch, outcomes)
         finally:
             if self._fd is not None:
                 os.close(self._fd)
