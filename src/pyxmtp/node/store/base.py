@@ -14,10 +14,11 @@ in commit order, before the writing coroutine resumes: that is what feeds live s
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple, Protocol, overload
+from typing import Any, NamedTuple, Protocol, TypeVar, overload
 
 #: A query page holds at most this many rows (xmtp-node-go's ``maxPageSize``).
 MAX_PAGE_SIZE = 100
@@ -181,6 +182,24 @@ class QueuedWrite(Protocol):
 
     @property
     def future(self) -> asyncio.Future[Any]: ...
+
+
+class _Write(Protocol):
+    @property
+    def fn(self) -> object | None: ...  # None: a group-message write
+
+
+W = TypeVar("W", bound=_Write)
+
+
+def runs_of_writes(batch: Sequence[W]) -> Iterator[list[W]]:
+    """``batch`` in order, as lists: consecutive group-message writes together (they share a statement), every
+    other write alone."""
+    for messages, writes in itertools.groupby(batch, key=lambda w: w.fn is None):
+        if messages:
+            yield list(writes)
+        else:
+            yield from ([w] for w in writes)
 
 
 def settle_writes(writes: Sequence[QueuedWrite], outcomes: Sequence[tuple[bool, Any]]) -> None:

@@ -47,6 +47,7 @@ from .base import (
     StoredGroupMessages,
     StoreError,
     WelcomeRecord,
+    runs_of_writes,
     settle_writes,
 )
 
@@ -225,17 +226,11 @@ class PostgresStore(Store):
     async def _run_transaction(self, conn: Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         async with conn.transaction():
-            i = 0
-            while i < len(batch):
-                job = batch[i]
+            for run in runs_of_writes(batch):
+                job = run[0]
                 if job.fn is None:
-                    end = i + 1
-                    while end < len(batch) and batch[end].fn is None:
-                        end += 1
-                    outcomes += await self._insert_group_messages(conn, batch[i:end])
-                    i = end
+                    outcomes += await self._insert_group_messages(conn, run)
                     continue
-                i += 1
                 if len(batch) == 1:  # a lone job's failure rolls the whole transaction back
                     outcomes.append((True, await job.fn(conn)))
                     continue

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .base import StoredGroupMessages, StoreError, WelcomeRecord, settle_writes
+from .base import StoredGroupMessages, StoreError, WelcomeRecord, runs_of_writes, settle_writes
 from .sqlite_dedupe import GroupMessageKeys
 from .sqlite_group_messages import GroupMessageJob, insert_group_messages
 from .sqlite_runs import ROW_WIDTH
@@ -163,17 +163,11 @@ class Writer(threading.Thread):
         try:
             conn.execute("BEGIN IMMEDIATE")
             now = time.time_ns()
-            i = 0
-            while i < len(batch):
-                job = batch[i]
+            for run in runs_of_writes(batch):
+                job = run[0]
                 if job.fn is None:
-                    end = i + 1
-                    while end < len(batch) and batch[end].fn is None:
-                        end += 1
-                    outcomes += self._insert_group_messages(conn, batch[i:end], now)
-                    i = end
+                    outcomes += self._insert_group_messages(conn, run, now)
                     continue
-                i += 1
                 if len(batch) == 1:
                     try:
                         outcomes.append((True, job.fn(conn)))
