@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import sqlite3
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -321,3 +322,72 @@ async def test_pages_cross_runs_at_any_cursor_in_both_directions(
         None,
     ]
     await store.close()
+
+
+async def test_the_older_tiers_filter_loads_in_the_background_and_misses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node serves before the filter is loaded (every key probed); keys moved after the loader's snapshot
+    are merged in."""
+    monkeypatch.setattr(sqlite_dedupe, "RECENT_LIMIT", 40)
+    group = b"g" * 16
+    first = [msg(group, b"first %d" % i) for i in range(100)]
+    store = await SqliteStore.open(tmp_path)
+    for start in range(0, 100, 10):
+        await store.insert_group_messages(first[start : start + 10])
+    await store.close()
+    moved_before = older_tier_size(tmp_path)
+    assert moved_before >= 40
+
+    snapshot_taken, release = threading.Event(), threading.Event()
+    real_older_keys = sqlite_dedupe.older_keys
+
+    def held_back(conn: sqlite3.Connection, stop: threading.Event) -> Any:
+        chunks = real_older_keys(conn, stop)
+        first = next(chunks)  # one key read: the loader's snapshot is fixed from here on
+        snapshot_taken.set()
+        while not release.wait(0.01) and not stop.is_set():
+            pass
+        yield first
+        yield from chunks
+
+    monkeypatch.setattr(sqlite_dedupe, "older_keys", held_back)
+    monkeypatch.setattr(sqlite_dedupe, "_LOAD_CHUNK", 1)
+    store = await SqliteStore.open(tmp_path)
+    keys = store._writer.group_message_keys
+    assert await asyncio.to_thread(snapshot_taken.wait, 10)
+    assert not keys.older_filter_complete
+    for m in first:  # one at a time: a key only the older tier has is found by probing the database
+        assert len(await store.insert_group_messages([m])) == 0
+    second = [msg(group, b"second %d" % i) for i in range(100)]
+    for start in range(0, 100, 10):  # moves more keys to the older tier while the filter is still loading
+        assert len(await store.insert_group_messages(second[start : start + 10])) == 10
+    assert older_tier_size(tmp_path) > moved_before + 40  # ... including keys of the second hundred
+    release.set()
+    for _ in range(500):
+        if keys.older_filter_complete:
+            break
+        await asyncio.sleep(0.01)
+    assert len(await store.insert_group_messages([*first, *second, msg(group, b"new")])) == 1
+    assert keys._older_complete  # adopted: the filter, not a probe of every key, ruled the new one out
+    for m in [*first, *second]:  # one at a time: a key only the older tier has must pass the filter
+        assert len(await store.insert_group_messages([m])) == 0
+    assert len(await stored(store, group)) == 201
+    await store.close()
+
+
+async def test_closing_the_store_stops_a_loading_filter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stopped = threading.Event()
+
+    def never_done(conn: sqlite3.Connection, stop: threading.Event) -> Any:
+        stop.wait()
+        stopped.set()
+        return iter(())
+
+    monkeypatch.setattr(sqlite_dedupe, "older_keys", never_done)
+    store = await SqliteStore.open(tmp_path)
+    assert len(await store.insert_group_messages([msg(b"g" * 16, b"a")])) == 1
+    await asyncio.wait_for(store.close(), 5)
+    assert stopped.is_set() and not store._writer.group_message_keys.older_filter_complete

@@ -121,7 +121,7 @@ class SqliteStore(Store):
             raise
         conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
-        self._writer = Writer(conn, loop)
+        self._writer = Writer(conn, loop, self.path)
         if synchronous == "FULL":
             self._writer.syncer = WalSyncer(f"{self.path}-wal", loop)
             self._writer.syncer.start()

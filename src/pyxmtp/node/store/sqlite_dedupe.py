@@ -7,8 +7,10 @@ with the message). Keys are indexed in two tiers, both consulted for every inser
   per batch. It is not durable and need not be: at start-up it is rebuilt from ``group_message_runs`` (the
   messages newer than what the older tier covers), which every committed transaction updates.
 - *older*: ``group_message_keys`` in the database, in front of which sits an in-memory Bloom filter
-  (:class:`OlderKeyFilter`, 16 MiB, two bits per key, filled from the table at start-up): only the keys the
-  filter does not rule out are probed, with one ``IN (...)`` query. Probing every key cost the writer about
+  (:class:`OlderKeyFilter`, 16 MiB, two bits per key): only the keys the filter does not rule out are probed,
+  with one ``IN (...)`` query. At start-up a loader thread fills the filter from a snapshot of the table
+  (about 1.5 s per million keys) while the node already serves: until the writer adopts it (merged with the
+  keys moved since start-up, which the writer records itself), every key is probed. Probing every key cost the writer about
   a sixth of its time under load; the filter costs about 0.3 us a key. Whenever the
   recent tier holds more than :data:`RECENT_LIMIT` keys, whole key ranges (buckets: the key's top 8 bits, 256
   of them, in turn) move over inside the transaction being committed: a sorted bulk insert that touches each
@@ -29,10 +31,15 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 from .sqlite_runs import dedupe_keys_of
+
+log = logging.getLogger("pyxmtp.node.store")
 
 BUCKETS = 256
 #: Keys the recent tier may hold before buckets move to the older tier (about 150 bytes of memory per key).
@@ -73,6 +80,12 @@ class OlderKeyFilter:
             bits[a >> 3] |= 1 << (a & 7)
             bits[b >> 3] |= 1 << (b & 7)
 
+    def merge(self, other: OlderKeyFilter) -> None:
+        """Add every key of ``other`` (a filter of the same size)."""
+        n = len(self._bits)
+        both = int.from_bytes(self._bits, "little") | int.from_bytes(other._bits, "little")
+        self._bits[:] = both.to_bytes(n, "little")
+
     def suspects(self, keys: Iterable[int]) -> list[int]:
         """The keys that may be in the older tier."""
         bits, mask = self._bits, self._mask
@@ -104,11 +117,27 @@ def _move_sql(keys: int) -> str:
     return f"INSERT OR IGNORE INTO group_message_keys(dedupe_key, id) VALUES {values}"
 
 
+#: Keys the loader reads per fetch (it checks for a closing store in between).
+_LOAD_CHUNK = 50_000
+
+
+def older_keys(conn: sqlite3.Connection, stop: threading.Event) -> Iterator[list[int]]:
+    """Every key of the older tier, in chunks, from one snapshot; ends early once ``stop`` is set."""
+    cursor = conn.execute("SELECT dedupe_key FROM group_message_keys")
+    while not stop.is_set():
+        rows = cursor.fetchmany(_LOAD_CHUNK)
+        if not rows:
+            return
+        yield [row[0] for row in rows]
+
+
 class GroupMessageKeys:
     """See the module docstring."""
 
-    def __init__(self, conn: sqlite3.Connection, newest_id: int) -> None:
-        """Rebuild the recent tier (at start-up). ``newest_id``: no stored group message has a larger id."""
+    def __init__(self, conn: sqlite3.Connection, newest_id: int, *, database: Path | None = None) -> None:
+        """Rebuild the recent tier (at start-up). ``newest_id``: no stored group message has a larger id.
+        ``database``: the file to load the older tier's filter from in a thread of its own (else it is read
+        here, through ``conn``)."""
         self._recent: dict[int, int] = {}  # key -> id
         self._extra: dict[int, list[int]] = {}  # key -> further ids (different payloads, same 64-bit key)
         self._buckets: list[list[int]] = [
@@ -122,8 +151,20 @@ class GroupMessageKeys:
         ] = []  # buckets moved in the open transaction
         self._next_bucket = 0
         self._committed_newest = newest_id
+        # Until the loaded filter is adopted, this one holds just the keys moved since start-up.
         self._older = OlderKeyFilter(FILTER_BITS_LOG2)
-        self._older.add(row[0] for row in conn.execute("SELECT dedupe_key FROM group_message_keys"))
+        self._older_complete = False  # True once the filter covers the whole older tier
+        self._loaded: OlderKeyFilter | None = None  # set by the loader thread, adopted by the writer
+        self._stop_loading = threading.Event()
+        self._loader: threading.Thread | None = None
+        if database is None:
+            for keys in older_keys(conn, self._stop_loading):
+                self._older.add(keys)
+            self._older_complete = True
+        else:
+            self._loader = threading.Thread(
+                target=self._load, args=(database,), name="pyxmtp-sqlite-dedupe-filter", daemon=True
+            )
         flushed = dict(conn.execute("SELECT bucket, id FROM group_message_keys_flushed").fetchall())
         floor = min(flushed.get(b, 0) for b in range(BUCKETS))
         for first_id, blob in conn.execute(_REBUILD, (floor,)):
@@ -132,6 +173,45 @@ class GroupMessageKeys:
                     self._remember_one(key, item_id)
                     self._buckets[bucket_of(key)].append(key)
                     self._pending += 1
+        if self._loader is not None:
+            self._loader.start()
+
+    def _load(self, database: Path) -> None:
+        """The loader thread: a filter of the older tier as of a snapshot taken now. Keys never leave the
+        older tier, and every move since start-up is also in the writer's own filter, so the merge of the
+        two covers everything, whenever the snapshot was taken."""
+        loaded = OlderKeyFilter(FILTER_BITS_LOG2)
+        try:
+            conn = sqlite3.connect(database, isolation_level=None, timeout=30.0)
+            try:
+                conn.execute("PRAGMA query_only = ON")
+                for keys in older_keys(conn, self._stop_loading):
+                    loaded.add(keys)
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            log.exception("loading the dedupe filter failed; every key stays probed in the database")
+            return
+        if not self._stop_loading.is_set():
+            self._loaded = loaded
+
+    def close(self) -> None:
+        """Stop the loader thread, if it still runs."""
+        self._stop_loading.set()
+        if self._loader is not None and self._loader.is_alive():
+            self._loader.join()
+
+    @property
+    def older_filter_complete(self) -> bool:
+        """Whether the filter covers the whole older tier yet (else every key is probed)."""
+        return self._older_complete or self._loaded is not None
+
+    def _adopt_loaded(self) -> None:
+        loaded = self._loaded
+        if loaded is not None:
+            self._older.merge(loaded)
+            self._loaded = None
+            self._older_complete = True
 
     @property
     def recent(self) -> int:
@@ -141,10 +221,12 @@ class GroupMessageKeys:
     # --- inside a job -----------------------------------------------------------------------------------------
     def maybe_known(self, conn: sqlite3.Connection, keys: Sequence[int]) -> bool:
         """False if no key repeats and none is in either tier: all the messages are new."""
+        if not self._older_complete:
+            self._adopt_loaded()
         distinct = set(keys)
         if len(distinct) != len(keys) or not self._recent.keys().isdisjoint(distinct):
             return True
-        suspects = self._older.suspects(keys)
+        suspects = self._older.suspects(keys) if self._older_complete else keys
         for start in range(0, len(suspects), PROBE_CHUNK):
             chunk = suspects[start : start + PROBE_CHUNK]
             if conn.execute(_older_any_sql(len(chunk)), chunk).fetchone() is not None:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .base import StoredGroupMessages, StoreError, WelcomeRecord, runs_of_writes, settle_writes
@@ -95,7 +96,7 @@ class Job:
 class Writer(threading.Thread):
     """The single writer: runs queued jobs, several per transaction, and hands results back to the loop."""
 
-    def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, database: Path) -> None:
         super().__init__(name="pyxmtp-sqlite-writer", daemon=True)
         self._conn = conn
         self._loop = loop
@@ -106,7 +107,7 @@ class Writer(threading.Thread):
         for table, newest in NEWEST_IDS.items():
             row = conn.execute(newest).fetchone()
             self._last_ids[table] = max(stored.get(table, 0), row[0] if row else 0)
-        self.group_message_keys = GroupMessageKeys(conn, self._last_ids["group_messages"])
+        self.group_message_keys = GroupMessageKeys(conn, self._last_ids["group_messages"], database=database)
         self.checkpointer: Checkpointer | None = None
         #: Set when commits are synced by a :class:`WalSyncer` (then the connection does not sync them).
         self.syncer: WalSyncer | None = None
@@ -142,6 +143,7 @@ class Writer(threading.Thread):
             if checkpointer is not None and checkpointer.wal_frames >= WAL_RESTART_FRAMES:
                 checkpointer.wal_frames = 0
                 self.restart_wal()
+        self.group_message_keys.close()
         if self.syncer is not None:
             self.syncer.committed.put(None)
             self.syncer.join()
