@@ -6,6 +6,7 @@ Checked over the static import graph of every module under src/pyxmtp, including
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,18 +27,18 @@ ALLOWED: dict[str, set[str]] = {
 TOP_LEVEL_OK = {"__init__", "__main__"}
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(SRC.parent).with_suffix("")
+def _module_name(path: Path, src: Path = SRC) -> str:
+    rel = path.relative_to(src.parent).with_suffix("")
     parts = list(rel.parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """Absolute names of every pyxmtp module imported by ``path``."""
+def imports_of(path: Path, src: Path = SRC) -> set[str]:
+    """Absolute names of every pyxmtp module imported by ``path`` (a module of the tree at ``src``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    mod = _module_name(path)
+    mod = _module_name(path, src)
     package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
     out: set[str] = set()
     for node in ast.walk(tree):
@@ -60,10 +61,10 @@ def layer_of(name: str) -> str | None:
     return parts[1] if len(parts) > 1 else None
 
 
-def violations() -> list[str]:
+def violations(src: Path = SRC) -> list[str]:
     bad: list[str] = []
-    for path in sorted(SRC.rglob("*.py")):
-        mod = _module_name(path)
+    for path in sorted(src.rglob("*.py")):
+        mod = _module_name(path, src)
         layer = layer_of(mod)
         if layer is None or layer in TOP_LEVEL_OK:
             continue
@@ -71,7 +72,7 @@ def violations() -> list[str]:
         if allowed is None:
             bad.append(f"{mod}: layer '{layer}' is not in the layer contract (add it to ALLOWED)")
             continue
-        for imp in imports_of(path):
+        for imp in imports_of(path, src):
             target = layer_of(imp)
             if target is None or target == layer or target in TOP_LEVEL_OK:
                 continue
@@ -85,14 +86,13 @@ def test_layer_contract() -> None:
 
 
 def test_contract_detects_a_violation(tmp_path: Path) -> None:
-    """The checker itself is live: a planted upward import is reported."""
-    fake = SRC / "mls" / "_layer_probe_tmp.py"
-    fake.write_text("from pyxmtp.node import server  # planted by test_layers\n", encoding="utf-8")
-    try:
-        found = violations()
-    finally:
-        fake.unlink()
-    assert any("_layer_probe_tmp" in v and "'node'" in v for v in found)
+    """The checker itself is live: a planted upward import is reported (in a copy of the tree, so that the
+    contract test running beside this one never sees the plant)."""
+    src = tmp_path / "pyxmtp"
+    shutil.copytree(SRC, src, ignore=shutil.ignore_patterns("__pycache__"))
+    assert violations(src) == violations()
+    (src / "mls" / "_layer_probe.py").write_text("from pyxmtp.node import server\n", encoding="utf-8")
+    assert any("_layer_probe" in v and "'node'" in v for v in violations(src))
 
 
 @pytest.mark.parametrize("layer", ["mls", "identity"])

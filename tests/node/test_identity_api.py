@@ -127,6 +127,23 @@ async def test_invalid_updates_are_rejected_with_the_rule_and_not_stored(client:
     assert len(resp.responses[0].updates) == 2
 
 
+@pytest.mark.parametrize("inbox_id", ["AB" * 32, "ab" * 31, "ab" * 31 + "\x00b", "not hex " * 8])
+async def test_an_update_for_what_cannot_be_an_inbox_id_is_refused_before_any_lookup(
+    client: Client, inbox_id: str
+) -> None:
+    """Found by the fuzz test: PostgreSQL cannot even look up a text with a NUL in it."""
+    update = register(LocalWalletSigner.generate(), InstallationKey.generate())
+    update.inbox_id = inbox_id
+    err = await rejected(client, publish(update))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "is not an inbox id" in (err.details() or "")
+
+
+async def test_lookups_of_ids_that_cannot_be_stored_find_nothing(client: Client) -> None:
+    resp = await client.identity.GetIdentityUpdates(updates_request(("ab\x00" * 21 + "a", 0), ("", 0)))
+    assert [list(r.updates) for r in resp.responses] == [[], []]
+    assert await inbox_ids(client, "0x\x00" + "00" * 19, "") == [None, None]
+
+
 async def test_concurrent_publishes_to_one_inbox_are_serialized(client: Client) -> None:
     wallet = LocalWalletSigner.generate()
     inbox = inbox_of(wallet)

@@ -113,3 +113,21 @@ async def test_no_server_is_a_clear_store_error() -> None:
 )  # fmt: skip
 def test_the_description_shows_where_but_never_a_password(dsn: str, schema: str | None, shown: str) -> None:
     assert PostgresStore(dsn, schema, 1).description == shown
+
+
+async def test_reads_survive_their_connections_being_killed(store: PostgresStore) -> None:
+    await store.insert_group_messages([msg(b"g", b"kept")])
+    await asyncio.gather(
+        *(store.query_group_messages(b"g", descending=False, cursor=0, limit=10) for _ in range(8))
+    )
+    pooled = [h._con.get_server_pid() for h in store._pool._holders if h._con is not None]  # asyncpg's own
+    assert pooled
+    admin = await asyncpg.connect(DSN)
+    try:
+        for pid in pooled:  # only this store's: other tests run beside this one on the same server
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    for _ in range(6):  # every pooled connection is dead, maybe not noticed yet: each read still answers
+        rows = await store.query_group_messages(b"g", descending=False, cursor=0, limit=10)
+        assert [r.data for r in rows] == [b"kept"]

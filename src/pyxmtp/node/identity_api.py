@@ -26,6 +26,7 @@ from pyxmtp.identity.associations import (
     get_state,
 )
 from pyxmtp.identity.errors import IdentityError, Rule, VerifierError
+from pyxmtp.identity.inbox import is_inbox_id
 from pyxmtp.identity.replay import check_no_reencoded_replay
 from pyxmtp.identity.signatures import SmartContractWalletVerifier
 from pyxmtp.proto.identity.api.v1 import identity_pb2
@@ -107,6 +108,12 @@ class IdentityApiService:
         inbox_id = update.inbox_id
         if not inbox_id:
             raise invalid_argument("identity update has no inbox_id")
+        if not is_inbox_id(
+            inbox_id
+        ):  # no update for such an id could ever verify: refuse it before any lookup
+            raise invalid_argument(
+                f"identity update's inbox_id {inbox_id[:80]!r} is not an inbox id (64 lowercase hex characters)"
+            )
         data = update.SerializeToString()
         async with self._inbox_lock(inbox_id):
             for _attempt in range(3):

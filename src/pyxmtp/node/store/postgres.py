@@ -59,6 +59,10 @@ MAX_JOBS_PER_COMMIT = 256
 LOCK_CLASS = 0x70797870
 CONNECT_TIMEOUT = 10.0
 
+#: What asyncpg raises when a statement or its connection fails (InternalClientError: a connection that
+#: died in the middle of an operation can leave asyncpg's protocol in a state it reports that way).
+_CLIENT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+
 T = TypeVar("T")
 Connection = Any  # asyncpg.Connection (untyped)
 #: A write other than group messages: runs on the writer connection inside the batch's transaction.
@@ -71,6 +75,22 @@ class _Job:
     messages: Sequence[GroupMessageFields]
     future: asyncio.Future[Any]
     notify: Callable[[Any], None] | None
+
+
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL can hold ``text`` in a text column (no NUL character): a string it cannot hold was
+    never stored, so a lookup of one finds nothing (SQLite would have looked, and found nothing too)."""
+    return "\x00" not in text
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection is gone (rather than the statement failing on a live one):
+    SQLSTATE classes 08 (connection exception) and 57P (the server shutting it down), or asyncpg's errors for a
+    broken connection, which it may raise before it has noticed the connection closed."""
+    if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError)):
+        return True
+    state = getattr(exc, "sqlstate", None) or ""
+    return state.startswith(("08", "57P"))
 
 
 def _redacted(dsn: str) -> str:
@@ -186,13 +206,25 @@ class PostgresStore(Store):
         return future
 
     async def _read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run ``fn`` on a pooled connection; once more on a fresh one if that connection turns out dead (the
+        server restarted, or an administrator ended it, while it sat in the pool: reads are idempotent)."""
         if self._closed:
             raise StoreError("the store is closed")
-        try:
-            async with self._pool.acquire() as conn:
-                return await fn(conn)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreError(f"PostgreSQL read failed: {exc}") from exc
+        for attempt in range(2):
+            try:
+                async with self._pool.acquire() as conn:
+                    try:
+                        return await fn(conn)
+                    except _CLIENT_ERRORS as exc:
+                        if attempt or not (conn.is_closed() or _connection_lost(exc)):
+                            raise
+                        log.warning("a pooled PostgreSQL connection was lost (%s); reading again", exc)
+                        conn.terminate()
+                # The others were most likely lost with it (a server restart): replace them all.
+                await self._pool.expire_connections()
+            except _CLIENT_ERRORS as exc:
+                raise StoreError(f"PostgreSQL read failed: {exc}") from exc
+        raise AssertionError("unreachable")
 
     async def _write_loop(self) -> None:
         while True:
@@ -349,6 +381,8 @@ class PostgresStore(Store):
 
     # --- identity -------------------------------------------------------------------------------------------
     async def inbox_log(self, inbox_id: str) -> list[InboxLogRecord]:
+        if not _storable(inbox_id):
+            return []
         rows = await self._read(lambda c: c.fetch(sql.INBOX_LOG, inbox_id))
         return [InboxLogRecord(*r) for r in rows]
 
@@ -387,13 +421,15 @@ class PostgresStore(Store):
         async def read(conn: Connection) -> list[list[InboxLogRecord]]:
             return [
                 [InboxLogRecord(*r) for r in await conn.fetch(sql.INBOX_LOG_AFTER, inbox_id, after)]
+                if _storable(inbox_id)
+                else []
                 for inbox_id, after in reqs
             ]
 
         return await self._read(read)
 
     async def inbox_ids_for_addresses(self, addresses: Sequence[str]) -> dict[str, str]:
-        wanted = list(dict.fromkeys(addresses))
+        wanted = [a for a in dict.fromkeys(addresses) if _storable(a)]
         rows = await self._read(lambda c: c.fetch(sql.INBOX_IDS_FOR_ADDRESSES, wanted))
         found = {r[0]: r[1] for r in rows}
         return {a: found[a] for a in wanted if a in found}
