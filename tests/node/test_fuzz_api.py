@@ -7,10 +7,12 @@ MLS, welcome, key-package or identity bytes it carries.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 
 import grpc
+from google.protobuf import message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,12 +22,13 @@ from pyxmtp.mls.codec import decode
 from pyxmtp.mls.errors import DecodeError
 from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage, PublicMessage
 from pyxmtp.proto.identity.api.v1 import identity_pb2
+from pyxmtp.proto.identity.associations import signature_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from .apihelpers import ASC, query, send_request, welcome_v1
 from .builders import key_package, private_message, public_proposal
 from .conftest import Client
-from .identity_helpers import inbox_of, publish, register, updates_request
+from .identity_helpers import inbox_ids_request, inbox_of, publish, register, updates_request
 
 FUZZ = settings(
     max_examples=100,
@@ -166,3 +169,62 @@ async def test_a_damaged_identity_update_changes_nothing(client: Client, data: s
         sent = identity_pb2.PublishIdentityUpdateRequest.FromString(request).identity_update
         if sent.inbox_id == inbox:
             assert [u.update for u in updates.responses[0].updates] == [sent]
+
+
+def _seeds() -> dict[str, bytes]:
+    """A well-formed request for every other method libxmtp calls, by path."""
+    group, key = os.urandom(16), os.urandom(32)
+    paging = mls_pb2.PagingInfo(direction=ASC, limit=10, id_cursor=3)
+    entry = mls_pb2.PublishCommitLogRequest(
+        group_id=group,
+        serialized_commit_log_entry=os.urandom(40),
+        signature=signature_pb2.RecoverableEd25519Signature(bytes=b"s" * 64, public_key=b"p" * 32),
+    )
+    Filter = mls_pb2.SubscribeGroupMessagesRequest.Filter
+    WelcomeFilter = mls_pb2.SubscribeWelcomeMessagesRequest.Filter
+    seeds: dict[str, message.Message] = {
+        "MlsApi/QueryGroupMessages": mls_pb2.QueryGroupMessagesRequest(group_id=group, paging_info=paging),
+        "MlsApi/QueryWelcomeMessages": mls_pb2.QueryWelcomeMessagesRequest(
+            installation_key=key, paging_info=paging
+        ),
+        "MlsApi/FetchKeyPackages": mls_pb2.FetchKeyPackagesRequest(installation_keys=[key, key[::-1]]),
+        "MlsApi/BatchPublishCommitLog": mls_pb2.BatchPublishCommitLogRequest(requests=[entry, entry]),
+        "MlsApi/BatchQueryCommitLog": mls_pb2.BatchQueryCommitLogRequest(
+            requests=[mls_pb2.QueryCommitLogRequest(group_id=group, paging_info=paging)]
+        ),
+        "MlsApi/GetNewestGroupMessage": mls_pb2.GetNewestGroupMessageRequest(group_ids=[group, key]),
+        "MlsApi/SubscribeGroupMessages": mls_pb2.SubscribeGroupMessagesRequest(
+            filters=[Filter(group_id=group, id_cursor=2), Filter(group_id=key)]
+        ),
+        "MlsApi/SubscribeWelcomeMessages": mls_pb2.SubscribeWelcomeMessagesRequest(
+            filters=[WelcomeFilter(installation_key=key, id_cursor=1)]
+        ),
+        "IdentityApi/GetIdentityUpdates": updates_request(("ab" * 32, 0), ("cd" * 32, 5)),
+        "IdentityApi/GetInboxIds": inbox_ids_request("0x" + "12" * 20, "0x" + "34" * 20),
+    }
+    return {path: request.SerializeToString() for path, request in seeds.items()}
+
+
+SEEDS = _seeds()
+
+
+@settings(FUZZ, max_examples=300)
+@given(st.sampled_from(sorted(SEEDS)), st.data())
+async def test_every_other_method_answers_damaged_requests(
+    client: Client, path: str, data: st.DataObject
+) -> None:
+    service = "xmtp.identity.api.v1" if path.startswith("Identity") else "xmtp.mls.api.v1"
+    full = f"/{service}.{path}"
+    request = data.draw(st.one_of(damaged(SEEDS[path]), st.binary(max_size=64)))
+    if "/Subscribe" not in path:
+        await answer(raw(client, full), request)
+        return
+    stream = client.channel.unary_stream(full)(request)
+    try:  # a stream is either refused at once or opened (and then quiet: nothing was sent to it)
+        await asyncio.wait_for(stream.read(), 0.2)
+    except TimeoutError:
+        pass
+    except grpc.aio.AioRpcError as exc:
+        assert exc.code() in ANSWERS and exc.details(), f"{exc.code().name}: {exc.details()}"
+    finally:
+        stream.cancel()
