@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import grpc
 import pytest
 from google.protobuf import empty_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pyxmtp.node import NO_CUTOVER_NS
 from pyxmtp.node.server import Node
@@ -160,3 +162,21 @@ async def test_an_unexpected_failure_is_internal_and_logged(
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert info.value.details() == "internal error in MlsApi/QueryGroupMessages"  # no internals leak out
     assert "MlsApi/QueryGroupMessages failed" in caplog.text and "ZeroDivisionError" in caplog.text
+
+
+async def test_the_standard_health_service_reports_serving_then_not_serving(
+    node: Node, client: Client
+) -> None:
+    health = health_pb2_grpc.HealthStub(client.channel)
+    Status = health_pb2.HealthCheckResponse
+    for service in ("", "xmtp.mls.api.v1.MlsApi", "xmtp.identity.api.v1.IdentityApi"):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert reply.status == Status.SERVING
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+    assert (await watch.read()).status == Status.SERVING
+    stopping = asyncio.ensure_future(node.stop(grace=1))
+    assert (await asyncio.wait_for(watch.read(), 5)).status == Status.NOT_SERVING  # before the server goes
+    await stopping

@@ -20,6 +20,8 @@ import grpc
 from google.protobuf import message as pb_message
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 
 from pyxmtp.proto.identity.api.v1 import identity_pb2
 from pyxmtp.proto.migration.api.v1 import migration_pb2
@@ -203,17 +205,28 @@ def _bind_address(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
+#: What the standard gRPC health service (grpc.health.v1.Health) reports on: the whole server ("") and each API.
+HEALTH_SERVICES = ("", "xmtp.mls.api.v1.MlsApi", "xmtp.identity.api.v1.IdentityApi")
+
+
 class Node:
     """A running node. ``await Node.start(config)``; then :meth:`stop`."""
 
     def __init__(
-        self, config: NodeConfig, store: Store, server: grpc.aio.Server, port: int, dispatcher: Dispatcher
+        self,
+        config: NodeConfig,
+        store: Store,
+        server: grpc.aio.Server,
+        port: int,
+        dispatcher: Dispatcher,
+        health: health_aio.HealthServicer,
     ) -> None:
         self.config = config
         self.store = store
         self.server = server
         self.port = port
         self.dispatcher = dispatcher
+        self.health = health
         self._stopped = False
 
     @property
@@ -248,6 +261,8 @@ class Node:
                     ("grpc.keepalive_permit_without_calls", 1),
                 ]
             )
+            health = health_aio.HealthServicer()
+            health_pb2_grpc.add_HealthServicer_to_server(health, server)
             server.add_generic_rpc_handlers(
                 (
                     service_handler(
@@ -272,10 +287,12 @@ class Node:
             if port == 0:
                 raise OSError(f"cannot listen on {_bind_address(config.host, config.port)}")
             await server.start()
+            for service in HEALTH_SERVICES:
+                await health.set(service, health_pb2.HealthCheckResponse.SERVING)
         except BaseException:
             await store.close()
             raise
-        node = cls(config, store, server, port, dispatcher)
+        node = cls(config, store, server, port, dispatcher, health)
         log.info("pyxmtp node listening on %s (data in %s)", node.address, store.description)
         return node
 
@@ -284,6 +301,7 @@ class Node:
         if self._stopped:
             return
         self._stopped = True
+        await self.health.enter_graceful_shutdown()  # NOT_SERVING: load balancers stop sending calls
         self.dispatcher.close()
         await self.server.stop(self.config.grace_period if grace is None else grace)
         await self.store.close()
