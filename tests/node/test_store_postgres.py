@@ -131,3 +131,20 @@ async def test_reads_survive_their_connections_being_killed(store: PostgresStore
     for _ in range(6):  # every pooled connection is dead, maybe not noticed yet: each read still answers
         rows = await store.query_group_messages(b"g", descending=False, cursor=0, limit=10)
         assert [r.data for r in rows] == [b"kept"]
+
+
+async def test_its_connections_are_named_in_pg_stat_activity(store: PostgresStore) -> None:
+    await store.query_group_messages(b"g", descending=False, cursor=0, limit=1)
+    admin = await asyncpg.connect(DSN)
+    try:
+        pooled = [h._con.get_server_pid() for h in store._pool._holders if h._con is not None]
+        names = dict(
+            await admin.fetch(
+                "SELECT pid, application_name FROM pg_stat_activity WHERE pid = ANY($1::int[])",
+                [store._writer.get_server_pid(), *pooled],
+            )
+        )
+    finally:
+        await admin.close()
+    assert names[store._writer.get_server_pid()] == "pyxmtp node (writer)"
+    assert {names[pid] for pid in pooled} == {"pyxmtp node"}

@@ -58,6 +58,7 @@ MAX_JOBS_PER_COMMIT = 256
 #: The advisory lock's first key ("pyxp"); the second is a hash of the schema name.
 LOCK_CLASS = 0x70797870
 CONNECT_TIMEOUT = 10.0
+APPLICATION_NAME = "pyxmtp node"
 
 #: What asyncpg raises when a statement or its connection fails (InternalClientError: a connection that
 #: died in the middle of an operation can leave asyncpg's protocol in a state it reports that way).
@@ -118,7 +119,12 @@ class PostgresStore(Store):
         self._dsn = dsn
         self._schema = schema
         self._read_connections = read_connections
-        self._server_settings = {"search_path": _quote_identifier(schema)} if schema else {}
+        # Named in pg_stat_activity, unless the URI names the connections itself.
+        named = "application_name" in dsn
+        self._writer_settings = {} if named else {"application_name": f"{APPLICATION_NAME} (writer)"}
+        self._server_settings = {} if named else {"application_name": APPLICATION_NAME}
+        if schema:
+            self._server_settings["search_path"] = _quote_identifier(schema)
         self._writer: Connection | None = None
         self._pool: Any = None
         self._queue: list[_Job] = []
@@ -156,7 +162,9 @@ class PostgresStore(Store):
 
     async def _connect_writer(self, *, migrate: bool) -> Connection:
         try:
-            conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT)
+            conn = await asyncpg.connect(
+                self._dsn, timeout=CONNECT_TIMEOUT, server_settings=self._writer_settings
+            )
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
         try:
