@@ -25,7 +25,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--port", type=int, default=5556, help="port to listen on; 0 picks a free one (default 5556)"
     )
-    p.add_argument("--data-dir", default="./pyxmtp-data", help="directory of the SQLite database")
+    p.add_argument(
+        "--data-dir",
+        default="./pyxmtp-data",
+        help="directory of the SQLite database (unused with --database-url)",
+    )
     p.add_argument(
         "--database-url",
         default=os.environ.get("PYXMTP_DATABASE_URL") or None,

@@ -108,9 +108,8 @@ class IdentityApiService:
         inbox_id = update.inbox_id
         if not inbox_id:
             raise invalid_argument("identity update has no inbox_id")
-        if not is_inbox_id(
-            inbox_id
-        ):  # no update for such an id could ever verify: refuse it before any lookup
+        # No update for such an id could ever verify: refuse it before any lookup.
+        if not is_inbox_id(inbox_id):
             raise invalid_argument(
                 f"identity update's inbox_id {inbox_id[:80]!r} is not an inbox id (64 lowercase hex characters)"
             )

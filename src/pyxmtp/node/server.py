@@ -206,7 +206,11 @@ def _bind_address(host: str, port: int) -> str:
 
 
 #: What the standard gRPC health service (grpc.health.v1.Health) reports on: the whole server ("") and each API.
-HEALTH_SERVICES = ("", "xmtp.mls.api.v1.MlsApi", "xmtp.identity.api.v1.IdentityApi")
+HEALTH_SERVICES = (
+    "",
+    mls_pb2.DESCRIPTOR.services_by_name["MlsApi"].full_name,
+    identity_pb2.DESCRIPTOR.services_by_name["IdentityApi"].full_name,
+)
 
 
 class Node:

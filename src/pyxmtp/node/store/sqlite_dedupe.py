@@ -9,10 +9,10 @@ with the message). Keys are indexed in two tiers, both consulted for every inser
 - *older*: ``group_message_keys`` in the database, in front of which sits an in-memory Bloom filter
   (:class:`OlderKeyFilter`, 16 MiB, two bits per key): only the keys the filter does not rule out are probed,
   with one ``IN (...)`` query. At start-up a loader thread fills the filter from a snapshot of the table
-  (about 1.5 s per million keys) while the node already serves: until the writer adopts it (merged with the
-  keys moved since start-up, which the writer records itself), every key is probed. Probing every key cost the writer about
-  a sixth of its time under load; the filter costs about 0.3 us a key. Whenever the
-  recent tier holds more than :data:`RECENT_LIMIT` keys, whole key ranges (buckets: the key's top 8 bits, 256
+  (about 1.3 s per million keys) while the node already serves: until the writer adopts it (merged with the
+  keys moved since start-up, which the writer records itself), every key is probed. Probing every key cost
+  the writer about a sixth of its time under load; the filter costs about 0.3 us a key. Whenever the recent
+  tier holds more than :data:`RECENT_LIMIT` keys, whole key ranges (buckets: the key's top 8 bits, 256
   of them, in turn) move over inside the transaction being committed: a sorted bulk insert that touches each
   affected index page once for many keys, where a unique index on the messages table dirtied (and logged to
   the WAL, which is page-based) a page per message. ``group_message_keys_flushed`` records per bucket the id up
