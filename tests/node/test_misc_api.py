@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import grpc
 import pytest
 from google.protobuf import empty_pb2
+from grpc._cython import cygrpc  # type: ignore[attr-defined]
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pyxmtp.node import NO_CUTOVER_NS
@@ -162,6 +164,33 @@ async def test_an_unexpected_failure_is_internal_and_logged(
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert info.value.details() == "internal error in MlsApi/QueryGroupMessages"  # no internals leak out
     assert "MlsApi/QueryGroupMessages failed" in caplog.text and "ZeroDivisionError" in caplog.text
+
+
+async def test_a_call_whose_stream_is_gone_ends_as_cancelled_without_an_error(
+    node: Node, client: Client, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gRPC refuses to send on a call whose stream its core has already closed (a client reset it, or its connection
+    closed in a shutdown) with ExecuteBatchError, sometimes before it tells the handler of the cancellation. Such a
+    call is over: the node logs no error for it. The race is not reproducible on demand, so the refusal is raised
+    where the handler runs; it is gRPC's own exception type."""
+
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise cygrpc.ExecuteBatchError('Failed "execute_batch"')
+
+    caplog.set_level(logging.DEBUG, logger="pyxmtp.node")
+    monkeypatch.setattr(node.store, "query_group_messages", refused)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await client.mls.QueryGroupMessages(mls_pb2.QueryGroupMessagesRequest(group_id=b"g"), timeout=0.5)
+    assert (
+        info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    )  # the node sent nothing: there was no one to send to
+    assert "MlsApi/QueryGroupMessages: the client went away" in caplog.text
+    assert "MlsApi/QueryGroupMessages peer=127.0.0.1 status=CANCELLED" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    monkeypatch.undo()  # the node goes on serving
+    assert not (
+        await client.mls.QueryGroupMessages(mls_pb2.QueryGroupMessagesRequest(group_id=b"h"))
+    ).messages
 
 
 async def test_the_standard_health_service_reports_serving_then_not_serving(

@@ -4,6 +4,7 @@ slow readers cut off with ABORTED (section 8.5)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import grpc
@@ -199,13 +200,39 @@ async def test_group_filter_without_group_id_is_invalid(client: Client) -> None:
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_shutdown_ends_open_streams(start_node: StartNode) -> None:
+async def test_shutdown_ends_every_open_stream_before_the_server_stops(
+    start_node: StartNode, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     node: Node = await start_node()
-    c = connect(node.address)
-    call = subscribe(c, (os.urandom(16), 0))
-    await call.initial_metadata()
-    await node.stop(grace=1)
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await asyncio.wait_for(call.read(), 5)
-    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-    await c.channel.close()
+    clients = [connect(node.address) for _ in range(2)]
+    WFilter = mls_pb2.SubscribeWelcomeMessagesRequest.Filter
+    calls = []
+    for i in range(40):
+        c = clients[i % 2]
+        if i % 2:
+            calls.append(subscribe(c, (os.urandom(16), 0)))
+        else:
+            request = mls_pb2.SubscribeWelcomeMessagesRequest(
+                filters=[WFilter(installation_key=os.urandom(32))]
+            )
+            calls.append(c.mls.SubscribeWelcomeMessages(request))
+    for call in calls:
+        await call.initial_metadata()
+    open_at_server_stop = []
+    server_stop = node.server.stop
+
+    async def watched_stop(grace: float | None) -> None:
+        open_at_server_stop.append(node.gate.open_streams)
+        await server_stop(grace)
+
+    monkeypatch.setattr(node.server, "stop", watched_stop)
+    await node.stop(grace=5)
+    assert open_at_server_stop == [0]  # every stream had sent its status before the server's GOAWAY
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await asyncio.wait_for(call.read(), 5)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert info.value.details() == "service is shutting down"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    for c in clients:
+        await c.channel.close()

@@ -20,6 +20,7 @@ import grpc
 from google.protobuf import message as pb_message
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from grpc._cython import cygrpc  # type: ignore[attr-defined]
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
@@ -35,6 +36,9 @@ from .mls_api import Broadcaster, MlsApiService
 from .pubsub import Dispatcher
 from .ratelimit import READ, WRITE, RateLimiter, RateLimitExceeded
 from .store import SqliteStore, Store, StoreError
+
+# gRPC's error for an operation on a call whose stream the core has already closed; grpc.aio exports no name for it
+_CallGoneError: type[Exception] = cygrpc.ExecuteBatchError
 
 log = logging.getLogger("pyxmtp.node")
 rpc_log = logging.getLogger("pyxmtp.node.rpc")
@@ -78,6 +82,31 @@ class _Gate:
 
     def __init__(self, limiter: RateLimiter | None) -> None:
         self.limiter = limiter
+        self._open_streams = 0
+        self._no_streams = asyncio.Event()
+        self._no_streams.set()
+
+    @property
+    def open_streams(self) -> int:
+        """Streaming calls whose handler has not yet finished (sent its status)."""
+        return self._open_streams
+
+    def stream_opened(self) -> None:
+        self._open_streams += 1
+        self._no_streams.clear()
+
+    def stream_closed(self) -> None:
+        self._open_streams -= 1
+        if not self._open_streams:
+            self._no_streams.set()
+
+    async def streams_ended(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no stream is open (each has sent its status); whether none is."""
+        try:
+            await asyncio.wait_for(self._no_streams.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def admit(self, call: _Call, raw: bytes, context: Context) -> Any:
         try:
@@ -116,46 +145,56 @@ async def _fail(context: Context, call: _Call, exc: Exception) -> NoReturn:
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {call.method}")
 
 
+def _call_gone(call: _Call) -> asyncio.CancelledError:
+    """What to raise when gRPC could not send on a call because its stream is already closed (the client reset it,
+    or its connection went away during a shutdown) before gRPC told this task so: a cancellation, as gRPC treats
+    it once it knows. Nothing sent can reach the client any more."""
+    log.info("%s: the client went away before the node's answer was sent", call.method)
+    return asyncio.CancelledError()
+
+
+async def _serve(gate: _Gate, call: _Call, fn: Handler, raw: bytes, context: Context) -> Any:
+    """Run one call of ``fn``: parse and charge the request, map errors to the status, log the call."""
+    start = time.perf_counter()
+    code = grpc.StatusCode.OK
+    try:
+        return await fn(gate.admit(call, raw, context), context)
+    except asyncio.CancelledError:
+        code = grpc.StatusCode.CANCELLED
+        raise
+    except grpc.aio.AbortError:
+        code = context.code() or grpc.StatusCode.UNKNOWN
+        raise
+    except _CallGoneError:
+        code = grpc.StatusCode.CANCELLED
+        raise _call_gone(call) from None
+    except Exception as exc:
+        code = exc.code if isinstance(exc, ApiError) else grpc.StatusCode.INTERNAL
+        try:
+            await _fail(context, call, exc)
+        except _CallGoneError:
+            code = grpc.StatusCode.CANCELLED
+            raise _call_gone(call) from None
+    finally:
+        gate.done(call, context, code, start)
+
+
 def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[bytes]]:
     async def handler(raw: bytes, context: Context) -> bytes:
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            response = await fn(gate.admit(call, raw, context), context)
-            data: bytes = response.SerializeToString()
-            return data
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except grpc.aio.AbortError:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        except Exception as exc:
-            code = exc.code if isinstance(exc, ApiError) else grpc.StatusCode.INTERNAL
-            await _fail(context, call, exc)
-        finally:
-            gate.done(call, context, code, start)
+        response = await _serve(gate, call, fn, raw, context)
+        data: bytes = response.SerializeToString()
+        return data
 
     return handler
 
 
 def _wrap_stream(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[None]]:
     async def handler(raw: bytes, context: Context) -> None:
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
+        gate.stream_opened()
         try:
-            await fn(gate.admit(call, raw, context), context)
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except grpc.aio.AbortError:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        except Exception as exc:
-            code = exc.code if isinstance(exc, ApiError) else grpc.StatusCode.INTERNAL
-            await _fail(context, call, exc)
+            await _serve(gate, call, fn, raw, context)
         finally:
-            gate.done(call, context, code, start)
+            gate.stream_closed()
 
     return handler
 
@@ -205,6 +244,9 @@ def _bind_address(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
+#: At most this long (and never beyond the grace period) a shutdown waits for the ended streams to send their status.
+STREAMS_END_WAIT = 1.0
+
 #: What the standard gRPC health service (grpc.health.v1.Health) reports on: the whole server ("") and each API.
 HEALTH_SERVICES = (
     "",
@@ -224,6 +266,7 @@ class Node:
         port: int,
         dispatcher: Dispatcher,
         health: health_aio.HealthServicer,
+        gate: _Gate,
     ) -> None:
         self.config = config
         self.store = store
@@ -231,6 +274,7 @@ class Node:
         self.port = port
         self.dispatcher = dispatcher
         self.health = health
+        self.gate = gate
         self._stopped = False
 
     @property
@@ -296,18 +340,22 @@ class Node:
         except BaseException:
             await store.close()
             raise
-        node = cls(config, store, server, port, dispatcher, health)
+        node = cls(config, store, server, port, dispatcher, health, gate)
         log.info("pyxmtp node listening on %s (data in %s)", node.address, store.description)
         return node
 
     async def stop(self, grace: float | None = None) -> None:
-        """End subscriptions, let in-flight calls finish for ``grace`` seconds, close the store."""
+        """End subscriptions (each stream's status goes out first), let in-flight calls finish for ``grace`` seconds,
+        close the store."""
         if self._stopped:
             return
         self._stopped = True
         await self.health.enter_graceful_shutdown()  # NOT_SERVING: load balancers stop sending calls
-        self.dispatcher.close()
-        await self.server.stop(self.config.grace_period if grace is None else grace)
+        grace = self.config.grace_period if grace is None else grace
+        self.dispatcher.close()  # each stream ends with UNAVAILABLE "service is shutting down"
+        # let those statuses go out before the server's GOAWAY, so no client sees its connection close under a stream
+        await self.gate.streams_ended(min(grace, STREAMS_END_WAIT))
+        await self.server.stop(grace)
         await self.store.close()
         log.info("pyxmtp node stopped")
 
