@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from pyxmtp.proto.mls.api.v1 import mls_pb2
+from tests.interop.libxmtp import TIMEOUT, Collector, User, streamed, texts, until, v
 
 from .apihelpers import ASC, query
 from .conftest import Client, connect
@@ -27,117 +27,7 @@ from .identity_helpers import inbox_ids_request, updates_request
 from .postgres import BackendSettings, cli_flags
 from .procs import NodeProcess, free_port
 
-os.environ.setdefault("RUST_LOG", "off")  # libxmtp reads it when it loads
-try:
-    from xmtp_bindings import xmtpv3 as _xmtpv3
-except ImportError:  # skip locally; under PYXMTP_REQUIRE_INTEROP=1 (CI) the import error fails the run
-    if os.environ.get("PYXMTP_REQUIRE_INTEROP") == "1":
-        raise
-    pytest.skip("xmtp-bindings==0.1.8 (a dev dependency) is needed", allow_module_level=True)
-v: Any = _xmtpv3
-
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
-
-TIMEOUT = 30.0
-
-
-class Collector(v.FfiMessageCallback):  # type: ignore[misc]
-    """Hands streamed messages to the asyncio loop. Runs on a Rust thread and must never raise."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[tuple[str, Any]]) -> None:
-        self.loop = loop
-        self.queue = queue
-
-    def _put(self, item: tuple[str, Any]) -> None:
-        # the loop may be gone at the very end; never raise into Rust
-        with contextlib.suppress(BaseException):
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
-
-    def on_message(self, message: Any) -> None:
-        self._put(("message", message))
-
-    def on_error(self, error: Any) -> None:
-        self._put(("error", error))
-
-    def on_close(self) -> None:
-        self._put(("close", None))
-
-
-def text_of(message: Any) -> str | None:
-    if message.kind != v.FfiConversationMessageKind.APPLICATION:
-        return None  # group_updated / membership transcript entries
-    try:
-        return str(v.decode_text(message.content))
-    except Exception:
-        return None  # membership changes and other content types
-
-
-def list_options() -> Any:
-    return v.FfiListMessagesOptions(
-        sent_before_ns=None,
-        sent_after_ns=None,
-        limit=None,
-        delivery_status=None,
-        direction=None,
-        content_types=None,
-        exclude_content_types=None,
-        exclude_sender_inbox_ids=None,
-        sort_by=None,
-        inserted_after_ns=None,
-        inserted_before_ns=None,
-    )
-
-
-async def texts(conversation: Any) -> list[str]:
-    return [t for t in map(text_of, await conversation.find_messages(list_options())) if t is not None]
-
-
-class User:
-    def __init__(self, client: Any, identifier: Any, address: str) -> None:
-        self.client = client
-        self.identifier = identifier
-        self.address = address
-
-    @property
-    def inbox_id(self) -> str:
-        return str(self.client.inbox_id())
-
-    @classmethod
-    async def register(cls, api: Any) -> User:
-        key = os.urandom(32)
-        address = v.ethereum_address_from_pubkey(v.ethereum_generate_public_key(key))
-        ident = v.FfiIdentifier(identifier=address, identifier_kind=v.FfiIdentifierKind.ETHEREUM)
-        assert await v.get_inbox_id_for_identifier(api, ident) is None
-        inbox_id = v.generate_inbox_id(ident, 0)
-        db = v.DbOptions(db=None, encryption_key=None, max_db_pool_size=None, min_db_pool_size=None)
-        client = await v.create_client(
-            api, api, db, inbox_id, ident, 0, None, v.FfiDeviceSyncMode.DISABLED, None, None
-        )
-        request = client.signature_request()
-        text = await request.signature_text()
-        await request.add_ecdsa_signature(v.ethereum_sign_recoverable(text.encode(), key, True))
-        await client.register_identity(request)
-        assert await v.get_inbox_id_for_identifier(api, ident) == inbox_id
-        return cls(client, ident, address)
-
-
-async def until(predicate_coro: Any, what: str, timeout: float = TIMEOUT) -> None:
-    """Poll ``await predicate_coro()`` until it is true."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate_coro():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def streamed(queue: asyncio.Queue[tuple[str, Any]], wanted: set[str], seen: list[str]) -> None:
-    """Read the stream until every text in ``wanted`` arrived (``seen`` collects everything)."""
-    while not wanted <= set(seen):
-        kind, item = await asyncio.wait_for(queue.get(), TIMEOUT)
-        assert kind == "message", f"stream reported {kind}: {item}"
-        text = text_of(item)
-        if text is not None:
-            seen.append(text)
 
 
 async def node_history(

@@ -5,7 +5,7 @@ Layers, as in the RFC:
 * :class:`KEM` is the pluggable key-encapsulation interface (generate / derive / deserialise / encap /
   decap). :class:`DHKEM` implements section 4.1 over X25519 (0x0020), X448 (0x0021), P-256 (0x0010),
   P-384 (0x0011) and P-521 (0x0012), including ``DeriveKeyPair`` with the NIST rejection-sampling loop
-  (section 7.1.3). Another KEM (X-Wing) plugs in by subclassing :class:`KEM`.
+  (section 7.1.3). Another KEM plugs in by subclassing :class:`KEM`: X-Wing is :mod:`.xwing`.
 * :class:`HPKE` combines a KEM, a KDF (:mod:`.kdf`) and an AEAD (:mod:`.aead`): ``SetupBaseS`` /
   ``SetupBaseR`` returning :class:`SenderContext` / :class:`ReceiverContext` (``Seal`` / ``Open`` with
   sequence numbers, ``Export``), the single-shot ``SealBase`` / ``OpenBase``, and export-only helpers
@@ -13,7 +13,8 @@ Layers, as in the RFC:
 
 Encapsulation is deterministic in its randomness: :meth:`KEM.encap` draws the ephemeral key from the injected
 ``rng`` (``Nsk`` bytes for DHKEM; for X25519/X448 they are the raw private key, for NIST curves the scalar
-after rejection sampling), so a known-answer test passes the RFC's ``skEm`` as the random bytes.
+after rejection sampling), so a known-answer test passes the RFC's ``skEm`` as the random bytes. (X-Wing
+takes only its X25519 ephemeral from ``rng``: see :mod:`.xwing`.)
 
 Failures: a malformed recipient public key raises :class:`InvalidKey` on the sending side; every receiving
 failure (malformed ``enc``, wrong key, tampered ciphertext, AAD or info) raises :class:`DecryptError`.
@@ -97,12 +98,13 @@ SK = TypeVar("SK")
 PK = TypeVar("PK")
 
 
-class _DHPrivateKey(HPKEPrivateKey, Generic[SK]):
-    __slots__ = ("_kem", "_public", "_raw", "_sk")
+class KEMPrivateKey(HPKEPrivateKey):
+    """A KEM's private key: the KEM it belongs to, its serialized form and its public key (for subclasses)."""
 
-    def __init__(self, kem: KEM, sk: SK, raw: bytes, public: bytes) -> None:
+    __slots__ = ("_kem", "_public", "_raw")
+
+    def __init__(self, kem: KEM, raw: bytes, public: bytes) -> None:
         self._kem = kem
-        self._sk = sk
         self._raw = raw
         self._public = public
 
@@ -119,6 +121,14 @@ class _DHPrivateKey(HPKEPrivateKey, Generic[SK]):
 
     def public_bytes(self) -> bytes:
         return self._public
+
+
+class _DHPrivateKey(KEMPrivateKey, Generic[SK]):
+    __slots__ = ("_sk",)
+
+    def __init__(self, kem: KEM, sk: SK, raw: bytes, public: bytes) -> None:
+        super().__init__(kem, raw, public)
+        self._sk = sk
 
 
 class DHKEM(KEM, Generic[SK, PK]):

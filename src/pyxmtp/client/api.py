@@ -1,0 +1,169 @@
+"""The client's side of the v3 gRPC API: MlsApi and IdentityApi calls as a libxmtp client makes them.
+
+:class:`NodeApi` owns one ``grpc.aio`` channel. Every method is one RPC (or a paged walk of one) and returns
+protobuf messages; failures are :class:`ApiCallError` naming the method and the gRPC status. Paging follows
+xmtp-node-go: ascending, at most 100 per page, ``id_cursor`` = the last id seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
+
+import grpc
+
+from pyxmtp.proto.identity.api.v1 import identity_pb2, identity_pb2_grpc
+from pyxmtp.proto.identity.associations import association_pb2
+from pyxmtp.proto.mls.api.v1 import mls_pb2, mls_pb2_grpc
+
+PAGE_SIZE = 100
+#: At most this many messages per SendGroupMessages / SendWelcomeMessages call (libxmtp's chunking).
+MAX_BATCH = 50
+_ASC = mls_pb2.SORT_DIRECTION_ASCENDING
+M = TypeVar("M")
+
+
+class ApiCallError(Exception):
+    """An RPC failed: ``method``, the gRPC ``code`` and the node's ``details``."""
+
+    def __init__(self, method: str, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{method} failed: {code.name}: {details}")
+        self.method = method
+        self.code = code
+        self.details = details
+
+
+class NodeApi:
+    """One node, over one channel (``address`` as ``host:port``; plaintext unless ``credentials`` are given)."""
+
+    def __init__(
+        self, address: str, *, credentials: grpc.ChannelCredentials | None = None, timeout: float = 30.0
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(address)
+        else:
+            self._channel = grpc.aio.secure_channel(address, credentials)
+        self._mls = mls_pb2_grpc.MlsApiStub(self._channel)
+        self._identity = identity_pb2_grpc.IdentityApiStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> NodeApi:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, name: str, method: object, request: object) -> object:
+        try:
+            return await method(request, timeout=self.timeout)  # type: ignore[operator]
+        except grpc.aio.AioRpcError as exc:
+            raise ApiCallError(name, exc.code(), exc.details() or "") from exc
+
+    # --- identity -----------------------------------------------------------------------------------------
+    async def get_inbox_ids(
+        self, identifiers: Sequence[tuple[str, association_pb2.IdentifierKind.ValueType]]
+    ) -> dict[str, str | None]:
+        """``{identifier: inbox_id or None}`` for each ``(identifier, kind)`` asked about."""
+        request = identity_pb2.GetInboxIdsRequest(
+            requests=[
+                identity_pb2.GetInboxIdsRequest.Request(identifier=i, identifier_kind=k)
+                for i, k in identifiers
+            ]
+        )
+        reply = await self._call("IdentityApi/GetInboxIds", self._identity.GetInboxIds, request)
+        assert isinstance(reply, identity_pb2.GetInboxIdsResponse)
+        return {r.identifier: (r.inbox_id if r.HasField("inbox_id") else None) for r in reply.responses}
+
+    async def get_identity_updates(
+        self, after: Iterable[tuple[str, int]]
+    ) -> dict[str, list[identity_pb2.GetIdentityUpdatesResponse.IdentityUpdateLog]]:
+        """Each inbox's updates with a sequence id above the one given (0: the whole log)."""
+        request = identity_pb2.GetIdentityUpdatesRequest(
+            requests=[
+                identity_pb2.GetIdentityUpdatesRequest.Request(inbox_id=i, sequence_id=s) for i, s in after
+            ]
+        )
+        reply = await self._call("IdentityApi/GetIdentityUpdates", self._identity.GetIdentityUpdates, request)
+        assert isinstance(reply, identity_pb2.GetIdentityUpdatesResponse)
+        return {r.inbox_id: list(r.updates) for r in reply.responses}
+
+    async def publish_identity_update(self, update: association_pb2.IdentityUpdate) -> None:
+        request = identity_pb2.PublishIdentityUpdateRequest(identity_update=update)
+        await self._call("IdentityApi/PublishIdentityUpdate", self._identity.PublishIdentityUpdate, request)
+
+    # --- key packages -------------------------------------------------------------------------------------
+    async def upload_key_package(self, key_package: bytes) -> None:
+        request = mls_pb2.UploadKeyPackageRequest(
+            key_package=mls_pb2.KeyPackageUpload(key_package_tls_serialized=key_package),
+            is_inbox_id_credential=True,
+        )
+        await self._call("MlsApi/UploadKeyPackage", self._mls.UploadKeyPackage, request)
+
+    async def fetch_key_packages(self, installation_keys: Sequence[bytes]) -> list[bytes]:
+        """The latest key package of each installation, in order (empty bytes where there is none)."""
+        request = mls_pb2.FetchKeyPackagesRequest(installation_keys=list(installation_keys))
+        reply = await self._call("MlsApi/FetchKeyPackages", self._mls.FetchKeyPackages, request)
+        assert isinstance(reply, mls_pb2.FetchKeyPackagesResponse)
+        return [k.key_package_tls_serialized for k in reply.key_packages]
+
+    # --- messages -----------------------------------------------------------------------------------------
+    async def send_group_messages(self, messages: Sequence[mls_pb2.GroupMessageInput]) -> None:
+        for start in range(0, len(messages), MAX_BATCH):
+            request = mls_pb2.SendGroupMessagesRequest(messages=messages[start : start + MAX_BATCH])
+            await self._call("MlsApi/SendGroupMessages", self._mls.SendGroupMessages, request)
+
+    async def send_welcome_messages(self, messages: Sequence[mls_pb2.WelcomeMessageInput]) -> None:
+        for start in range(0, len(messages), MAX_BATCH):
+            request = mls_pb2.SendWelcomeMessagesRequest(messages=messages[start : start + MAX_BATCH])
+            await self._call("MlsApi/SendWelcomeMessages", self._mls.SendWelcomeMessages, request)
+
+    async def group_messages_after(self, group_id: bytes, cursor: int) -> AsyncIterator[mls_pb2.GroupMessage]:
+        """Every message of the group with an id above ``cursor``, oldest first."""
+
+        async def page(paging: mls_pb2.PagingInfo) -> Sequence[mls_pb2.GroupMessage]:
+            request = mls_pb2.QueryGroupMessagesRequest(group_id=group_id, paging_info=paging)
+            reply = await self._call("MlsApi/QueryGroupMessages", self._mls.QueryGroupMessages, request)
+            assert isinstance(reply, mls_pb2.QueryGroupMessagesResponse)
+            return reply.messages
+
+        async for message in _paged(page, cursor, lambda m: m.v1.id):
+            yield message
+
+    async def welcomes_after(
+        self, installation_key: bytes, cursor: int
+    ) -> AsyncIterator[mls_pb2.WelcomeMessage]:
+        """Every welcome for the installation with an id above ``cursor``, oldest first."""
+
+        async def page(paging: mls_pb2.PagingInfo) -> Sequence[mls_pb2.WelcomeMessage]:
+            request = mls_pb2.QueryWelcomeMessagesRequest(
+                installation_key=installation_key, paging_info=paging
+            )
+            reply = await self._call("MlsApi/QueryWelcomeMessages", self._mls.QueryWelcomeMessages, request)
+            assert isinstance(reply, mls_pb2.QueryWelcomeMessagesResponse)
+            return reply.messages
+
+        async for message in _paged(page, cursor, welcome_id):
+            yield message
+
+
+def welcome_id(message: mls_pb2.WelcomeMessage) -> int:
+    """The node's id of a welcome (a V1 or a pointer)."""
+    which = message.WhichOneof("version")
+    return int(getattr(message, which).id) if which else 0
+
+
+async def _paged(
+    page: Callable[[mls_pb2.PagingInfo], Awaitable[Sequence[M]]], cursor: int, id_of: Callable[[M], int]
+) -> AsyncIterator[M]:
+    """Walk ascending pages of :data:`PAGE_SIZE` from ``cursor`` until a short page."""
+    while True:
+        items = await page(mls_pb2.PagingInfo(direction=_ASC, limit=PAGE_SIZE, id_cursor=cursor))
+        for item in items:
+            cursor = max(cursor, id_of(item))
+            yield item
+        if len(items) < PAGE_SIZE:
+            return

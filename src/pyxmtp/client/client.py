@@ -1,0 +1,256 @@
+"""The asyncio XMTP client: one installation of one inbox, talking to one node.
+
+Typical use::
+
+    wallet = LocalWalletSigner.generate()
+    client = await Client.create("127.0.0.1:5556", wallet, db_path="alice.db")
+    await client.register(wallet)             # once per installation: identity update + key package
+    for conversation in await client.sync_welcomes():
+        await conversation.sync()
+        for message in conversation.messages():
+            print(message.sender_inbox_id, message.content)
+    dm = client.dm_with(bob_inbox_id)
+    await dm.send_text("hi bob")
+
+The client follows libxmtp's order of calls (protocol reference, section 9): it uploads its key package before
+publishing the identity update that adds its installation; it processes welcomes and group messages in the
+node's id order, remembering cursors; it rotates its key package after consuming welcomes and deletes the
+private keys of replaced ones after a grace period (:data:`KEY_PACKAGE_GRACE_NS`), so late welcomes still open
+but a stolen database does not open old ones forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pyxmtp.conversations.conversation import Conversation
+from pyxmtp.conversations.key_packages import XMTP_CIPHER_SUITE, create_xmtp_key_package
+from pyxmtp.conversations.welcome_wrap import WrapperKeyPair, generate_wrapper_key_pair, unwrap_welcome
+from pyxmtp.identity.builder import add_installation_request, create_inbox_request
+from pyxmtp.identity.inbox import inbox_id_for
+from pyxmtp.identity.installation import InstallationKey
+from pyxmtp.identity.signatures import Signer
+from pyxmtp.mls.codec import encode
+from pyxmtp.mls.crypto.keys import HPKEPrivateKey, SignaturePrivateKey
+from pyxmtp.mls.crypto.suite import get_suite
+from pyxmtp.mls.errors import MLSError
+from pyxmtp.mls.key_packages import KeyPackageBundle
+from pyxmtp.proto.mls.api.v1 import mls_pb2
+
+from .api import NodeApi, welcome_id
+from .conversation import ClientConversation, retry_with_identities
+from .identity import IdentityCache
+from .store import ClientStore, ConversationRecord, KeyPackageRecord
+
+log = logging.getLogger("pyxmtp.client")
+
+#: Replaced key packages keep their private keys this long, for welcomes still on the way (libxmtp: 1 day).
+KEY_PACKAGE_GRACE_NS = 24 * 3600 * 10**9
+_WELCOME_CURSOR = "welcomes"
+#: libxmtp's per-inbox HMAC key for sender_hmac is 42 random bytes.
+HMAC_KEY_LENGTH = 42
+
+
+class Client:
+    """One installation (see the module docstring). Build with :meth:`create`."""
+
+    def __init__(
+        self,
+        api: NodeApi,
+        store: ClientStore,
+        installation: InstallationKey,
+        inbox_id: str,
+        hmac_key: bytes,
+        *,
+        nonce: int = 0,
+        rng: Callable[[int], bytes] = os.urandom,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.api = api
+        self.store = store
+        self.installation = installation
+        self.inbox_id = inbox_id
+        self.nonce = nonce
+        self.hmac_key = hmac_key  # the sender-HMAC key (push-notification self-filtering)
+        self.rng = rng
+        self.clock_ns = clock_ns
+        self.identities = IdentityCache()
+        self.signer: SignaturePrivateKey = get_suite(XMTP_CIPHER_SUITE).signature_key_from_bytes(
+            installation.seed
+        )
+        self._conversations: dict[bytes, ClientConversation] = {}
+
+    @classmethod
+    async def create(
+        cls,
+        address: str,
+        owner: Signer,
+        *,
+        db_path: str | Path | None = None,
+        nonce: int = 0,
+        rng: Callable[[int], bytes] = os.urandom,
+    ) -> Client:
+        """The client of ``owner``'s inbox (nonce ``nonce``) at the node ``address``, keeping its state in
+        ``db_path`` (None: in memory). A new database gets a new installation key."""
+        store = ClientStore(db_path)
+        saved = store.installation()
+        if saved is None:
+            installation = InstallationKey.generate(rng)
+            inbox_id = inbox_id_for(owner.identifier, nonce)
+            hmac_key = rng(HMAC_KEY_LENGTH)
+            with store.transaction():
+                store.set_installation(installation.seed, inbox_id, nonce, hmac_key)
+        else:
+            installation, inbox_id, nonce, hmac_key = InstallationKey(saved[0]), saved[1], saved[2], saved[3]
+        return cls(NodeApi(address), store, installation, inbox_id, hmac_key, nonce=nonce, rng=rng)
+
+    async def close(self) -> None:
+        await self.api.close()
+        self.store.close()
+
+    @property
+    def installation_id(self) -> bytes:
+        return self.installation.public_key
+
+    # --- registration -------------------------------------------------------------------------------------
+    async def is_registered(self) -> bool:
+        await self.identities.fetch(self.api, [self.inbox_id])
+        state = self.identities.state(self.inbox_id)
+        return state is not None and self.installation_id in state.installations()
+
+    async def register(self, owner: Signer) -> None:
+        """Add this installation to the inbox (creating the inbox if it has no log yet), signed by ``owner``
+        (a member of the inbox: its wallet) and the installation key. Idempotent."""
+        if await self.is_registered():
+            return
+        await self.rotate_key_package()  # libxmtp uploads first, then publishes the update
+        state = self.identities.state(self.inbox_id)
+        now = self.clock_ns()
+        if state is None:
+            request = create_inbox_request(
+                owner.identifier, self.installation_id, nonce=self.nonce, client_timestamp_ns=now
+            )
+        else:
+            request = add_installation_request(
+                self.inbox_id, owner.identifier, self.installation_id, client_timestamp_ns=now
+            )
+        request.sign_with(self.installation)
+        request.sign_with(owner)
+        await self.api.publish_identity_update(request.build_identity_update())
+        if not await self.is_registered():  # pragma: no cover - the node accepted but does not serve it
+            raise RuntimeError("the node accepted the identity update but does not list this installation")
+
+    async def rotate_key_package(self) -> None:
+        """Publish a fresh key package; older ones are deleted :data:`KEY_PACKAGE_GRACE_NS` later."""
+        now_ns = self.clock_ns()
+        wrapper: WrapperKeyPair = generate_wrapper_key_pair(self.rng)
+        bundle = create_xmtp_key_package(
+            self.inbox_id, self.signer, rng=self.rng, now=now_ns // 10**9, welcome_wrapper=wrapper.extension()
+        )
+        record = KeyPackageRecord(
+            wrapper.public_key, bundle.to_bytes(), wrapper.private_key_bytes(), now_ns, None
+        )
+        with self.store.transaction():
+            self.store.add_key_package(record)
+        await self.api.upload_key_package(encode(bundle.key_package))
+        with self.store.transaction():
+            self.store.retire_key_packages(
+                keep=wrapper.public_key, delete_at_ns=now_ns + KEY_PACKAGE_GRACE_NS
+            )
+            self.store.delete_expired_key_packages(now_ns)
+
+    # --- conversations ------------------------------------------------------------------------------------
+    def _load(self, record: ConversationRecord) -> ClientConversation:
+        conversation = self._conversations.get(record.group_id)
+        if conversation is None:
+            group = Conversation.from_bytes(record.state, self.inbox_id)
+            conversation = ClientConversation(self, group, record.cursor)
+            self._conversations[record.group_id] = conversation
+        return conversation
+
+    def conversations(self) -> list[ClientConversation]:
+        """Every conversation this installation is in, oldest first."""
+        return [self._load(r) for r in self.store.conversations()]
+
+    def conversation(self, group_id: bytes) -> ClientConversation | None:
+        record = self.store.conversation(group_id)
+        return None if record is None else self._load(record)
+
+    def dm_with(self, inbox_id: str) -> ClientConversation | None:
+        """The DM with ``inbox_id`` (the newest, if several), or None."""
+        found = [c for c in self.conversations() if c.conversation.dm_peer == inbox_id]
+        return found[-1] if found else None
+
+    async def sync_welcomes(self) -> list[ClientConversation]:
+        """Process every welcome that arrived since the last call; the conversations joined, in order.
+
+        A welcome that cannot be used (not for a key package of ours any more, tampered, a tree that does not
+        match the identity logs) is logged and skipped; the cursor moves past it either way, as libxmtp does.
+        """
+        cursor = self.store.cursor(_WELCOME_CURSOR)
+        joined: list[ClientConversation] = []
+        seen_any = False
+        async for welcome in self.api.welcomes_after(self.installation_id, cursor):
+            seen_any = True
+            which = welcome.WhichOneof("version")
+            if which != "v1":
+                log.warning("skipping a welcome of kind %s (not supported yet)", which)
+                self._advance_welcomes(welcome_id(welcome))
+                continue
+            v1 = welcome.v1
+            try:
+                conversation = await self._join(v1)
+            except MLSError as exc:
+                log.warning("welcome %d could not be used: %s", v1.id, exc)
+                self._advance_welcomes(v1.id)
+                continue
+            joined.append(conversation)
+        if seen_any:
+            await self.rotate_key_package()
+        return joined
+
+    def _advance_welcomes(self, welcome_id: int) -> None:
+        with self.store.transaction():
+            self.store.set_cursor(_WELCOME_CURSOR, max(welcome_id, self.store.cursor(_WELCOME_CURSOR)))
+
+    async def _join(self, v1: mls_pb2.WelcomeMessage.V1) -> ClientConversation:
+        record = self.store.key_package(v1.hpke_public_key)
+        if record is None:
+            raise _UnknownKeyPackage(f"welcome {v1.id} is for a key package this installation no longer has")
+        bundle = KeyPackageBundle.from_bytes(record.bundle)
+        welcome, metadata = unwrap_welcome(
+            v1.data, v1.welcome_metadata, _wrapper_private_key(record, bundle), v1.wrapper_algorithm
+        )
+        cursor = mls_pb2.WelcomeMetadata.FromString(metadata).message_cursor if metadata else 0
+        now = self.clock_ns() // 10**9
+
+        def join() -> Conversation:
+            return Conversation.join(
+                welcome, bundle, self.signer, self.inbox_id, self.identities.states_for, now=now
+            )
+
+        conversation = await retry_with_identities(self, join)
+        record_out = ConversationRecord(
+            conversation.group_id,
+            conversation.to_bytes(),
+            cursor,
+            self.clock_ns(),
+            conversation.context.metadata.creator_inbox_id,
+        )
+        with self.store.transaction():
+            self.store.save_conversation(record_out)
+            self.store.set_cursor(_WELCOME_CURSOR, max(v1.id, self.store.cursor(_WELCOME_CURSOR)))
+        self._conversations.pop(conversation.group_id, None)
+        return self._load(record_out)
+
+
+class _UnknownKeyPackage(MLSError):
+    pass
+
+
+def _wrapper_private_key(record: KeyPackageRecord, bundle: KeyPackageBundle) -> HPKEPrivateKey | bytes:
+    return record.wrapper_private_key if record.wrapper_private_key is not None else bundle.init_private_key

@@ -1,0 +1,104 @@
+"""Identity logs as the client needs them: fetched from the node, verified, cached, replayed to a sequence id.
+
+:class:`IdentityCache` keeps every inbox log it fetched (verified update by update with the association state
+machine) and answers "the state of inbox X at sequence id N" (N = 0: the latest it knows). The conversation
+layer asks for states synchronously and raises :class:`IdentityNeeded` when one is missing: the client then
+fetches what it names (:meth:`IdentityCache.fetch`) and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pyxmtp.identity.associations import apply_update
+from pyxmtp.identity.errors import IdentityError
+from pyxmtp.identity.state import AssociationState
+from pyxmtp.mls.errors import LocalMLSError, ValidationError
+
+from .api import NodeApi
+
+
+class IdentityNeeded(LocalMLSError):
+    """Processing needs identity logs the cache does not have yet (``wanted``: inbox id -> sequence id)."""
+
+    def __init__(self, wanted: Mapping[str, int]) -> None:
+        super().__init__(f"identity logs needed: {dict(wanted)}")
+        self.wanted = dict(wanted)
+
+
+class IdentityLogError(ValidationError):
+    """An inbox's identity log, as the node served it, does not verify (or lacks the sequence id asked for)."""
+
+
+@dataclass
+class _Log:
+    """One inbox: the state after each update, by sequence id, in log order."""
+
+    states: list[tuple[int, AssociationState]] = field(default_factory=list)
+
+    @property
+    def last_sequence_id(self) -> int:
+        return self.states[-1][0] if self.states else 0
+
+
+class IdentityCache:
+    """Verified identity logs of the inboxes this client has seen."""
+
+    def __init__(self) -> None:
+        self._logs: dict[str, _Log] = {}
+
+    def state(self, inbox_id: str, sequence_id: int = 0) -> AssociationState | None:
+        """The state of ``inbox_id`` after update ``sequence_id`` (0: the latest known); None if not known."""
+        log = self._logs.get(inbox_id)
+        if log is None or not log.states:
+            return None
+        if sequence_id == 0:
+            return log.states[-1][1]
+        for seq, state in reversed(log.states):
+            if seq <= sequence_id:
+                return state
+        return None
+
+    def states_for(self, wanted: Mapping[str, int]) -> dict[str, AssociationState]:
+        """Each inbox's state at its sequence id; :class:`IdentityNeeded` naming every one not known (or known
+        only up to an earlier sequence id)."""
+        missing = {}
+        out = {}
+        for inbox_id, sequence_id in wanted.items():
+            log = self._logs.get(inbox_id)
+            if log is None or not log.states or (sequence_id and log.last_sequence_id < sequence_id):
+                missing[inbox_id] = sequence_id
+                continue
+            state = self.state(inbox_id, sequence_id)
+            if state is None:
+                raise IdentityLogError(f"inbox {inbox_id} has no state at sequence id {sequence_id}")
+            out[inbox_id] = state
+        if missing:
+            raise IdentityNeeded(missing)
+        return out
+
+    async def fetch(self, api: NodeApi, inbox_ids: Iterable[str]) -> None:
+        """Fetch (the rest of) each inbox's log from the node and verify it."""
+        wanted = {i: (self._logs[i].last_sequence_id if i in self._logs else 0) for i in inbox_ids}
+        if not wanted:
+            return
+        updates = await api.get_identity_updates(wanted.items())
+        for inbox_id, entries in updates.items():
+            if inbox_id not in wanted:
+                continue
+            log = self._logs.setdefault(inbox_id, _Log())
+            state = log.states[-1][1] if log.states else None
+            for entry in sorted(entries, key=lambda e: e.sequence_id):
+                if entry.sequence_id <= log.last_sequence_id:
+                    continue
+                try:
+                    state = apply_update(state, entry.update)
+                except IdentityError as exc:
+                    raise IdentityLogError(
+                        f"inbox {inbox_id}: update {entry.sequence_id} does not verify: {exc}"
+                    ) from exc
+                log.states.append((entry.sequence_id, state))
+
+    def forget(self, inbox_id: str) -> None:
+        self._logs.pop(inbox_id, None)

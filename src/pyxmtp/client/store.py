@@ -1,0 +1,246 @@
+"""The client's local database: SQLite, one file per installation (or in memory).
+
+What it keeps, all as opaque bytes the layers above produce:
+
+- the installation: its Ed25519 seed, inbox id and sender-HMAC key (secrets: whoever has the file is this installation);
+- key packages we published, by the HPKE public key a welcome names (the key-package bundle and, for X-Wing
+  wrapping, the wrapper's private key): deleted a grace period after a newer one replaced them;
+- conversations: each group's serialized MLS state and the id of the last group message processed;
+- the welcome cursor, and the decoded messages of every conversation.
+
+A group's new state, its cursor and the messages that produced them are written in one transaction
+(:meth:`ClientStore.transaction`), so a crash leaves either all or none of them: never a cursor past a message
+whose keys were already deleted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS installation (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seed BLOB NOT NULL, inbox_id TEXT NOT NULL, nonce INTEGER NOT NULL,
+    hmac_key BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_packages (
+    hpke_public_key BLOB PRIMARY KEY, bundle BLOB NOT NULL, wrapper_private_key BLOB,
+    created_ns INTEGER NOT NULL, delete_at_ns INTEGER
+);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS conversations (
+    group_id BLOB PRIMARY KEY, state BLOB NOT NULL, cursor INTEGER NOT NULL, created_ns INTEGER NOT NULL,
+    added_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    message_id BLOB PRIMARY KEY, group_id BLOB NOT NULL, server_id INTEGER, sender_inbox_id TEXT NOT NULL,
+    sender_installation BLOB NOT NULL, sent_ns INTEGER NOT NULL, content BLOB NOT NULL,
+    published INTEGER NOT NULL, payload_hash BLOB
+);
+CREATE INDEX IF NOT EXISTS messages_by_group ON messages (group_id, sent_ns);
+CREATE INDEX IF NOT EXISTS messages_by_payload ON messages (payload_hash);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPackageRecord:
+    hpke_public_key: bytes
+    bundle: bytes
+    wrapper_private_key: bytes | None
+    created_ns: int
+    delete_at_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    group_id: bytes
+    state: bytes
+    cursor: int
+    created_ns: int
+    added_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A message as stored: ``content`` is the EncodedContent bytes; ``published`` is false for our own messages
+    until the node has them (``server_id`` is then set)."""
+
+    message_id: bytes
+    group_id: bytes
+    server_id: int | None
+    sender_inbox_id: str
+    sender_installation: bytes
+    sent_ns: int
+    content: bytes
+    published: bool
+
+
+class ClientStore:
+    """The local database at ``path`` (``None``: in memory, gone when closed)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")  # deleted keys are overwritten, not left in free pages
+        self._db.executescript(_SCHEMA)
+        self._depth = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside commits together (nested uses join the outer transaction)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # --- installation -------------------------------------------------------------------------------------
+    def installation(self) -> tuple[bytes, str, int, bytes] | None:
+        """``(installation seed, inbox id, inbox nonce, sender-HMAC key)``, or None for a new database."""
+        row = self._db.execute("SELECT seed, inbox_id, nonce, hmac_key FROM installation").fetchone()
+        return None if row is None else (bytes(row[0]), str(row[1]), int(row[2]), bytes(row[3]))
+
+    def set_installation(self, seed: bytes, inbox_id: str, nonce: int, hmac_key: bytes) -> None:
+        self._db.execute("INSERT INTO installation VALUES (1, ?, ?, ?, ?)", (seed, inbox_id, nonce, hmac_key))
+
+    # --- key packages -------------------------------------------------------------------------------------
+    def add_key_package(self, record: KeyPackageRecord) -> None:
+        self._db.execute(
+            "INSERT INTO key_packages VALUES (?, ?, ?, ?, ?)",
+            (
+                record.hpke_public_key,
+                record.bundle,
+                record.wrapper_private_key,
+                record.created_ns,
+                record.delete_at_ns,
+            ),
+        )
+
+    def key_package(self, hpke_public_key: bytes) -> KeyPackageRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM key_packages WHERE hpke_public_key = ?", (hpke_public_key,)
+        ).fetchone()
+        return (
+            None
+            if row is None
+            else KeyPackageRecord(bytes(row[0]), bytes(row[1]), _opt(row[2]), row[3], row[4])
+        )
+
+    def retire_key_packages(self, keep: bytes, delete_at_ns: int) -> None:
+        """Schedule every key package but ``keep`` for deletion at ``delete_at_ns`` (if not scheduled earlier)."""
+        self._db.execute(
+            "UPDATE key_packages SET delete_at_ns = ? WHERE hpke_public_key != ? AND delete_at_ns IS NULL",
+            (delete_at_ns, keep),
+        )
+
+    def delete_expired_key_packages(self, now_ns: int) -> int:
+        cur = self._db.execute(
+            "DELETE FROM key_packages WHERE delete_at_ns IS NOT NULL AND delete_at_ns <= ?", (now_ns,)
+        )
+        return cur.rowcount
+
+    def key_package_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM key_packages").fetchone()[0])
+
+    # --- cursors ------------------------------------------------------------------------------------------
+    def cursor(self, name: str) -> int:
+        row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def set_cursor(self, name: str, value: int) -> None:
+        self._db.execute(
+            "INSERT INTO cursors VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    # --- conversations ------------------------------------------------------------------------------------
+    def conversation(self, group_id: bytes) -> ConversationRecord | None:
+        row = self._db.execute("SELECT * FROM conversations WHERE group_id = ?", (group_id,)).fetchone()
+        return (
+            None if row is None else ConversationRecord(bytes(row[0]), bytes(row[1]), row[2], row[3], row[4])
+        )
+
+    def conversations(self) -> list[ConversationRecord]:
+        rows = self._db.execute("SELECT * FROM conversations ORDER BY created_ns").fetchall()
+        return [ConversationRecord(bytes(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def save_conversation(self, record: ConversationRecord) -> None:
+        """Insert or replace (a welcome to a group we already had replaces it, as libxmtp does)."""
+        self._db.execute(
+            "INSERT INTO conversations VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id) DO UPDATE SET "
+            "state = excluded.state, cursor = excluded.cursor, created_ns = excluded.created_ns, "
+            "added_by = excluded.added_by",
+            (record.group_id, record.state, record.cursor, record.created_ns, record.added_by),
+        )
+
+    def update_conversation(self, group_id: bytes, state: bytes, cursor: int) -> None:
+        self._db.execute(
+            "UPDATE conversations SET state = ?, cursor = ? WHERE group_id = ?", (state, cursor, group_id)
+        )
+
+    # --- messages -----------------------------------------------------------------------------------------
+    def add_message(self, record: MessageRecord, payload_hash: bytes | None = None) -> bool:
+        """Store a message; false if one with its id is already there (a replay or a duplicate)."""
+        cur = self._db.execute(
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+            (
+                record.message_id,
+                record.group_id,
+                record.server_id,
+                record.sender_inbox_id,
+                record.sender_installation,
+                record.sent_ns,
+                record.content,
+                int(record.published),
+                payload_hash,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def mark_published(self, payload_hash: bytes, server_id: int, sent_ns: int) -> bool:
+        """Our own message came back from the node: record its id and the node's time. False if not ours."""
+        cur = self._db.execute(
+            "UPDATE messages SET published = 1, server_id = ?, sent_ns = ? WHERE payload_hash = ? AND published = 0",
+            (server_id, sent_ns, payload_hash),
+        )
+        return cur.rowcount == 1
+
+    def is_own_payload(self, payload_hash: bytes) -> bool:
+        row = self._db.execute("SELECT 1 FROM messages WHERE payload_hash = ?", (payload_hash,)).fetchone()
+        return row is not None
+
+    def messages(self, group_id: bytes) -> list[MessageRecord]:
+        rows = self._db.execute(
+            "SELECT message_id, group_id, server_id, sender_inbox_id, sender_installation, sent_ns, content, "
+            "published FROM messages WHERE group_id = ? ORDER BY sent_ns, rowid",
+            (group_id,),
+        ).fetchall()
+        return [
+            MessageRecord(bytes(r[0]), bytes(r[1]), r[2], r[3], bytes(r[4]), r[5], bytes(r[6]), bool(r[7]))
+            for r in rows
+        ]
+
+
+def _opt(value: bytes | None) -> bytes | None:
+    return None if value is None else bytes(value)

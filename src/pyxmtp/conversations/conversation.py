@@ -1,0 +1,228 @@
+"""One XMTP conversation (a group or a DM) as one installation sees it, sans-IO.
+
+:class:`Conversation` wraps the MLS :class:`~pyxmtp.mls.group.Group` with XMTP's rules: the group context is
+read as XMTP metadata (:mod:`.group_context`), every group message is a PrivateMessage whose application data
+is a ``PlaintextEnvelope`` (:mod:`.content`), messages are processed in the node's id order, and a commit for
+an epoch already left behind is skipped (the node's order decides conflicts: the first commit for an epoch
+wins). The caller fetches, stores and sends; this module only turns bytes into events and back.
+
+:meth:`Conversation.process` returns what a message did: :class:`Received` (an application message),
+:class:`CommitMerged`, or :class:`Skipped` with the reason. It raises only for a message that is bad (a typed
+:class:`~pyxmtp.mls.errors.RemoteMLSError`): the caller records that it was seen and moves on, and the group
+is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pyxmtp.identity.state import AssociationState
+from pyxmtp.mls.codec import decode
+from pyxmtp.mls.constants import ContentType
+from pyxmtp.mls.crypto.keys import RandomSource, SignaturePrivateKey
+from pyxmtp.mls.errors import DecodeError, ValidationError
+from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage, parse_private_message
+from pyxmtp.mls.group import XMTP_CONFIG, ApplicationMessage, Group, StagedCommit
+from pyxmtp.mls.key_packages import KeyPackageBundle
+from pyxmtp.mls.tree.nodes import LeafNode
+
+from .content import PlaintextEnvelope, message_id, parse_plaintext_envelope
+from .credential import CredentialError, parse_credential
+from .group_context import ConversationContext, ConversationType, parse_group_context
+from .membership import Installation, MembershipError, check_leaves_belong, installations
+
+#: ``(inbox_id, sequence_id) -> state``: the association state of each inbox at the given sequence id.
+StatesFor = Callable[[Mapping[str, int]], Mapping[str, AssociationState]]
+
+
+class WrongConversationError(ValidationError):
+    """A group message is for another group."""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An application message: the EncodedContent bytes it carries and who sent it."""
+
+    message_id: bytes
+    sender: Installation
+    idempotency_key: str
+    encoded_content: bytes
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitMerged:
+    """A commit moved the group to ``epoch``; ``removed_self`` if it took us out."""
+
+    epoch: int
+    committer: Installation | None
+    removed_self: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A message that changes nothing (a commit of a past epoch, an envelope we do not use, ...)."""
+
+    reason: str
+
+
+Processed = Received | CommitMerged | Skipped
+
+
+def _header(data: bytes) -> PrivateMessage:
+    parsed = parse_private_message(data)
+    if parsed is not None:
+        return parsed
+    body = decode(MLSMessage, data).body
+    if not isinstance(body, PrivateMessage):
+        raise DecodeError(
+            "GroupMessage", 0, f"a group message must be a PrivateMessage, got a {type(body).__name__}"
+        )
+    return body
+
+
+class Conversation:
+    """An XMTP group as seen by our installation (``own_inbox_id``)."""
+
+    __slots__ = ("_context", "_context_epoch", "group", "own_inbox_id")
+
+    def __init__(self, group: Group, own_inbox_id: str) -> None:
+        self.group = group
+        self.own_inbox_id = own_inbox_id
+        self._context: ConversationContext | None = None
+        self._context_epoch = -1
+
+    # --- joining ------------------------------------------------------------------------------------------
+    @classmethod
+    def join(
+        cls,
+        welcome: bytes,
+        bundle: KeyPackageBundle,
+        signer: SignaturePrivateKey,
+        own_inbox_id: str,
+        states_for: StatesFor,
+        *,
+        now: int,
+    ) -> Conversation:
+        """Join from a Welcome (MLSMessage bytes), then check the tree against the identity logs (6.5).
+
+        ``states_for`` gives the association states the membership needs (the caller fetches the logs).
+        """
+        group = Group.join(welcome, bundle, signer, now=now, config=XMTP_CONFIG)
+        conversation = cls(group, own_inbox_id)
+        context = conversation.context
+        states = states_for(context.membership.members)
+        check_leaves_belong(conversation.installations(), context.membership, states, expect_complete=True)
+        return conversation
+
+    @classmethod
+    def from_bytes(cls, data: bytes, own_inbox_id: str) -> Conversation:
+        return cls(Group.from_bytes(data, config=XMTP_CONFIG), own_inbox_id)
+
+    def to_bytes(self) -> bytes:
+        return self.group.to_bytes()
+
+    # --- what it is ---------------------------------------------------------------------------------------
+    @property
+    def group_id(self) -> bytes:
+        return self.group.group_id
+
+    @property
+    def epoch(self) -> int:
+        return self.group.epoch
+
+    @property
+    def context(self) -> ConversationContext:
+        """The XMTP metadata of the current epoch (parsed once per epoch)."""
+        if self._context_epoch != self.group.epoch or self._context is None:
+            self._context = parse_group_context(self.group.extensions)
+            self._context_epoch = self.group.epoch
+        return self._context
+
+    @property
+    def conversation_type(self) -> ConversationType:
+        return self.context.metadata.conversation_type
+
+    @property
+    def dm_peer(self) -> str | None:
+        """In a DM, the other member's inbox id."""
+        return self.context.metadata.dm_peer(self.own_inbox_id)
+
+    def installations(self) -> list[Installation]:
+        return installations(self.group.members())
+
+    def member_inbox_ids(self) -> list[str]:
+        return sorted(self.context.membership.members)
+
+    def _sender(self, leaf_index: int) -> Installation:
+        member = self.group.member(leaf_index)
+        if member is None:  # pragma: no cover - the MLS layer authenticated a member sender
+            raise ValidationError(f"sender leaf {leaf_index} is not a member")
+        return installations([member])[0]
+
+    # --- receiving ----------------------------------------------------------------------------------------
+    def process(self, data: bytes, *, now: int, states_for: StatesFor) -> Processed:
+        """Apply one group message (the node's ``GroupMessage.V1.data``), in id order."""
+        header = _header(data)
+        if header.group_id != self.group_id:
+            raise WrongConversationError(
+                f"message for group {header.group_id.hex()}, this is {self.group_id.hex()}"
+            )
+        if header.content_type is not ContentType.application and header.epoch < self.epoch:
+            return Skipped(
+                f"a {header.content_type.name} of epoch {header.epoch}; the group is at {self.epoch}"
+            )
+        result = self.group.process(data, now=now)
+        if isinstance(result, ApplicationMessage):
+            return self._received(result)
+        if isinstance(result, StagedCommit):
+            return self._merge(result, states_for)
+        return Skipped("a proposal by reference (XMTP legacy groups commit proposals inline)")
+
+    def _received(self, message: ApplicationMessage) -> Received | Skipped:
+        sender = self._sender(message.sender)
+        envelope = parse_plaintext_envelope(message.data)
+        if not isinstance(envelope, PlaintextEnvelope):
+            return Skipped(f"a {type(envelope).__name__} (device sync), not a conversation message")
+        mid = message_id(self.group_id, envelope.idempotency_key, envelope.content)
+        return Received(mid, sender, envelope.idempotency_key, envelope.content, message.epoch)
+
+    def _merge(self, staged: StagedCommit, states_for: StatesFor) -> CommitMerged:
+        committer = None
+        if staged.self_removed:
+            self.group.merge_staged_commit(staged)
+            return CommitMerged(self.epoch, None, True)
+        if staged.extensions is not None:
+            context = parse_group_context(staged.extensions)
+        else:
+            context = self.context
+        new_leaves = [
+            Installation(index, *_inbox_and_key(leaf_kp.leaf_node)) for index, leaf_kp in staged.added
+        ]
+        if staged.path_leaf is not None:
+            new_leaves.append(Installation(staged.committer, *_inbox_and_key(staged.path_leaf)))
+        new_leaves.extend(Installation(index, *_inbox_and_key(leaf)) for index, leaf in staged.updated)
+        if new_leaves:
+            inboxes = {leaf.inbox_id for leaf in new_leaves}
+            needed = {i: s for i, s in context.membership.members.items() if i in inboxes}
+            check_leaves_belong(new_leaves, context.membership, states_for(needed), expect_complete=False)
+        for leaf in new_leaves:
+            if leaf.leaf_index == staged.committer:
+                committer = leaf
+        self.group.merge_staged_commit(staged)
+        if committer is None:
+            committer = self._sender(staged.committer)
+        return CommitMerged(self.epoch, committer, False)
+
+    # --- sending ------------------------------------------------------------------------------------------
+    def encrypt(self, envelope: bytes, *, rng: RandomSource) -> bytes:
+        """A PrivateMessage carrying ``envelope`` (PlaintextEnvelope bytes); its ratchet key is used up."""
+        return self.group.create_message(envelope, rng=rng)
+
+
+def _inbox_and_key(leaf: LeafNode) -> tuple[str, bytes]:
+    try:
+        return parse_credential(leaf.credential), leaf.signature_key
+    except CredentialError as exc:
+        raise MembershipError(f"a new leaf has no XMTP credential: {exc}") from exc

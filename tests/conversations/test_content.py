@@ -1,0 +1,686 @@
+"""XMTP application-message content: EncodedContent, codecs, PlaintextEnvelope, message id, sender HMAC.
+
+Checked against the protocol reference (section 7: the exact bytes of text "hi", the message-id and HMAC
+formulas, recomputed here independently with hashlib/hmac), and, where real libxmtp 1.10.0 (PyPI
+``xmtp-bindings`` 0.1.8) exposes an encoder, against its bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import hmac
+import json
+import zlib
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyxmtp.conversations.content import (
+    MARKDOWN,
+    MAX_DECOMPRESSED_BYTES,
+    REACTION,
+    READ_RECEIPT,
+    REPLY,
+    TEXT,
+    Compression,
+    ContentArgumentError,
+    ContentDecodeError,
+    ContentTypeId,
+    DecompressionLimitError,
+    DeviceSyncMessage,
+    EncodedContent,
+    Markdown,
+    PlaintextEnvelope,
+    Reaction,
+    ReactionAction,
+    ReactionSchema,
+    ReadReceipt,
+    Reply,
+    Text,
+    UnknownContent,
+    build_plaintext_envelope,
+    compress_content,
+    decode_content,
+    decompress_content,
+    encode_content,
+    encode_for_sending,
+    encode_text,
+    hmac_epoch,
+    message_id,
+    parse_plaintext_envelope,
+    sender_hmac,
+    sender_hmac_key,
+    sender_hmac_key_for_epoch,
+    should_push_for,
+)
+from pyxmtp.mls.errors import LocalMLSError, RemoteMLSError
+from pyxmtp.proto.device_sync import content_pb2 as device_sync_pb2
+from pyxmtp.proto.mls.message_contents import content_pb2
+from tests.conftest import require_xmtp_bindings
+
+# protocol reference 7.2: libxmtp 1.10.0 encode_text("hi")
+HI_BYTES = bytes.fromhex(
+    "0a120a08786d74702e6f7267120474657874180112110a08656e636f64696e6712055554462d3822026869"
+)
+
+
+# --- ContentTypeId ------------------------------------------------------------------------------------------
+def test_content_type_id_str_and_parse() -> None:
+    assert str(TEXT) == "xmtp.org/text:1.0"
+    assert ContentTypeId.parse("xmtp.org/text:1.0") == TEXT
+    assert ContentTypeId.parse("coinbase.com/actions:1.0") == ContentTypeId("coinbase.com", "actions", 1, 0)
+    assert ContentTypeId.parse("xmtp.org/reaction:2.0").version_major == 2
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "text:1.0", "xmtp.org/text", "xmtp.org/text:1", "xmtp.org/text:a.0", "x/t:-1.0"]
+)
+def test_content_type_id_parse_rejects(bad: str) -> None:
+    with pytest.raises(ContentArgumentError):
+        ContentTypeId.parse(bad)
+
+
+def test_content_type_id_rejects_out_of_range_versions() -> None:
+    with pytest.raises(ContentArgumentError):
+        ContentTypeId("a", "b", 2**32, 0)
+    with pytest.raises(ContentArgumentError):
+        ContentTypeId("a", "b", 0, -1)
+
+
+_ident = st.text(st.characters(codec="utf-8", exclude_characters="/:"), max_size=12)
+
+
+@given(
+    _ident,
+    st.text(st.characters(codec="utf-8"), max_size=12),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+)
+def test_content_type_id_round_trips_through_str(
+    authority: str, type_id: str, major: int, minor: int
+) -> None:
+    cid = ContentTypeId(authority, type_id, major, minor)
+    assert ContentTypeId.parse(str(cid)) == cid
+
+
+# --- EncodedContent and text --------------------------------------------------------------------------------
+def test_text_hi_is_exactly_the_spec_bytes() -> None:
+    data, push = encode_text("hi")
+    assert data == HI_BYTES
+    assert push is True
+    assert encode_content(Text("hi")).to_bytes() == HI_BYTES
+    assert encode_content("hi").to_bytes() == HI_BYTES  # a plain str is text
+
+
+def test_text_hi_decodes() -> None:
+    value = decode_content(HI_BYTES)
+    assert isinstance(value, Text)
+    assert value == "hi"
+    parsed = EncodedContent.from_bytes(HI_BYTES)
+    assert parsed == EncodedContent(TEXT, {"encoding": "UTF-8"}, b"hi")
+    assert parsed.fallback is None and parsed.compression is None
+    assert parsed.to_bytes() == HI_BYTES
+
+
+@pytest.mark.parametrize("text", ["", "hi", "héllo wörld", "👍🏽 emoji", "tab\tnew\nline", "x" * 10_000])
+def test_text_round_trip(text: str) -> None:
+    data, _ = encode_text(text)
+    assert decode_content(data) == Text(text)
+
+
+def test_text_without_encoding_parameter_is_utf8() -> None:
+    data = EncodedContent(TEXT, {}, "ünïcode".encode()).to_bytes()
+    assert decode_content(data) == "ünïcode"
+
+
+def test_text_in_another_encoding_is_an_error() -> None:
+    data = EncodedContent(TEXT, {"encoding": "ISO-8859-1"}, b"caf\xe9").to_bytes()
+    with pytest.raises(ContentDecodeError, match="unsupported text encoding 'ISO-8859-1'"):
+        decode_content(data)
+    # the comparison is exact, as libxmtp's
+    with pytest.raises(ContentDecodeError):
+        decode_content(EncodedContent(TEXT, {"encoding": "utf-8"}, b"hi"))
+
+
+def test_text_that_is_not_utf8_is_an_error() -> None:
+    with pytest.raises(ContentDecodeError, match="not UTF-8") as info:
+        decode_content(EncodedContent(TEXT, {"encoding": "UTF-8"}, b"\xff\xfe"))
+    assert isinstance(info.value, RemoteMLSError)
+    assert info.value.structure == "xmtp.org/text:1.0"
+
+
+def test_text_that_cannot_be_encoded_is_misuse() -> None:
+    with pytest.raises(ContentArgumentError) as info:
+        encode_text("\ud800")
+    assert isinstance(info.value, LocalMLSError)
+
+
+def test_text_minor_version_is_compatible_major_is_not() -> None:
+    assert decode_content(EncodedContent(ContentTypeId("xmtp.org", "text", 1, 7), {}, b"hi")) == "hi"
+    value = decode_content(EncodedContent(ContentTypeId("xmtp.org", "text", 2, 0), {}, b"hi", fallback="fb"))
+    assert isinstance(value, UnknownContent)
+
+
+def test_encoded_content_fields_round_trip() -> None:
+    ec = EncodedContent(
+        ContentTypeId("example.com", "thing", 3, 4),
+        {"b": "2", "a": "1"},
+        b"\x00\x01",
+        fallback="",
+        compression=None,
+    )
+    back = EncodedContent.from_bytes(ec.to_bytes())
+    assert back == ec
+    assert back.fallback == ""  # presence of an empty optional string is kept
+    # map entries are serialized sorted: deterministic bytes
+    assert (
+        ec.to_bytes()
+        == EncodedContent(ec.content_type, {"a": "1", "b": "2"}, b"\x00\x01", fallback="").to_bytes()
+    )
+
+
+def test_encoded_content_missing_type_is_kept() -> None:
+    ec = EncodedContent.from_bytes(content_pb2.EncodedContent(content=b"x").SerializeToString())
+    assert ec.content_type is None
+    value = decode_content(ec)
+    assert isinstance(value, UnknownContent) and value.content_type is None
+
+
+# --- markdown, reply, reaction, read receipt, unknown -------------------------------------------------------
+def test_markdown_round_trip() -> None:
+    ec = encode_content(Markdown("# Title\n*x*"))
+    assert ec.content_type == MARKDOWN
+    assert ec.parameters == {"encoding": "UTF-8"}
+    assert ec.fallback is None
+    value = decode_content(ec.to_bytes())
+    assert isinstance(value, Markdown) and not isinstance(value, Text)
+    assert value == "# Title\n*x*"
+    assert encode_for_sending(Markdown("m"))[1] is True
+
+
+def test_reply_round_trip_with_text() -> None:
+    reply = Reply("0123abcd", encode_content(Text("hi")), reference_inbox_id="inbox-1")
+    ec = encode_content(reply)
+    assert ec.content_type == REPLY
+    assert ec.parameters == {
+        "reference": "0123abcd",
+        "contentType": "xmtp.org/text:1.0",
+        "referenceInboxId": "inbox-1",
+    }
+    assert ec.content == HI_BYTES
+    assert ec.fallback == 'Replied with "hi" to an earlier message'
+    value = decode_content(ec.to_bytes())
+    assert value == reply
+    assert isinstance(value, Reply)
+    assert decode_content(value.content) == "hi"
+    assert encode_for_sending(reply)[1] is True
+
+
+def test_reply_without_inbox_and_with_other_content() -> None:
+    inner = EncodedContent(ContentTypeId("custom.example", "drawing", 9, 2), {"k": "v"}, b"\x01\x02")
+    reply = Reply("ff", inner)
+    ec = encode_content(reply)
+    assert ec.parameters == {"reference": "ff", "contentType": "custom.example/drawing:9.2"}
+    assert ec.fallback == "Replied to an earlier message"
+    assert decode_content(ec) == reply
+
+
+def test_reply_needs_an_inner_type() -> None:
+    for inner in (
+        EncodedContent(None, {}, b"x"),
+        EncodedContent(ContentTypeId("", "text", 1, 0), {}, b"x"),
+        EncodedContent(ContentTypeId("xmtp.org", "", 1, 0), {}, b"x"),
+    ):
+        with pytest.raises(ContentArgumentError):
+            encode_content(Reply("ab", inner))
+
+
+def test_reply_with_bad_inner_bytes_is_remote_error() -> None:
+    bad = EncodedContent(REPLY, {"reference": "ab"}, b"\x0a\xff")
+    with pytest.raises(ContentDecodeError, match=r"reply:1\.0 content"):
+        decode_content(bad)
+
+
+def test_reply_without_reference_decodes_with_empty_reference() -> None:
+    value = decode_content(EncodedContent(REPLY, {}, HI_BYTES))
+    assert value == Reply("", EncodedContent(TEXT, {"encoding": "UTF-8"}, b"hi"), None)
+
+
+def test_reaction_wire_form() -> None:
+    reaction = Reaction("abc", ReactionAction.ADDED, "👍", ReactionSchema.UNICODE, reference_inbox_id="inb")
+    ec = encode_content(reaction)
+    assert ec.content_type == REACTION
+    assert ec.parameters == {}
+    # compact JSON in libxmtp's field order, non-ASCII as UTF-8
+    assert ec.content == (
+        '{"action":"added","reference":"abc","referenceInboxId":"inb","schema":"unicode","content":"👍"}'.encode()
+    )
+    assert ec.fallback == 'Reacted with "👍" to an earlier message'
+    assert encode_for_sending(reaction)[1] is False
+    removed = encode_content(Reaction("abc", "removed", ":smile:", "shortcode"))
+    assert json.loads(removed.content) == {
+        "action": "removed",
+        "reference": "abc",
+        "schema": "shortcode",
+        "content": ":smile:",
+    }
+    assert removed.fallback == 'Removed ":smile:" from an earlier message'
+
+
+@pytest.mark.parametrize("inbox", [None, "inbox"])
+@pytest.mark.parametrize("action", list(ReactionAction))
+@pytest.mark.parametrize("schema", list(ReactionSchema))
+def test_reaction_round_trip(action: ReactionAction, schema: ReactionSchema, inbox: str | None) -> None:
+    reaction = Reaction("0a0b", action, 'say "hi"\\ \u0001', schema, inbox)
+    assert decode_content(encode_content(reaction).to_bytes()) == reaction
+
+
+def test_reaction_decode_is_tolerant_like_libxmtp() -> None:
+    body = json.dumps({"reference": "r", "action": "boosted", "content": "x", "schema": "weird", "extra": 1})
+    value = decode_content(EncodedContent(REACTION, {}, body.encode()))
+    assert value == Reaction("r", "boosted", "x", "weird", None)
+    body = json.dumps(
+        {"reference": "r", "action": "added", "content": "x", "schema": "unicode", "referenceInboxId": None}
+    )
+    assert decode_content(EncodedContent(REACTION, {}, body.encode())) == Reaction(
+        "r", "added", "x", "unicode"
+    )
+
+
+def test_reaction_legacy_parameter_form() -> None:
+    legacy = EncodedContent(
+        REACTION,
+        {"action": "added", "reference": "abc123", "schema": "shortcode", "encoding": "UTF-8"},
+        b"smile",
+    )
+    assert decode_content(legacy) == Reaction("abc123", "added", "smile", "shortcode")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"reference": "r", "action": "added", "schema": "unicode"}',
+        b'{"reference": 1, "action": "added", "content": "x", "schema": "unicode"}',
+        b'{"reference": "r", "action": "added", "content": "x", "schema": "unicode", "referenceInboxId": 5}',
+        b'{"reference": "\\ud800", "action": "added", "content": "x", "schema": "unicode"}',
+        b"\xff",
+        b"[" * 100_000,
+    ],
+)
+def test_reaction_malformed_is_remote_error(body: bytes) -> None:
+    with pytest.raises(ContentDecodeError):
+        decode_content(EncodedContent(REACTION, {}, body))
+
+
+def test_reaction_encode_rejects_unknown_action_or_schema() -> None:
+    with pytest.raises(ContentArgumentError):
+        encode_content(Reaction("r", "liked", "x", "unicode"))
+    with pytest.raises(ContentArgumentError):
+        encode_content(Reaction("r", "added", "x", "gif"))
+
+
+def test_read_receipt_round_trip() -> None:
+    ec = encode_content(ReadReceipt())
+    assert ec == EncodedContent(READ_RECEIPT)
+    assert ec.to_bytes() == bytes.fromhex("0a190a08786d74702e6f7267120b72656164526563656970741801")
+    assert decode_content(ec.to_bytes()) == ReadReceipt()
+    assert encode_for_sending(ReadReceipt())[1] is False
+
+
+def test_unknown_type_keeps_encoded_content() -> None:
+    ec = EncodedContent(ContentTypeId("xmtp.org", "reaction", 2, 0), {}, b"\x0a\x01x", fallback="Reacted")
+    value = decode_content(ec.to_bytes())
+    assert isinstance(value, UnknownContent)
+    assert value.encoded == ec
+    assert value.fallback == "Reacted"
+    assert value.content_type == ec.content_type
+    assert encode_content(value) == ec  # passed through for re-sending
+
+
+def test_should_push_as_libxmtp() -> None:
+    assert should_push_for(TEXT) and should_push_for(REPLY) and should_push_for(MARKDOWN)
+    assert not should_push_for(REACTION)
+    assert not should_push_for(ContentTypeId("xmtp.org", "reaction", 2, 0))
+    assert not should_push_for(READ_RECEIPT)
+    assert not should_push_for(ContentTypeId("xmtp.org", "group_updated", 1, 0))
+    assert should_push_for(ContentTypeId("example.com", "custom", 1, 0))
+    assert should_push_for(None)
+
+
+def test_malformed_encoded_content_is_remote_error() -> None:
+    for data in (b"\xff", b"\x0a\x05ab", b"\x22\x10short", b"\x12\x03\x0a\x01\xff"):
+        with pytest.raises(ContentDecodeError, match="EncodedContent") as info:
+            decode_content(data)
+        assert isinstance(info.value, RemoteMLSError)
+
+
+# --- compression --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("algorithm", "magic"), [(Compression.DEFLATE, b"\x78"), (Compression.GZIP, b"\x1f\x8b")]
+)
+def test_compression_round_trip(algorithm: Compression, magic: bytes) -> None:
+    original = encode_content(Text("hello compressed XMTP " * 50))
+    compressed = compress_content(original, algorithm)
+    assert compressed.compression == algorithm
+    assert compressed.content.startswith(magic)
+    assert len(compressed.content) < len(original.content)
+    wire = compressed.to_bytes()
+    assert EncodedContent.from_bytes(wire).compression == algorithm
+    assert decompress_content(EncodedContent.from_bytes(wire)) == original
+    assert decode_content(wire) == "hello compressed XMTP " * 50
+    with pytest.raises(ContentArgumentError, match="already compressed"):
+        compress_content(compressed, algorithm)
+
+
+def test_deflate_decodes_zlib_and_raw_streams() -> None:
+    text = "raw deflate as the iOS SDK sends it"
+    raw = zlib.compressobj(wbits=-15)
+    raw_stream = raw.compress(text.encode()) + raw.flush()
+    for stream in (raw_stream, zlib.compress(text.encode())):
+        ec = EncodedContent(TEXT, {"encoding": "UTF-8"}, stream, compression=Compression.DEFLATE)
+        assert decode_content(ec.to_bytes()) == text
+
+
+def test_gzip_decodes_stdlib_gzip() -> None:
+    ec = EncodedContent(TEXT, {}, gzip.compress(b"gz", mtime=1234), compression=Compression.GZIP)
+    assert decode_content(ec) == "gz"
+
+
+def test_decompression_bomb_is_capped() -> None:
+    bomb = zlib.compress(b"\0" * (MAX_DECOMPRESSED_BYTES + 1), 9)
+    assert len(bomb) < 20_000
+    ec = EncodedContent(TEXT, {}, bomb, compression=Compression.DEFLATE)
+    with pytest.raises(DecompressionLimitError, match=str(MAX_DECOMPRESSED_BYTES)) as info:
+        decode_content(ec.to_bytes())
+    assert isinstance(info.value, ContentDecodeError)
+    # exactly the cap is fine
+    exact = EncodedContent(TEXT, {}, zlib.compress(b"a" * 1000), compression=Compression.DEFLATE)
+    assert len(decompress_content(exact, limit=1000).content) == 1000
+    with pytest.raises(DecompressionLimitError):
+        decompress_content(exact, limit=999)
+    gz = EncodedContent(TEXT, {}, gzip.compress(b"b" * 5000), compression=Compression.GZIP)
+    with pytest.raises(DecompressionLimitError):
+        decompress_content(gz, limit=4096)
+
+
+def test_bad_compressed_streams_are_remote_errors() -> None:
+    good = zlib.compress(b"hello world" * 10)
+    cases = [
+        EncodedContent(TEXT, {}, good[: len(good) // 2], compression=Compression.DEFLATE),  # truncated
+        EncodedContent(TEXT, {}, b"not deflate at all \xff\xff", compression=Compression.DEFLATE),
+        EncodedContent(TEXT, {}, b"", compression=Compression.GZIP),
+        EncodedContent(TEXT, {}, good, compression=Compression.GZIP),  # zlib labelled gzip
+        EncodedContent(TEXT, {}, b"hi", compression=99),  # unknown algorithm
+    ]
+    for ec in cases:
+        with pytest.raises(ContentDecodeError):
+            decode_content(ec.to_bytes())
+
+
+# --- PlaintextEnvelope --------------------------------------------------------------------------------------
+def test_plaintext_envelope_v1_bytes_and_parse() -> None:
+    key = "1717171717171717171"
+    data = build_plaintext_envelope(HI_BYTES, key)
+    # hand-assembled: field 1 (v1) { field 1 content, field 2 idempotency_key }
+    inner = b"\x0a" + bytes([len(HI_BYTES)]) + HI_BYTES + b"\x12" + bytes([len(key)]) + key.encode()
+    assert data == b"\x0a" + bytes([len(inner)]) + inner
+    parsed = parse_plaintext_envelope(data)
+    assert parsed == PlaintextEnvelope(HI_BYTES, key)
+
+
+def test_plaintext_envelope_v2_is_device_sync() -> None:
+    v2 = content_pb2.PlaintextEnvelope.V2(
+        idempotency_key="k", device_sync_request=device_sync_pb2.DeviceSyncRequest(pin="1234")
+    )
+    data = content_pb2.PlaintextEnvelope(v2=v2).SerializeToString()
+    parsed = parse_plaintext_envelope(data)
+    assert isinstance(parsed, DeviceSyncMessage)
+    assert parsed.idempotency_key == "k"
+    assert parsed.kind == "device_sync_request"
+    assert parsed.v2.device_sync_request.pin == "1234"
+    empty = parse_plaintext_envelope(
+        content_pb2.PlaintextEnvelope(v2=content_pb2.PlaintextEnvelope.V2()).SerializeToString()
+    )
+    assert isinstance(empty, DeviceSyncMessage) and empty.kind is None
+
+
+def test_plaintext_envelope_errors() -> None:
+    with pytest.raises(ContentDecodeError, match="neither v1 nor v2"):
+        parse_plaintext_envelope(b"")
+    with pytest.raises(ContentDecodeError, match="PlaintextEnvelope"):
+        parse_plaintext_envelope(b"\x0a\x05\x0a")
+    with pytest.raises(ContentArgumentError):
+        build_plaintext_envelope("text", "k")  # type: ignore[arg-type]
+    with pytest.raises(ContentArgumentError):
+        build_plaintext_envelope(b"", 5)  # type: ignore[arg-type]
+
+
+# --- message id and sender HMAC -----------------------------------------------------------------------------
+def test_message_id_formula() -> None:
+    group_id = bytes(range(16))
+    key = "1700000000123456789"
+    expected = hashlib.sha256(b"\t".join([group_id, key.encode("ascii"), HI_BYTES])).digest()
+    assert message_id(group_id, key, HI_BYTES) == expected
+    assert len(expected) == 32
+    assert message_id(group_id, key, HI_BYTES) != message_id(group_id, key + "0", HI_BYTES)
+    assert message_id(b"g", "ké", b"c") == hashlib.sha256(b"g\tk\xc3\xa9\tc").digest()
+
+
+def _hkdf_sha256(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
+    """RFC 5869 written out with the stdlib, independent of ``cryptography``."""
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    okm, block, counter = b"", b"", 1
+    while len(okm) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        okm += block
+        counter += 1
+    return okm[:length]
+
+
+def test_sender_hmac_key_derivation() -> None:
+    root = bytes(range(42))
+    group_id = bytes.fromhex("00112233445566778899aabbccddeeff")
+    now = 1_700_000_000
+    epoch = now // 2_592_000
+    assert hmac_epoch(now) == epoch == 655
+    expected = _hkdf_sha256(
+        b"libXMTP HKDF salt!", root + group_id, group_id + epoch.to_bytes(8, "little"), 42
+    )
+    key = sender_hmac_key(root, group_id, now)
+    assert key == expected
+    assert len(key) == 42
+    assert sender_hmac_key_for_epoch(root, group_id, epoch) == key
+    # the same key for the whole 30-day epoch, a new one after it
+    assert sender_hmac_key(root, group_id, epoch * 2_592_000) == key
+    assert sender_hmac_key(root, group_id, (epoch + 1) * 2_592_000 - 1) == key
+    assert sender_hmac_key(root, group_id, (epoch + 1) * 2_592_000) != key
+    assert sender_hmac_key(root, group_id, now + 0.9) == key
+    # per group and per root key
+    assert sender_hmac_key(root, group_id[::-1], now) != key
+    assert sender_hmac_key(root[::-1], group_id, now) != key
+    # the epoch is a signed little-endian i64
+    negative = _hkdf_sha256(
+        b"libXMTP HKDF salt!", root + group_id, group_id + (-1).to_bytes(8, "little", signed=True), 42
+    )
+    assert sender_hmac_key_for_epoch(root, group_id, -1) == negative
+    with pytest.raises(ContentArgumentError):
+        sender_hmac_key_for_epoch(root, group_id, 2**63)
+
+
+def test_sender_hmac() -> None:
+    key = sender_hmac_key(b"\x07" * 42, b"group", 1_700_000_000)
+    data = b"\x00\x01\x00\x02 some MLS message"
+    mac = sender_hmac(key, data)
+    assert mac == hmac.new(key, data, hashlib.sha256).digest()
+    assert len(mac) == 32
+
+
+# --- properties ---------------------------------------------------------------------------------------------
+_KNOWN_TYPES = [TEXT, MARKDOWN, REPLY, REACTION, READ_RECEIPT, ContentTypeId("xmtp.org", "text", 1, 3)]
+
+
+@st.composite
+def _encoded_content_bytes(draw: st.DrawFn) -> bytes:
+    """Protobuf bytes of EncodedContent of a known type with arbitrary parameters, content and compression."""
+    message = content_pb2.EncodedContent(
+        parameters=draw(
+            st.dictionaries(
+                st.sampled_from(["encoding", "reference", "action", "schema", "x"]), st.text(max_size=8)
+            )
+        ),
+        content=draw(
+            st.one_of(
+                st.binary(max_size=64),
+                st.sampled_from(
+                    [HI_BYTES, b'{"reference":"r","action":"added","content":"c","schema":"unicode"}']
+                ),
+                st.binary(max_size=64).map(zlib.compress),
+            )
+        ),
+    )
+    message.type.CopyFrom(draw(st.sampled_from(_KNOWN_TYPES)).to_proto())
+    if draw(st.booleans()):
+        message.compression = draw(st.sampled_from([0, 1, 2, -1]))  # type: ignore[assignment]
+    if draw(st.booleans()):
+        message.fallback = draw(st.text(max_size=8))
+    data = message.SerializeToString()
+    if draw(st.booleans()) and data:  # damage it
+        i = draw(st.integers(0, len(data) - 1))
+        data = data[:i] + bytes([draw(st.integers(0, 255))]) + data[i + 1 :]
+    return data
+
+
+def _decodes_or_typed_error(data: bytes) -> Any:
+    try:
+        return decode_content(data)
+    except ContentDecodeError:
+        return None
+
+
+@settings(max_examples=400)
+@given(st.binary(max_size=200))
+def test_decoding_arbitrary_bytes_raises_only_typed_error(data: bytes) -> None:
+    value = _decodes_or_typed_error(data)
+    assert value is None or isinstance(
+        value, Text | Markdown | Reply | Reaction | ReadReceipt | UnknownContent
+    )
+    with contextlib.suppress(ContentDecodeError):
+        parse_plaintext_envelope(data)
+
+
+@settings(max_examples=400)
+@given(_encoded_content_bytes())
+def test_decoding_near_valid_content_raises_only_typed_error(data: bytes) -> None:
+    value = _decodes_or_typed_error(data)
+    if isinstance(value, Reply):
+        _decodes_or_typed_error(value.content.to_bytes())
+    # what decoded re-encodes to the same value, except where encoding is stricter than decoding
+    # (reply content without a type, reaction action/schema strings outside the known sets)
+    reencodable = isinstance(value, Text | Markdown | ReadReceipt) or (
+        isinstance(value, Reply)
+        and value.content.content_type is not None
+        and bool(value.content.content_type.authority_id and value.content.content_type.type_id)
+    )
+    if isinstance(value, Reaction):
+        reencodable = value.action in tuple(ReactionAction) and value.schema in tuple(ReactionSchema)
+    if reencodable:
+        assert value is not None
+        assert decode_content(encode_content(value).to_bytes()) == value
+
+
+@given(st.text(), st.text(), st.one_of(st.none(), st.text()))
+def test_reply_and_reaction_round_trip_property(text: str, reference: str, inbox: str | None) -> None:
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    reference = reference.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if inbox is not None:
+        inbox = inbox.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    reply = Reply(reference, encode_content(Text(text)), inbox)
+    assert decode_content(encode_content(reply).to_bytes()) == reply
+    reaction = Reaction(reference, ReactionAction.ADDED, text, ReactionSchema.CUSTOM, inbox)
+    assert decode_content(encode_content(reaction).to_bytes()) == reaction
+
+
+# --- real libxmtp (xmtp-bindings 0.1.8 = libxmtp 1.10.0) ----------------------------------------------------
+@pytest.fixture
+def libxmtp() -> Any:
+    return require_xmtp_bindings()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("text", ["hi", "", "héllo 👋", "line\nbreak"])
+def test_text_and_markdown_bytes_match_libxmtp(libxmtp: Any, text: str) -> None:
+    assert encode_text(text)[0] == libxmtp.encode_text(text)
+    assert libxmtp.decode_text(encode_text(text)[0]) == text
+    assert decode_content(libxmtp.encode_text(text)) == Text(text)
+    assert encode_content(Markdown(text)).to_bytes() == libxmtp.encode_markdown(text)
+    assert decode_content(libxmtp.encode_markdown(text)) == Markdown(text)
+
+
+@pytest.mark.interop
+def test_libxmtp_reads_our_text_edge_cases(libxmtp: Any) -> None:
+    assert libxmtp.decode_text(EncodedContent(TEXT, {}, b"no param").to_bytes()) == "no param"
+    with pytest.raises(Exception, match="Unsupported text encoding"):
+        libxmtp.decode_text(EncodedContent(TEXT, {"encoding": "latin1"}, b"x").to_bytes())
+
+
+@pytest.mark.interop
+def test_read_receipt_bytes_match_libxmtp(libxmtp: Any) -> None:
+    theirs = libxmtp.encode_read_receipt(libxmtp.FfiReadReceipt())
+    assert encode_content(ReadReceipt()).to_bytes() == theirs
+    assert decode_content(theirs) == ReadReceipt()
+    libxmtp.decode_read_receipt(encode_content(ReadReceipt()).to_bytes())
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("inbox", [None, "inbox-b"])
+@pytest.mark.parametrize("inner_text", ["hi", "a longer reply ✓"])
+def test_reply_matches_libxmtp(libxmtp: Any, inbox: str | None, inner_text: str) -> None:
+    v = libxmtp
+    inner = v.FfiEncodedContent(
+        type_id=v.FfiContentTypeId(authority_id="xmtp.org", type_id="text", version_major=1, version_minor=0),
+        parameters={"encoding": "UTF-8"},
+        fallback=None,
+        compression=None,
+        content=inner_text.encode(),
+    )
+    theirs = v.encode_reply(v.FfiReply(reference="0a0b0c", reference_inbox_id=inbox, content=inner))
+    ours = encode_content(Reply("0a0b0c", encode_content(Text(inner_text)), inbox)).to_bytes()
+    # libxmtp's map order follows a Rust HashMap; the messages are equal and ours is the sorted serialization
+    their_message = content_pb2.EncodedContent.FromString(theirs)
+    assert content_pb2.EncodedContent.FromString(ours) == their_message
+    assert ours == their_message.SerializeToString(deterministic=True)
+    assert decode_content(theirs) == Reply("0a0b0c", encode_content(Text(inner_text)), inbox)
+    back = v.decode_reply(ours)
+    assert back.reference == "0a0b0c"
+    assert back.reference_inbox_id == inbox
+    assert back.content.content == inner_text.encode()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("action", [ReactionAction.ADDED, ReactionAction.REMOVED])
+def test_reaction_fallback_matches_libxmtp(libxmtp: Any, action: ReactionAction) -> None:
+    """libxmtp 1.10.0 only encodes reaction 2.0 (protobuf, not in this package): we read it as unknown content with
+    libxmtp's fallback, which is the fallback we put on reaction 1.0."""
+    v = libxmtp
+    ffi_action = v.FfiReactionAction.ADDED if action == ReactionAction.ADDED else v.FfiReactionAction.REMOVED
+    theirs = v.encode_reaction(
+        v.FfiReactionPayload(
+            reference="abc",
+            reference_inbox_id="inb",
+            action=ffi_action,
+            content="👍",
+            schema=v.FfiReactionSchema.UNICODE,
+        )
+    )
+    value = decode_content(theirs)
+    assert isinstance(value, UnknownContent)
+    assert value.content_type == ContentTypeId("xmtp.org", "reaction", 2, 0)
+    assert not should_push_for(value.content_type)
+    ours = encode_content(Reaction("abc", action, "👍", ReactionSchema.UNICODE, "inb"))
+    assert ours.fallback == value.fallback
