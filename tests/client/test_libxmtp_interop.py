@@ -72,3 +72,112 @@ async def test_libxmtp_opens_a_dm_with_our_client_and_both_talk(node: Node, tmp_
     assert [m.sender_inbox_id for m in messages] == [alice.inbox_id, bob.inbox_id]
     assert all(m.published for m in messages)
     await bob.close()
+
+
+def group_options(name: str) -> Any:
+    return v.FfiCreateGroupOptions(
+        permissions=None,
+        group_name=name,
+        group_image_url_square=None,
+        group_description=None,
+        custom_permission_policy_set=None,
+        message_disappearing_settings=None,
+        app_data=None,
+    )
+
+
+async def test_our_client_in_a_libxmtp_group_reads_writes_follows_commits_and_is_removed(
+    node: Node, tmp_path: Path
+) -> None:
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    alice = await User.register(api)
+    carol = await User.register(api)
+    wallet = LocalWalletSigner.generate()
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    await bob.register(wallet)
+
+    group = await alice.client.conversations().create_group([carol.inbox_id, bob.inbox_id], group_options("trio"))
+    await group.send_text("hello both, from alice")
+    [bob_group] = await bob.sync_welcomes()
+    assert bob_group.group_id == bytes(group.id())
+    assert bob_group.name == "trio" and bob_group.dm_peer is None
+    assert set(bob_group.member_inbox_ids()) == {alice.inbox_id, carol.inbox_id, bob.inbox_id}
+    await bob_group.sync()
+    assert bob_group.texts() == ["hello both, from alice"]
+
+    await carol.client.conversations().sync()
+    carol_group = carol.client.conversation(group.id())
+    await carol_group.sync()
+    await carol_group.send_text("hi, carol here")  # libxmtp commits a key update before its first send
+    await bob_group.sync()
+    assert bob_group.texts() == ["hello both, from alice", "hi, carol here"]
+
+    await bob_group.send_text("and bob, from pyxmtp")
+    for conversation in (group, carol_group):
+
+        async def got_it(c: Any = conversation) -> bool:
+            await c.sync()
+            return "and bob, from pyxmtp" in await texts(c)
+
+        await until(got_it, "libxmtp members to read our message")
+    assert await texts(group) == ["hello both, from alice", "hi, carol here", "and bob, from pyxmtp"]
+
+    await group.update_group_name("renamed by alice")
+    await bob_group.sync()
+    assert bob_group.name == "renamed by alice"
+
+    await group.remove_members([bob.inbox_id])
+    await bob_group.sync()
+    assert not bob_group.is_active
+    await group.send_text("after bob left")
+    await bob_group.sync()
+    assert "after bob left" not in bob_group.texts()  # removed members cannot read on
+    await bob.close()
+
+
+async def test_our_client_opens_a_dm_and_a_group_that_libxmtp_joins(node: Node, tmp_path: Path) -> None:
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    alice = await User.register(api)
+    carol = await User.register(api)
+    wallet = LocalWalletSigner.generate()
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    await bob.register(wallet)
+
+    # a DM from our side: libxmtp accepts our welcome (X-Wing wrapped), our metadata and our tree
+    dm = await bob.create_dm(alice.inbox_id)
+    await dm.send_text("hi alice, a DM from pyxmtp")
+    await alice.client.conversations().sync()
+    alice_dm = alice.client.dm_conversation(bob.inbox_id)
+    await alice_dm.sync()
+    assert await texts(alice_dm) == ["hi alice, a DM from pyxmtp"]
+    await alice_dm.send_text("got it, bob")  # libxmtp's first send commits a key update first
+
+    async def bob_got_it() -> bool:
+        await dm.sync()
+        return dm.texts()[-1:] == ["got it, bob"]
+
+    await until(bob_got_it, "our client to read libxmtp's reply in our DM")
+    assert await bob.find_or_create_dm(alice.inbox_id) is dm
+
+    # a group from our side, with both libxmtp users
+    group = await bob.create_group([alice.inbox_id, carol.inbox_id], name="made in python")
+    await group.send_text("welcome to my group")
+    for user in (alice, carol):
+        await user.client.conversations().sync()
+        theirs = user.client.conversation(group.group_id)
+        await theirs.sync()
+        assert theirs.group_name() == "made in python"
+        assert await texts(theirs) == ["welcome to my group"]
+        members = {m.inbox_id for m in await theirs.list_members()}
+        assert members == {alice.inbox_id, bob.inbox_id, carol.inbox_id}
+    carol_group = carol.client.conversation(group.group_id)
+    await carol_group.send_text("carol in the python group")
+
+    async def bob_reads_carol() -> bool:
+        await group.sync()
+        return "carol in the python group" in group.texts()
+
+    await until(bob_reads_carol, "our client to read carol in its group")
+    await bob.close()

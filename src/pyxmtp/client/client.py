@@ -24,11 +24,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pyxmtp.conversations.conversation import Conversation
 from pyxmtp.conversations.key_packages import XMTP_CIPHER_SUITE, create_xmtp_key_package
+from pyxmtp.conversations.new_group import dm_extensions, group_extensions
 from pyxmtp.conversations.welcome_wrap import WrapperKeyPair, generate_wrapper_key_pair, unwrap_welcome
 from pyxmtp.identity.builder import add_installation_request, create_inbox_request
 from pyxmtp.identity.inbox import inbox_id_for
@@ -39,6 +40,7 @@ from pyxmtp.mls.crypto.keys import HPKEPrivateKey, SignaturePrivateKey
 from pyxmtp.mls.crypto.suite import get_suite
 from pyxmtp.mls.errors import MLSError
 from pyxmtp.mls.key_packages import KeyPackageBundle
+from pyxmtp.mls.messages.extensions import Extension
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from .api import NodeApi, welcome_id
@@ -184,6 +186,43 @@ class Client:
         """The DM with ``inbox_id`` (the newest, if several), or None."""
         found = [c for c in self.conversations() if c.conversation.dm_peer == inbox_id]
         return found[-1] if found else None
+
+    async def create_dm(self, peer_inbox_id: str) -> ClientConversation:
+        """A new DM with ``peer_inbox_id`` (every installation of both inboxes is added and welcomed).
+
+        libxmtp reuses an existing DM (``find_or_create_dm``); :meth:`find_or_create_dm` does that here.
+        """
+        extensions = dm_extensions(self.inbox_id, peer_inbox_id, rng=self.rng)
+        return await self._create(extensions, [peer_inbox_id])
+
+    async def find_or_create_dm(self, peer_inbox_id: str) -> ClientConversation:
+        existing = self.dm_with(peer_inbox_id)
+        return (
+            existing if existing is not None and existing.is_active else await self.create_dm(peer_inbox_id)
+        )
+
+    async def create_group(
+        self, inbox_ids: Sequence[str], *, name: str = "", description: str = "", image_url: str = ""
+    ) -> ClientConversation:
+        """A new group with us as super admin and ``inbox_ids`` as members (the "all members" permissions)."""
+        extensions = group_extensions(
+            self.inbox_id, rng=self.rng, name=name, description=description, image_url=image_url
+        )
+        return await self._create(extensions, inbox_ids)
+
+    async def _create(
+        self, extensions: tuple[Extension, ...], inbox_ids: Sequence[str]
+    ) -> ClientConversation:
+        now_ns = self.clock_ns()
+        conversation = Conversation.create(
+            extensions, self.signer, self.inbox_id, rng=self.rng, now=now_ns // 10**9
+        )
+        record = ConversationRecord(conversation.group_id, conversation.to_bytes(), 0, now_ns, self.inbox_id)
+        with self.store.transaction():
+            self.store.save_conversation(record)
+        handle = self._load(record)
+        await handle.add_members(inbox_ids)
+        return handle
 
     async def sync_welcomes(self) -> list[ClientConversation]:
         """Process every welcome that arrived since the last call; the conversations joined, in order.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,7 +29,11 @@ from pyxmtp.conversations.content import (
     sender_hmac_key,
 )
 from pyxmtp.conversations.conversation import CommitMerged, Conversation, Received
-from pyxmtp.mls.errors import MLSError
+from pyxmtp.conversations.key_packages import WELCOME_WRAPPER_ENCRYPTION, validate_xmtp_key_package
+from pyxmtp.conversations.welcome_wrap import recipient_wrapper, wrap_welcome
+from pyxmtp.mls.errors import MLSError, ValidationError
+from pyxmtp.mls.messages.extensions import find_extension
+from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from .identity import IdentityNeeded
@@ -40,6 +44,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pyxmtp.client")
 T = TypeVar("T")
+
+
+class MembershipUpdateError(Exception):
+    """A membership change cannot be made (an inbox without identity log, no usable key package)."""
+
+
+class CommitConflict(Exception):
+    """Our commit lost to another one for the same epoch; the group moved on without it (try again)."""
 
 
 async def retry_with_identities(client: Client, attempt: Callable[[], T], rounds: int = 3) -> T:
@@ -80,7 +92,20 @@ class ClientConversation:
 
     @property
     def dm_peer(self) -> str | None:
+        """In a DM, the other member's inbox id."""
         return self.conversation.dm_peer
+
+    @property
+    def is_active(self) -> bool:
+        """False once a commit removed us: nothing more can be read or sent."""
+        return self.conversation.is_active
+
+    @property
+    def name(self) -> str:
+        return self.conversation.context.mutable.name
+
+    def member_inbox_ids(self) -> list[str]:
+        return self.conversation.member_inbox_ids()
 
     def __repr__(self) -> str:
         kind = self.conversation.conversation_type.name.lower()
@@ -88,8 +113,11 @@ class ClientConversation:
 
     # --- receiving ----------------------------------------------------------------------------------------
     async def sync(self) -> int:
-        """Process everything the node has after our cursor; how many messages were processed."""
+        """Process everything the node has after our cursor; how many messages were processed (none once we
+        are removed: the group's later epochs are closed to us)."""
         count = 0
+        if not self.is_active:
+            return count
         async for message in self.client.api.group_messages_after(self.group_id, self.cursor):
             await self._apply(message.v1)
             count += 1
@@ -138,6 +166,94 @@ class ClientConversation:
     def _save(self, cursor: int) -> None:
         self.cursor = max(self.cursor, cursor)
         self.client.store.update_conversation(self.group_id, self.conversation.to_bytes(), self.cursor)
+
+    # --- membership ---------------------------------------------------------------------------------------
+    async def add_members(self, inbox_ids: Sequence[str]) -> None:
+        """Add these inboxes (every installation their identity logs list), and bring every member's installations
+        up to date, in one commit; then welcome the new installations (libxmtp's membership update, 6.3).
+
+        Installations whose key package is missing or invalid go in the membership's ``failed_installations``.
+        """
+        client = self.client
+        membership = self.conversation.context.membership
+        everyone = sorted(set(membership.members) | set(inbox_ids))
+        await client.identities.fetch(client.api, everyone)
+        members: dict[str, int] = {}
+        wanted: list[tuple[str, bytes]] = []
+        present = {leaf.installation_key for leaf in self.conversation.installations()}
+        for inbox_id in everyone:
+            state = client.identities.state(inbox_id)
+            if state is None:
+                raise MembershipUpdateError(f"inbox {inbox_id} has no identity log on the node")
+            members[inbox_id] = client.identities.last_sequence_id(inbox_id)
+            wanted += [(inbox_id, key) for key in state.installations() if key not in present]
+        now = client.clock_ns() // 10**9
+        key_packages = await client.api.fetch_key_packages([key for _, key in wanted]) if wanted else []
+        add: list[KeyPackage] = []
+        failed: list[bytes] = []
+        for (inbox_id, key), data in zip(wanted, key_packages, strict=True):
+            try:
+                kp_inbox, kp_key, verified = validate_xmtp_key_package(data, now)
+                if (kp_inbox, kp_key) != (inbox_id, key):
+                    raise ValidationError(f"the key package of {key.hex()} names {kp_inbox} / {kp_key.hex()}")
+            except MLSError as exc:
+                log.warning("installation %s of %s cannot be added: %s", key.hex(), inbox_id, exc)
+                failed.append(key)
+                continue
+            add.append(verified.key_package)
+        if wanted and not add:
+            raise MembershipUpdateError("none of the installations to add has a usable key package")
+        staged = self.conversation.commit_membership(members, add=add, failed=failed, rng=client.rng, now=now)
+        commit_id = await self._publish_own_commit(staged.message)
+        if staged.welcome is not None and add:
+            await self._send_welcomes(staged.welcome, add, commit_id)
+
+    async def _publish_own_commit(self, data: bytes | None) -> int:
+        """Send our pending commit and read the group until it comes back; merge it then. If another commit of
+        this epoch came first, ours is discarded (:class:`CommitConflict`) after theirs is applied."""
+        assert data is not None
+        mine = hashlib.sha256(data).digest()
+        await self.client.api.send_group_messages(
+            [mls_pb2.GroupMessageInput(v1=mls_pb2.GroupMessageInput.V1(data=data, should_push=False))]
+        )
+        async for message in self.client.api.group_messages_after(self.group_id, self.cursor):
+            v1 = message.v1
+            if hashlib.sha256(v1.data).digest() == mine:
+                self.conversation.merge_own_commit()
+                with self.client.store.transaction():
+                    self._save(v1.id)
+                return v1.id
+            if v1.is_commit:
+                self.conversation.discard_own_commit()
+                await self._apply(v1)
+                raise CommitConflict(
+                    "another commit of this epoch reached the node first; ours was discarded"
+                )
+            await self._apply(v1)
+        raise CommitConflict("the node does not return our commit")  # pragma: no cover - read-your-writes
+
+    async def _send_welcomes(self, welcome: bytes, key_packages: Sequence[KeyPackage], cursor: int) -> None:
+        """One V1 welcome per new installation, wrapped as its key package asks (5.1), naming the commit's id."""
+        metadata = mls_pb2.WelcomeMetadata(message_cursor=cursor).SerializeToString()
+        inputs = []
+        for kp in key_packages:
+            ext = find_extension(kp.extensions, WELCOME_WRAPPER_ENCRYPTION)
+            wrapper = recipient_wrapper(kp.init_key, None if ext is None else ext.extension_data)
+            data, sealed_metadata = wrap_welcome(
+                welcome, metadata, wrapper.public_key, wrapper.algorithm, self.client.rng
+            )
+            inputs.append(
+                mls_pb2.WelcomeMessageInput(
+                    v1=mls_pb2.WelcomeMessageInput.V1(
+                        installation_key=kp.leaf_node.signature_key,
+                        data=data,
+                        hpke_public_key=wrapper.public_key,
+                        wrapper_algorithm=wrapper.algorithm,  # type: ignore[arg-type]
+                        welcome_metadata=sealed_metadata,
+                    )
+                )
+            )
+        await self.client.api.send_welcome_messages(inputs)
 
     # --- sending ------------------------------------------------------------------------------------------
     async def send_text(self, text: str) -> bytes:

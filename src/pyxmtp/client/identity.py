@@ -60,6 +60,11 @@ class IdentityCache:
                 return state
         return None
 
+    def last_sequence_id(self, inbox_id: str) -> int:
+        """The sequence id of the newest update known for ``inbox_id`` (0 if none)."""
+        log = self._logs.get(inbox_id)
+        return 0 if log is None else log.last_sequence_id
+
     def states_for(self, wanted: Mapping[str, int]) -> dict[str, AssociationState]:
         """Each inbox's state at its sequence id; :class:`IdentityNeeded` naming every one not known (or known
         only up to an earlier sequence id)."""

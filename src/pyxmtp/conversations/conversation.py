@@ -14,7 +14,7 @@ is unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pyxmtp.identity.state import AssociationState
@@ -23,14 +23,19 @@ from pyxmtp.mls.constants import ContentType
 from pyxmtp.mls.crypto.keys import RandomSource, SignaturePrivateKey
 from pyxmtp.mls.errors import DecodeError, ValidationError
 from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage, parse_private_message
-from pyxmtp.mls.group import XMTP_CONFIG, ApplicationMessage, Group, StagedCommit
+from pyxmtp.mls.group import XMTP_CONFIG, ApplicationMessage, Group, GroupStatus, StagedCommit
 from pyxmtp.mls.key_packages import KeyPackageBundle
+from pyxmtp.mls.messages.extensions import Extension
+from pyxmtp.mls.messages.key_package import KeyPackage
+from pyxmtp.mls.messages.proposals import GroupContextExtensions, Proposal
 from pyxmtp.mls.tree.nodes import LeafNode
 
-from .content import PlaintextEnvelope, message_id, parse_plaintext_envelope
-from .credential import CredentialError, parse_credential
+from .content import ContentDecodeError, PlaintextEnvelope, message_id, parse_plaintext_envelope
+from .credential import CredentialError, build_credential, parse_credential
 from .group_context import ConversationContext, ConversationType, parse_group_context
+from .key_packages import XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
 from .membership import Installation, MembershipError, check_leaves_belong, installations
+from .new_group import membership_extension, with_extension
 
 #: ``(inbox_id, sequence_id) -> state``: the association state of each inbox at the given sequence id.
 StatesFor = Callable[[Mapping[str, int]], Mapping[str, AssociationState]]
@@ -117,6 +122,31 @@ class Conversation:
         return conversation
 
     @classmethod
+    def create(
+        cls,
+        extensions: tuple[Extension, ...],
+        signer: SignaturePrivateKey,
+        own_inbox_id: str,
+        *,
+        rng: RandomSource,
+        now: int,
+    ) -> Conversation:
+        """A new one-member group (a random 16-byte id) with the context ``extensions`` (see :mod:`.new_group`)."""
+        group = Group.create(
+            XMTP_CIPHER_SUITE,
+            signer,
+            build_credential(own_inbox_id),
+            rng=rng,
+            now=now,
+            group_id=rng(16),
+            extensions=extensions,
+            capabilities=XMTP_CAPABILITIES,
+        )
+        conversation = cls(group, own_inbox_id)
+        conversation.context  # noqa: B018 - what we wrote must read back
+        return conversation
+
+    @classmethod
     def from_bytes(cls, data: bytes, own_inbox_id: str) -> Conversation:
         return cls(Group.from_bytes(data, config=XMTP_CONFIG), own_inbox_id)
 
@@ -139,6 +169,11 @@ class Conversation:
             self._context = parse_group_context(self.group.extensions)
             self._context_epoch = self.group.epoch
         return self._context
+
+    @property
+    def is_active(self) -> bool:
+        """False once a commit removed us from the group."""
+        return self.group.status is not GroupStatus.INACTIVE
 
     @property
     def conversation_type(self) -> ConversationType:
@@ -182,7 +217,12 @@ class Conversation:
 
     def _received(self, message: ApplicationMessage) -> Received | Skipped:
         sender = self._sender(message.sender)
-        envelope = parse_plaintext_envelope(message.data)
+        try:
+            envelope = parse_plaintext_envelope(message.data)
+        except ContentDecodeError as exc:  # its key is used up all the same: the group keeps that
+            return Skipped(
+                f"an application message from leaf {message.sender} with a malformed envelope: {exc}"
+            )
         if not isinstance(envelope, PlaintextEnvelope):
             return Skipped(f"a {type(envelope).__name__} (device sync), not a conversation message")
         mid = message_id(self.group_id, envelope.idempotency_key, envelope.content)
@@ -191,8 +231,8 @@ class Conversation:
     def _merge(self, staged: StagedCommit, states_for: StatesFor) -> CommitMerged:
         committer = None
         if staged.self_removed:
-            self.group.merge_staged_commit(staged)
-            return CommitMerged(self.epoch, None, True)
+            self.group.merge_staged_commit(staged)  # the group is now inactive: no epoch of it is ours
+            return CommitMerged(staged.base_epoch + 1, None, True)
         if staged.extensions is not None:
             context = parse_group_context(staged.extensions)
         else:
@@ -214,6 +254,37 @@ class Conversation:
         if committer is None:
             committer = self._sender(staged.committer)
         return CommitMerged(self.epoch, committer, False)
+
+    # --- changing the membership (our own commits) -------------------------------------------------------
+    def commit_membership(
+        self,
+        members: Mapping[str, int],
+        *,
+        add: Sequence[KeyPackage] = (),
+        remove: Sequence[int] = (),
+        failed: Sequence[bytes] = (),
+        rng: RandomSource,
+        now: int,
+    ) -> StagedCommit:
+        """One commit, as libxmtp's ``update_group_membership``: an Add per key package, a Remove per leaf, and a
+        GroupContextExtensions proposal with the new membership (``members``: inbox id -> sequence id); with a
+        path. It is pending: send ``.message``, then :meth:`merge_own_commit` once the node has it first for this
+        epoch (or :meth:`discard_own_commit` if another commit won), then send ``.welcome``."""
+        extensions = with_extension(self.group.extensions, membership_extension(members, failed))
+        proposals = [Proposal(GroupContextExtensions(extensions))]
+        return self.group.commit(
+            rng=rng, now=now, add=add, remove=remove, proposals=proposals, by_reference=False, force_path=True
+        )
+
+    @property
+    def pending_commit(self) -> StagedCommit | None:
+        return self.group.pending_commit
+
+    def merge_own_commit(self) -> None:
+        self.group.merge_pending_commit()
+
+    def discard_own_commit(self) -> None:
+        self.group.clear_pending_commit()
 
     # --- sending ------------------------------------------------------------------------------------------
     def encrypt(self, envelope: bytes, *, rng: RandomSource) -> bytes:

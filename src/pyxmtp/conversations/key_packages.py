@@ -20,7 +20,6 @@ from pyxmtp.mls.key_package_validation import VerifiedKeyPackage, validate_key_p
 from pyxmtp.mls.key_packages import KeyPackageBundle, create_key_package
 from pyxmtp.mls.messages.extensions import ApplicationId, Extension, LastResort
 from pyxmtp.mls.tree.nodes import Capabilities, Lifetime
-from pyxmtp.proto.mls.message_contents import wrapper_encryption_pb2
 
 from .credential import build_credential, parse_credential
 
@@ -66,12 +65,6 @@ KEY_PACKAGE_MARGIN = 3600
 _POINTEE_AEADS = bytes.fromhex("0a0103")
 
 
-def welcome_wrapper_extension(public_key: bytes, algorithm: int) -> Extension:
-    """The 0xFF03 extension: the key (and wrapper algorithm) senders must wrap our welcomes with."""
-    body = wrapper_encryption_pb2.WelcomeWrapperEncryption(pub_key=public_key, algorithm=algorithm)  # type: ignore[arg-type]
-    return Extension(WELCOME_WRAPPER_ENCRYPTION, body.SerializeToString())
-
-
 def create_xmtp_key_package(
     inbox_id: str,
     signer: SignaturePrivateKey,
@@ -82,7 +75,7 @@ def create_xmtp_key_package(
 ) -> KeyPackageBundle:
     """A last-resort key package for our installation (``signer``'s key) in ``inbox_id``, valid from ``now``.
 
-    ``welcome_wrapper`` (see :func:`welcome_wrapper_extension`) asks senders to wrap welcomes to that key;
+    ``welcome_wrapper`` (the 0xFF03 extension, see :class:`~.welcome_wrap.WrapperKeyPair`) asks senders to wrap welcomes to that key;
     without it they wrap to the key package's init key (Curve25519).
     """
     extensions = [
