@@ -3,6 +3,7 @@ through a pyxmtp node: libxmtp invites our client to a DM, both sides send and r
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -180,4 +181,55 @@ async def test_our_client_opens_a_dm_and_a_group_that_libxmtp_joins(node: Node, 
         return "carol in the python group" in group.texts()
 
     await until(bob_reads_carol, "our client to read carol in its group")
+    await bob.close()
+
+
+async def test_a_welcome_pointer_from_libxmtp_is_followed(node: Node, tmp_path: Path) -> None:
+    """libxmtp sends one shared, symmetrically encrypted welcome and a per-installation pointer to it once more
+    than two new installations can read pointers (protocol reference 5.5): our client follows the pointer."""
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    alice = await User.register(api)
+    others = [await User.register(api) for _ in range(2)]
+    wallet = LocalWalletSigner.generate()
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    await bob.register(wallet)
+    group = await alice.client.conversations().create_group(
+        [u.inbox_id for u in others] + [bob.inbox_id], group_options("four")
+    )
+    await group.send_text("four of us")
+    raw = await bob.api.welcomes_after(bob.installation_id, 0).__anext__()
+    assert raw.WhichOneof("version") == "welcome_pointer"  # libxmtp did use a pointer
+    [bob_group] = await bob.sync_welcomes()
+    await bob_group.sync()
+    assert bob_group.texts() == ["four of us"]
+    await bob.close()
+
+
+async def test_libxmtp_accepts_our_rename_and_removal_commits(node: Node, tmp_path: Path) -> None:
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    alice = await User.register(api)
+    carol = await User.register(api)
+    wallet = LocalWalletSigner.generate()
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    await bob.register(wallet)
+    group = await bob.create_group([alice.inbox_id, carol.inbox_id], name="before")
+    await group.update_name("after")
+    await group.remove_members([carol.inbox_id])
+    await group.send_text("carol is gone")
+    assert set(group.member_inbox_ids()) == {alice.inbox_id, bob.inbox_id}
+
+    await alice.client.conversations().sync()
+    alice_group = alice.client.conversation(group.group_id)
+    await alice_group.sync()
+    assert alice_group.group_name() == "after"
+    assert {m.inbox_id for m in await alice_group.list_members()} == {alice.inbox_id, bob.inbox_id}
+    assert await texts(alice_group) == ["carol is gone"]
+
+    await carol.client.conversations().sync()
+    carol_group = carol.client.conversation(group.group_id)
+    with contextlib.suppress(v.FfiError.Error):
+        await carol_group.sync()
+    assert not carol_group.is_active()
     await bob.close()

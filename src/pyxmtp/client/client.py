@@ -27,10 +27,18 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+
 from pyxmtp.conversations.conversation import Conversation
 from pyxmtp.conversations.key_packages import XMTP_CIPHER_SUITE, create_xmtp_key_package
 from pyxmtp.conversations.new_group import dm_extensions, group_extensions
-from pyxmtp.conversations.welcome_wrap import WrapperKeyPair, generate_wrapper_key_pair, unwrap_welcome
+from pyxmtp.conversations.welcome_wrap import (
+    WrapperKeyPair,
+    generate_wrapper_key_pair,
+    open_pointee,
+    unwrap_welcome,
+    unwrap_welcome_pointer,
+)
 from pyxmtp.identity.builder import add_installation_request, create_inbox_request
 from pyxmtp.identity.inbox import inbox_id_for
 from pyxmtp.identity.installation import InstallationKey
@@ -235,17 +243,16 @@ class Client:
         seen_any = False
         async for welcome in self.api.welcomes_after(self.installation_id, cursor):
             seen_any = True
-            which = welcome.WhichOneof("version")
-            if which != "v1":
-                log.warning("skipping a welcome of kind %s (not supported yet)", which)
-                self._advance_welcomes(welcome_id(welcome))
-                continue
-            v1 = welcome.v1
+            wid = welcome_id(welcome)
             try:
-                conversation = await self._join(v1)
-            except MLSError as exc:
-                log.warning("welcome %d could not be used: %s", v1.id, exc)
-                self._advance_welcomes(v1.id)
+                opened = await self._open_welcome(welcome)
+                conversation = await self._join(wid, *opened)
+            except PointeeNotYetThere as exc:
+                log.info("welcome %d: %s; trying again at the next sync", wid, exc)
+                break  # the cursor stays before it
+            except (MLSError, ProtobufDecodeError) as exc:
+                log.warning("welcome %d could not be used: %s", wid, exc)
+                self._advance_welcomes(wid)
                 continue
             joined.append(conversation)
         if seen_any:
@@ -256,15 +263,43 @@ class Client:
         with self.store.transaction():
             self.store.set_cursor(_WELCOME_CURSOR, max(welcome_id, self.store.cursor(_WELCOME_CURSOR)))
 
-    async def _join(self, v1: mls_pb2.WelcomeMessage.V1) -> ClientConversation:
-        record = self.store.key_package(v1.hpke_public_key)
-        if record is None:
-            raise _UnknownKeyPackage(f"welcome {v1.id} is for a key package this installation no longer has")
-        bundle = KeyPackageBundle.from_bytes(record.bundle)
-        welcome, metadata = unwrap_welcome(
-            v1.data, v1.welcome_metadata, _wrapper_private_key(record, bundle), v1.wrapper_algorithm
-        )
+    async def _open_welcome(self, welcome: mls_pb2.WelcomeMessage) -> tuple[KeyPackageBundle, bytes, int]:
+        """``(our key package, the MLS Welcome, the cursor to read the group from)`` of a V1 welcome, or of the
+        pointee a welcome pointer names (5.5)."""
+        which = welcome.WhichOneof("version")
+        if which == "v1":
+            v1 = welcome.v1
+            bundle, key = self._welcome_key(v1.hpke_public_key, v1.id)
+            mls_welcome, metadata = unwrap_welcome(v1.data, v1.welcome_metadata, key, v1.wrapper_algorithm)
+        elif which == "welcome_pointer":
+            wp = welcome.welcome_pointer
+            bundle, key = self._welcome_key(wp.hpke_public_key, wp.id)
+            pointer = unwrap_welcome_pointer(wp.welcome_pointer, key, wp.wrapper_algorithm)
+            async for pointee in self.api.welcomes_after(pointer.destination, 0):
+                if pointee.WhichOneof("version") == "v1":
+                    mls_welcome, metadata = open_pointee(
+                        pointer, pointee.v1.data, pointee.v1.welcome_metadata
+                    )
+                    break
+            else:
+                raise PointeeNotYetThere(f"the welcome it points to is not on the node yet ({pointer!r})")
+        else:
+            raise _UnknownKeyPackage(f"a welcome of unknown kind {which!r}")
         cursor = mls_pb2.WelcomeMetadata.FromString(metadata).message_cursor if metadata else 0
+        return bundle, mls_welcome, cursor
+
+    def _welcome_key(
+        self, hpke_public_key: bytes, wid: int
+    ) -> tuple[KeyPackageBundle, HPKEPrivateKey | bytes]:
+        record = self.store.key_package(hpke_public_key)
+        if record is None:
+            raise _UnknownKeyPackage(f"welcome {wid} is for a key package this installation no longer has")
+        bundle = KeyPackageBundle.from_bytes(record.bundle)
+        return bundle, _wrapper_private_key(record, bundle)
+
+    async def _join(
+        self, wid: int, bundle: KeyPackageBundle, welcome: bytes, cursor: int
+    ) -> ClientConversation:
         now = self.clock_ns() // 10**9
 
         def join() -> Conversation:
@@ -282,9 +317,13 @@ class Client:
         )
         with self.store.transaction():
             self.store.save_conversation(record_out)
-            self.store.set_cursor(_WELCOME_CURSOR, max(v1.id, self.store.cursor(_WELCOME_CURSOR)))
+            self.store.set_cursor(_WELCOME_CURSOR, max(wid, self.store.cursor(_WELCOME_CURSOR)))
         self._conversations.pop(conversation.group_id, None)
         return self._load(record_out)
+
+
+class PointeeNotYetThere(Exception):
+    """A welcome pointer names a pointee the node does not have (yet)."""
 
 
 class _UnknownKeyPackage(MLSError):

@@ -208,6 +208,29 @@ class ClientConversation:
         if staged.welcome is not None and add:
             await self._send_welcomes(staged.welcome, add, commit_id)
 
+    async def remove_members(self, inbox_ids: Sequence[str]) -> None:
+        """Remove these inboxes (all their installations) in one membership commit."""
+        gone = set(inbox_ids)
+        membership = self.conversation.context.membership
+        if not gone <= set(membership.members):
+            raise MembershipUpdateError(f"not members: {sorted(gone - set(membership.members))}")
+        if self.client.inbox_id in gone:
+            raise MembershipUpdateError("a member cannot remove itself with a commit")
+        leaves = [leaf.leaf_index for leaf in self.conversation.installations() if leaf.inbox_id in gone]
+        members = {i: s for i, s in membership.members.items() if i not in gone}
+        now = self.client.clock_ns() // 10**9
+        staged = self.conversation.commit_membership(members, remove=leaves, rng=self.client.rng, now=now)
+        await self._publish_own_commit(staged.message)
+
+    async def update_metadata(self, **attributes: str) -> None:
+        """Set mutable-metadata attributes (``group_name``, ``description``, ``group_image_url_square``, ...)."""
+        now = self.client.clock_ns() // 10**9
+        staged = self.conversation.commit_metadata(attributes, rng=self.client.rng, now=now)
+        await self._publish_own_commit(staged.message)
+
+    async def update_name(self, name: str) -> None:
+        await self.update_metadata(group_name=name)
+
     async def _publish_own_commit(self, data: bytes | None) -> int:
         """Send our pending commit and read the group until it comes back; merge it then. If another commit of
         this epoch came first, ours is discarded (:class:`CommitConflict`) after theirs is applied."""

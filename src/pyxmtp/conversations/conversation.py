@@ -35,7 +35,7 @@ from .credential import CredentialError, build_credential, parse_credential
 from .group_context import ConversationContext, ConversationType, parse_group_context
 from .key_packages import XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
 from .membership import Installation, MembershipError, check_leaves_belong, installations
-from .new_group import membership_extension, with_extension
+from .new_group import membership_extension, mutable_metadata_extension, with_extension
 
 #: ``(inbox_id, sequence_id) -> state``: the association state of each inbox at the given sequence id.
 StatesFor = Callable[[Mapping[str, int]], Mapping[str, AssociationState]]
@@ -274,6 +274,16 @@ class Conversation:
         proposals = [Proposal(GroupContextExtensions(extensions))]
         return self.group.commit(
             rng=rng, now=now, add=add, remove=remove, proposals=proposals, by_reference=False, force_path=True
+        )
+
+    def commit_metadata(self, attributes: Mapping[str, str], *, rng: RandomSource, now: int) -> StagedCommit:
+        """A GroupContextExtensions commit setting these mutable-metadata attributes (the others unchanged)."""
+        mutable = self.context.mutable
+        merged = {**mutable.attributes, **attributes}
+        ext = mutable_metadata_extension(merged, mutable.admins, mutable.super_admins)
+        extensions = with_extension(self.group.extensions, ext)
+        return self.group.commit(
+            rng=rng, now=now, proposals=[Proposal(GroupContextExtensions(extensions))], by_reference=False
         )
 
     @property

@@ -107,9 +107,12 @@ def _immutable(kind: ConversationType, creator: str, dm: tuple[str, str] | None)
     return Extension(IMMUTABLE_METADATA, encode_varint(len(body)) + body)
 
 
-def _mutable(attributes: Mapping[str, str], super_admins: Sequence[str]) -> Extension:
+def mutable_metadata_extension(
+    attributes: Mapping[str, str], admins: Sequence[str], super_admins: Sequence[str]
+) -> Extension:
+    """0xFF00: the attributes and the admin lists."""
     proto = group_mutable_metadata_pb2.GroupMutableMetadataV1(attributes=dict(attributes))
-    proto.admin_list.SetInParent()
+    proto.admin_list.inbox_ids.extend(admins)
     proto.super_admin_list.inbox_ids.extend(super_admins)
     return Extension(GROUP_MUTABLE_METADATA, proto.SerializeToString(deterministic=True))
 
@@ -134,7 +137,7 @@ def dm_extensions(creator: str, peer: str, *, rng: RandomSource) -> tuple[Extens
     }
     return (
         _immutable(ConversationType.DM, creator, (creator, peer)),
-        _mutable(attributes, ()),
+        mutable_metadata_extension(attributes, (), ()),
         _permissions(DM_POLICIES),
         XMTP_REQUIRED_CAPABILITIES.to_extension(),
         membership_extension({creator: 0}),
@@ -161,7 +164,7 @@ def group_extensions(
     }
     return (
         _immutable(ConversationType.GROUP, creator, None),
-        _mutable(attributes, (creator,)),
+        mutable_metadata_extension(attributes, (), (creator,)),
         _permissions(policies),
         XMTP_REQUIRED_CAPABILITIES.to_extension(),
         membership_extension({creator: 0}),
