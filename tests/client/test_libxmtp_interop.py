@@ -3,6 +3,7 @@ through a pyxmtp node: libxmtp invites our client to a DM, both sides send and r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -98,7 +99,9 @@ async def test_our_client_in_a_libxmtp_group_reads_writes_follows_commits_and_is
     bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
     await bob.register(wallet)
 
-    group = await alice.client.conversations().create_group([carol.inbox_id, bob.inbox_id], group_options("trio"))
+    group = await alice.client.conversations().create_group(
+        [carol.inbox_id, bob.inbox_id], group_options("trio")
+    )
     await group.send_text("hello both, from alice")
     [bob_group] = await bob.sync_welcomes()
     assert bob_group.group_id == bytes(group.id())
@@ -232,4 +235,45 @@ async def test_libxmtp_accepts_our_rename_and_removal_commits(node: Node, tmp_pa
     with contextlib.suppress(v.FfiError.Error):
         await carol_group.sync()
     assert not carol_group.is_active()
+    await bob.close()
+
+
+async def test_our_stream_delivers_libxmtp_messages_live_and_new_conversations(
+    node: Node, tmp_path: Path
+) -> None:
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    alice = await User.register(api)
+    wallet = LocalWalletSigner.generate()
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    await bob.register(wallet)
+    got: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
+
+    async def listen() -> None:
+        async for conversation, message in bob.stream_all_messages():
+            await got.put((conversation, message))
+
+    listener = asyncio.create_task(listen())
+    try:
+        await asyncio.sleep(0.2)  # the streams are open
+        dm = await alice.client.conversations().find_or_create_dm(
+            bob.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=None)
+        )
+        await dm.send_text("first, in a new DM")
+        conversation, message = await asyncio.wait_for(got.get(), 20)
+        assert message.content == "first, in a new DM" and conversation.dm_peer == alice.inbox_id
+        await dm.send_text("second, live")
+        _, message = await asyncio.wait_for(got.get(), 20)
+        assert message.content == "second, live" and message.sender_inbox_id == alice.inbox_id
+        group = await alice.client.conversations().create_group([bob.inbox_id], group_options("streamed"))
+        await group.send_text("in a new group")
+        conversation, message = await asyncio.wait_for(got.get(), 20)
+        assert message.content == "in a new group" and conversation.name == "streamed"
+        await conversation.send_text("our own, streamed back")
+        _, message = await asyncio.wait_for(got.get(), 20)
+        assert message.content == "our own, streamed back" and message.sender_inbox_id == bob.inbox_id
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
     await bob.close()

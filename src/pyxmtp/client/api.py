@@ -8,7 +8,7 @@ xmtp-node-go: ascending, at most 100 per page, ``id_cursor`` = the last id seen.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -148,6 +148,45 @@ class NodeApi:
 
         async for message in _paged(page, cursor, welcome_id):
             yield message
+
+    # --- streams ------------------------------------------------------------------------------------------
+    async def subscribe_group_messages(
+        self, filters: Sequence[tuple[bytes, int]]
+    ) -> AsyncIterator[mls_pb2.GroupMessage]:
+        """The groups' messages after each cursor, then live (the node sends headers at once; no gaps)."""
+        Filter = mls_pb2.SubscribeGroupMessagesRequest.Filter
+        request = mls_pb2.SubscribeGroupMessagesRequest(
+            filters=[Filter(group_id=g, id_cursor=c) for g, c in filters]
+        )
+        async for message in self._stream(
+            "MlsApi/SubscribeGroupMessages", self._mls.SubscribeGroupMessages, request
+        ):
+            assert isinstance(message, mls_pb2.GroupMessage)
+            yield message
+
+    async def subscribe_welcomes(
+        self, installation_key: bytes, cursor: int
+    ) -> AsyncIterator[mls_pb2.WelcomeMessage]:
+        """Welcomes for the installation after ``cursor``, then live."""
+        Filter = mls_pb2.SubscribeWelcomeMessagesRequest.Filter
+        request = mls_pb2.SubscribeWelcomeMessagesRequest(
+            filters=[Filter(installation_key=installation_key, id_cursor=cursor)]
+        )
+        async for message in self._stream(
+            "MlsApi/SubscribeWelcomeMessages", self._mls.SubscribeWelcomeMessages, request
+        ):
+            assert isinstance(message, mls_pb2.WelcomeMessage)
+            yield message
+
+    async def _stream(self, name: str, method: Any, request: object) -> AsyncIterator[object]:
+        call = method(request)  # no deadline: a stream lives until cancelled
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as exc:
+            raise ApiCallError(name, exc.code(), exc.details() or "") from exc
+        finally:
+            call.cancel()
 
 
 def welcome_id(message: mls_pb2.WelcomeMessage) -> int:

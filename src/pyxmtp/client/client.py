@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -52,9 +52,10 @@ from pyxmtp.mls.messages.extensions import Extension
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from .api import NodeApi, welcome_id
-from .conversation import ClientConversation, retry_with_identities
+from .conversation import ClientConversation, DecodedMessage, retry_with_identities
 from .identity import IdentityCache
 from .store import ClientStore, ConversationRecord, KeyPackageRecord
+from .stream import stream_all_messages
 
 log = logging.getLogger("pyxmtp.client")
 
@@ -258,6 +259,15 @@ class Client:
         if seen_any:
             await self.rotate_key_package()
         return joined
+
+    @property
+    def welcome_cursor(self) -> int:
+        """The id of the last welcome processed."""
+        return self.store.cursor(_WELCOME_CURSOR)
+
+    def stream_all_messages(self) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
+        """Every new message of every conversation, live (see :mod:`pyxmtp.client.stream`)."""
+        return stream_all_messages(self)
 
     def _advance_welcomes(self, welcome_id: int) -> None:
         with self.store.transaction():

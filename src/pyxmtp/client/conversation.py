@@ -112,25 +112,31 @@ class ClientConversation:
         return f"<ClientConversation {kind} {self.group_id.hex()} epoch {self.conversation.epoch}>"
 
     # --- receiving ----------------------------------------------------------------------------------------
-    async def sync(self) -> int:
-        """Process everything the node has after our cursor; how many messages were processed (none once we
-        are removed: the group's later epochs are closed to us)."""
-        count = 0
+    async def sync(self) -> list[DecodedMessage]:
+        """Process everything the node has after our cursor; the new messages, ours included, in order (none
+        once we are removed: the group's later epochs are closed to us)."""
+        out: list[DecodedMessage] = []
         if not self.is_active:
-            return count
+            return out
         async for message in self.client.api.group_messages_after(self.group_id, self.cursor):
-            await self._apply(message.v1)
-            count += 1
-        return count
+            decoded = await self.apply(message.v1)
+            if decoded is not None:
+                out.append(decoded)
+        return out
 
-    async def _apply(self, v1: mls_pb2.GroupMessage.V1) -> None:
+    async def apply(self, v1: mls_pb2.GroupMessage.V1) -> DecodedMessage | None:
+        """Process one message of this group from the node (the next in id order; an id at or below our cursor
+        was processed already and is ignored). The message it carried, if any."""
+        if v1.id <= self.cursor or not self.is_active:
+            return None
         store = self.client.store
         payload_hash = hashlib.sha256(v1.data).digest()
         if store.is_own_payload(payload_hash):
             with store.transaction():
                 store.mark_published(payload_hash, v1.id, v1.created_ns)
                 self._save(v1.id)
-            return
+            own = store.message_by_payload(payload_hash)
+            return None if own is None else self._decode(own)
         now = self.client.clock_ns() // 10**9
         before = self.conversation.to_bytes()
 
@@ -144,24 +150,26 @@ class ClientConversation:
             self.conversation = Conversation.from_bytes(before, self.client.inbox_id)  # nothing of it stays
             with store.transaction():
                 self._save(v1.id)
-            return
+            return None
+        record = None
         with store.transaction():
             if isinstance(outcome, Received):
-                store.add_message(
-                    MessageRecord(
-                        outcome.message_id,
-                        self.group_id,
-                        v1.id,
-                        outcome.sender.inbox_id,
-                        outcome.sender.installation_key,
-                        v1.created_ns,
-                        outcome.encoded_content,
-                        True,
-                    )
+                record = MessageRecord(
+                    outcome.message_id,
+                    self.group_id,
+                    v1.id,
+                    outcome.sender.inbox_id,
+                    outcome.sender.installation_key,
+                    v1.created_ns,
+                    outcome.encoded_content,
+                    True,
                 )
+                if not store.add_message(record):
+                    record = None  # the same message id again (a resend): stored once
             elif isinstance(outcome, CommitMerged):
                 log.info("group %s moved to epoch %d", self.group_id.hex(), outcome.epoch)
             self._save(v1.id)
+        return None if record is None else self._decode(record)
 
     def _save(self, cursor: int) -> None:
         self.cursor = max(self.cursor, cursor)
@@ -248,11 +256,11 @@ class ClientConversation:
                 return v1.id
             if v1.is_commit:
                 self.conversation.discard_own_commit()
-                await self._apply(v1)
+                await self.apply(v1)
                 raise CommitConflict(
                     "another commit of this epoch reached the node first; ours was discarded"
                 )
-            await self._apply(v1)
+            await self.apply(v1)
         raise CommitConflict("the node does not return our commit")  # pragma: no cover - read-your-writes
 
     async def _send_welcomes(self, welcome: bytes, key_packages: Sequence[KeyPackage], cursor: int) -> None:
@@ -313,27 +321,24 @@ class ClientConversation:
         return mid
 
     # --- reading ------------------------------------------------------------------------------------------
+    def message_at(self, server_id: int) -> DecodedMessage | None:
+        """The stored message the node gave id ``server_id`` (None: not a message, or not processed yet)."""
+        record = self.client.store.message_by_server_id(self.group_id, server_id)
+        return None if record is None else self._decode(record)
+
     def messages(self) -> list[DecodedMessage]:
         """Every message stored for this conversation, in the order sent."""
-        out = []
-        for r in self.client.store.messages(self.group_id):
-            try:
-                content: object = decode_content(r.content)
-            except ContentDecodeError as exc:  # a peer's malformed content: shown as unknown, not fatal
-                log.warning("message %s of group %s: %s", r.message_id.hex(), self.group_id.hex(), exc)
-                content = UnknownContent(EncodedContent(None, content=r.content))
-            out.append(
-                DecodedMessage(
-                    r.message_id,
-                    r.sender_inbox_id,
-                    r.sender_installation,
-                    r.sent_ns,
-                    content,
-                    r.content,
-                    r.published,
-                )
-            )
-        return out
+        return [self._decode(r) for r in self.client.store.messages(self.group_id)]
+
+    def _decode(self, r: MessageRecord) -> DecodedMessage:
+        try:
+            content: object = decode_content(r.content)
+        except ContentDecodeError as exc:  # a peer's malformed content: shown as unknown, not fatal
+            log.warning("message %s of group %s: %s", r.message_id.hex(), self.group_id.hex(), exc)
+            content = UnknownContent(EncodedContent(None, content=r.content))
+        return DecodedMessage(
+            r.message_id, r.sender_inbox_id, r.sender_installation, r.sent_ns, content, r.content, r.published
+        )
 
     def texts(self) -> list[str]:
         """The text messages only, in order (a convenience for bots and tests)."""

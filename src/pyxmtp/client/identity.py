@@ -103,6 +103,10 @@ class IdentityCache:
                     raise IdentityLogError(
                         f"inbox {inbox_id}: update {entry.sequence_id} does not verify: {exc}"
                     ) from exc
+                if state.inbox_id != inbox_id:  # a valid log, but another inbox's: the node lied
+                    raise IdentityLogError(
+                        f"inbox {inbox_id}: update {entry.sequence_id} belongs to inbox {state.inbox_id}"
+                    )
                 log.states.append((entry.sequence_id, state))
 
     def forget(self, inbox_id: str) -> None:

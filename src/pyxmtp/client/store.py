@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS installation (
@@ -230,16 +231,36 @@ class ClientStore:
         row = self._db.execute("SELECT 1 FROM messages WHERE payload_hash = ?", (payload_hash,)).fetchone()
         return row is not None
 
+    _MESSAGE_COLUMNS = (
+        "message_id, group_id, server_id, sender_inbox_id, sender_installation, sent_ns, content, published"
+    )
+
     def messages(self, group_id: bytes) -> list[MessageRecord]:
         rows = self._db.execute(
-            "SELECT message_id, group_id, server_id, sender_inbox_id, sender_installation, sent_ns, content, "
-            "published FROM messages WHERE group_id = ? ORDER BY sent_ns, rowid",
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ? ORDER BY sent_ns, rowid",
             (group_id,),
         ).fetchall()
-        return [
-            MessageRecord(bytes(r[0]), bytes(r[1]), r[2], r[3], bytes(r[4]), r[5], bytes(r[6]), bool(r[7]))
-            for r in rows
-        ]
+        return [_message(r) for r in rows]
+
+    def message_by_server_id(self, group_id: bytes, server_id: int) -> MessageRecord | None:
+        row = self._db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ? AND server_id = ?",
+            (group_id, server_id),
+        ).fetchone()
+        return None if row is None else _message(row)
+
+    def message_by_payload(self, payload_hash: bytes) -> MessageRecord | None:
+        """Our own message whose MLS bytes hash to ``payload_hash``."""
+        row = self._db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE payload_hash = ?", (payload_hash,)
+        ).fetchone()
+        return None if row is None else _message(row)
+
+
+def _message(r: Any) -> MessageRecord:
+    return MessageRecord(
+        bytes(r[0]), bytes(r[1]), r[2], str(r[3]), bytes(r[4]), int(r[5]), bytes(r[6]), bool(r[7])
+    )
 
 
 def _opt(value: bytes | None) -> bytes | None:
