@@ -8,18 +8,19 @@ from collections.abc import Sequence
 
 from pyxmtp import __version__
 
-from . import mls_cmd, node_cmd
+from . import client_cmd, mls_cmd, node_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyxmtp",
-        description="Pure-Python XMTP: MLS (RFC 9420), XIP-46 identity, and an XMTP v3 node.",
+        description="Pure-Python XMTP: MLS (RFC 9420), XIP-46 identity, an XMTP v3 node and client.",
     )
     parser.add_argument("--version", action="version", version=f"pyxmtp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     node_cmd.register(sub)
     mls_cmd.register(sub)
+    client_cmd.register(sub)
     return parser
 
 

@@ -1,0 +1,115 @@
+"""``pyxmtp client`` as a user runs it: real processes against a real node on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pyxmtp.node import Node, NodeConfig
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    node = await Node.start(
+        NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", rate_limits=None)
+    )
+    yield node
+    await node.stop(grace=0)
+
+
+async def cli(node: Node, home: Path, *args: str, check: bool = True) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pyxmtp",
+        "client",
+        "--home",
+        str(home),
+        "--node",
+        node.address,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    if check:
+        assert proc.returncode == 0, err.decode()
+    return proc.returncode, out.decode(), err.decode()
+
+
+def fields(whoami: str) -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in whoami.strip().splitlines())
+
+
+async def test_two_users_talk_through_the_cli(node: Node, tmp_path: Path) -> None:
+    alice_home, bob_home = tmp_path / "alice", tmp_path / "bob"
+    alice = fields((await cli(node, alice_home, "init"))[1])
+    bob = fields((await cli(node, bob_home, "init"))[1])
+    assert stat.S_IMODE(os.stat(alice_home / "wallet.key").st_mode) == 0o600
+    assert fields((await cli(node, alice_home, "init"))[1]) == alice  # init again: the same inbox, registered
+
+    _, out, _ = await cli(node, alice_home, "send", bob["address"].upper().replace("0X", "0x"), "hello bob")
+    dm_id = out.strip()
+    _, listing, _ = await cli(node, bob_home, "list")
+    assert dm_id in listing and f"dm with {alice['inbox_id']}" in listing
+    _, read, _ = await cli(node, bob_home, "read", dm_id)
+    assert read.strip().endswith("hello bob")
+
+    listen = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pyxmtp",
+        "client",
+        "--home",
+        str(bob_home),
+        "--node",
+        node.address,
+        "listen",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await asyncio.sleep(1.5)  # its streams are open
+        await cli(node, alice_home, "send", bob["inbox_id"], "live now")
+        assert listen.stdout is not None
+        line = json.loads(await asyncio.wait_for(listen.stdout.readline(), 30))
+        assert (
+            line["content"] == "live now"
+            and line["sender"] == alice["inbox_id"]
+            and line["conversation"] == dm_id
+        )
+    finally:
+        listen.terminate()
+        await listen.wait()
+
+    _, out, _ = await cli(
+        node, bob_home, "group", "cli group", alice["address"], "--text", "a group from the cli"
+    )
+    group_id = out.strip()
+    _, read, _ = await cli(node, alice_home, "read", group_id)
+    assert read.strip().endswith("a group from the cli")
+
+
+async def test_mistakes_are_reported_not_raised(node: Node, tmp_path: Path) -> None:
+    home = tmp_path / "carol"
+    code, _, err = await cli(node, home, "whoami", check=False)
+    assert code == 1 and "run `pyxmtp client --home" in err
+    await cli(node, home, "init")
+    code, _, err = await cli(node, home, "send", "0x" + "11" * 20, "anyone?", check=False)
+    assert code == 1 and "has no XMTP inbox on this node" in err
+    code, _, err = await cli(node, home, "send", "bob", "hi", check=False)
+    assert code == 1 and "neither an inbox id" in err
+    code, _, err = await cli(node, home, "read", "zz", check=False)
+    assert code == 1 and "is not a conversation id" in err
+    assert "Traceback" not in err
