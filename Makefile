@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # e.g. make bench-node NODE_BENCH_ARGS='--stores sqlite,postgres' (PostgreSQL at --database-url, default local test)
 NODE_BENCH_ARGS ?=
 
-.PHONY: run test install install-dev pytest lint typecheck layers bench bench-mls bench-node proto clean
+.PHONY: run test install install-dev pytest lint typecheck layers bench bench-mls bench-node bench-client proto clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,13 +56,16 @@ layers: install-dev
 proto: install-dev
 	$(PY) scripts/gen_proto.py
 
-bench: bench-mls bench-node
+bench: bench-mls bench-node bench-client
 
 bench-mls: install-dev
 	$(PY) benchmarks/mls_bench.py
 
 bench-node: install-dev
 	$(PY) benchmarks/node_bench.py $(NODE_BENCH_ARGS)
+
+bench-client: install-dev
+	$(PY) benchmarks/client_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

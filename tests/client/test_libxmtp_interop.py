@@ -277,3 +277,49 @@ async def test_our_stream_delivers_libxmtp_messages_live_and_new_conversations(
         with contextlib.suppress(asyncio.CancelledError):
             await listener
     await bob.close()
+
+
+async def test_a_second_installation_of_ours_is_added_by_libxmtp_and_both_read(
+    node: Node, tmp_path: Path
+) -> None:
+    """Bob (pyxmtp) adds a second installation to his inbox; libxmtp adds it to their DM before its next send
+    (its "missing installations" check), bob's first installation follows that commit, the second joins."""
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    alice = await User.register(api)
+    wallet = LocalWalletSigner.generate()
+    phone = await Client.create(node.address, wallet, db_path=tmp_path / "phone.db")
+    await phone.register(wallet)
+    dm = await alice.client.conversations().find_or_create_dm(
+        phone.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=None)
+    )
+    await dm.send_text("to your phone")
+    [phone_dm] = await phone.sync_welcomes()
+
+    laptop = await Client.create(node.address, wallet, db_path=tmp_path / "laptop.db")
+    assert laptop.inbox_id == phone.inbox_id and laptop.installation_id != phone.installation_id
+    await laptop.register(wallet)
+    await asyncio.sleep(6)  # libxmtp looks for missing installations before a send, at most every 5 s
+    await dm.send_text("to both of your devices")
+
+    async def laptop_joined() -> bool:
+        return bool(await laptop.sync_welcomes()) or laptop.dm_with(alice.inbox_id) is not None
+
+    await until(laptop_joined, "libxmtp to welcome our second installation")
+    laptop_dm = laptop.dm_with(alice.inbox_id)
+    assert laptop_dm is not None and laptop_dm.group_id == phone_dm.group_id
+    await laptop_dm.sync()
+    await phone_dm.sync()
+    assert phone_dm.texts() == ["to your phone", "to both of your devices"]
+    assert laptop_dm.texts() == ["to both of your devices"]  # a new installation reads from when it joined
+    await laptop_dm.send_text("from the laptop")
+    await phone_dm.sync()
+    assert phone_dm.texts()[-1] == "from the laptop"  # an installation reads its inbox's other one
+
+    async def alice_got_it() -> bool:
+        await dm.sync()
+        return (await texts(dm))[-1:] == ["from the laptop"]
+
+    await until(alice_got_it, "libxmtp to read our second installation")
+    await phone.close()
+    await laptop.close()

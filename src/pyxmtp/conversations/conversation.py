@@ -14,10 +14,9 @@ is unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pyxmtp.identity.state import AssociationState
 from pyxmtp.mls.codec import decode
 from pyxmtp.mls.constants import ContentType
 from pyxmtp.mls.crypto.keys import RandomSource, SignaturePrivateKey
@@ -28,17 +27,14 @@ from pyxmtp.mls.key_packages import KeyPackageBundle
 from pyxmtp.mls.messages.extensions import Extension
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.mls.messages.proposals import GroupContextExtensions, Proposal
-from pyxmtp.mls.tree.nodes import LeafNode
 
+from .commit_validation import validate_commit
 from .content import ContentDecodeError, PlaintextEnvelope, message_id, parse_plaintext_envelope
-from .credential import CredentialError, build_credential, parse_credential
+from .credential import build_credential
 from .group_context import ConversationContext, ConversationType, parse_group_context
 from .key_packages import XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
-from .membership import Installation, MembershipError, check_leaves_belong, installations
+from .membership import Installation, StatesFor, check_leaves_belong, installations
 from .new_group import membership_extension, mutable_metadata_extension, with_extension
-
-#: ``(inbox_id, sequence_id) -> state``: the association state of each inbox at the given sequence id.
-StatesFor = Callable[[Mapping[str, int]], Mapping[str, AssociationState]]
 
 
 class WrongConversationError(ValidationError):
@@ -229,31 +225,12 @@ class Conversation:
         return Received(mid, sender, envelope.idempotency_key, envelope.content, message.epoch)
 
     def _merge(self, staged: StagedCommit, states_for: StatesFor) -> CommitMerged:
-        committer = None
-        if staged.self_removed:
-            self.group.merge_staged_commit(staged)  # the group is now inactive: no epoch of it is ours
-            return CommitMerged(staged.base_epoch + 1, None, True)
-        if staged.extensions is not None:
-            context = parse_group_context(staged.extensions)
-        else:
-            context = self.context
-        new_leaves = [
-            Installation(index, *_inbox_and_key(leaf_kp.leaf_node)) for index, leaf_kp in staged.added
-        ]
-        if staged.path_leaf is not None:
-            new_leaves.append(Installation(staged.committer, *_inbox_and_key(staged.path_leaf)))
-        new_leaves.extend(Installation(index, *_inbox_and_key(leaf)) for index, leaf in staged.updated)
-        if new_leaves:
-            inboxes = {leaf.inbox_id for leaf in new_leaves}
-            needed = {i: s for i, s in context.membership.members.items() if i in inboxes}
-            check_leaves_belong(new_leaves, context.membership, states_for(needed), expect_complete=False)
-        for leaf in new_leaves:
-            if leaf.leaf_index == staged.committer:
-                committer = leaf
+        """Check the commit against XMTP's rules (:mod:`.commit_validation`), then merge it."""
+        validated = validate_commit(self.group.extensions, staged, self.installations(), states_for)
         self.group.merge_staged_commit(staged)
-        if committer is None:
-            committer = self._sender(staged.committer)
-        return CommitMerged(self.epoch, committer, False)
+        if staged.self_removed:  # the group is now inactive: no epoch of it is ours
+            return CommitMerged(staged.base_epoch + 1, None, True)
+        return CommitMerged(self.epoch, validated.committer, False)
 
     # --- changing the membership (our own commits) -------------------------------------------------------
     def commit_membership(
@@ -300,10 +277,3 @@ class Conversation:
     def encrypt(self, envelope: bytes, *, rng: RandomSource) -> bytes:
         """A PrivateMessage carrying ``envelope`` (PlaintextEnvelope bytes); its ratchet key is used up."""
         return self.group.create_message(envelope, rng=rng)
-
-
-def _inbox_and_key(leaf: LeafNode) -> tuple[str, bytes]:
-    try:
-        return parse_credential(leaf.credential), leaf.signature_key
-    except CredentialError as exc:
-        raise MembershipError(f"a new leaf has no XMTP credential: {exc}") from exc

@@ -9,7 +9,7 @@ against those states; :func:`identity_requirements` says which logs, up to where
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from pyxmtp.identity.state import AssociationState
@@ -18,6 +18,10 @@ from pyxmtp.mls.group.events import Member
 
 from .credential import CredentialError, parse_credential
 from .group_context import Membership
+
+#: ``{inbox_id: sequence_id} -> {inbox_id: state}``: each inbox's association state at that sequence id (0: the
+#: latest). The caller fetches the logs; it may raise to say which it still needs.
+StatesFor = Callable[[Mapping[str, int]], Mapping[str, AssociationState]]
 
 
 class MembershipError(ValidationError):
