@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -323,3 +324,32 @@ async def test_a_second_installation_of_ours_is_added_by_libxmtp_and_both_read(
     await until(alice_got_it, "libxmtp to read our second installation")
     await phone.close()
     await laptop.close()
+
+
+async def test_we_add_a_libxmtp_users_new_installation_and_it_reads_us(node: Node, tmp_path: Path) -> None:
+    """Alice (libxmtp) registers a second installation; our client, holding the tree against her identity log
+    before it sends, commits to add it (libxmtp validates that commit's installation diff) and welcomes it."""
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    key = os.urandom(32)
+    alice = await User.register(api, key)
+    wallet = LocalWalletSigner.generate()
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    await bob.register(wallet)
+    dm = await bob.create_dm(alice.inbox_id)
+    await dm.send_text("one")
+    assert not await dm.update_installations()  # nothing new: no commit
+
+    alice_tablet = await User.register(api, key)  # the same wallet: a second installation of alice's inbox
+    assert alice_tablet.inbox_id == alice.inbox_id
+    assert await dm.update_installations()
+    await dm.send_text("two, for both of alice's installations")
+    await alice_tablet.client.conversations().sync()
+    tablet_dm = alice_tablet.client.dm_conversation(bob.inbox_id)
+    await tablet_dm.sync()
+    assert await texts(tablet_dm) == ["two, for both of alice's installations"]
+    await alice.client.conversations().sync()
+    alice_dm = alice.client.dm_conversation(bob.inbox_id)
+    await alice_dm.sync()
+    assert await texts(alice_dm) == ["one", "two, for both of alice's installations"]
+    await bob.close()

@@ -87,11 +87,15 @@ class User:
         return str(self.client.inbox_id())
 
     @classmethod
-    async def register(cls, api: Any) -> User:
-        key = os.urandom(32)
+    async def register(cls, api: Any, key: bytes | None = None) -> User:
+        """A new libxmtp installation of the wallet ``key`` (a new wallet if None): its inbox is created the
+        first time, later installations are added to it."""
+        new_wallet = key is None
+        key = os.urandom(32) if key is None else key
         address = v.ethereum_address_from_pubkey(v.ethereum_generate_public_key(key))
         ident = v.FfiIdentifier(identifier=address, identifier_kind=v.FfiIdentifierKind.ETHEREUM)
-        assert await v.get_inbox_id_for_identifier(api, ident) is None
+        if new_wallet:
+            assert await v.get_inbox_id_for_identifier(api, ident) is None
         inbox_id = v.generate_inbox_id(ident, 0)
         db = v.DbOptions(db=None, encryption_key=None, max_db_pool_size=None, min_db_pool_size=None)
         client = await v.create_client(

@@ -46,6 +46,10 @@ log = logging.getLogger("pyxmtp.client")
 T = TypeVar("T")
 
 
+#: Before sending, the tree is held against the identity logs if it was not in the last 5 s (as libxmtp).
+INSTALLATION_CHECK_INTERVAL_NS = 5 * 10**9
+
+
 class MembershipUpdateError(Exception):
     """A membership change cannot be made (an inbox without identity log, no usable key package)."""
 
@@ -85,6 +89,7 @@ class ClientConversation:
         self.client = client
         self.conversation = conversation
         self.cursor = cursor
+        self._installations_checked = 0  # when the tree was last held against the identity logs (ns)
 
     @property
     def group_id(self) -> bytes:
@@ -177,28 +182,62 @@ class ClientConversation:
 
     # --- membership ---------------------------------------------------------------------------------------
     async def add_members(self, inbox_ids: Sequence[str]) -> None:
-        """Add these inboxes (every installation their identity logs list), and bring every member's installations
-        up to date, in one commit; then welcome the new installations (libxmtp's membership update, 6.3).
+        """Add these inboxes (every installation their identity logs list) in one commit, and welcome them."""
+        await self._update_membership(add=inbox_ids)
 
-        Installations whose key package is missing or invalid go in the membership's ``failed_installations``.
-        """
-        client = self.client
+    async def remove_members(self, inbox_ids: Sequence[str]) -> None:
+        """Remove these inboxes (all their installations) in one membership commit."""
         membership = self.conversation.context.membership
-        everyone = sorted(set(membership.members) | set(inbox_ids))
+        gone = set(inbox_ids)
+        if not gone <= set(membership.members):
+            raise MembershipUpdateError(f"not members: {sorted(gone - set(membership.members))}")
+        if self.client.inbox_id in gone:
+            raise MembershipUpdateError("a member cannot remove itself with a commit")
+        await self._update_membership(remove=inbox_ids)
+
+    async def update_installations(self) -> bool:
+        """Bring the tree in line with the members' identity logs, as libxmtp does before sending: add their new
+        installations, remove revoked ones. Whether a commit was needed."""
+        return await self._update_membership(only_if_changed=True)
+
+    async def _update_membership(
+        self, *, add: Sequence[str] = (), remove: Sequence[str] = (), only_if_changed: bool = False
+    ) -> bool:
+        """One membership commit (libxmtp's ``update_group_membership``, 6.3): the inboxes in ``add`` join, those
+        in ``remove`` leave, every member's sequence id moves to its latest identity update, installations the
+        logs added are added (welcomed) and revoked ones removed. Installations whose key package is missing or
+        invalid are listed in ``failed_installations`` and not tried again."""
+        client = self.client
+        self._installations_checked = client.clock_ns()
+        membership = self.conversation.context.membership
+        gone = set(remove)
+        everyone = sorted((set(membership.members) | set(add)) - gone)
         await client.identities.fetch(client.api, everyone)
         members: dict[str, int] = {}
         wanted: list[tuple[str, bytes]] = []
-        present = {leaf.installation_key for leaf in self.conversation.installations()}
+        leaves = self.conversation.installations()
+        present = {leaf.installation_key for leaf in leaves}
+        old_failed = set(membership.failed_installations)
+        current: set[bytes] = set()
         for inbox_id in everyone:
             state = client.identities.state(inbox_id)
             if state is None:
                 raise MembershipUpdateError(f"inbox {inbox_id} has no identity log on the node")
             members[inbox_id] = client.identities.last_sequence_id(inbox_id)
-            wanted += [(inbox_id, key) for key in state.installations() if key not in present]
+            keys = state.installations()
+            current.update(keys)
+            wanted += [(inbox_id, key) for key in keys if key not in present and key not in old_failed]
+        removed = [
+            leaf.leaf_index
+            for leaf in leaves
+            if leaf.inbox_id in gone or leaf.installation_key not in current
+        ]
+        if only_if_changed and not wanted and not removed:
+            return False
         now = client.clock_ns() // 10**9
         key_packages = await client.api.fetch_key_packages([key for _, key in wanted]) if wanted else []
-        add: list[KeyPackage] = []
-        failed: list[bytes] = []
+        new: list[KeyPackage] = []
+        failed = sorted(k for k in old_failed if k in current and k not in present)
         for (inbox_id, key), data in zip(wanted, key_packages, strict=True):
             try:
                 kp_inbox, kp_key, verified = validate_xmtp_key_package(data, now)
@@ -208,27 +247,16 @@ class ClientConversation:
                 log.warning("installation %s of %s cannot be added: %s", key.hex(), inbox_id, exc)
                 failed.append(key)
                 continue
-            add.append(verified.key_package)
-        if wanted and not add:
+            new.append(verified.key_package)
+        if add and wanted and not new:
             raise MembershipUpdateError("none of the installations to add has a usable key package")
-        staged = self.conversation.commit_membership(members, add=add, failed=failed, rng=client.rng, now=now)
+        staged = self.conversation.commit_membership(
+            members, add=new, remove=removed, failed=failed, rng=client.rng, now=now
+        )
         commit_id = await self._publish_own_commit(staged.message)
-        if staged.welcome is not None and add:
-            await self._send_welcomes(staged.welcome, add, commit_id)
-
-    async def remove_members(self, inbox_ids: Sequence[str]) -> None:
-        """Remove these inboxes (all their installations) in one membership commit."""
-        gone = set(inbox_ids)
-        membership = self.conversation.context.membership
-        if not gone <= set(membership.members):
-            raise MembershipUpdateError(f"not members: {sorted(gone - set(membership.members))}")
-        if self.client.inbox_id in gone:
-            raise MembershipUpdateError("a member cannot remove itself with a commit")
-        leaves = [leaf.leaf_index for leaf in self.conversation.installations() if leaf.inbox_id in gone]
-        members = {i: s for i, s in membership.members.items() if i not in gone}
-        now = self.client.clock_ns() // 10**9
-        staged = self.conversation.commit_membership(members, remove=leaves, rng=self.client.rng, now=now)
-        await self._publish_own_commit(staged.message)
+        if staged.welcome is not None and new:
+            await self._send_welcomes(staged.welcome, new, commit_id)
+        return True
 
     async def update_metadata(self, **attributes: str) -> None:
         """Set mutable-metadata attributes (``group_name``, ``description``, ``group_image_url_square``, ...)."""
@@ -296,6 +324,8 @@ class ClientConversation:
         """Send EncodedContent bytes; returns the message id. The message is stored (unpublished) before it is
         sent, and the group state with it: its ratchet key is gone, whatever happens to the call."""
         client = self.client
+        if client.clock_ns() - self._installations_checked > INSTALLATION_CHECK_INTERVAL_NS:
+            await self.update_installations()
         sent_ns = client.clock_ns()
         idempotency_key = str(sent_ns)
         envelope = build_plaintext_envelope(encoded_content, idempotency_key)
