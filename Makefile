@@ -24,7 +24,7 @@ $(VENV)/.stamp-install: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[dev,postgres]'
+	$(PIP) install -q -e '.[dev,postgres,encrypted]'
 	touch $@ $(VENV)/.stamp-install
 
 install: $(VENV)/.stamp-install

@@ -26,7 +26,9 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     await node.stop(grace=0)
 
 
-async def cli(node: Node, home: Path, *args: str, check: bool = True) -> tuple[int, str, str]:
+async def cli(
+    node: Node, home: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -39,6 +41,7 @@ async def cli(node: Node, home: Path, *args: str, check: bool = True) -> tuple[i
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
@@ -113,3 +116,15 @@ async def test_mistakes_are_reported_not_raised(node: Node, tmp_path: Path) -> N
     code, _, err = await cli(node, home, "read", "zz", check=False)
     assert code == 1 and "is not a conversation id" in err
     assert "Traceback" not in err
+
+
+async def test_an_encrypted_home_needs_its_key(node: Node, tmp_path: Path) -> None:
+    home = tmp_path / "dave"
+    key = {"PYXMTP_DB_KEY": "42" * 32}
+    me = fields((await cli(node, home, "init", env=key))[1])
+    assert fields((await cli(node, home, "whoami", env=key))[1]) == me
+    assert me["inbox_id"].encode() not in (home / "client.db").read_bytes()
+    code, _, err = await cli(node, home, "whoami", check=False)
+    assert code == 1 and "give its key" in err
+    code, _, err = await cli(node, home, "whoami", check=False, env={"PYXMTP_DB_KEY": "nothex"})
+    assert code == 1 and "64 hex characters" in err

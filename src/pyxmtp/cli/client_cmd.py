@@ -11,7 +11,9 @@
     pyxmtp client listen [--json]                       # every new message, live, one line each
 
 The home directory holds ``wallet.key`` (the Ethereum private key, hex, mode 0600: whoever has it owns the inbox)
-and ``client.db`` (the installation and its conversations). ``$PYXMTP_HOME`` and ``$PYXMTP_NODE`` set the defaults.
+and ``client.db`` (the installation and its conversations; encrypted with SQLCipher when ``$PYXMTP_DB_KEY`` holds
+a 32-byte key in hex, which needs the ``encrypted`` extra). ``$PYXMTP_HOME`` and ``$PYXMTP_NODE`` set the
+defaults.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from pyxmtp.client import Client, ClientConversation
 from pyxmtp.client.api import ApiCallError
 from pyxmtp.client.conversation import CommitConflict, DecodedMessage, MembershipUpdateError
+from pyxmtp.client.store import ClientStoreError
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.members import is_valid_address, sanitize_address
 from pyxmtp.mls.errors import MLSError
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_run(args))
     except KeyboardInterrupt:
         return 130
-    except (CliError, ApiCallError, MLSError, MembershipUpdateError, CommitConflict) as exc:
+    except (CliError, ApiCallError, MLSError, MembershipUpdateError, CommitConflict, ClientStoreError) as exc:
         print(f"pyxmtp client: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -99,13 +102,26 @@ def _new_wallet(home: Path) -> LocalWalletSigner:
     return wallet
 
 
+def _db_key() -> bytes | None:
+    text = os.environ.get("PYXMTP_DB_KEY")
+    if not text:
+        return None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise CliError("$PYXMTP_DB_KEY must be 64 hex characters (a 32-byte key)") from None
+    if len(key) != 32:
+        raise CliError("$PYXMTP_DB_KEY must be 64 hex characters (a 32-byte key)")
+    return key
+
+
 async def _run(args: argparse.Namespace) -> None:
     home = Path(args.home)
     if args.client_command == "init":
         wallet = _new_wallet(home)
     else:
         wallet = _load_wallet(home)
-    client = await Client.create(args.node, wallet, db_path=home / "client.db")
+    client = await Client.create(args.node, wallet, db_path=home / "client.db", db_encryption_key=_db_key())
     try:
         await COMMANDS[args.client_command](client, wallet, args)
     finally:

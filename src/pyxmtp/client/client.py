@@ -102,12 +102,14 @@ class Client:
         owner: Signer,
         *,
         db_path: str | Path | None = None,
+        db_encryption_key: bytes | None = None,
         nonce: int = 0,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> Client:
         """The client of ``owner``'s inbox (nonce ``nonce``) at the node ``address``, keeping its state in
-        ``db_path`` (None: in memory). A new database gets a new installation key."""
-        store = ClientStore(db_path)
+        ``db_path`` (None: in memory), encrypted if ``db_encryption_key`` (32 bytes; the ``encrypted`` extra) is
+        given. A new database gets a new installation key."""
+        store = ClientStore(db_path, encryption_key=db_encryption_key)
         saved = store.installation()
         if saved is None:
             installation = InstallationKey.generate(rng)

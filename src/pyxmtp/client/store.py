@@ -79,12 +79,47 @@ class MessageRecord:
     published: bool
 
 
-class ClientStore:
-    """The local database at ``path`` (``None``: in memory, gone when closed)."""
+class ClientStoreError(Exception):
+    """The database cannot be opened as asked (a wrong or missing encryption key, the extra not installed)."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+
+#: An encrypted database's key: 32 bytes (SQLCipher's raw key, no passphrase derivation).
+ENCRYPTION_KEY_LENGTH = 32
+
+
+def _connect(target: str, encryption_key: bytes | None) -> sqlite3.Connection:
+    if encryption_key is None:
+        db = sqlite3.connect(target, isolation_level=None)
+    else:
+        if len(encryption_key) != ENCRYPTION_KEY_LENGTH:
+            raise ValueError(f"an encryption key is {ENCRYPTION_KEY_LENGTH} bytes, got {len(encryption_key)}")
+        try:
+            import sqlcipher3  # the encrypted extra
+        except ImportError:
+            raise ClientStoreError(
+                "an encrypted database needs the encrypted extra: pip install 'pyxmtp[encrypted]'"
+            ) from None
+        db = sqlcipher3.connect(target, isolation_level=None)
+        db.execute(f"PRAGMA key = \"x'{encryption_key.hex()}'\"")
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except Exception as exc:  # sqlite3 / sqlcipher3 DatabaseError: "file is not a database"
+        db.close()
+        state = "encrypted with another key" if encryption_key is not None else "encrypted (give its key)"
+        raise ClientStoreError(
+            f"{target} cannot be read: it is not a pyxmtp database or it is {state}"
+        ) from exc
+    return db
+
+
+class ClientStore:
+    """The local database at ``path`` (``None``: in memory, gone when closed), encrypted with SQLCipher (AES-256,
+    every page) when an ``encryption_key`` is given: then the file holds no key or message in the clear."""
+
+    def __init__(self, path: str | Path | None = None, *, encryption_key: bytes | None = None) -> None:
         self.path = None if path is None else Path(path)
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        self.encrypted = encryption_key is not None
+        self._db = _connect(":memory:" if path is None else str(path), encryption_key)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")  # deleted keys are overwritten, not left in free pages
