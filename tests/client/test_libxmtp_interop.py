@@ -353,3 +353,40 @@ async def test_we_add_a_libxmtp_users_new_installation_and_it_reads_us(node: Nod
     await alice_dm.sync()
     assert await texts(alice_dm) == ["one", "two, for both of alice's installations"]
     await bob.close()
+
+
+async def test_our_client_restarts_from_its_database_and_carries_on(node: Node, tmp_path: Path) -> None:
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    alice = await User.register(api)
+    wallet = LocalWalletSigner.generate()
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    await bob.register(wallet)
+    dm = await alice.client.conversations().find_or_create_dm(
+        bob.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=None)
+    )
+    await dm.send_text("before the restart")
+    [bob_dm] = await bob.sync_welcomes()
+    await bob_dm.sync()
+    await bob_dm.send_text("bob, before")
+    installation = bob.installation_id
+    await bob.close()
+
+    await dm.send_text("while bob was away")
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    assert bob.installation_id == installation and await bob.is_registered()
+    [bob_dm] = bob.conversations()
+    assert bob_dm.texts() == ["before the restart", "bob, before"]
+    await bob_dm.sync()
+    assert bob_dm.texts()[-1] == "while bob was away"
+    await bob_dm.send_text(
+        "bob, after"
+    )  # the ratchet state came back from disk: a fresh key, libxmtp reads it
+
+    async def alice_got_it() -> bool:
+        await dm.sync()
+        return (await texts(dm))[-1:] == ["bob, after"]
+
+    await until(alice_got_it, "libxmtp to read our client after its restart")
+    assert await texts(dm) == ["before the restart", "bob, before", "while bob was away", "bob, after"]
+    await bob.close()
