@@ -124,3 +124,27 @@ async def test_hostile_group_messages_are_passed_over(node: Node, tmp_path: Path
     assert bob_dm.conversation.to_bytes() == state  # nothing of the garbage changed the group
     await dm.send_text("real one")
     assert [m.content for m in await bob_dm.sync()] == ["real one"]
+
+
+async def test_a_commit_that_loses_the_race_is_made_again_on_the_new_epoch(node: Node, tmp_path: Path) -> None:
+    """Alice's rename reaches the node first; Bob, not synced, commits his on the same epoch: the node's order
+    makes Alice's win; Bob applies it, makes his commit again on the new epoch, and everyone ends on his name."""
+    alice = await new_client(node, tmp_path / "alice.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    carol = await new_client(node, tmp_path / "carol.db")
+    group = await alice.create_group([bob.inbox_id, carol.inbox_id], name="start")
+    [bob_group] = await bob.sync_welcomes()
+    [carol_group] = await carol.sync_welcomes()
+    await bob_group.sync()
+    epoch = bob_group.conversation.epoch
+    await group.update_name("alice's")
+    await bob_group.update_name("bob's")  # made at the old epoch, lost, made again
+    assert bob_group.conversation.epoch == epoch + 2
+    await group.sync()
+    await carol_group.sync()
+    assert group.name == bob_group.name == carol_group.name == "bob's"
+    assert group.conversation.epoch == carol_group.conversation.epoch == epoch + 2
+    await group.send_text("same epoch for all")
+    await bob_group.sync()
+    await carol_group.sync()
+    assert bob_group.texts() == carol_group.texts() == ["same epoch for all"]

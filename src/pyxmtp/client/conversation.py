@@ -32,6 +32,8 @@ from pyxmtp.conversations.conversation import CommitMerged, Conversation, Receiv
 from pyxmtp.conversations.key_packages import WELCOME_WRAPPER_ENCRYPTION, validate_xmtp_key_package
 from pyxmtp.conversations.welcome_wrap import recipient_wrapper, wrap_welcome
 from pyxmtp.mls.errors import MLSError, ValidationError
+from pyxmtp.mls.framing.messages import parse_private_message
+from pyxmtp.mls.group.errors import OwnMessageError
 from pyxmtp.mls.messages.extensions import find_extension
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.proto.mls.api.v1 import mls_pb2
@@ -46,8 +48,16 @@ log = logging.getLogger("pyxmtp.client")
 T = TypeVar("T")
 
 
+#: How often a commit of ours that lost to another one for the same epoch is made again.
+COMMIT_ATTEMPTS = 3
 #: Before sending, the tree is held against the identity logs if it was not in the last 5 s (as libxmtp).
 INSTALLATION_CHECK_INTERVAL_NS = 5 * 10**9
+
+
+def _epoch_of(data: bytes) -> int | None:
+    """The epoch a group message was sent in (None if it is not a well-formed PrivateMessage)."""
+    header = parse_private_message(data)
+    return None if header is None else header.epoch
 
 
 class MembershipUpdateError(Exception):
@@ -151,7 +161,9 @@ class ClientConversation:
         try:
             outcome = await retry_with_identities(self.client, process)
         except MLSError as exc:
-            log.warning("group %s message %d passed over: %s", self.group_id.hex(), v1.id, exc)
+            # our own stale commits (a retried one lost its race) come back too: expected, not a warning
+            level = logging.INFO if isinstance(exc, OwnMessageError) else logging.WARNING
+            log.log(level, "group %s message %d passed over: %s", self.group_id.hex(), v1.id, exc)
             self.conversation = Conversation.from_bytes(before, self.client.inbox_id)  # nothing of it stays
             with store.transaction():
                 self._save(v1.id)
@@ -201,6 +213,20 @@ class ClientConversation:
         return await self._update_membership(only_if_changed=True)
 
     async def _update_membership(
+        self, *, add: Sequence[str] = (), remove: Sequence[str] = (), only_if_changed: bool = False
+    ) -> bool:
+        """See :meth:`_try_update_membership`; a commit that lost to another one is made again on the new epoch
+        (as libxmtp re-creates its intent), up to :data:`COMMIT_ATTEMPTS` times."""
+        for _ in range(COMMIT_ATTEMPTS - 1):
+            try:
+                return await self._try_update_membership(
+                    add=add, remove=remove, only_if_changed=only_if_changed
+                )
+            except CommitConflict as exc:
+                log.info("group %s: %s; trying again", self.group_id.hex(), exc)
+        return await self._try_update_membership(add=add, remove=remove, only_if_changed=only_if_changed)
+
+    async def _try_update_membership(
         self, *, add: Sequence[str] = (), remove: Sequence[str] = (), only_if_changed: bool = False
     ) -> bool:
         """One membership commit (libxmtp's ``update_group_membership``, 6.3): the inboxes in ``add`` join, those
@@ -260,9 +286,15 @@ class ClientConversation:
 
     async def update_metadata(self, **attributes: str) -> None:
         """Set mutable-metadata attributes (``group_name``, ``description``, ``group_image_url_square``, ...)."""
-        now = self.client.clock_ns() // 10**9
-        staged = self.conversation.commit_metadata(attributes, rng=self.client.rng, now=now)
-        await self._publish_own_commit(staged.message)
+        for attempt in range(COMMIT_ATTEMPTS):
+            now = self.client.clock_ns() // 10**9
+            staged = self.conversation.commit_metadata(attributes, rng=self.client.rng, now=now)
+            try:
+                await self._publish_own_commit(staged.message)
+                return
+            except CommitConflict:
+                if attempt == COMMIT_ATTEMPTS - 1:
+                    raise
 
     async def update_name(self, name: str) -> None:
         await self.update_metadata(group_name=name)
@@ -282,7 +314,9 @@ class ClientConversation:
                 with self.client.store.transaction():
                     self._save(v1.id)
                 return v1.id
-            if v1.is_commit:
+            if (
+                v1.is_commit and _epoch_of(v1.data) == self.conversation.epoch
+            ):  # theirs, for our epoch: it won
                 self.conversation.discard_own_commit()
                 await self.apply(v1)
                 raise CommitConflict(
