@@ -126,7 +126,9 @@ async def test_hostile_group_messages_are_passed_over(node: Node, tmp_path: Path
     assert [m.content for m in await bob_dm.sync()] == ["real one"]
 
 
-async def test_a_commit_that_loses_the_race_is_made_again_on_the_new_epoch(node: Node, tmp_path: Path) -> None:
+async def test_a_commit_that_loses_the_race_is_made_again_on_the_new_epoch(
+    node: Node, tmp_path: Path
+) -> None:
     """Alice's rename reaches the node first; Bob, not synced, commits his on the same epoch: the node's order
     makes Alice's win; Bob applies it, makes his commit again on the new epoch, and everyone ends on his name."""
     alice = await new_client(node, tmp_path / "alice.db")
