@@ -36,16 +36,16 @@ run: install
 
 test: install-dev
 	$(PY) -m pytest -n 2 -rs $(PYTEST_ARGS)
-	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts examples
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts examples
 	$(VENV)/bin/mypy
 
 pytest: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
-	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts examples
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts examples
 
 typecheck: install-dev
 	$(VENV)/bin/mypy

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -390,3 +391,39 @@ async def test_our_client_restarts_from_its_database_and_carries_on(node: Node, 
     await until(alice_got_it, "libxmtp to read our client after its restart")
     assert await texts(dm) == ["before the restart", "bob, before", "while bob was away", "bob, after"]
     await bob.close()
+
+
+async def test_the_echo_bot_example_answers_a_libxmtp_user(node: Node, tmp_path: Path) -> None:
+    """examples/echo_bot.py, run as a user would run it, answers a libxmtp user in a DM."""
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    script = Path(__file__).resolve().parents[2] / "examples" / "echo_bot.py"
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        "--node",
+        node.address,
+        "--home",
+        str(tmp_path / "bot"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert bot.stdout is not None
+        banner = (await asyncio.wait_for(bot.stdout.readline(), 30)).decode()
+        bot_inbox = banner.split("(inbox ")[1].split(")")[0]
+        await asyncio.sleep(1)  # its streams are open
+        api = await libxmtp_api(node)
+        alice = await User.register(api)
+        dm = await alice.client.conversations().find_or_create_dm(
+            bot_inbox, v.FfiCreateDmOptions(message_disappearing_settings=None)
+        )
+        await dm.send_text("echo this")
+
+        async def echoed() -> bool:
+            await dm.sync()
+            return (await texts(dm)) == ["echo this", "echo this"]
+
+        await until(echoed, "the bot's echo")
+    finally:
+        bot.terminate()
+        await bot.wait()
