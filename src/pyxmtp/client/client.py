@@ -61,6 +61,8 @@ log = logging.getLogger("pyxmtp.client")
 
 #: Replaced key packages keep their private keys this long, for welcomes still on the way (libxmtp: 1 day).
 KEY_PACKAGE_GRACE_NS = 24 * 3600 * 10**9
+#: A key package is replaced after 30 days even without welcomes (libxmtp), well within its 84-day lifetime.
+KEY_PACKAGE_ROTATION_NS = 30 * 24 * 3600 * 10**9
 _WELCOME_CURSOR = "welcomes"
 #: libxmtp's per-inbox HMAC key for sender_hmac is 42 random bytes.
 HMAC_KEY_LENGTH = 42
@@ -105,6 +107,7 @@ class Client:
         db_encryption_key: bytes | None = None,
         nonce: int = 0,
         rng: Callable[[int], bytes] = os.urandom,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> Client:
         """The client of ``owner``'s inbox (nonce ``nonce``) at the node ``address``, keeping its state in
         ``db_path`` (None: in memory), encrypted if ``db_encryption_key`` (32 bytes; the ``encrypted`` extra) is
@@ -119,7 +122,9 @@ class Client:
                 store.set_installation(installation.seed, inbox_id, nonce, hmac_key)
         else:
             installation, inbox_id, nonce, hmac_key = InstallationKey(saved[0]), saved[1], saved[2], saved[3]
-        return cls(NodeApi(address), store, installation, inbox_id, hmac_key, nonce=nonce, rng=rng)
+        return cls(
+            NodeApi(address), store, installation, inbox_id, hmac_key, nonce=nonce, rng=rng, clock_ns=clock_ns
+        )
 
     async def close(self) -> None:
         await self.api.close()
@@ -139,6 +144,7 @@ class Client:
         """Add this installation to the inbox (creating the inbox if it has no log yet), signed by ``owner``
         (a member of the inbox: its wallet) and the installation key. Idempotent."""
         if await self.is_registered():
+            await self.maintain()
             return
         await self.rotate_key_package()  # libxmtp uploads first, then publishes the update
         state = self.identities.state(self.inbox_id)
@@ -156,6 +162,18 @@ class Client:
         await self.api.publish_identity_update(request.build_identity_update())
         if not await self.is_registered():  # pragma: no cover - the node accepted but does not serve it
             raise RuntimeError("the node accepted the identity update but does not list this installation")
+
+    async def maintain(self) -> None:
+        """Key-package upkeep, as libxmtp's workers: a new key package once the current one is
+        :data:`KEY_PACKAGE_ROTATION_NS` old, and the private keys of replaced ones deleted when their grace
+        period is over. Cheap when nothing is due; :meth:`register` and :meth:`sync_welcomes` call it."""
+        now_ns = self.clock_ns()
+        newest = self.store.newest_key_package_ns()
+        if newest is None or now_ns - newest >= KEY_PACKAGE_ROTATION_NS:
+            await self.rotate_key_package()
+            return
+        with self.store.transaction():
+            self.store.delete_expired_key_packages(now_ns)
 
     async def rotate_key_package(self) -> None:
         """Publish a fresh key package; older ones are deleted :data:`KEY_PACKAGE_GRACE_NS` later."""
@@ -259,7 +277,9 @@ class Client:
                 continue
             joined.append(conversation)
         if seen_any:
-            await self.rotate_key_package()
+            await self.rotate_key_package()  # a welcome used the key package: replace it (libxmtp does too)
+        else:
+            await self.maintain()
         return joined
 
     @property

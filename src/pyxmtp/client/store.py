@@ -196,6 +196,13 @@ class ClientStore:
         )
         return cur.rowcount
 
+    def newest_key_package_ns(self) -> int | None:
+        """When the current key package was made (None: there is none)."""
+        row = self._db.execute(
+            "SELECT max(created_ns) FROM key_packages WHERE delete_at_ns IS NULL"
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def key_package_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM key_packages").fetchone()[0])
 
