@@ -11,9 +11,10 @@ when sent, since MLS does not let a sender decrypt its own message) and only mar
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -100,6 +101,8 @@ class ClientConversation:
         self.conversation = conversation
         self.cursor = cursor
         self._installations_checked = 0  # when the tree was last held against the identity logs (ns)
+        # one operation at a time on this group (a stream, a sync and a send may run in different tasks)
+        self._lock = asyncio.Lock()
 
     @property
     def group_id(self) -> bytes:
@@ -130,18 +133,29 @@ class ClientConversation:
     async def sync(self) -> list[DecodedMessage]:
         """Process everything the node has after our cursor; the new messages, ours included, in order (none
         once we are removed: the group's later epochs are closed to us)."""
+        async with self._lock:
+            return await self._sync()
+
+    async def apply(self, v1: mls_pb2.GroupMessage.V1) -> DecodedMessage | None:
+        """Process one message of this group from the node (the next in id order), and return the message it
+        carried, if any. One at or below our cursor was processed already (by a sync, say): its stored message
+        is returned, so a stream shows every message once whoever processed it."""
+        async with self._lock:
+            if v1.id <= self.cursor:
+                return self.message_at(v1.id)
+            return await self._apply(v1)
+
+    async def _sync(self) -> list[DecodedMessage]:
         out: list[DecodedMessage] = []
         if not self.is_active:
             return out
         async for message in self.client.api.group_messages_after(self.group_id, self.cursor):
-            decoded = await self.apply(message.v1)
+            decoded = await self._apply(message.v1)
             if decoded is not None:
                 out.append(decoded)
         return out
 
-    async def apply(self, v1: mls_pb2.GroupMessage.V1) -> DecodedMessage | None:
-        """Process one message of this group from the node (the next in id order; an id at or below our cursor
-        was processed already and is ignored). The message it carried, if any."""
+    async def _apply(self, v1: mls_pb2.GroupMessage.V1) -> DecodedMessage | None:
         if v1.id <= self.cursor or not self.is_active:
             return None
         store = self.client.store
@@ -195,7 +209,8 @@ class ClientConversation:
     # --- membership ---------------------------------------------------------------------------------------
     async def add_members(self, inbox_ids: Sequence[str]) -> None:
         """Add these inboxes (every installation their identity logs list) in one commit, and welcome them."""
-        await self._update_membership(add=inbox_ids)
+        async with self._lock:
+            await self._update_membership(add=inbox_ids)
 
     async def remove_members(self, inbox_ids: Sequence[str]) -> None:
         """Remove these inboxes (all their installations) in one membership commit."""
@@ -205,12 +220,14 @@ class ClientConversation:
             raise MembershipUpdateError(f"not members: {sorted(gone - set(membership.members))}")
         if self.client.inbox_id in gone:
             raise MembershipUpdateError("a member cannot remove itself with a commit")
-        await self._update_membership(remove=inbox_ids)
+        async with self._lock:
+            await self._update_membership(remove=inbox_ids)
 
     async def update_installations(self) -> bool:
         """Bring the tree in line with the members' identity logs, as libxmtp does before sending: add their new
         installations, remove revoked ones. Whether a commit was needed."""
-        return await self._update_membership(only_if_changed=True)
+        async with self._lock:
+            return await self._update_membership(only_if_changed=True)
 
     async def _update_membership(
         self, *, add: Sequence[str] = (), remove: Sequence[str] = (), only_if_changed: bool = False
@@ -286,6 +303,10 @@ class ClientConversation:
 
     async def update_metadata(self, **attributes: str) -> None:
         """Set mutable-metadata attributes (``group_name``, ``description``, ``group_image_url_square``, ...)."""
+        async with self._lock:
+            await self._update_metadata(attributes)
+
+    async def _update_metadata(self, attributes: Mapping[str, str]) -> None:
         for attempt in range(COMMIT_ATTEMPTS):
             now = self.client.clock_ns() // 10**9
             staged = self.conversation.commit_metadata(attributes, rng=self.client.rng, now=now)
@@ -318,11 +339,11 @@ class ClientConversation:
                 v1.is_commit and _epoch_of(v1.data) == self.conversation.epoch
             ):  # theirs, for our epoch: it won
                 self.conversation.discard_own_commit()
-                await self.apply(v1)
+                await self._apply(v1)
                 raise CommitConflict(
                     "another commit of this epoch reached the node first; ours was discarded"
                 )
-            await self.apply(v1)
+            await self._apply(v1)
         raise CommitConflict("the node does not return our commit")  # pragma: no cover - read-your-writes
 
     async def _send_welcomes(self, welcome: bytes, key_packages: Sequence[KeyPackage], cursor: int) -> None:
@@ -357,9 +378,13 @@ class ClientConversation:
     async def send(self, encoded_content: bytes, *, should_push: bool = True) -> bytes:
         """Send EncodedContent bytes; returns the message id. The message is stored (unpublished) before it is
         sent, and the group state with it: its ratchet key is gone, whatever happens to the call."""
+        async with self._lock:
+            return await self._send(encoded_content, should_push=should_push)
+
+    async def _send(self, encoded_content: bytes, *, should_push: bool) -> bytes:
         client = self.client
         if client.clock_ns() - self._installations_checked > INSTALLATION_CHECK_INTERVAL_NS:
-            await self.update_installations()
+            await self._update_membership(only_if_changed=True)
         sent_ns = client.clock_ns()
         idempotency_key = str(sent_ns)
         envelope = build_plaintext_envelope(encoded_content, idempotency_key)
@@ -381,7 +406,7 @@ class ClientConversation:
                 )
             ]
         )
-        await self.sync()  # read our write back: its id and the node's time
+        await self._sync()  # read our write back: its id and the node's time
         return mid
 
     # --- reading ------------------------------------------------------------------------------------------

@@ -72,10 +72,9 @@ async def stream_all_messages(client: Client) -> AsyncIterator[tuple[ClientConve
             target = client.conversation(item.v1.group_id)
             if target is None:
                 continue
-            if item.v1.id <= target.cursor:  # a sync got to it first: still part of this stream
-                decoded = target.message_at(item.v1.id)
-            else:
-                decoded = await target.apply(item.v1)
+            decoded = await target.apply(
+                item.v1
+            )  # also when a sync got to it first: still part of this stream
             if decoded is not None:
                 yield target, decoded
     finally:

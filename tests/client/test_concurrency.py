@@ -1,0 +1,74 @@
+"""One conversation used from several tasks at once (a stream, syncs and sends, as a bot does): every message
+is processed once, nothing is passed over, and the ratchet is never used twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pyxmtp.client import Client
+from pyxmtp.identity.eth import LocalWalletSigner
+from pyxmtp.node import Node, NodeConfig
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    node = await Node.start(
+        NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", rate_limits=None)
+    )
+    yield node
+    await node.stop(grace=0)
+
+
+async def new_client(node: Node, path: Path) -> Client:
+    wallet = LocalWalletSigner.generate()
+    client = await Client.create(node.address, wallet, db_path=path)
+    await client.register(wallet)
+    return client
+
+
+async def test_syncs_sends_and_a_stream_at_once(
+    node: Node, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pyxmtp.client")
+    alice = await new_client(node, tmp_path / "alice.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    dm = await alice.create_dm(bob.inbox_id)
+    [bob_dm] = await bob.sync_welcomes()
+    streamed: list[str] = []
+
+    async def listen() -> None:
+        async for _, message in bob.stream_all_messages():
+            streamed.append(str(message.content))
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.3)
+    for i in range(10):
+        await dm.send_text(f"alice {i}")
+    await asyncio.gather(
+        bob_dm.sync(),
+        bob_dm.update_name("renamed while busy"),  # a commit pending across awaits
+        bob_dm.send_text("bob a"),
+        bob_dm.sync(),
+        bob_dm.send_text("bob b"),
+        bob_dm.sync(),
+        *(bob_dm.sync() for _ in range(3)),
+    )
+    await asyncio.sleep(0.5)
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    texts = bob_dm.texts()
+    assert sorted(texts) == sorted([f"alice {i}" for i in range(10)] + ["bob a", "bob b"])
+    assert len(set(streamed)) == len(streamed) and set(streamed) == set(texts)  # each streamed once
+    assert not caplog.records, caplog.text  # nothing passed over
+    await dm.sync()
+    assert sorted(dm.texts()) == sorted(texts)  # alice reads both of bob's: no ratchet key was used twice
+    assert dm.name == bob_dm.name == "renamed while busy"
