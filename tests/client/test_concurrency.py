@@ -43,10 +43,14 @@ async def test_syncs_sends_and_a_stream_at_once(
     dm = await alice.create_dm(bob.inbox_id)
     [bob_dm] = await bob.sync_welcomes()
     streamed: list[str] = []
+    updates: list[object] = []
 
     async def listen() -> None:
         async for _, message in bob.stream_all_messages():
-            streamed.append(str(message.content))
+            if isinstance(message.content, str):
+                streamed.append(message.content)
+            else:
+                updates.append(message)
 
     listener = asyncio.create_task(listen())
     await asyncio.sleep(0.3)
@@ -72,3 +76,4 @@ async def test_syncs_sends_and_a_stream_at_once(
     await dm.sync()
     assert sorted(dm.texts()) == sorted(texts)  # alice reads both of bob's: no ratchet key was used twice
     assert dm.name == bob_dm.name == "renamed while busy"
+    assert len(updates) == 1  # the rename's "group updated" entry, streamed once

@@ -31,6 +31,7 @@ from pyxmtp.conversations.content import (
 )
 from pyxmtp.conversations.conversation import CommitMerged, Conversation, Received
 from pyxmtp.conversations.key_packages import WELCOME_WRAPPER_ENCRYPTION, validate_xmtp_key_package
+from pyxmtp.conversations.membership import Installation
 from pyxmtp.conversations.welcome_wrap import recipient_wrapper, wrap_welcome
 from pyxmtp.mls.errors import MLSError, ValidationError
 from pyxmtp.mls.framing.messages import parse_private_message
@@ -199,8 +200,27 @@ class ClientConversation:
                     record = None  # the same message id again (a resend): stored once
             elif isinstance(outcome, CommitMerged):
                 log.info("group %s moved to epoch %d", self.group_id.hex(), outcome.epoch)
+                if outcome.group_updated is not None and outcome.committer is not None:
+                    record = self._transcript_entry(v1, outcome.group_updated, outcome.committer)
             self._save(v1.id)
         return None if record is None else self._decode(record)
+
+    def _transcript_entry(
+        self, v1: mls_pb2.GroupMessage.V1, content: bytes, committer: Installation
+    ) -> MessageRecord | None:
+        """Store a commit's "group updated" entry (local only: its id is made from the group and the node's id)."""
+        entry_id = hashlib.sha256(b"group_updated\x00" + self.group_id + v1.id.to_bytes(8, "big")).digest()
+        record = MessageRecord(
+            entry_id,
+            self.group_id,
+            v1.id,
+            committer.inbox_id,
+            committer.installation_key,
+            v1.created_ns,
+            content,
+            True,
+        )
+        return record if self.client.store.add_message(record) else None
 
     def _save(self, cursor: int) -> None:
         self.cursor = max(self.cursor, cursor)
@@ -331,8 +351,13 @@ class ClientConversation:
         async for message in self.client.api.group_messages_after(self.group_id, self.cursor):
             v1 = message.v1
             if hashlib.sha256(v1.data).digest() == mine:
-                self.conversation.merge_own_commit()
+                entry = self.conversation.merge_own_commit()
+                me = Installation(
+                    self.conversation.group.own_leaf_index, self.client.inbox_id, self.client.installation_id
+                )
                 with self.client.store.transaction():
+                    if entry is not None:
+                        self._transcript_entry(v1, entry, me)
                     self._save(v1.id)
                 return v1.id
             if (

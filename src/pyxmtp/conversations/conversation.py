@@ -35,6 +35,7 @@ from .group_context import ConversationContext, ConversationType, parse_group_co
 from .key_packages import XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
 from .membership import Installation, StatesFor, check_leaves_belong, installations
 from .new_group import membership_extension, mutable_metadata_extension, with_extension
+from .transcript import group_updated
 
 
 class WrongConversationError(ValidationError):
@@ -54,11 +55,13 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class CommitMerged:
-    """A commit moved the group to ``epoch``; ``removed_self`` if it took us out."""
+    """A commit moved the group to ``epoch``; ``removed_self`` if it took us out. ``group_updated`` is the
+    transcript entry for it (EncodedContent bytes, :mod:`.transcript`), None if members see no change."""
 
     epoch: int
     committer: Installation | None
     removed_self: bool
+    group_updated: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,10 +230,11 @@ class Conversation:
     def _merge(self, staged: StagedCommit, states_for: StatesFor) -> CommitMerged:
         """Check the commit against XMTP's rules (:mod:`.commit_validation`), then merge it."""
         validated = validate_commit(self.group.extensions, staged, self.installations(), states_for)
+        entry = group_updated(self.context, validated.context, validated.committer.inbox_id)
         self.group.merge_staged_commit(staged)
         if staged.self_removed:  # the group is now inactive: no epoch of it is ours
-            return CommitMerged(staged.base_epoch + 1, None, True)
-        return CommitMerged(self.epoch, validated.committer, False)
+            return CommitMerged(staged.base_epoch + 1, validated.committer, True, entry)
+        return CommitMerged(self.epoch, validated.committer, False, entry)
 
     # --- changing the membership (our own commits) -------------------------------------------------------
     def commit_membership(
@@ -267,8 +271,11 @@ class Conversation:
     def pending_commit(self) -> StagedCommit | None:
         return self.group.pending_commit
 
-    def merge_own_commit(self) -> None:
+    def merge_own_commit(self) -> bytes | None:
+        """Merge our pending commit (the node has it first for its epoch); its transcript entry, if any."""
+        before = self.context
         self.group.merge_pending_commit()
+        return group_updated(before, self.context, self.own_inbox_id)
 
     def discard_own_commit(self) -> None:
         self.group.clear_pending_commit()
