@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pyxmtp.client import Client
+from pyxmtp.conversations.content import GroupUpdated
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node, NodeConfig
 from tests.interop.libxmtp import User, texts, until, v
@@ -139,6 +140,12 @@ async def test_our_client_in_a_libxmtp_group_reads_writes_follows_commits_and_is
     await group.send_text("after bob left")
     await bob_group.sync()
     assert "after bob left" not in bob_group.texts()  # removed members cannot read on
+    updates = [m.content for m in bob_group.messages() if isinstance(m.content, GroupUpdated)]
+    # the transcript shows the rename and the removal, by alice (carol's key update: nothing)
+    assert updates == [
+        GroupUpdated(alice.inbox_id, metadata_changes=(("group_name", "trio", "renamed by alice"),)),
+        GroupUpdated(alice.inbox_id, removed_inboxes=(bob.inbox_id,)),
+    ]
     await bob.close()
 
 

@@ -8,6 +8,7 @@ formulas, recomputed here independently with hashlib/hmac), and, where real libx
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import hashlib
 import hmac
@@ -23,6 +24,7 @@ from pyxmtp.conversations.content import (
     MARKDOWN,
     MAX_DECOMPRESSED_BYTES,
     REACTION,
+    REACTION_V2,
     READ_RECEIPT,
     REPLY,
     TEXT,
@@ -37,7 +39,9 @@ from pyxmtp.conversations.content import (
     PlaintextEnvelope,
     Reaction,
     ReactionAction,
+    ReactionCodec,
     ReactionSchema,
+    ReactionV2Codec,
     ReadReceipt,
     Reply,
     Text,
@@ -60,6 +64,7 @@ from pyxmtp.conversations.content import (
 from pyxmtp.mls.errors import LocalMLSError, RemoteMLSError
 from pyxmtp.proto.device_sync import content_pb2 as device_sync_pb2
 from pyxmtp.proto.mls.message_contents import content_pb2
+from pyxmtp.proto.mls.message_contents.content_types import reaction_pb2
 from tests.conftest import require_xmtp_bindings
 
 # protocol reference 7.2: libxmtp 1.10.0 encode_text("hi")
@@ -252,7 +257,7 @@ def test_reply_without_reference_decodes_with_empty_reference() -> None:
 
 def test_reaction_wire_form() -> None:
     reaction = Reaction("abc", ReactionAction.ADDED, "👍", ReactionSchema.UNICODE, reference_inbox_id="inb")
-    ec = encode_content(reaction)
+    ec = ReactionCodec().encode(reaction)
     assert ec.content_type == REACTION
     assert ec.parameters == {}
     # compact JSON in libxmtp's field order, non-ASCII as UTF-8
@@ -261,7 +266,7 @@ def test_reaction_wire_form() -> None:
     )
     assert ec.fallback == 'Reacted with "👍" to an earlier message'
     assert encode_for_sending(reaction)[1] is False
-    removed = encode_content(Reaction("abc", "removed", ":smile:", "shortcode"))
+    removed = ReactionCodec().encode(Reaction("abc", "removed", ":smile:", "shortcode"))
     assert json.loads(removed.content) == {
         "action": "removed",
         "reference": "abc",
@@ -325,6 +330,124 @@ def test_reaction_encode_rejects_unknown_action_or_schema() -> None:
         encode_content(Reaction("r", "added", "x", "gif"))
 
 
+# reaction 2.0: ReactionV2 fields, as read off libxmtp 1.10.0's encode_reaction output (see the interop tests):
+# 1 reference, 2 reference_inbox_id, 4 content (strings, wire type 2); 3 action, 5 schema (enums, wire type 0)
+_V2_ABC_BODY = bytes.fromhex("0a03616263 1203696e62 1801 2204f09f918d 2801")
+
+
+def _v2(body: bytes) -> EncodedContent:
+    return EncodedContent(REACTION_V2, {}, body)
+
+
+def test_reaction_v2_wire_form() -> None:
+    reaction = Reaction("abc", ReactionAction.ADDED, "👍", ReactionSchema.UNICODE, reference_inbox_id="inb")
+    ec = ReactionV2Codec().encode(reaction)
+    assert ec.content_type == REACTION_V2 == ContentTypeId("xmtp.org", "reaction", 2, 0)
+    assert ec.parameters == {}
+    assert ec.compression is None
+    assert ec.content == _V2_ABC_BODY
+    assert ec.fallback == 'Reacted with "👍" to an earlier message'
+    assert ReactionV2Codec.should_push is False
+    assert not should_push_for(REACTION_V2)
+    # proto3 leaves empty strings out: no inbox, no reference
+    removed = ReactionV2Codec().encode(Reaction("", "removed", ":smile:", "shortcode"))
+    assert removed.content == bytes.fromhex("1802 22073a736d696c653a 2802")
+    assert removed.fallback == 'Removed ":smile:" from an earlier message'
+    custom = ReactionV2Codec().encode(Reaction("0a0b", "added", "", "custom", reference_inbox_id=""))
+    assert custom.content == bytes.fromhex("0a0430613062 1801 2803")
+    # our schema is the one we read off the wire
+    assert reaction_pb2.ReactionV2.FromString(_V2_ABC_BODY) == reaction_pb2.ReactionV2(
+        reference="abc",
+        reference_inbox_id="inb",
+        action=reaction_pb2.REACTION_ACTION_ADDED,
+        content="👍",
+        schema=reaction_pb2.REACTION_SCHEMA_UNICODE,
+    )
+
+
+@pytest.mark.parametrize("inbox", [None, "inbox"])
+@pytest.mark.parametrize("action", list(ReactionAction))
+@pytest.mark.parametrize("schema", list(ReactionSchema))
+def test_reaction_v2_decodes_like_v1(
+    action: ReactionAction, schema: ReactionSchema, inbox: str | None
+) -> None:
+    reaction = Reaction("0a0b", action, 'say "hi"\\ \u0001 👍', schema, inbox)
+    v2 = decode_content(ReactionV2Codec().encode(reaction).to_bytes())
+    v1 = decode_content(encode_content(reaction).to_bytes())
+    assert v2 == v1 == reaction
+    assert repr(v2) == repr(v1)  # plain str action and schema on both, not the enum members
+    assert isinstance(v2, Reaction)
+    assert type(v2.action) is str and type(v2.schema) is str
+    # the same fallback on both versions
+    assert ReactionV2Codec().encode(reaction).fallback == encode_content(reaction).fallback
+
+
+def test_reaction_v2_empty_inbox_is_none() -> None:
+    """proto3 cannot tell "" from unset; both read as no inbox, as a 1.0 reaction without referenceInboxId."""
+    value = decode_content(ReactionV2Codec().encode(Reaction("r", "added", "x", "unicode", "")))
+    assert value == Reaction("r", "added", "x", "unicode", None)
+    assert value == decode_content(encode_content(Reaction("r", "added", "x", "unicode")))
+
+
+def test_reaction_v2_tolerates_unknown_fields_and_minor_versions() -> None:
+    extra = _V2_ABC_BODY + bytes.fromhex("4a017a")  # field 9, a string: skipped as protobuf does
+    expected = Reaction("abc", "added", "👍", "unicode", "inb")
+    assert decode_content(_v2(extra)) == expected
+    minor = EncodedContent(ContentTypeId("xmtp.org", "reaction", 2, 3), {}, _V2_ABC_BODY)
+    assert decode_content(minor) == expected
+    assert isinstance(
+        decode_content(EncodedContent(ContentTypeId("xmtp.org", "reaction", 3, 0), {}, _V2_ABC_BODY)),
+        UnknownContent,
+    )
+    compressed = compress_content(ReactionV2Codec().encode(expected), Compression.GZIP)
+    assert decode_content(compressed.to_bytes()) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "unknown reaction action 0"),  # every field unspecified
+        (bytes.fromhex("0a0172 2801"), "unknown reaction action 0"),  # action left out
+        (bytes.fromhex("0a0172 1800 2801"), "unknown reaction action 0"),
+        (bytes.fromhex("0a0172 1803 2801"), "unknown reaction action 3"),
+        (bytes.fromhex("0a0172 1807 2801"), "unknown reaction action 7"),
+        (bytes.fromhex("0a0172 18ffffffffffffffffff01 2801"), "unknown reaction action -1"),
+        (bytes.fromhex("0a0172 1801"), "unknown reaction schema 0"),  # schema left out
+        (bytes.fromhex("0a0172 1801 2804"), "unknown reaction schema 4"),
+        (bytes.fromhex("0a0172 1802 2809"), "unknown reaction schema 9"),
+        (bytes.fromhex("0a0572"), "not a ReactionV2 protobuf"),  # truncated string
+        (bytes.fromhex("0a01ff 1801 2801"), "not a ReactionV2 protobuf"),  # reference not UTF-8
+        # action with wire type 2: prost refuses it; Python protobuf keeps it as an unknown field, so the
+        # action is unset
+        (bytes.fromhex("0a0172 1a017a 2801"), "unknown reaction action 0"),
+        (bytes.fromhex("0a0172 18"), "not a ReactionV2 protobuf"),  # truncated varint
+        (b'{"reference":"r","action":"added","content":"c","schema":"unicode"}', "not a ReactionV2 protobuf"),
+        (b"\xff" * 8, "not a ReactionV2 protobuf"),
+    ],
+    ids=lambda v: v.hex() if isinstance(v, bytes) else None,
+)
+def test_reaction_v2_invalid_is_remote_error(body: bytes, reason: str) -> None:
+    with pytest.raises(ContentDecodeError, match=reason) as info:
+        decode_content(_v2(body).to_bytes())
+    assert isinstance(info.value, RemoteMLSError)
+    assert info.value.structure == "xmtp.org/reaction:2.0"
+
+
+def test_reaction_v2_encode_rejects_misuse() -> None:
+    codec = ReactionV2Codec()
+    with pytest.raises(ContentArgumentError):
+        codec.encode(Reaction("r", "liked", "x", "unicode"))
+    with pytest.raises(ContentArgumentError):
+        codec.encode(Reaction("r", "added", "x", "gif"))
+    for reaction in (
+        Reaction("\ud800", "added", "x", "unicode"),
+        Reaction("r", "added", "\udfff", "unicode"),
+        Reaction("r", "added", "x", "unicode", "\ud800"),
+    ):
+        with pytest.raises(ContentArgumentError):
+            codec.encode(reaction)
+
+
 def test_read_receipt_round_trip() -> None:
     ec = encode_content(ReadReceipt())
     assert ec == EncodedContent(READ_RECEIPT)
@@ -334,7 +457,8 @@ def test_read_receipt_round_trip() -> None:
 
 
 def test_unknown_type_keeps_encoded_content() -> None:
-    ec = EncodedContent(ContentTypeId("xmtp.org", "reaction", 2, 0), {}, b"\x0a\x01x", fallback="Reacted")
+    # a future reaction version: no codec here reads 3.0
+    ec = EncodedContent(ContentTypeId("xmtp.org", "reaction", 3, 0), {}, b"\x0a\x01x", fallback="Reacted")
     value = decode_content(ec.to_bytes())
     assert isinstance(value, UnknownContent)
     assert value.encoded == ec
@@ -522,7 +646,15 @@ def test_sender_hmac() -> None:
 
 
 # --- properties ---------------------------------------------------------------------------------------------
-_KNOWN_TYPES = [TEXT, MARKDOWN, REPLY, REACTION, READ_RECEIPT, ContentTypeId("xmtp.org", "text", 1, 3)]
+_KNOWN_TYPES = [
+    TEXT,
+    MARKDOWN,
+    REPLY,
+    REACTION,
+    REACTION_V2,
+    READ_RECEIPT,
+    ContentTypeId("xmtp.org", "text", 1, 3),
+]
 
 
 @st.composite
@@ -538,7 +670,11 @@ def _encoded_content_bytes(draw: st.DrawFn) -> bytes:
             st.one_of(
                 st.binary(max_size=64),
                 st.sampled_from(
-                    [HI_BYTES, b'{"reference":"r","action":"added","content":"c","schema":"unicode"}']
+                    [
+                        HI_BYTES,
+                        b'{"reference":"r","action":"added","content":"c","schema":"unicode"}',
+                        _V2_ABC_BODY,
+                    ]
                 ),
                 st.binary(max_size=64).map(zlib.compress),
             )
@@ -603,7 +739,9 @@ def test_reply_and_reaction_round_trip_property(text: str, reference: str, inbox
     reply = Reply(reference, encode_content(Text(text)), inbox)
     assert decode_content(encode_content(reply).to_bytes()) == reply
     reaction = Reaction(reference, ReactionAction.ADDED, text, ReactionSchema.CUSTOM, inbox)
-    assert decode_content(encode_content(reaction).to_bytes()) == reaction
+    assert decode_content(ReactionCodec().encode(reaction).to_bytes()) == reaction  # 1.0 keeps "" apart
+    v2 = decode_content(encode_content(reaction).to_bytes())  # encode_content sends 2.0, as libxmtp
+    assert v2 == dataclasses.replace(reaction, reference_inbox_id=inbox or None)
 
 
 # --- real libxmtp (xmtp-bindings 0.1.8 = libxmtp 1.10.0) ----------------------------------------------------
@@ -662,25 +800,62 @@ def test_reply_matches_libxmtp(libxmtp: Any, inbox: str | None, inner_text: str)
     assert back.content.content == inner_text.encode()
 
 
+_V2_CASES = [
+    ("abc", "inb", ReactionAction.ADDED, "👍", ReactionSchema.UNICODE),
+    ("0a0b0c", None, ReactionAction.REMOVED, ":smile:", ReactionSchema.SHORTCODE),
+    ("", None, ReactionAction.ADDED, "", ReactionSchema.CUSTOM),
+    ("f" * 64, "32fa864b1d4ab7fbc8b64ef9cf6f47ae", ReactionAction.REMOVED, "👍🏽", ReactionSchema.UNICODE),
+    ("r", "i", ReactionAction.ADDED, 'q"uote\\ \u0001 ' + "x" * 300, ReactionSchema.CUSTOM),
+]
+
+
+def _ffi_reaction(v: Any, reaction: Reaction) -> Any:
+    return v.FfiReactionPayload(
+        reference=reaction.reference,
+        reference_inbox_id=reaction.reference_inbox_id or "",
+        action=v.FfiReactionAction[ReactionAction(reaction.action).name],
+        content=reaction.content,
+        schema=v.FfiReactionSchema[ReactionSchema(reaction.schema).name],
+    )
+
+
 @pytest.mark.interop
-@pytest.mark.parametrize("action", [ReactionAction.ADDED, ReactionAction.REMOVED])
-def test_reaction_fallback_matches_libxmtp(libxmtp: Any, action: ReactionAction) -> None:
-    """libxmtp 1.10.0 only encodes reaction 2.0 (protobuf, not in this package): we read it as unknown content with
-    libxmtp's fallback, which is the fallback we put on reaction 1.0."""
+@pytest.mark.parametrize("fields", _V2_CASES)
+def test_reaction_v2_bytes_match_libxmtp(libxmtp: Any, fields: tuple[Any, ...]) -> None:
     v = libxmtp
-    ffi_action = v.FfiReactionAction.ADDED if action == ReactionAction.ADDED else v.FfiReactionAction.REMOVED
+    reaction = Reaction(fields[0], fields[2], fields[3], fields[4], fields[1])
+    theirs = v.encode_reaction(_ffi_reaction(v, reaction))
+    ours = ReactionV2Codec().encode(reaction).to_bytes()
+    assert ours == theirs  # no parameters, so no map ordering: the very bytes
+    assert decode_content(theirs) == reaction
+    back = v.decode_reaction(ours)
+    assert back.reference == reaction.reference
+    assert back.reference_inbox_id == (reaction.reference_inbox_id or "")
+    assert back.action == v.FfiReactionAction[ReactionAction(reaction.action).name]
+    assert back.content == reaction.content
+    assert back.schema == v.FfiReactionSchema[ReactionSchema(reaction.schema).name]
+    # what a libxmtp reaction decodes to is what a 1.0 reaction with the same fields decodes to
+    assert decode_content(theirs) == decode_content(encode_content(reaction).to_bytes())
+    assert not should_push_for(EncodedContent.from_bytes(theirs).content_type)
+
+
+@pytest.mark.interop
+def test_reaction_v2_enum_numbers_match_libxmtp(libxmtp: Any) -> None:
+    v = libxmtp
+    for name in ("ADDED", "REMOVED"):
+        assert v.FfiReactionAction[name].value == reaction_pb2.ReactionAction.Value(f"REACTION_ACTION_{name}")
+    for name in ("UNICODE", "SHORTCODE", "CUSTOM"):
+        assert v.FfiReactionSchema[name].value == reaction_pb2.ReactionSchema.Value(f"REACTION_SCHEMA_{name}")
+    # libxmtp sends UNKNOWN as 0, which proto3 leaves out; it reads as "unknown", we refuse it
     theirs = v.encode_reaction(
         v.FfiReactionPayload(
-            reference="abc",
-            reference_inbox_id="inb",
-            action=ffi_action,
-            content="👍",
-            schema=v.FfiReactionSchema.UNICODE,
+            reference="r",
+            reference_inbox_id="i",
+            action=v.FfiReactionAction.UNKNOWN,
+            content="x",
+            schema=v.FfiReactionSchema.UNKNOWN,
         )
     )
-    value = decode_content(theirs)
-    assert isinstance(value, UnknownContent)
-    assert value.content_type == ContentTypeId("xmtp.org", "reaction", 2, 0)
-    assert not should_push_for(value.content_type)
-    ours = encode_content(Reaction("abc", action, "👍", ReactionSchema.UNICODE, "inb"))
-    assert ours.fallback == value.fallback
+    assert EncodedContent.from_bytes(theirs).content == bytes.fromhex("0a0172 120169 220178")
+    with pytest.raises(ContentDecodeError, match="unknown reaction action 0"):
+        decode_content(theirs)

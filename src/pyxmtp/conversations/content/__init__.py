@@ -1,8 +1,8 @@
 """XMTP application-message content (protocol reference, section 7).
 
 - :mod:`.encoded`: :class:`ContentTypeId`, :class:`EncodedContent` (protobuf bytes), compression;
-- :mod:`.codecs`: text, markdown, reply, reaction 1.0 and read receipt, plus :class:`UnknownContent` for any
-  other type; :func:`decode_content` / :func:`encode_content`;
+- :mod:`.codecs`: text, markdown, reply, reaction 1.0 and 2.0, read receipt and group updated, plus :class:`UnknownContent`
+  for any other type; :func:`decode_content` / :func:`encode_content`;
 - :mod:`.envelope`: the MLS plaintext ``PlaintextEnvelope``, message ids, the sender HMAC;
 - :mod:`.errors`: :class:`ContentDecodeError` (a peer's bad bytes) and :class:`ContentArgumentError` (misuse).
 """
@@ -11,20 +11,25 @@ from __future__ import annotations
 
 from .codecs import (
     CODECS,
+    GROUP_UPDATED,
     MARKDOWN,
     NO_PUSH_TYPE_IDS,
     REACTION,
+    REACTION_V2,
     READ_RECEIPT,
     REPLY,
     TEXT,
     ContentCodec,
     ContentValue,
+    GroupUpdated,
+    GroupUpdatedCodec,
     Markdown,
     MarkdownCodec,
     Reaction,
     ReactionAction,
     ReactionCodec,
     ReactionSchema,
+    ReactionV2Codec,
     ReadReceipt,
     ReadReceiptCodec,
     Reply,
@@ -65,6 +70,7 @@ from .errors import ContentArgumentError, ContentDecodeError, DecompressionLimit
 
 __all__ = [
     "CODECS",
+    "GROUP_UPDATED",
     "HMAC_EPOCH_SECONDS",
     "HMAC_KEY_LENGTH",
     "HMAC_SALT",
@@ -72,6 +78,7 @@ __all__ = [
     "MAX_DECOMPRESSED_BYTES",
     "NO_PUSH_TYPE_IDS",
     "REACTION",
+    "REACTION_V2",
     "READ_RECEIPT",
     "REPLY",
     "TEXT",
@@ -84,6 +91,8 @@ __all__ = [
     "DecompressionLimitError",
     "DeviceSyncMessage",
     "EncodedContent",
+    "GroupUpdated",
+    "GroupUpdatedCodec",
     "Markdown",
     "MarkdownCodec",
     "PlaintextEnvelope",
@@ -91,6 +100,7 @@ __all__ = [
     "ReactionAction",
     "ReactionCodec",
     "ReactionSchema",
+    "ReactionV2Codec",
     "ReadReceipt",
     "ReadReceiptCodec",
     "Reply",

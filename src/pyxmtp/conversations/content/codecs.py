@@ -14,15 +14,24 @@ Type                       Content                                         shoul
                            and optional ``referenceInboxId``
 ``xmtp.org/reaction:1.0``  JSON ``{action, reference, [referenceInboxId],  false        ``Reacted with "…" to
                            schema, content}``                                           an earlier message``
+``xmtp.org/reaction:2.0``  protobuf ``ReactionV2`` (same five values)      false        as reaction 1.0
 ``xmtp.org/readReceipt:1.0`` empty                                         false        none
 =========================  ==============================================  ===========  =====================
 
-A codec is chosen by authority, type and major version; any other type (including ``reaction:2.0``, whose
-protobuf this package does not have) decodes to :class:`UnknownContent`, which keeps the ``EncodedContent``
-so its fallback can be shown. Decoding follows libxmtp's tolerance: a missing text encoding means UTF-8, a
-reply with no ``reference`` has reference ``""``, reaction action and schema strings are not restricted on
-decode (they are on encode), and the older reaction form (emoji as the content, the rest in parameters) that
-xmtp-js still reads is accepted.
+A codec is chosen by authority, type and major version; any other type decodes to :class:`UnknownContent`,
+which keeps the ``EncodedContent`` so its fallback can be shown. Decoding follows libxmtp's tolerance: a
+missing text encoding means UTF-8, a reply with no ``reference`` has reference ``""``, reaction 1.0 action
+and schema strings are not restricted on decode (they are on encode), and the older reaction form (emoji as
+the content, the rest in parameters) that xmtp-js still reads is accepted.
+
+Both reaction versions decode to the same :class:`Reaction`. Reaction 2.0 (what libxmtp 1.10.0 sends) is
+``xmtp.mls.message_contents.content_types.ReactionV2``: ``reference`` (1), ``reference_inbox_id`` (2),
+``content`` (4) strings and the enums ``action`` (3: 1 added, 2 removed) and ``schema`` (5: 1 unicode,
+2 shortcode, 3 custom). Unlike libxmtp, which reads them as "unknown", an action or schema of 0
+(unspecified) or outside those values is a :class:`ContentDecodeError`, as there is no string to give it. The
+protobuf strings cannot tell an empty ``reference_inbox_id`` from a missing one: ``""`` decodes as ``None``
+(libxmtp converts a 1.0 reaction without ``referenceInboxId`` to ``""`` too). :func:`encode_content` still
+sends a :class:`Reaction` as 1.0; use :class:`ReactionV2Codec` for 2.0.
 """
 
 from __future__ import annotations
@@ -33,6 +42,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+
+from pyxmtp.proto.mls.message_contents import transcript_messages_pb2
+from pyxmtp.proto.mls.message_contents.content_types import reaction_pb2
 
 from .encoded import MAX_DECOMPRESSED_BYTES, ContentTypeId, EncodedContent, decompress_content
 from .errors import ContentArgumentError, ContentDecodeError
@@ -46,7 +60,9 @@ TEXT = ContentTypeId("xmtp.org", "text", 1, 0)
 MARKDOWN = ContentTypeId("xmtp.org", "markdown", 1, 0)
 REPLY = ContentTypeId("xmtp.org", "reply", 1, 0)
 REACTION = ContentTypeId("xmtp.org", "reaction", 1, 0)
+REACTION_V2 = ContentTypeId("xmtp.org", "reaction", 2, 0)
 READ_RECEIPT = ContentTypeId("xmtp.org", "readReceipt", 1, 0)
+GROUP_UPDATED = ContentTypeId("xmtp.org", "group_updated", 1, 0)
 
 #: Type ids libxmtp sends with ``should_push = false`` (any authority and version); every other type pushes.
 NO_PUSH_TYPE_IDS = frozenset({"reaction", "readReceipt", "group_updated", "group_membership_change"})
@@ -101,10 +117,11 @@ class ReactionSchema(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Reaction:
-    """A reaction (``xmtp.org/reaction:1.0``) to the message whose id (hex) is ``reference``.
+    """A reaction (``xmtp.org/reaction:1.0`` or ``2.0``) to the message whose id (hex) is ``reference``.
 
     ``action`` and ``schema`` are :class:`ReactionAction` / :class:`ReactionSchema` values when encoding; a
-    decoded reaction keeps whatever strings the peer sent.
+    decoded 1.0 reaction keeps whatever strings the peer sent, a decoded 2.0 reaction has one of those values
+    (as a plain ``str``, like 1.0).
     """
 
     reference: str
@@ -136,8 +153,24 @@ class UnknownContent:
         return self.encoded.fallback
 
 
+@dataclass(frozen=True, slots=True)
+class GroupUpdated:
+    """A commit's entry in the transcript (``xmtp.org/group_updated:1.0``, made locally, never sent): who made
+    it, who joined or left, which metadata fields changed (``(name, old value, new value)``, None where a value
+    was absent), and the admin changes."""
+
+    initiated_by_inbox_id: str
+    added_inboxes: tuple[str, ...] = ()
+    removed_inboxes: tuple[str, ...] = ()
+    metadata_changes: tuple[tuple[str, str | None, str | None], ...] = ()
+    admins_added: tuple[str, ...] = ()
+    admins_removed: tuple[str, ...] = ()
+    super_admins_added: tuple[str, ...] = ()
+    super_admins_removed: tuple[str, ...] = ()
+
+
 #: Every value :func:`decode_content` returns.
-ContentValue = Text | Markdown | Reply | Reaction | ReadReceipt | UnknownContent
+ContentValue = Text | Markdown | Reply | Reaction | ReadReceipt | GroupUpdated | UnknownContent
 
 
 # --- codecs -------------------------------------------------------------------------------------------------
@@ -255,10 +288,7 @@ class ReactionCodec(ContentCodec[Reaction]):
     should_push = False
 
     def encode(self, value: Reaction) -> EncodedContent:
-        if value.action not in tuple(ReactionAction):
-            raise ContentArgumentError(f"reaction action must be one of {[a.value for a in ReactionAction]}")
-        if value.schema not in tuple(ReactionSchema):
-            raise ContentArgumentError(f"reaction schema must be one of {[s.value for s in ReactionSchema]}")
+        _check_reaction(value)
         # libxmtp's field order and compact JSON, non-ASCII unescaped
         obj: dict[str, str] = {"action": str(value.action), "reference": value.reference}
         if value.reference_inbox_id is not None:
@@ -285,6 +315,73 @@ class ReactionCodec(ContentCodec[Reaction]):
             if legacy is None:
                 raise
             return legacy
+
+
+def _check_reaction(value: Reaction) -> None:
+    if value.action not in tuple(ReactionAction):
+        raise ContentArgumentError(f"reaction action must be one of {[a.value for a in ReactionAction]}")
+    if value.schema not in tuple(ReactionSchema):
+        raise ContentArgumentError(f"reaction schema must be one of {[s.value for s in ReactionSchema]}")
+
+
+_ACTION_TO_V2 = {
+    ReactionAction.ADDED: reaction_pb2.REACTION_ACTION_ADDED,
+    ReactionAction.REMOVED: reaction_pb2.REACTION_ACTION_REMOVED,
+}
+_SCHEMA_TO_V2 = {
+    ReactionSchema.UNICODE: reaction_pb2.REACTION_SCHEMA_UNICODE,
+    ReactionSchema.SHORTCODE: reaction_pb2.REACTION_SCHEMA_SHORTCODE,
+    ReactionSchema.CUSTOM: reaction_pb2.REACTION_SCHEMA_CUSTOM,
+}
+# plain str values, so a decoded 2.0 reaction is the very value the same 1.0 reaction decodes to
+_ACTION_FROM_V2: dict[int, str] = {number: action.value for action, number in _ACTION_TO_V2.items()}
+_SCHEMA_FROM_V2: dict[int, str] = {number: schema.value for schema, number in _SCHEMA_TO_V2.items()}
+
+
+class ReactionV2Codec(ContentCodec[Reaction]):
+    """``xmtp.org/reaction:2.0``: the protobuf ``ReactionV2``, libxmtp's current reaction."""
+
+    content_type = REACTION_V2
+    should_push = False
+
+    def encode(self, value: Reaction) -> EncodedContent:
+        _check_reaction(value)
+        inbox = value.reference_inbox_id or ""
+        for what, text in (
+            ("reference", value.reference),
+            ("reference inbox id", inbox),
+            ("content", value.content),
+        ):
+            _to_utf8(text, f"reaction {what}")
+        message = reaction_pb2.ReactionV2(
+            reference=value.reference,
+            reference_inbox_id=inbox,
+            action=_ACTION_TO_V2[ReactionAction(value.action)],
+            content=value.content,
+            schema=_SCHEMA_TO_V2[ReactionSchema(value.schema)],
+        )
+        return EncodedContent(REACTION_V2, {}, message.SerializeToString(), fallback=self.fallback(value))
+
+    @staticmethod
+    def fallback(value: Reaction) -> str:
+        """libxmtp's fallback sentence, the same as for 1.0."""
+        return ReactionCodec.fallback(value)
+
+    def decode(self, encoded: EncodedContent) -> Reaction:
+        structure = str(REACTION_V2)
+        try:
+            message = reaction_pb2.ReactionV2.FromString(encoded.content)
+        except ProtobufDecodeError as exc:
+            raise ContentDecodeError(structure, f"content is not a ReactionV2 protobuf: {exc}") from exc
+        action = _ACTION_FROM_V2.get(message.action)
+        if action is None:
+            raise ContentDecodeError(structure, f"unknown reaction action {message.action}")
+        schema = _SCHEMA_FROM_V2.get(message.schema)
+        if schema is None:
+            raise ContentDecodeError(structure, f"unknown reaction schema {message.schema}")
+        return Reaction(
+            message.reference, action, message.content, schema, message.reference_inbox_id or None
+        )
 
 
 def _reaction_from_json(text: str, structure: str) -> Reaction:
@@ -331,13 +428,66 @@ class ReadReceiptCodec(ContentCodec[ReadReceipt]):
         return ReadReceipt()
 
 
+class GroupUpdatedCodec(ContentCodec[GroupUpdated]):
+    """``xmtp.org/group_updated:1.0``: the protobuf ``GroupUpdated`` (transcript_messages.proto)."""
+
+    content_type = GROUP_UPDATED
+    should_push = False
+
+    def encode(self, value: GroupUpdated) -> EncodedContent:
+        Inbox = transcript_messages_pb2.GroupUpdated.Inbox
+        message = transcript_messages_pb2.GroupUpdated(
+            initiated_by_inbox_id=value.initiated_by_inbox_id,
+            added_inboxes=[Inbox(inbox_id=i) for i in value.added_inboxes],
+            removed_inboxes=[Inbox(inbox_id=i) for i in value.removed_inboxes],
+            added_admin_inboxes=[Inbox(inbox_id=i) for i in value.admins_added],
+            removed_admin_inboxes=[Inbox(inbox_id=i) for i in value.admins_removed],
+            added_super_admin_inboxes=[Inbox(inbox_id=i) for i in value.super_admins_added],
+            removed_super_admin_inboxes=[Inbox(inbox_id=i) for i in value.super_admins_removed],
+        )
+        for name, old, new in value.metadata_changes:
+            change = message.metadata_field_changes.add(field_name=name)
+            if old is not None:
+                change.old_value = old
+            if new is not None:
+                change.new_value = new
+        return EncodedContent(GROUP_UPDATED, {}, message.SerializeToString(deterministic=True))
+
+    def decode(self, encoded: EncodedContent) -> GroupUpdated:
+        try:
+            m = transcript_messages_pb2.GroupUpdated.FromString(encoded.content)
+        except ProtobufDecodeError as exc:
+            raise ContentDecodeError(
+                str(GROUP_UPDATED), f"content is not a GroupUpdated protobuf: {exc}"
+            ) from exc
+        return GroupUpdated(
+            m.initiated_by_inbox_id,
+            tuple(i.inbox_id for i in m.added_inboxes),
+            tuple(i.inbox_id for i in m.removed_inboxes),
+            tuple(
+                (
+                    c.field_name,
+                    c.old_value if c.HasField("old_value") else None,
+                    c.new_value if c.HasField("new_value") else None,
+                )
+                for c in m.metadata_field_changes
+            ),
+            tuple(i.inbox_id for i in m.added_admin_inboxes),
+            tuple(i.inbox_id for i in m.removed_admin_inboxes),
+            tuple(i.inbox_id for i in m.added_super_admin_inboxes),
+            tuple(i.inbox_id for i in m.removed_super_admin_inboxes),
+        )
+
+
 #: The codecs :func:`decode_content` and :func:`encode_content` use.
 CODECS: tuple[ContentCodec[Any], ...] = (
     TextCodec(),
     MarkdownCodec(),
     ReplyCodec(),
     ReactionCodec(),
+    ReactionV2Codec(),
     ReadReceiptCodec(),
+    GroupUpdatedCodec(),
 )
 
 
@@ -365,9 +515,11 @@ def encode_content(value: ContentValue | str) -> EncodedContent:
     if isinstance(value, Reply):
         return ReplyCodec().encode(value)
     if isinstance(value, Reaction):
-        return ReactionCodec().encode(value)
+        return ReactionV2Codec().encode(value)  # what libxmtp sends; ReactionCodec for the legacy JSON form
     if isinstance(value, ReadReceipt):
         return ReadReceiptCodec().encode(value)
+    if isinstance(value, GroupUpdated):
+        return GroupUpdatedCodec().encode(value)
     if isinstance(value, UnknownContent):
         return value.encoded
     raise ContentArgumentError(f"no codec encodes a {type(value).__name__}")
