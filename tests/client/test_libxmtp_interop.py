@@ -50,6 +50,10 @@ async def test_libxmtp_opens_a_dm_with_our_client_and_both_talk(node: Node, tmp_
     )
     assert (await alice.client.can_message([bob_identifier]))[bob_identifier]
     assert await v.get_inbox_id_for_identifier(api, bob_identifier) == bob.inbox_id
+    alice_address = alice.address.upper().replace("0X", "0x")  # any case: addresses are compared lowercased
+    assert await bob.inbox_ids_of([alice_address]) == {alice.address.lower(): alice.inbox_id}
+    nobody = "0x" + "00" * 20
+    assert await bob.can_message([alice.address, nobody]) == {alice.address.lower(): True, nobody: False}
 
     dm = await alice.client.conversations().find_or_create_dm(
         bob.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=None)

@@ -34,7 +34,6 @@ from pyxmtp.client.store import ClientStoreError
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.members import is_valid_address, sanitize_address
 from pyxmtp.mls.errors import MLSError
-from pyxmtp.proto.identity.associations import association_pb2
 
 
 class CliError(Exception):
@@ -146,8 +145,7 @@ async def _inbox_of(client: Client, who: str) -> str:
     if not is_valid_address(who):
         raise CliError(f"{who!r} is neither an inbox id (64 hex) nor an Ethereum address (0x + 40 hex)")
     address = sanitize_address(who)
-    found = await client.api.get_inbox_ids([(address, association_pb2.IDENTIFIER_KIND_ETHEREUM)])
-    inbox_id = found.get(address)
+    inbox_id = (await client.inbox_ids_of([address]))[address]
     if inbox_id is None:
         raise CliError(f"{address} has no XMTP inbox on this node")
     return inbox_id

@@ -42,6 +42,7 @@ from pyxmtp.conversations.welcome_wrap import (
 from pyxmtp.identity.builder import add_installation_request, create_inbox_request
 from pyxmtp.identity.inbox import inbox_id_for
 from pyxmtp.identity.installation import InstallationKey
+from pyxmtp.identity.members import sanitize_address
 from pyxmtp.identity.signatures import Signer
 from pyxmtp.mls.codec import encode
 from pyxmtp.mls.crypto.keys import HPKEPrivateKey, SignaturePrivateKey
@@ -49,6 +50,7 @@ from pyxmtp.mls.crypto.suite import get_suite
 from pyxmtp.mls.errors import MLSError
 from pyxmtp.mls.key_packages import KeyPackageBundle
 from pyxmtp.mls.messages.extensions import Extension
+from pyxmtp.proto.identity.associations import association_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from .api import NodeApi, welcome_id
@@ -193,6 +195,24 @@ class Client:
                 keep=wrapper.public_key, delete_at_ns=now_ns + KEY_PACKAGE_GRACE_NS
             )
             self.store.delete_expired_key_packages(now_ns)
+
+    # --- finding people -----------------------------------------------------------------------------------
+    async def inbox_ids_of(self, addresses: Sequence[str]) -> dict[str, str | None]:
+        """The inbox id of each Ethereum address (lowercased in the answer), None for an address without one."""
+        wanted = [sanitize_address(a) for a in addresses]
+        found = await self.api.get_inbox_ids([(a, association_pb2.IDENTIFIER_KIND_ETHEREUM) for a in wanted])
+        return {a: found.get(a) for a in wanted}
+
+    async def can_message(self, addresses: Sequence[str]) -> dict[str, bool]:
+        """Whether each address has an XMTP inbox with an installation that can be reached."""
+        inboxes = await self.inbox_ids_of(addresses)
+        known = [i for i in inboxes.values() if i is not None]
+        await self.identities.fetch(self.api, known)
+        out = {}
+        for address, inbox_id in inboxes.items():
+            state = None if inbox_id is None else self.identities.state(inbox_id)
+            out[address] = state is not None and bool(state.installations())
+        return out
 
     # --- conversations ------------------------------------------------------------------------------------
     def _load(self, record: ConversationRecord) -> ClientConversation:
