@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -438,3 +439,29 @@ async def test_the_echo_bot_example_answers_a_libxmtp_user(node: Node, tmp_path:
     finally:
         bot.terminate()
         await bot.wait()
+
+
+async def test_messages_disappear_as_a_libxmtp_dm_asks(node: Node, tmp_path: Path) -> None:
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    alice = await User.register(api)
+    wallet = LocalWalletSigner.generate()
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    await bob.register(wallet)
+    lifetime_ns = 3 * 10**9
+    settings = v.FfiMessageDisappearingSettings(from_ns=time.time_ns() - 10**9, in_ns=lifetime_ns)
+    dm = await alice.client.conversations().find_or_create_dm(
+        bob.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=settings)
+    )
+    await dm.send_text("this will disappear")
+    [bob_dm] = await bob.sync_welcomes()
+    await bob_dm.sync()
+    assert bob_dm.disappearing == (settings.from_ns, lifetime_ns)
+    assert bob_dm.texts() == ["this will disappear"]
+    await asyncio.sleep(lifetime_ns / 1e9 + 0.5)
+    assert bob_dm.texts() == []  # gone from our database too
+    assert bob.store.messages(bob_dm.group_id) == []  # the row itself is deleted
+    await bob_dm.set_disappearing(0, 0)  # off, for everyone
+    await dm.sync()
+    assert not dm.is_conversation_message_disappearing_enabled()  # libxmtp applied our commit
+    await bob.close()

@@ -441,8 +441,30 @@ class ClientConversation:
         return None if record is None else self._decode(record)
 
     def messages(self) -> list[DecodedMessage]:
-        """Every message stored for this conversation, in the order sent."""
+        """Every message stored for this conversation, in the order sent (disappeared ones deleted first)."""
+        self.delete_disappeared()
         return [self._decode(r) for r in self.client.store.messages(self.group_id)]
+
+    @property
+    def disappearing(self) -> tuple[int, int] | None:
+        """``(from_ns, in_ns)`` if messages in this conversation disappear (see :meth:`delete_disappeared`)."""
+        return self.conversation.context.mutable.disappearing if self.is_active else None
+
+    def delete_disappeared(self) -> int:
+        """Delete the messages whose time is up: sent at or after ``from_ns`` and more than ``in_ns`` ago, as
+        libxmtp does; the database overwrites them (``secure_delete``). How many went."""
+        setting = self.disappearing
+        if setting is None:
+            return 0
+        start, duration = setting
+        with self.client.store.transaction():
+            return self.client.store.delete_messages_sent_between(
+                self.group_id, start, self.client.clock_ns() - duration + 1
+            )
+
+    async def set_disappearing(self, from_ns: int, in_ns: int) -> None:
+        """Make messages sent from ``from_ns`` on disappear ``in_ns`` after sending (0, 0: off), for everyone."""
+        await self.update_metadata(message_disappear_from_ns=str(from_ns), message_disappear_in_ns=str(in_ns))
 
     def _decode(self, r: MessageRecord) -> DecodedMessage:
         try:

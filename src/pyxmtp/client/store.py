@@ -284,6 +284,14 @@ class ClientStore:
         ).fetchall()
         return [_message(r) for r in rows]
 
+    def delete_messages_sent_between(self, group_id: bytes, start_ns: int, end_ns: int) -> int:
+        """Delete the group's messages sent in ``[start_ns, end_ns)``; how many (disappearing messages)."""
+        cur = self._db.execute(
+            "DELETE FROM messages WHERE group_id = ? AND sent_ns >= ? AND sent_ns < ?",
+            (group_id, start_ns, end_ns),
+        )
+        return cur.rowcount
+
     def message_by_server_id(self, group_id: bytes, server_id: int) -> MessageRecord | None:
         row = self._db.execute(
             f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ? AND server_id = ?",

@@ -89,6 +89,17 @@ class MutableMetadata:
     def image_url(self) -> str:
         return self.attributes.get("group_image_url_square", "")
 
+    @property
+    def disappearing(self) -> tuple[int, int] | None:
+        """``(from_ns, in_ns)``: messages sent from ``from_ns`` on disappear ``in_ns`` after they were sent
+        (libxmtp's ``message_disappear_from_ns`` / ``_in_ns``); None when off or unreadable."""
+        try:
+            start = int(self.attributes["message_disappear_from_ns"])
+            duration = int(self.attributes["message_disappear_in_ns"])
+        except (KeyError, ValueError):
+            return None
+        return (start, duration) if start > 0 and duration > 0 else None
+
 
 @dataclass(frozen=True, slots=True)
 class Membership:
