@@ -465,3 +465,31 @@ async def test_messages_disappear_as_a_libxmtp_dm_asks(node: Node, tmp_path: Pat
     await dm.sync()
     assert not dm.is_conversation_message_disappearing_enabled()  # libxmtp applied our commit
     await bob.close()
+
+
+async def test_libxmtp_follows_our_welcome_pointers(node: Node, tmp_path: Path) -> None:
+    """With more than two new installations our client publishes the Welcome once and sends each a pointer
+    (5.5), as libxmtp does; libxmtp follows them (and so does our own client)."""
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
+    api = await libxmtp_api(node)
+    users = [await User.register(api) for _ in range(3)]
+    wallet = LocalWalletSigner.generate()
+    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
+    await bob.register(wallet)
+    carol_wallet = LocalWalletSigner.generate()
+    carol = await Client.create(node.address, carol_wallet, db_path=tmp_path / "carol.db")
+    await carol.register(carol_wallet)
+    group = await bob.create_group([u.inbox_id for u in users] + [carol.inbox_id], name="pointed")
+    await group.send_text("through a pointer")
+    for user in users:
+        raw = [w async for w in bob.api.welcomes_after(bytes(user.client.installation_id()), 0)]
+        assert [w.WhichOneof("version") for w in raw] == ["welcome_pointer"]
+        await user.client.conversations().sync()
+        theirs = user.client.conversation(group.group_id)
+        await theirs.sync()
+        assert await texts(theirs) == ["through a pointer"]
+    [carol_group] = await carol.sync_welcomes()
+    await carol_group.sync()
+    assert carol_group.texts() == ["through a pointer"]
+    await bob.close()
+    await carol.close()

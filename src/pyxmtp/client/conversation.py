@@ -30,13 +30,12 @@ from pyxmtp.conversations.content import (
     sender_hmac_key,
 )
 from pyxmtp.conversations.conversation import CommitMerged, Conversation, Received
-from pyxmtp.conversations.key_packages import WELCOME_WRAPPER_ENCRYPTION, validate_xmtp_key_package
+from pyxmtp.conversations.key_packages import validate_xmtp_key_package
 from pyxmtp.conversations.membership import Installation
-from pyxmtp.conversations.welcome_wrap import recipient_wrapper, wrap_welcome
+from pyxmtp.conversations.welcome_send import welcome_inputs
 from pyxmtp.mls.errors import MLSError, ValidationError
 from pyxmtp.mls.framing.messages import parse_private_message
 from pyxmtp.mls.group.errors import OwnMessageError
-from pyxmtp.mls.messages.extensions import find_extension
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
@@ -372,26 +371,9 @@ class ClientConversation:
         raise CommitConflict("the node does not return our commit")  # pragma: no cover - read-your-writes
 
     async def _send_welcomes(self, welcome: bytes, key_packages: Sequence[KeyPackage], cursor: int) -> None:
-        """One V1 welcome per new installation, wrapped as its key package asks (5.1), naming the commit's id."""
-        metadata = mls_pb2.WelcomeMetadata(message_cursor=cursor).SerializeToString()
-        inputs = []
-        for kp in key_packages:
-            ext = find_extension(kp.extensions, WELCOME_WRAPPER_ENCRYPTION)
-            wrapper = recipient_wrapper(kp.init_key, None if ext is None else ext.extension_data)
-            data, sealed_metadata = wrap_welcome(
-                welcome, metadata, wrapper.public_key, wrapper.algorithm, self.client.rng
-            )
-            inputs.append(
-                mls_pb2.WelcomeMessageInput(
-                    v1=mls_pb2.WelcomeMessageInput.V1(
-                        installation_key=kp.leaf_node.signature_key,
-                        data=data,
-                        hpke_public_key=wrapper.public_key,
-                        wrapper_algorithm=wrapper.algorithm,  # type: ignore[arg-type]
-                        welcome_metadata=sealed_metadata,
-                    )
-                )
-            )
+        """Welcome the new installations (V1 welcomes, or a pointee and pointers for a larger batch), naming the
+        commit's id as where to read the group from."""
+        inputs = welcome_inputs(welcome, cursor, key_packages, self.client.rng)
         await self.client.api.send_welcome_messages(inputs)
 
     # --- sending ------------------------------------------------------------------------------------------
