@@ -7,23 +7,13 @@ import json
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from pyxmtp.node import Node, NodeConfig
+from pyxmtp.node import Node
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    node = await Node.start(
-        NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", rate_limits=None)
-    )
-    yield node
-    await node.stop(grace=0)
 
 
 async def cli(

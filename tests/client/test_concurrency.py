@@ -6,32 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from pyxmtp.client import Client
-from pyxmtp.identity.eth import LocalWalletSigner
-from pyxmtp.node import Node, NodeConfig
+from pyxmtp.node import Node
+
+from .conftest import new_client
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    node = await Node.start(
-        NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", rate_limits=None)
-    )
-    yield node
-    await node.stop(grace=0)
-
-
-async def new_client(node: Node, path: Path) -> Client:
-    wallet = LocalWalletSigner.generate()
-    client = await Client.create(node.address, wallet, db_path=path)
-    await client.register(wallet)
-    return client
 
 
 async def test_syncs_sends_and_a_stream_at_once(

@@ -6,35 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyxmtp.client import ApiCallError, Client
-from pyxmtp.identity.eth import LocalWalletSigner
-from pyxmtp.node import Node, NodeConfig
+from pyxmtp.client import ApiCallError
+from pyxmtp.node import Node
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
+from .conftest import new_client
+
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    node = await Node.start(
-        NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", rate_limits=None)
-    )
-    yield node
-    await node.stop(grace=0)
-
-
-async def new_client(node: Node, path: Path) -> Client:
-    wallet = LocalWalletSigner.generate()
-    client = await Client.create(node.address, wallet, db_path=path)
-    await client.register(wallet)
-    return client
 
 
 def welcome(

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,7 +19,7 @@ from pyxmtp.client.api import NodeApi
 from pyxmtp.client.identity import IdentityCache, IdentityLogError, IdentityNeeded
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.installation import InstallationKey
-from pyxmtp.node import Node, NodeConfig
+from pyxmtp.node import Node
 from pyxmtp.proto.identity.api.v1 import identity_pb2, identity_pb2_grpc
 from pyxmtp.proto.identity.associations import association_pb2
 
@@ -29,13 +28,6 @@ from ..node.identity_helpers import add_installation, add_wallet, inbox_of, regi
 Request = identity_pb2.GetIdentityUpdatesRequest
 Response = identity_pb2.GetIdentityUpdatesResponse
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    n = await Node.start(NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", rate_limits=None))
-    yield n
-    await n.stop(grace=0)
 
 
 @pytest.fixture

@@ -4,26 +4,14 @@ after its one-day grace, and a welcome to the replaced key package still opening
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from pyxmtp.client import Client
 from pyxmtp.client.client import KEY_PACKAGE_GRACE_NS, KEY_PACKAGE_ROTATION_NS
 from pyxmtp.identity.eth import LocalWalletSigner
-from pyxmtp.node import Node, NodeConfig
+from pyxmtp.node import Node
 
 DAY = 24 * 3600 * 10**9
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    node = await Node.start(
-        NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", rate_limits=None)
-    )
-    yield node
-    await node.stop(grace=0)
 
 
 class Clock:

@@ -8,7 +8,6 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,12 @@ import pytest
 from pyxmtp.client import Client
 from pyxmtp.conversations.content import GroupUpdated
 from pyxmtp.identity.eth import LocalWalletSigner
-from pyxmtp.node import Node, NodeConfig
+from pyxmtp.node import Node
 from tests.interop.libxmtp import User, texts, until, v
 
+from .conftest import new_client
+
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    node = await Node.start(
-        NodeConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "node", rate_limits=None)
-    )
-    yield node
-    await node.stop(grace=0)
 
 
 async def libxmtp_api(node: Node) -> Any:
@@ -103,9 +95,7 @@ async def test_our_client_in_a_libxmtp_group_reads_writes_follows_commits_and_is
     api = await libxmtp_api(node)
     alice = await User.register(api)
     carol = await User.register(api)
-    wallet = LocalWalletSigner.generate()
-    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
-    await bob.register(wallet)
+    bob = await new_client(node, tmp_path / "bob.db")
 
     group = await alice.client.conversations().create_group(
         [carol.inbox_id, bob.inbox_id], group_options("trio")
@@ -159,9 +149,7 @@ async def test_our_client_opens_a_dm_and_a_group_that_libxmtp_joins(node: Node, 
     api = await libxmtp_api(node)
     alice = await User.register(api)
     carol = await User.register(api)
-    wallet = LocalWalletSigner.generate()
-    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
-    await bob.register(wallet)
+    bob = await new_client(node, tmp_path / "bob.db")
 
     # a DM from our side: libxmtp accepts our welcome (X-Wing wrapped), our metadata and our tree
     dm = await bob.create_dm(alice.inbox_id)
@@ -208,9 +196,7 @@ async def test_a_welcome_pointer_from_libxmtp_is_followed(node: Node, tmp_path: 
     api = await libxmtp_api(node)
     alice = await User.register(api)
     others = [await User.register(api) for _ in range(2)]
-    wallet = LocalWalletSigner.generate()
-    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
-    await bob.register(wallet)
+    bob = await new_client(node, tmp_path / "bob.db")
     group = await alice.client.conversations().create_group(
         [u.inbox_id for u in others] + [bob.inbox_id], group_options("four")
     )
@@ -228,9 +214,7 @@ async def test_libxmtp_accepts_our_rename_and_removal_commits(node: Node, tmp_pa
     api = await libxmtp_api(node)
     alice = await User.register(api)
     carol = await User.register(api)
-    wallet = LocalWalletSigner.generate()
-    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
-    await bob.register(wallet)
+    bob = await new_client(node, tmp_path / "bob.db")
     group = await bob.create_group([alice.inbox_id, carol.inbox_id], name="before")
     await group.update_name("after")
     await group.remove_members([carol.inbox_id])
@@ -258,9 +242,7 @@ async def test_our_stream_delivers_libxmtp_messages_live_and_new_conversations(
     v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
-    wallet = LocalWalletSigner.generate()
-    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
-    await bob.register(wallet)
+    bob = await new_client(node, tmp_path / "bob.db")
     got: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
 
     async def listen() -> None:
@@ -445,9 +427,7 @@ async def test_messages_disappear_as_a_libxmtp_dm_asks(node: Node, tmp_path: Pat
     v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
-    wallet = LocalWalletSigner.generate()
-    bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
-    await bob.register(wallet)
+    bob = await new_client(node, tmp_path / "bob.db")
     lifetime_ns = 3 * 10**9
     settings = v.FfiMessageDisappearingSettings(from_ns=time.time_ns() - 10**9, in_ns=lifetime_ns)
     dm = await alice.client.conversations().find_or_create_dm(
