@@ -55,9 +55,7 @@ round that processes them. ``table`` in the JSON lists every figure with its flo
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
-import json
 import os
 import statistics
 import sys
@@ -68,7 +66,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mls_bench import Series, machine, timed
+from mls_bench import Series, machine, timed, write_report
 
 from pyxmtp.client.store import ClientStore, ConversationRecord, MessageRecord
 from pyxmtp.conversations.content import (
@@ -501,14 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         "table": rows,
         "results": results,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    out = args.out
-    if out is None:
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        out = Path(__file__).resolve().parent / "results" / f"client-{stamp}{'-quick' if quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
+    out = write_report(report, "client", quick, args.out)
     width = max(len(r["figure"]) for r in rows) if rows else 10
     print(f"\n{'figure':<{width}}  {'time':>10}  {'floor':>10}  ratio", file=sys.stderr)
     for r in rows:

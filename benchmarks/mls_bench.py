@@ -579,6 +579,18 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
 FIGURES = ("app", "add", "commit", "sparse", "join")
 
 
+def write_report(report: dict[str, object], name: str, quick: bool, out: Path | None) -> Path:
+    """Print ``report`` as JSON and save it (default ``benchmarks/results/<name>-<UTC stamp>[-quick].json``)."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out is None:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        out = Path(__file__).resolve().parent / "results" / f"{name}-{stamp}{'-quick' if quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
@@ -647,14 +659,7 @@ def main(argv: list[str] | None = None) -> int:
         "table": table(results),
         "results": results,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    out = args.out
-    if out is None:
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        out = Path(__file__).resolve().parent / "results" / f"mls-{stamp}{'-quick' if quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
+    out = write_report(report, "mls", quick, args.out)
     print(f"written to {out}", file=sys.stderr)
     return 0
 
