@@ -47,7 +47,7 @@ from pyxmtp.identity.signatures import Signer
 from pyxmtp.mls.codec import encode
 from pyxmtp.mls.crypto.keys import HPKEPrivateKey, SignaturePrivateKey
 from pyxmtp.mls.crypto.suite import get_suite
-from pyxmtp.mls.errors import MLSError
+from pyxmtp.mls.errors import MLSError, RemoteMLSError
 from pyxmtp.mls.key_packages import KeyPackageBundle
 from pyxmtp.mls.messages.extensions import Extension
 from pyxmtp.proto.identity.associations import association_pb2
@@ -336,7 +336,7 @@ class Client:
             else:
                 raise PointeeNotYetThere(f"the welcome it points to is not on the node yet ({pointer!r})")
         else:
-            raise _UnknownKeyPackage(f"a welcome of unknown kind {which!r}")
+            raise UnusableWelcome(f"a welcome of unknown kind {which!r}")
         cursor = mls_pb2.WelcomeMetadata.FromString(metadata).message_cursor if metadata else 0
         return bundle, mls_welcome, cursor
 
@@ -345,7 +345,7 @@ class Client:
     ) -> tuple[KeyPackageBundle, HPKEPrivateKey | bytes]:
         record = self.store.key_package(hpke_public_key)
         if record is None:
-            raise _UnknownKeyPackage(f"welcome {wid} is for a key package this installation no longer has")
+            raise UnusableWelcome(f"welcome {wid} is for a key package this installation no longer has")
         bundle = KeyPackageBundle.from_bytes(record.bundle)
         return bundle, _wrapper_private_key(record, bundle)
 
@@ -378,8 +378,8 @@ class PointeeNotYetThere(Exception):
     """A welcome pointer names a pointee the node does not have (yet)."""
 
 
-class _UnknownKeyPackage(MLSError):
-    pass
+class UnusableWelcome(RemoteMLSError):
+    """A welcome this installation cannot use: for a key package it no longer has, or of an unknown kind."""
 
 
 def _wrapper_private_key(record: KeyPackageRecord, bundle: KeyPackageBundle) -> HPKEPrivateKey | bytes:
