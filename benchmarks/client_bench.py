@@ -55,6 +55,7 @@ round that processes them. ``table`` in the JSON lists every figure with its flo
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import os
 import statistics
@@ -68,6 +69,7 @@ from typing import Any
 
 from mls_bench import Series, machine, timed, write_report
 
+from pyxmtp.client import Client
 from pyxmtp.client.store import ClientStore, ConversationRecord, MessageRecord
 from pyxmtp.conversations.content import (
     build_plaintext_envelope,
@@ -90,7 +92,9 @@ from pyxmtp.mls.crypto.keys import SignaturePrivateKey
 from pyxmtp.mls.crypto.suite import get_suite
 from pyxmtp.mls.group import XMTP_CONFIG, Group
 from pyxmtp.mls.key_packages import KeyPackageBundle
+from pyxmtp.node import Node, NodeConfig
 from pyxmtp.proto.identity.associations import association_pb2
+from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 NOW = 1_800_000_000
 TEXTS = {"short": "hello, how are you?!", "1KiB": "x" * 1024}
@@ -410,6 +414,62 @@ def bench_identity(n_rounds: int, k: int) -> dict[str, Any]:
 
 
 # --- driver ---------------------------------------------------------------------------------------------------
+# --- (5) syncing a backlog through a real node --------------------------------------------------------------
+async def _sync_round(directory: Path, n: int, index: int) -> tuple[float, float]:
+    """Seconds per message for ``ClientConversation.sync`` of ``n`` texts waiting on an in-process node (the
+    query pages, decryption, decoding and the store: one transaction per page), and for ``Group.process`` of
+    ``n`` texts of the same kind alone (the floor)."""
+    node = await Node.start(
+        NodeConfig(host="127.0.0.1", port=0, data_dir=directory / f"node-{index}", rate_limits=None)
+    )
+    try:
+        clients = []
+        for name in ("alice", "bob"):
+            wallet = LocalWalletSigner.generate()
+            client = await Client.create(node.address, wallet, db_path=directory / f"{name}-{index}.db")
+            await client.register(wallet)
+            clients.append(client)
+        alice, bob = clients
+        conversation = await alice.create_dm(bob.inbox_id)
+        [joined] = await bob.sync_welcomes()
+        await joined.sync()
+        inputs = [
+            mls_pb2.GroupMessageInput(
+                v1=mls_pb2.GroupMessageInput.V1(
+                    data=conversation.conversation.encrypt(envelope_of(f"message {i}"), rng=os.urandom)
+                )
+            )
+            for i in range(n)
+        ]
+        await alice.api.send_group_messages(inputs)
+        start = time.perf_counter()
+        got = await joined.sync()
+        figure = (time.perf_counter() - start) / n
+        assert len(got) == n
+        pair = dm()
+        batch = [pair.a.group.create_message(envelope_of(f"message {i}"), rng=os.urandom) for i in range(n)]
+        start = time.perf_counter()
+        for data in batch:
+            pair.b.group.process(data, now=NOW)
+        floor = (time.perf_counter() - start) / n
+        for client in clients:
+            await client.close()
+        return figure, floor
+    finally:
+        await node.stop(grace=0)
+
+
+def bench_sync(directory: Path, n_rounds: int, n: int) -> dict[str, Any]:
+    figures, floors = [], []
+    for index in range(n_rounds):
+        figure, floor = asyncio.run(_sync_round(directory, n, index))
+        figures.append(figure)
+        floors.append(floor)
+    result = Series(figures, {"floor": floors}).summary()
+    result["messages"] = n
+    return result
+
+
 def table(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per figure: what, seconds, floor seconds, ratio (median of the per-round ratios)."""
     rows: list[dict[str, Any]] = []
@@ -433,6 +493,8 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
         row("join_dm", results["join_dm"])
     if "identity_state" in results:
         row("identity_state", results["identity_state"])
+    if "sync" in results:
+        row(f"sync ({results['sync']['messages']} messages waiting), per message", results["sync"])
     return rows
 
 
@@ -440,7 +502,7 @@ def human(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
 
 
-FIGURES = ("receive", "send", "join", "identity")
+FIGURES = ("receive", "send", "join", "identity", "sync")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -483,6 +545,10 @@ def main(argv: list[str] | None = None) -> int:
     if "identity" in only:
         log("identity state")
         results["identity_state"] = bench_identity(n_rounds, k)
+    if "sync" in only:
+        log("sync a backlog through a node")
+        with tempfile.TemporaryDirectory(prefix="client-bench-sync-", dir=args.db_dir) as tmp:
+            results["sync"] = bench_sync(Path(tmp), 2 if quick else 5, 100 if quick else 500)
     log("done")
 
     info = machine()

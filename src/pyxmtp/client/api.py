@@ -123,6 +123,14 @@ class NodeApi:
 
     async def group_messages_after(self, group_id: bytes, cursor: int) -> AsyncIterator[mls_pb2.GroupMessage]:
         """Every message of the group with an id above ``cursor``, oldest first."""
+        async for page in self.group_message_pages(group_id, cursor):
+            for message in page:
+                yield message
+
+    async def group_message_pages(
+        self, group_id: bytes, cursor: int
+    ) -> AsyncIterator[Sequence[mls_pb2.GroupMessage]]:
+        """The group's messages with an id above ``cursor``, oldest first, a page (at most 100) at a time."""
 
         async def page(paging: mls_pb2.PagingInfo) -> Sequence[mls_pb2.GroupMessage]:
             request = mls_pb2.QueryGroupMessagesRequest(group_id=group_id, paging_info=paging)
@@ -130,8 +138,8 @@ class NodeApi:
             assert isinstance(reply, mls_pb2.QueryGroupMessagesResponse)
             return reply.messages
 
-        async for message in _paged(page, cursor, lambda m: m.v1.id):
-            yield message
+        async for items in _pages(page, cursor, lambda m: m.v1.id):
+            yield items
 
     async def welcomes_after(
         self, installation_key: bytes, cursor: int
@@ -195,14 +203,23 @@ def welcome_id(message: mls_pb2.WelcomeMessage) -> int:
     return int(getattr(message, which).id) if which else 0
 
 
-async def _paged(
+async def _pages(
     page: Callable[[mls_pb2.PagingInfo], Awaitable[Sequence[M]]], cursor: int, id_of: Callable[[M], int]
-) -> AsyncIterator[M]:
+) -> AsyncIterator[Sequence[M]]:
     """Walk ascending pages of :data:`PAGE_SIZE` from ``cursor`` until a short page."""
     while True:
         items = await page(mls_pb2.PagingInfo(direction=_ASC, limit=PAGE_SIZE, id_cursor=cursor))
-        for item in items:
-            cursor = max(cursor, id_of(item))
-            yield item
+        if items:
+            cursor = max(cursor, max(id_of(item) for item in items))
+            yield items
         if len(items) < PAGE_SIZE:
             return
+
+
+async def _paged(
+    page: Callable[[mls_pb2.PagingInfo], Awaitable[Sequence[M]]], cursor: int, id_of: Callable[[M], int]
+) -> AsyncIterator[M]:
+    """The items of :func:`_pages`, one at a time."""
+    async for items in _pages(page, cursor, id_of):
+        for item in items:
+            yield item

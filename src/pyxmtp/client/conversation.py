@@ -146,62 +146,105 @@ class ClientConversation:
             return await self._apply(v1)
 
     async def _sync(self) -> list[DecodedMessage]:
+        """Process the node's pages of messages; each page's outcome is written in one transaction (a page of
+        100 costs one disk flush, not 100), cut short only where an identity log must be fetched first."""
         out: list[DecodedMessage] = []
         if not self.is_active:
             return out
-        async for message in self.client.api.group_messages_after(self.group_id, self.cursor):
-            decoded = await self._apply(message.v1)
-            if decoded is not None:
-                out.append(decoded)
+        async for page in self.client.api.group_message_pages(self.group_id, self.cursor):
+            pending = [m.v1 for m in page]
+            fetched_for: int | None = None
+            while pending:
+                needed: IdentityNeeded | None = None
+                with self.client.store.transaction():  # nothing awaits inside: no other task interleaves
+                    while pending:
+                        try:
+                            decoded = self._apply_now(
+                                pending[0], give_up_on_identity=fetched_for == pending[0].id
+                            )
+                        except IdentityNeeded as exc:
+                            needed = exc
+                            break
+                        pending.pop(0)
+                        if decoded is not None:
+                            out.append(decoded)
+                    self._persist()
+                if needed is not None:
+                    fetched_for = pending[
+                        0
+                    ].id  # fetch once; if that is not enough the message is passed over
+                    await self.client.identities.fetch(self.client.api, needed.wanted)
         return out
 
     async def _apply(self, v1: mls_pb2.GroupMessage.V1) -> DecodedMessage | None:
+        """One message, in its own transaction (a stream's message, or one read while publishing a commit)."""
+        for attempt in range(2):
+            try:
+                with self.client.store.transaction():
+                    decoded = self._apply_now(v1, give_up_on_identity=attempt == 1)
+                    self._persist()
+                return decoded
+            except IdentityNeeded as needed:
+                await self.client.identities.fetch(self.client.api, needed.wanted)
+        raise AssertionError(
+            "unreachable: the second attempt gives up on missing identities"
+        )  # pragma: no cover
+
+    def _apply_now(self, v1: mls_pb2.GroupMessage.V1, *, give_up_on_identity: bool) -> DecodedMessage | None:
+        """Process one message inside the caller's transaction (the group state is written by the caller).
+
+        Raises only :class:`IdentityNeeded` (unless ``give_up_on_identity``: then such a message is passed over
+        like any other bad one). A bad message is logged and passed over; the MLS layer leaves the group as it
+        was (or with the message's key used up, which is what we want)."""
         if v1.id <= self.cursor or not self.is_active:
             return None
         store = self.client.store
         payload_hash = hashlib.sha256(v1.data).digest()
         if store.is_own_payload(payload_hash):
-            with store.transaction():
-                store.mark_published(payload_hash, v1.id, v1.created_ns)
-                self._save(v1.id)
+            store.mark_published(payload_hash, v1.id, v1.created_ns)
+            self.cursor = v1.id
             own = store.message_by_payload(payload_hash)
             return None if own is None else self._decode(own)
         now = self.client.clock_ns() // 10**9
-        before = self.conversation.to_bytes()
-
-        def process() -> object:
-            return self.conversation.process(v1.data, now=now, states_for=self.client.identities.states_for)
-
         try:
-            outcome = await retry_with_identities(self.client, process)
+            outcome = self.conversation.process(
+                v1.data, now=now, states_for=self.client.identities.states_for
+            )
+        except IdentityNeeded:
+            if not give_up_on_identity:
+                raise
+            log.warning(
+                "group %s message %d passed over: the identity logs it needs are not on the node",
+                self.group_id.hex(),
+                v1.id,
+            )
+            self.cursor = v1.id
+            return None
         except MLSError as exc:
             # our own stale commits (a retried one lost its race) come back too: expected, not a warning
             level = logging.INFO if isinstance(exc, OwnMessageError) else logging.WARNING
             log.log(level, "group %s message %d passed over: %s", self.group_id.hex(), v1.id, exc)
-            self.conversation = Conversation.from_bytes(before, self.client.inbox_id)  # nothing of it stays
-            with store.transaction():
-                self._save(v1.id)
+            self.cursor = v1.id
             return None
         record = None
-        with store.transaction():
-            if isinstance(outcome, Received):
-                record = MessageRecord(
-                    outcome.message_id,
-                    self.group_id,
-                    v1.id,
-                    outcome.sender.inbox_id,
-                    outcome.sender.installation_key,
-                    v1.created_ns,
-                    outcome.encoded_content,
-                    True,
-                )
-                if not store.add_message(record):
-                    record = None  # the same message id again (a resend): stored once
-            elif isinstance(outcome, CommitMerged):
-                log.info("group %s moved to epoch %d", self.group_id.hex(), outcome.epoch)
-                if outcome.group_updated is not None and outcome.committer is not None:
-                    record = self._transcript_entry(v1, outcome.group_updated, outcome.committer)
-            self._save(v1.id)
+        if isinstance(outcome, Received):
+            record = MessageRecord(
+                outcome.message_id,
+                self.group_id,
+                v1.id,
+                outcome.sender.inbox_id,
+                outcome.sender.installation_key,
+                v1.created_ns,
+                outcome.encoded_content,
+                True,
+            )
+            if not store.add_message(record):
+                record = None  # the same message id again (a resend): stored once
+        elif isinstance(outcome, CommitMerged):
+            log.info("group %s moved to epoch %d", self.group_id.hex(), outcome.epoch)
+            if outcome.group_updated is not None and outcome.committer is not None:
+                record = self._transcript_entry(v1, outcome.group_updated, outcome.committer)
+        self.cursor = v1.id
         return None if record is None else self._decode(record)
 
     def _transcript_entry(
@@ -223,6 +266,10 @@ class ClientConversation:
 
     def _save(self, cursor: int) -> None:
         self.cursor = max(self.cursor, cursor)
+        self._persist()
+
+    def _persist(self) -> None:
+        """Write the group state and the cursor (inside the caller's transaction)."""
         self.client.store.update_conversation(self.group_id, self.conversation.to_bytes(), self.cursor)
 
     # --- membership ---------------------------------------------------------------------------------------
