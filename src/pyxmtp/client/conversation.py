@@ -12,9 +12,10 @@ when sent, since MLS does not let a sender decrypt its own message) and only mar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -156,7 +157,8 @@ class ClientConversation:
             fetched_for: int | None = None
             while pending:
                 needed: IdentityNeeded | None = None
-                with self.client.store.transaction():  # nothing awaits inside: no other task interleaves
+                # nothing awaits inside: no other task interleaves
+                with self._consistent(), self.client.store.transaction():
                     while pending:
                         try:
                             decoded = self._apply_now(
@@ -180,7 +182,7 @@ class ClientConversation:
         """One message, in its own transaction (a stream's message, or one read while publishing a commit)."""
         for attempt in range(2):
             try:
-                with self.client.store.transaction():
+                with self._consistent(), self.client.store.transaction():
                     decoded = self._apply_now(v1, give_up_on_identity=attempt == 1)
                     self._persist()
                 return decoded
@@ -267,6 +269,19 @@ class ClientConversation:
     def _save(self, cursor: int) -> None:
         self.cursor = max(self.cursor, cursor)
         self._persist()
+
+    @contextlib.contextmanager
+    def _consistent(self) -> Iterator[None]:
+        """If the block fails (the store cannot write, or a bug), go back to the group state and cursor the
+        database has: processing used up keys in memory that must not be persisted without their messages."""
+        try:
+            yield
+        except BaseException:
+            record = self.client.store.conversation(self.group_id)
+            if record is not None:
+                self.conversation = Conversation.from_bytes(record.state, self.client.inbox_id)
+                self.cursor = record.cursor
+            raise
 
     def _persist(self) -> None:
         """Write the group state and the cursor (inside the caller's transaction)."""
