@@ -30,6 +30,7 @@ from pathlib import Path
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from pyxmtp.conversations.conversation import Conversation
+from pyxmtp.conversations.group_context import ConversationType
 from pyxmtp.conversations.key_packages import XMTP_CIPHER_SUITE, create_xmtp_key_package
 from pyxmtp.conversations.new_group import dm_extensions, group_extensions
 from pyxmtp.conversations.welcome_wrap import (
@@ -223,9 +224,13 @@ class Client:
             self._conversations[record.group_id] = conversation
         return conversation
 
-    def conversations(self) -> list[ClientConversation]:
-        """Every conversation this installation is in, oldest first."""
-        return [self._load(r) for r in self.store.conversations()]
+    def conversations(self, *, include_sync_groups: bool = False) -> list[ClientConversation]:
+        """Every conversation this installation is in, oldest first. libxmtp's device-sync groups (its
+        installations' private channel, conversation type SYNC) are left out unless asked for."""
+        out = [self._load(r) for r in self.store.conversations()]
+        if include_sync_groups:
+            return out
+        return [c for c in out if c.conversation.conversation_type is not ConversationType.SYNC]
 
     def conversation(self, group_id: bytes) -> ClientConversation | None:
         record = self.store.conversation(group_id)
