@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyxmtp.node import Node
+from pyxmtp.node import Node, NodeConfig
 
 from .conftest import new_client
 
@@ -60,3 +60,38 @@ async def test_syncs_sends_and_a_stream_at_once(
     assert sorted(dm.texts()) == sorted(texts)  # alice reads both of bob's: no ratchet key was used twice
     assert dm.name == bob_dm.name == "renamed while busy"
     assert len(updates) == 1  # the rename's "group updated" entry, streamed once
+
+
+async def test_the_stream_survives_a_node_restart(tmp_path: Path) -> None:
+    """The node restarts (same port, same data); the stream reconnects from its cursors and goes on: the
+    message sent while it was down and the one after both arrive, once each."""
+    data = tmp_path / "node"
+    node = await Node.start(NodeConfig(host="127.0.0.1", port=0, data_dir=data, rate_limits=None))
+    port = node.port
+    alice = await new_client(node, tmp_path / "alice.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    dm = await alice.create_dm(bob.inbox_id)
+    got: asyncio.Queue[str] = asyncio.Queue()
+
+    async def listen() -> None:
+        async for _, message in bob.stream_all_messages():
+            if isinstance(message.content, str):
+                await got.put(message.content)
+
+    listener = asyncio.create_task(listen())
+    try:
+        await dm.send_text("before")
+        assert await asyncio.wait_for(got.get(), 10) == "before"
+        await node.stop(grace=1)
+        node = await Node.start(NodeConfig(host="127.0.0.1", port=port, data_dir=data, rate_limits=None))
+        await dm.send_text("while bob's stream was reconnecting")
+        await dm.send_text("after")
+        assert await asyncio.wait_for(got.get(), 30) == "while bob's stream was reconnecting"
+        assert await asyncio.wait_for(got.get(), 30) == "after"
+        await asyncio.sleep(0.5)
+        assert got.empty()  # nothing twice
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await node.stop(grace=0)

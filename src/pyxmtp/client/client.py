@@ -312,9 +312,12 @@ class Client:
         """The id of the last welcome processed."""
         return self.store.cursor(_WELCOME_CURSOR)
 
-    def stream_all_messages(self) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
-        """Every new message of every conversation, live (see :mod:`pyxmtp.client.stream`)."""
-        return stream_all_messages(self)
+    def stream_all_messages(
+        self, *, reconnect: bool = True
+    ) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
+        """Every new message of every conversation, live, across node restarts unless ``reconnect`` is false
+        (see :mod:`pyxmtp.client.stream`)."""
+        return stream_all_messages(self, reconnect=reconnect)
 
     def _advance_welcomes(self, welcome_id: int) -> None:
         with self.store.transaction():

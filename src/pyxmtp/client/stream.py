@@ -13,15 +13,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+import grpc
+
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
+from .api import ApiCallError
 from .conversation import ClientConversation, DecodedMessage
 
 if TYPE_CHECKING:
     from .client import Client
+
+log = logging.getLogger("pyxmtp.client")
+
+#: The first pause before calling a node again after a stream broke, and the longest.
+RECONNECT_FIRST_WAIT = 0.5
+RECONNECT_MAX_WAIT = 30.0
+#: Stream failures worth reconnecting after (the node restarting or overloaded, a reader cut off as too slow).
+RETRIED = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+    }
+)
 
 _WELCOME = "welcome"
 _GROUP = "group"
@@ -36,10 +58,36 @@ async def _pump(kind: str, source: AsyncIterator[object], queue: asyncio.Queue[t
         raise
     except Exception as exc:  # the stream ended with an error: hand it to the consumer, who raises it
         await queue.put((_FAILED, exc))
+    else:  # the node ended a stream that should be endless: as good as a lost connection
+        await queue.put((_FAILED, ApiCallError(f"the {kind} stream", grpc.StatusCode.UNAVAILABLE, "ended")))
 
 
-async def stream_all_messages(client: Client) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
-    """Yield ``(conversation, message)`` for every new message until cancelled (see the module docstring)."""
+async def stream_all_messages(
+    client: Client, *, reconnect: bool = True
+) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
+    """Yield ``(conversation, message)`` for every new message until cancelled (see the module docstring).
+
+    With ``reconnect`` (the default) a node that goes away (a restart, a lost connection, a slow reader cut
+    off) is called again after a pause that doubles from :data:`RECONNECT_FIRST_WAIT` up to
+    :data:`RECONNECT_MAX_WAIT`; the streams reopen from the cursors, so nothing is missed or repeated. Other
+    failures, and every failure without ``reconnect``, end the iteration with :class:`ApiCallError`.
+    """
+    wait = RECONNECT_FIRST_WAIT
+    while True:
+        try:
+            async for item in _session(client):
+                wait = RECONNECT_FIRST_WAIT
+                yield item
+        except ApiCallError as exc:
+            if not reconnect or exc.code not in RETRIED:
+                raise
+            log.info("stream interrupted (%s); reconnecting in %.1f s", exc, wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RECONNECT_MAX_WAIT)
+
+
+async def _session(client: Client) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
+    """One pair of node streams, until one of them fails."""
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
     api = client.api
 
@@ -72,9 +120,8 @@ async def stream_all_messages(client: Client) -> AsyncIterator[tuple[ClientConve
             target = client.conversation(item.v1.group_id)
             if target is None:
                 continue
-            decoded = await target.apply(
-                item.v1
-            )  # also when a sync got to it first: still part of this stream
+            # also when a sync got to it first: it is still part of this stream
+            decoded = await target.apply(item.v1)
             if decoded is not None:
                 yield target, decoded
     finally:
