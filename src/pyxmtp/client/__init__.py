@@ -1,8 +1,24 @@
-"""The asyncio XMTP client SDK: :class:`Client` (one installation) and its conversations."""
+"""The asyncio XMTP client SDK: :class:`Client` (one installation) and its conversations.
+
+Errors a caller may see: :class:`ApiCallError` (the node refused or could not be reached),
+:class:`MembershipUpdateError` (a membership change that cannot be made), :class:`CommitConflict` (our commit
+lost its epoch three times running), :class:`ClientStoreError` (the database cannot be opened as asked), and the
+MLS layer's typed errors for what peers send (logged and passed over by ``sync``).
+"""
 
 from .api import ApiCallError, NodeApi
 from .client import Client
-from .conversation import ClientConversation, DecodedMessage
-from .store import ClientStore
+from .conversation import ClientConversation, CommitConflict, DecodedMessage, MembershipUpdateError
+from .store import ClientStore, ClientStoreError
 
-__all__ = ["ApiCallError", "Client", "ClientConversation", "ClientStore", "DecodedMessage", "NodeApi"]
+__all__ = [
+    "ApiCallError",
+    "Client",
+    "ClientConversation",
+    "ClientStore",
+    "ClientStoreError",
+    "CommitConflict",
+    "DecodedMessage",
+    "MembershipUpdateError",
+    "NodeApi",
+]
