@@ -39,6 +39,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--database-schema", default=None, help="PostgreSQL schema for the tables (default: search_path)"
     )
+    p.add_argument(
+        "--tls-cert", default=None, help="serve TLS with this PEM certificate chain (and --tls-key)"
+    )
+    p.add_argument("--tls-key", default=None, help="the PEM private key of --tls-cert")
     p.add_argument("--no-rate-limit", action="store_true", help="switch the per-IP rate limits off")
     p.add_argument(
         "--read-capacity", type=int, default=20_000, help="per-IP read bucket size (default 20000)"
@@ -88,6 +92,8 @@ def _config(args: argparse.Namespace) -> Any:
         database_schema=args.database_schema,
         subscriber_backlog=args.subscriber_backlog,
         grace_period=args.grace_period,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
     )
 
 

@@ -27,6 +27,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
+import grpc
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from pyxmtp.conversations.conversation import Conversation
@@ -111,10 +112,12 @@ class Client:
         nonce: int = 0,
         rng: Callable[[int], bytes] = os.urandom,
         clock_ns: Callable[[], int] = time.time_ns,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> Client:
         """The client of ``owner``'s inbox (nonce ``nonce``) at the node ``address``, keeping its state in
         ``db_path`` (None: in memory), encrypted if ``db_encryption_key`` (32 bytes; the ``encrypted`` extra) is
-        given. A new database gets a new installation key."""
+        given. A new database gets a new installation key. ``credentials`` (``grpc.ssl_channel_credentials()``)
+        reach a node over TLS; without them the channel is plaintext, as to a node on localhost."""
         store = ClientStore(db_path, encryption_key=db_encryption_key)
         saved = store.installation()
         if saved is None:
@@ -126,7 +129,14 @@ class Client:
         else:
             installation, inbox_id, nonce, hmac_key = InstallationKey(saved[0]), saved[1], saved[2], saved[3]
         return cls(
-            NodeApi(address), store, installation, inbox_id, hmac_key, nonce=nonce, rng=rng, clock_ns=clock_ns
+            NodeApi(address, credentials=credentials),
+            store,
+            installation,
+            inbox_id,
+            hmac_key,
+            nonce=nonce,
+            rng=rng,
+            clock_ns=clock_ns,
         )
 
     async def close(self) -> None:

@@ -38,3 +38,6 @@ class NodeConfig:
     d14n_cutover_ns: int = NO_CUTOVER_NS
     #: Checks ERC-1271/ERC-6492 signatures (identity updates and VerifySmartContractWalletSignatures).
     scw_verifier: SmartContractWalletVerifier | None = None
+    #: Serve TLS with this PEM certificate chain and private key (both, or neither: plaintext).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None

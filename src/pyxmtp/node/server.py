@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import grpc
@@ -244,6 +245,20 @@ def _bind_address(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
+def _listen(server: grpc.aio.Server, config: NodeConfig) -> int:
+    """Bind the port: TLS when the config names a certificate and key, plaintext otherwise."""
+    address = _bind_address(config.host, config.port)
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise OSError("TLS needs both a certificate and its private key")
+    if config.tls_cert is None or config.tls_key is None:
+        return server.add_insecure_port(address)
+    try:
+        chain, key = Path(config.tls_cert).read_bytes(), Path(config.tls_key).read_bytes()
+    except OSError as exc:
+        raise OSError(f"cannot read the TLS certificate or key: {exc}") from exc
+    return server.add_secure_port(address, grpc.ssl_server_credentials([(key, chain)]))
+
+
 #: At most this long (and never beyond the grace period) a shutdown waits for the ended streams to send their status.
 STREAMS_END_WAIT = 1.0
 
@@ -329,7 +344,7 @@ class Node:
                 )
             )
             try:
-                port = server.add_insecure_port(_bind_address(config.host, config.port))
+                port = _listen(server, config)
             except RuntimeError as exc:
                 raise OSError(f"cannot listen on {_bind_address(config.host, config.port)}: {exc}") from exc
             if port == 0:
@@ -341,7 +356,8 @@ class Node:
             await store.close()
             raise
         node = cls(config, store, server, port, dispatcher, health, gate)
-        log.info("pyxmtp node listening on %s (data in %s)", node.address, store.description)
+        scheme = "TLS" if config.tls_cert is not None else "plaintext"
+        log.info("pyxmtp node listening on %s, %s (data in %s)", node.address, scheme, store.description)
         return node
 
     async def stop(self, grace: float | None = None) -> None:
