@@ -30,6 +30,24 @@ async def libxmtp_api(node: Node) -> Any:
     )
 
 
+async def open_dm(user: User, inbox_id: str) -> Any:
+    """``user`` (libxmtp) finds or creates its DM with ``inbox_id``."""
+    options = v.FfiCreateDmOptions(message_disappearing_settings=None)
+    return await user.client.conversations().find_or_create_dm(inbox_id, options)
+
+
+def group_options(name: str) -> Any:
+    return v.FfiCreateGroupOptions(
+        permissions=None,
+        group_name=name,
+        group_image_url_square=None,
+        group_description=None,
+        custom_permission_policy_set=None,
+        message_disappearing_settings=None,
+        app_data=None,
+    )
+
+
 async def test_libxmtp_opens_a_dm_with_our_client_and_both_talk(node: Node, tmp_path: Path) -> None:
     v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))  # bindings 0.1.8 defect
     api = await libxmtp_api(node)
@@ -48,9 +66,7 @@ async def test_libxmtp_opens_a_dm_with_our_client_and_both_talk(node: Node, tmp_
     nobody = "0x" + "00" * 20
     assert await bob.can_message([alice.address, nobody]) == {alice.address.lower(): True, nobody: False}
 
-    dm = await alice.client.conversations().find_or_create_dm(
-        bob.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=None)
-    )
+    dm = await open_dm(alice, bob.inbox_id)
     await dm.send_text("hi bob, from libxmtp")
 
     joined = await bob.sync_welcomes()
@@ -74,18 +90,6 @@ async def test_libxmtp_opens_a_dm_with_our_client_and_both_talk(node: Node, tmp_
     assert [m.sender_inbox_id for m in messages] == [alice.inbox_id, bob.inbox_id]
     assert all(m.published for m in messages)
     await bob.close()
-
-
-def group_options(name: str) -> Any:
-    return v.FfiCreateGroupOptions(
-        permissions=None,
-        group_name=name,
-        group_image_url_square=None,
-        group_description=None,
-        custom_permission_policy_set=None,
-        message_disappearing_settings=None,
-        app_data=None,
-    )
 
 
 async def test_our_client_in_a_libxmtp_group_reads_writes_follows_commits_and_is_removed(
@@ -252,9 +256,7 @@ async def test_our_stream_delivers_libxmtp_messages_live_and_new_conversations(
     listener = asyncio.create_task(listen())
     try:
         await asyncio.sleep(0.2)  # the streams are open
-        dm = await alice.client.conversations().find_or_create_dm(
-            bob.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=None)
-        )
+        dm = await open_dm(alice, bob.inbox_id)
         await dm.send_text("first, in a new DM")
         conversation, message = await asyncio.wait_for(got.get(), 20)
         assert message.content == "first, in a new DM" and conversation.dm_peer == alice.inbox_id
@@ -286,9 +288,7 @@ async def test_a_second_installation_of_ours_is_added_by_libxmtp_and_both_read(
     wallet = LocalWalletSigner.generate()
     phone = await Client.create(node.address, wallet, db_path=tmp_path / "phone.db")
     await phone.register(wallet)
-    dm = await alice.client.conversations().find_or_create_dm(
-        phone.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=None)
-    )
+    dm = await open_dm(alice, phone.inbox_id)
     await dm.send_text("to your phone")
     [phone_dm] = await phone.sync_welcomes()
 
@@ -357,9 +357,7 @@ async def test_our_client_restarts_from_its_database_and_carries_on(node: Node, 
     wallet = LocalWalletSigner.generate()
     bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
     await bob.register(wallet)
-    dm = await alice.client.conversations().find_or_create_dm(
-        bob.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=None)
-    )
+    dm = await open_dm(alice, bob.inbox_id)
     await dm.send_text("before the restart")
     [bob_dm] = await bob.sync_welcomes()
     await bob_dm.sync()
@@ -408,9 +406,7 @@ async def test_the_echo_bot_example_answers_a_libxmtp_user(node: Node, tmp_path:
         await asyncio.sleep(1)  # its streams are open
         api = await libxmtp_api(node)
         alice = await User.register(api)
-        dm = await alice.client.conversations().find_or_create_dm(
-            bot_inbox, v.FfiCreateDmOptions(message_disappearing_settings=None)
-        )
+        dm = await open_dm(alice, bot_inbox)
         await dm.send_text("echo this")
 
         async def echoed() -> bool:
