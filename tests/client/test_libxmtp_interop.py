@@ -25,6 +25,8 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
 
 async def libxmtp_api(node: Node) -> Any:
+    """libxmtp's connection to ``node``."""
+    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))  # bindings 0.1.8 defect
     return await v.connect_to_backend(
         f"http://{node.address}", None, False, None, "pyxmtp-client-interop", None, None
     )
@@ -49,7 +51,6 @@ def group_options(name: str) -> Any:
 
 
 async def test_libxmtp_opens_a_dm_with_our_client_and_both_talk(node: Node, tmp_path: Path) -> None:
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))  # bindings 0.1.8 defect
     api = await libxmtp_api(node)
     alice = await User.register(api)
 
@@ -95,7 +96,6 @@ async def test_libxmtp_opens_a_dm_with_our_client_and_both_talk(node: Node, tmp_
 async def test_our_client_in_a_libxmtp_group_reads_writes_follows_commits_and_is_removed(
     node: Node, tmp_path: Path
 ) -> None:
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
     carol = await User.register(api)
@@ -149,7 +149,6 @@ async def test_our_client_in_a_libxmtp_group_reads_writes_follows_commits_and_is
 
 
 async def test_our_client_opens_a_dm_and_a_group_that_libxmtp_joins(node: Node, tmp_path: Path) -> None:
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
     carol = await User.register(api)
@@ -196,7 +195,6 @@ async def test_our_client_opens_a_dm_and_a_group_that_libxmtp_joins(node: Node, 
 async def test_a_welcome_pointer_from_libxmtp_is_followed(node: Node, tmp_path: Path) -> None:
     """libxmtp sends one shared, symmetrically encrypted welcome and a per-installation pointer to it once more
     than two new installations can read pointers (protocol reference 5.5): our client follows the pointer."""
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
     others = [await User.register(api) for _ in range(2)]
@@ -214,7 +212,6 @@ async def test_a_welcome_pointer_from_libxmtp_is_followed(node: Node, tmp_path: 
 
 
 async def test_libxmtp_accepts_our_rename_and_removal_commits(node: Node, tmp_path: Path) -> None:
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
     carol = await User.register(api)
@@ -243,7 +240,6 @@ async def test_libxmtp_accepts_our_rename_and_removal_commits(node: Node, tmp_pa
 async def test_our_stream_delivers_libxmtp_messages_live_and_new_conversations(
     node: Node, tmp_path: Path
 ) -> None:
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
     bob = await new_client(node, tmp_path / "bob.db")
@@ -282,7 +278,6 @@ async def test_a_second_installation_of_ours_is_added_by_libxmtp_and_both_read(
 ) -> None:
     """Bob (pyxmtp) adds a second installation to his inbox; libxmtp adds it to their DM before its next send
     (its "missing installations" check), bob's first installation follows that commit, the second joins."""
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
     wallet = LocalWalletSigner.generate()
@@ -324,7 +319,6 @@ async def test_a_second_installation_of_ours_is_added_by_libxmtp_and_both_read(
 async def test_we_add_a_libxmtp_users_new_installation_and_it_reads_us(node: Node, tmp_path: Path) -> None:
     """Alice (libxmtp) registers a second installation; our client, holding the tree against her identity log
     before it sends, commits to add it (libxmtp validates that commit's installation diff) and welcomes it."""
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     key = os.urandom(32)
     alice = await User.register(api, key)
@@ -351,7 +345,6 @@ async def test_we_add_a_libxmtp_users_new_installation_and_it_reads_us(node: Nod
 
 
 async def test_our_client_restarts_from_its_database_and_carries_on(node: Node, tmp_path: Path) -> None:
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
     wallet = LocalWalletSigner.generate()
@@ -387,7 +380,6 @@ async def test_our_client_restarts_from_its_database_and_carries_on(node: Node, 
 
 async def test_the_echo_bot_example_answers_a_libxmtp_user(node: Node, tmp_path: Path) -> None:
     """examples/echo_bot.py, run as a user would run it, answers a libxmtp user in a DM."""
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     script = Path(__file__).resolve().parents[2] / "examples" / "echo_bot.py"
     bot = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -420,7 +412,6 @@ async def test_the_echo_bot_example_answers_a_libxmtp_user(node: Node, tmp_path:
 
 
 async def test_messages_disappear_as_a_libxmtp_dm_asks(node: Node, tmp_path: Path) -> None:
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     alice = await User.register(api)
     bob = await new_client(node, tmp_path / "bob.db")
@@ -446,7 +437,6 @@ async def test_messages_disappear_as_a_libxmtp_dm_asks(node: Node, tmp_path: Pat
 async def test_libxmtp_follows_our_welcome_pointers(node: Node, tmp_path: Path) -> None:
     """With more than two new installations our client publishes the Welcome once and sends each a pointer
     (5.5), as libxmtp does; libxmtp follows them (and so does our own client)."""
-    v.FfiIdentifier.__hash__ = lambda s: hash((s.identifier, s.identifier_kind))
     api = await libxmtp_api(node)
     users = [await User.register(api) for _ in range(3)]
     wallet = LocalWalletSigner.generate()
