@@ -343,25 +343,27 @@ def test_adding_a_member_as_commit_membership_does_passes() -> None:
     assert result.committer.inbox_id == w.id("bob")
 
 
+def alone_with_second_installation(
+    alice: Inbox, alice2: InstallationKey, extensions: tuple[Extension, ...], states: States
+) -> tuple[Conversation, Conversation]:
+    """Alice's first installation creates a conversation with ``extensions`` and adds her second one, alone."""
+    a1 = Conversation.create(extensions, signer_of(alice.installations[0]), alice.inbox_id, rng=rng, now=NOW)
+    bundle = key_package(alice, alice2)
+    staged = a1.commit_membership({alice.inbox_id: alice.seq}, add=[bundle.key_package], rng=rng, now=NOW)
+    a1.merge_own_commit()
+    assert staged.welcome is not None
+    a2 = Conversation.join(staged.welcome, bundle, signer_of(alice2), alice.inbox_id, states, now=NOW)
+    return a1, a2
+
+
 def test_the_first_membership_commit_raises_the_placeholder_and_adds_the_creators_other_installations() -> (
     None
 ):
     alice, bob = new_inbox(), new_inbox()
     alice2 = alice.add_installation()
     states = States(alice, bob)
-    a1 = Conversation.create(
-        group_extensions(alice.inbox_id, rng=rng),
-        signer_of(alice.installations[0]),
-        alice.inbox_id,
-        rng=rng,
-        now=NOW,
-    )
     # alice1 alone adds her second installation (sequence id 0 -> 2: every installation of alice is expected)
-    bundle = key_package(alice, alice2)
-    staged = a1.commit_membership({alice.inbox_id: alice.seq}, add=[bundle.key_package], rng=rng, now=NOW)
-    a1.merge_own_commit()
-    assert staged.welcome is not None
-    a2 = Conversation.join(staged.welcome, bundle, signer_of(alice2), alice.inbox_id, states, now=NOW)
+    a1, a2 = alone_with_second_installation(alice, alice2, group_extensions(alice.inbox_id, rng=rng), states)
     w = World({"alice": alice, "bob": bob}, {"alice": a1, "alice2": a2}, states)
     staged = a1.commit_membership(
         w.members(bob=bob.seq), add=[key_package(bob).key_package], rng=rng, now=NOW
@@ -712,18 +714,9 @@ def dm_world() -> World:
     alice, bob, carol = new_inbox(), new_inbox(), new_inbox()
     alice2 = alice.add_installation()
     states = States(alice, bob, carol)
-    a1 = Conversation.create(
-        dm_extensions(alice.inbox_id, bob.inbox_id, rng=rng),
-        signer_of(alice.installations[0]),
-        alice.inbox_id,
-        rng=rng,
-        now=NOW,
+    a1, a2 = alone_with_second_installation(
+        alice, alice2, dm_extensions(alice.inbox_id, bob.inbox_id, rng=rng), states
     )
-    bundle = key_package(alice, alice2)
-    staged = a1.commit_membership({alice.inbox_id: alice.seq}, add=[bundle.key_package], rng=rng, now=NOW)
-    a1.merge_own_commit()
-    assert staged.welcome is not None
-    a2 = Conversation.join(staged.welcome, bundle, signer_of(alice2), alice.inbox_id, states, now=NOW)
     return World({"alice": alice, "bob": bob, "carol": carol}, {"alice": a1, "alice2": a2}, states)
 
 
