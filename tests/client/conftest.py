@@ -3,7 +3,9 @@ registered pyxmtp clients."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,26 @@ async def new_client(node: Node, path: Path, **options: object) -> Client:
     client = await Client.create(node.address, wallet, db_path=path, **options)  # type: ignore[arg-type]
     await client.register(wallet)
     return client
+
+
+async def eventually(
+    predicate: Callable[[], bool | Awaitable[bool]], what: str, *, timeout: float = 30.0
+) -> None:
+    """Poll ``predicate`` (plain or async) until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def streams_open(node: Node, count: int) -> None:
+    """Wait until ``node`` holds ``count`` live subscriptions (a client's streams are registered: anything
+    stored from now on reaches them)."""
+    await eventually(lambda: node.dispatcher.subscription_count >= count, f"{count} open streams on the node")

@@ -13,6 +13,8 @@ import pytest
 
 from pyxmtp.node import Node
 
+from .conftest import streams_open
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -73,7 +75,7 @@ async def test_two_users_talk_through_the_cli(node: Node, tmp_path: Path) -> Non
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await asyncio.sleep(1.5)  # its streams are open
+        await streams_open(node, 2)  # its welcome and group streams are registered on the node
         await cli(node, alice_home, "send", bob["inbox_id"], "live now")
         assert listen.stdout is not None
         line = json.loads(await asyncio.wait_for(listen.stdout.readline(), 30))

@@ -12,7 +12,7 @@ import pytest
 
 from pyxmtp.node import Node, NodeConfig
 
-from .conftest import new_client
+from .conftest import eventually, new_client, streams_open
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,7 +36,7 @@ async def test_syncs_sends_and_a_stream_at_once(
                 updates.append(message)
 
     listener = asyncio.create_task(listen())
-    await asyncio.sleep(0.3)
+    await streams_open(node, 2)
     for i in range(10):
         await dm.send_text(f"alice {i}")
     await asyncio.gather(
@@ -48,12 +48,13 @@ async def test_syncs_sends_and_a_stream_at_once(
         bob_dm.sync(),
         *(bob_dm.sync() for _ in range(3)),
     )
-    await asyncio.sleep(0.5)
+    await dm.send_text("last")  # the stream delivers in the node's order: once it has this, it had the rest
+    await eventually(lambda: "last" in streamed, "the stream to reach alice's last message")
     listener.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await listener
     texts = bob_dm.texts()
-    assert sorted(texts) == sorted([f"alice {i}" for i in range(10)] + ["bob a", "bob b"])
+    assert sorted(texts) == sorted([f"alice {i}" for i in range(10)] + ["bob a", "bob b", "last"])
     assert len(set(streamed)) == len(streamed) and set(streamed) == set(texts)  # each streamed once
     assert not caplog.records, caplog.text  # nothing passed over
     await dm.sync()
@@ -88,8 +89,8 @@ async def test_the_stream_survives_a_node_restart(tmp_path: Path) -> None:
         await dm.send_text("after")
         assert await asyncio.wait_for(got.get(), 30) == "while bob's stream was reconnecting"
         assert await asyncio.wait_for(got.get(), 30) == "after"
-        await asyncio.sleep(0.5)
-        assert got.empty()  # nothing twice
+        await dm.send_text("last")
+        assert await asyncio.wait_for(got.get(), 30) == "last"  # nothing twice in between
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):

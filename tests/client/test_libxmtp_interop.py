@@ -19,7 +19,7 @@ from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
 from tests.interop.libxmtp import User, texts, until, v
 
-from .conftest import new_client
+from .conftest import new_client, streams_open
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
@@ -251,7 +251,7 @@ async def test_our_stream_delivers_libxmtp_messages_live_and_new_conversations(
 
     listener = asyncio.create_task(listen())
     try:
-        await asyncio.sleep(0.2)  # the streams are open
+        await streams_open(node, 2)
         dm = await open_dm(alice, bob.inbox_id)
         await dm.send_text("first, in a new DM")
         conversation, message = await asyncio.wait_for(got.get(), 20)
@@ -290,7 +290,9 @@ async def test_a_second_installation_of_ours_is_added_by_libxmtp_and_both_read(
     laptop = await Client.create(node.address, wallet, db_path=tmp_path / "laptop.db")
     assert laptop.inbox_id == phone.inbox_id and laptop.installation_id != phone.installation_id
     await laptop.register(wallet)
-    await asyncio.sleep(6)  # libxmtp looks for missing installations before a send, at most every 5 s
+    # Not a wait for an event: libxmtp looks for missing installations before a send at most every 5 s, and
+    # has no call to ask for it sooner; so at least that much time must pass (more, under load, is harmless).
+    await asyncio.sleep(6)
     await dm.send_text("to both of your devices")
 
     async def laptop_joined() -> bool:
@@ -395,7 +397,7 @@ async def test_the_echo_bot_example_answers_a_libxmtp_user(node: Node, tmp_path:
         assert bot.stdout is not None
         banner = (await asyncio.wait_for(bot.stdout.readline(), 30)).decode()
         bot_inbox = banner.split("(inbox ")[1].split(")")[0]
-        await asyncio.sleep(1)  # its streams are open
+        await streams_open(node, 2)  # the bot's welcome and group streams
         api = await libxmtp_api(node)
         alice = await User.register(api)
         dm = await open_dm(alice, bot_inbox)
@@ -414,7 +416,8 @@ async def test_the_echo_bot_example_answers_a_libxmtp_user(node: Node, tmp_path:
 async def test_messages_disappear_as_a_libxmtp_dm_asks(node: Node, tmp_path: Path) -> None:
     api = await libxmtp_api(node)
     alice = await User.register(api)
-    bob = await new_client(node, tmp_path / "bob.db")
+    skew = [0]  # bob's clock runs ahead by this much once his messages' time is up (no waiting for it)
+    bob = await new_client(node, tmp_path / "bob.db", clock_ns=lambda: time.time_ns() + skew[0])
     lifetime_ns = 3 * 10**9
     settings = v.FfiMessageDisappearingSettings(from_ns=time.time_ns() - 10**9, in_ns=lifetime_ns)
     dm = await alice.client.conversations().find_or_create_dm(
@@ -425,7 +428,7 @@ async def test_messages_disappear_as_a_libxmtp_dm_asks(node: Node, tmp_path: Pat
     await bob_dm.sync()
     assert bob_dm.disappearing == (settings.from_ns, lifetime_ns)
     assert bob_dm.texts() == ["this will disappear"]
-    await asyncio.sleep(lifetime_ns / 1e9 + 0.5)
+    skew[0] = lifetime_ns + 10**9
     assert bob_dm.texts() == []  # gone from our database too
     assert bob.store.messages(bob_dm.group_id) == []  # the row itself is deleted
     await bob_dm.set_disappearing(0, 0)  # off, for everyone
