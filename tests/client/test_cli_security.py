@@ -185,7 +185,7 @@ async def test_the_cli_reaches_a_tls_node_and_a_plaintext_one_is_refused(tmp_pat
         assert code == 1 and "UNAVAILABLE" in err and "if it serves TLS, add --tls or --ca-file" in err
         assert "Traceback" not in err
         code, _, err = await cli(node, alice_home, "--tls", "list", check=False)
-        assert code == 1 and "UNAVAILABLE" in err and "serving TLS with a certificate" in err
+        assert code == 1 and "UNAVAILABLE" in err and "serving TLS, with a certificate --ca-file" in err
         assert "Traceback" not in err
         code, _, err = await cli(
             node, tmp_path / "nobody", "--ca-file", str(tmp_path / "none.pem"), "init", check=False

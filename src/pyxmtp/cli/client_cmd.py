@@ -109,7 +109,7 @@ def _hint(exc: Exception, args: argparse.Namespace) -> str:
     if not isinstance(exc, ApiCallError) or exc.code is not grpc.StatusCode.UNAVAILABLE:
         return ""
     if args.tls or args.ca_file:
-        return f"\n(is {args.node} up and serving TLS with a certificate the CA given or the system trusts?)"
+        return f"\n(is {args.node} up, serving TLS, with a certificate --ca-file or the system's roots vouch for?)"
     return f"\n(is {args.node} up? if it serves TLS, add --tls or --ca-file)"
 
 

@@ -102,7 +102,8 @@ class MessageRecord:
 
 
 class ClientStoreError(Exception):
-    """The database cannot be opened as asked (a wrong or missing encryption key, the extra not installed)."""
+    """The database cannot be opened as asked (a wrong or missing encryption key, the extra not installed, a
+    file that cannot be opened)."""
 
 
 #: How long a statement waits for another connection's lock (Python's default), except the log's scrub.
@@ -133,7 +134,7 @@ def _owner_only(path: Path) -> None:
             if side.exists() and side.stat().st_mode & 0o777 != _OWNER_ONLY:
                 side.chmod(_OWNER_ONLY)
     except OSError as exc:
-        raise ClientStoreError(f"{path} cannot be made owner-only: {exc}") from exc
+        raise ClientStoreError(f"{path} cannot be opened (owner-only): {exc.strerror}") from exc
 
 
 def _connect(path: Path | None, encryption_key: bytes | None) -> sqlite3.Connection:
