@@ -278,7 +278,7 @@ async def test_deleted_secrets_leave_the_files(
     assert texts[-1] == "still here" and bob_group.name == "the last name"
     for client in clients.values():
         await client.close()
-    reopened = await Client.create(
+    reopened = await Client.create(  # bob's installation, from his database (the owner only names a new one)
         node.address,
         LocalWalletSigner.generate(),
         db_path=tmp_path / "bob" / "client.db",
