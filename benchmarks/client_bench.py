@@ -20,9 +20,11 @@ Figures (texts of 20 bytes and of 1 KiB):
     cursor)``, then ``decode_content``. ``without_store`` is ``Conversation.process`` + ``decode_content``
     alone. Floor: ``Group.process`` alone of a message of the same size, in another DM (so its keys are as
     fresh). What dominates ``with_store`` is the store, not the cryptography: the transaction is one WAL commit
-    with ``synchronous=FULL``, so one ``fdatasync`` of the WAL (a few hundred microseconds to milliseconds on
-    this VM's disk, against about 0.2 ms for the whole of ``Group.process``), and the group state (about 2 KiB
-    for a DM) is serialized twice per message. The parts: ``store_transaction_seconds`` (the transaction alone,
+    with ``synchronous=FULL`` followed by the WAL's scrub (``wal_checkpoint(TRUNCATE)``: the log emptied into the
+    database, so that the secrets the transaction deleted leave the files), four ``fdatasync`` in all (the new
+    log's header, the commit, the log before the checkpoint, the database after it; each a few hundred
+    microseconds to milliseconds on this VM's disk, against about 0.2 ms for the whole of ``Group.process``),
+    and the group state (about 2 KiB for a DM) is serialized twice per message. The parts: ``store_transaction_seconds`` (the transaction alone,
     the state already serialized), ``disk_sync_seconds`` (a bare 4 KiB overwrite + ``fdatasync`` in the same
     directory: the disk's floor for any durable commit) and ``state_to_bytes_seconds`` (one serialization).
     The rest of ``without_store`` over its floor is the XMTP layer: the header parse, the sender's credential,

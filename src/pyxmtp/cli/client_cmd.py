@@ -10,10 +10,16 @@
     pyxmtp client read CONVERSATION_ID                  # its messages
     pyxmtp client listen [--json]                       # every new message, live, one line each
 
-The home directory holds ``wallet.key`` (the Ethereum private key, hex, mode 0600: whoever has it owns the inbox)
-and ``client.db`` (the installation and its conversations; encrypted with SQLCipher when ``$PYXMTP_DB_KEY`` holds
-a 32-byte key in hex, which needs the ``encrypted`` extra). ``$PYXMTP_HOME`` and ``$PYXMTP_NODE`` set the
-defaults.
+The home directory (made 0700) holds ``wallet.key`` (the Ethereum private key, hex, mode 0600: whoever has it owns
+the inbox) and ``client.db`` (the installation and its conversations, 0600; encrypted with SQLCipher when
+``$PYXMTP_DB_KEY`` holds a 32-byte key in hex, which needs the ``encrypted`` extra). ``$PYXMTP_HOME`` and
+``$PYXMTP_NODE`` set the defaults.
+
+The node is reached in plaintext (a node on localhost), or over TLS with ``--tls`` (the certificate checked
+against the system's roots) or ``--ca-file PEM`` (against that CA, or a self-signed node certificate).
+
+Everything another person chose (messages, group names, inbox ids, errors quoting their bytes) is printed with
+its control and format characters escaped (:mod:`pyxmtp.cli.terminal`); ``--json`` is ASCII-only JSON.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from pyxmtp.client import Client, ClientConversation
 from pyxmtp.client.api import ApiCallError
@@ -34,6 +44,8 @@ from pyxmtp.client.store import ClientStoreError
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.members import is_valid_address, sanitize_address
 from pyxmtp.mls.errors import MLSError
+
+from .terminal import SafeFormatter, safe_text
 
 
 class CliError(Exception):
@@ -48,6 +60,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--home", default=os.environ.get("PYXMTP_HOME", "./pyxmtp-client"), help="state directory")
     p.add_argument("--node", default=os.environ.get("PYXMTP_NODE", "127.0.0.1:5556"), help="node host:port")
+    p.add_argument(
+        "--tls", action="store_true", help="reach the node over TLS (checked against the system's roots)"
+    )
+    p.add_argument(
+        "--ca-file", metavar="PEM", help="reach the node over TLS, its certificate checked against this CA"
+    )
     cmd = p.add_subparsers(dest="client_command", metavar="COMMAND", required=True)
     cmd.add_parser("init", help="create a wallet key and an installation, and register them")
     cmd.add_parser("whoami", help="print the inbox id, wallet address and installation id")
@@ -67,14 +85,47 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _log_safely()
     try:
         asyncio.run(_run(args))
     except KeyboardInterrupt:
         return 130
     except (CliError, ApiCallError, MLSError, MembershipUpdateError, CommitConflict, ClientStoreError) as exc:
-        print(f"pyxmtp client: {exc}", file=sys.stderr)
+        print(f"pyxmtp client: {safe_text(str(exc))}{_hint(exc, args)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _log_safely() -> None:
+    """Warnings to stderr (as Python would print them), escaped: they may quote what a peer sent."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+def _hint(exc: Exception, args: argparse.Namespace) -> str:
+    if not isinstance(exc, ApiCallError) or exc.code is not grpc.StatusCode.UNAVAILABLE:
+        return ""
+    if args.tls or args.ca_file:
+        return f"\n(is {args.node} up, serving TLS, with a certificate --ca-file or the system's roots vouch for?)"
+    return f"\n(is {args.node} up? if it serves TLS, add --tls or --ca-file)"
+
+
+def _credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    """TLS credentials from ``--tls`` / ``--ca-file``; None: plaintext."""
+    if args.ca_file:
+        try:
+            pem = Path(args.ca_file).read_bytes()
+        except OSError as exc:
+            raise CliError(f"cannot read the CA file {args.ca_file}: {exc.strerror}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in pem:
+            raise CliError(f"{args.ca_file} holds no PEM certificate")
+        return grpc.ssl_channel_credentials(root_certificates=pem)
+    if args.tls:
+        return grpc.ssl_channel_credentials()
+    return None
 
 
 def _wallet_path(home: Path) -> Path:
@@ -88,14 +139,27 @@ def _load_wallet(home: Path) -> LocalWalletSigner:
     return LocalWalletSigner(bytes.fromhex(path.read_text().strip()))
 
 
+def _make_home(home: Path) -> None:
+    """The home directory, made 0700 whatever the umask; an existing one that others can enter is left as it
+    is, with a warning (it may be a directory the user shares on purpose)."""
+    if not home.exists():
+        home.mkdir(parents=True, mode=0o700)
+        home.chmod(0o700)  # mkdir's mode goes through the umask
+    elif stat.S_IMODE(home.stat().st_mode) & 0o077:
+        print(
+            f"pyxmtp client: warning: others can read {safe_text(str(home))}: chmod 700 it", file=sys.stderr
+        )
+
+
 def _new_wallet(home: Path) -> LocalWalletSigner:
     """A new wallet key in ``home`` (an existing one is kept: ``init`` can be run again to finish registering)."""
-    home.mkdir(parents=True, exist_ok=True)
+    _make_home(home)
     path = _wallet_path(home)
     if path.exists():
         return _load_wallet(home)
     wallet = LocalWalletSigner.generate()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)  # whatever the umask
     with os.fdopen(fd, "w") as f:
         f.write(wallet.private_key.hex() + "\n")
     return wallet
@@ -116,11 +180,14 @@ def _db_key() -> bytes | None:
 
 async def _run(args: argparse.Namespace) -> None:
     home = Path(args.home)
+    credentials, db_key = _credentials(args), _db_key()  # mistakes in the options before anything is made
     if args.client_command == "init":
         wallet = _new_wallet(home)
     else:
         wallet = _load_wallet(home)
-    client = await Client.create(args.node, wallet, db_path=home / "client.db", db_encryption_key=_db_key())
+    client = await Client.create(
+        args.node, wallet, db_path=home / "client.db", db_encryption_key=db_key, credentials=credentials
+    )
     try:
         await COMMANDS[args.client_command](client, wallet, args)
     finally:
@@ -170,8 +237,8 @@ async def _group(client: Client, wallet: LocalWalletSigner, args: argparse.Names
 
 def _title(conversation: ClientConversation) -> str:
     if conversation.dm_peer is not None:
-        return f"dm with {conversation.dm_peer}"
-    return f"group {conversation.name!r} ({len(conversation.member_inbox_ids())} members)"
+        return f"dm with {safe_text(conversation.dm_peer)}"
+    return f"group '{safe_text(conversation.name)}' ({len(conversation.member_inbox_ids())} members)"
 
 
 async def _list(client: Client, wallet: LocalWalletSigner, args: argparse.Namespace) -> None:
@@ -194,9 +261,10 @@ def _line(conversation: ClientConversation, message: DecodedMessage, as_json: bo
                 "sender": message.sender_inbox_id,
                 "sent_ns": message.sent_ns,
                 "content": content,
-            }
+            },
+            ensure_ascii=True,  # every control, format and non-ASCII character as a \u escape
         )
-    return f"{message.sent_ns}  {message.sender_inbox_id[:12]}  {content}"
+    return f"{message.sent_ns}  {safe_text(message.sender_inbox_id[:12])}  {safe_text(content)}"
 
 
 async def _read(client: Client, wallet: LocalWalletSigner, args: argparse.Namespace) -> None:

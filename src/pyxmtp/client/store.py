@@ -11,16 +11,38 @@ What it keeps, all as opaque bytes the layers above produce:
 A group's new state, its cursor and the messages that produced them are written in one transaction
 (:meth:`ClientStore.transaction`), so a crash leaves either all or none of them: never a cursor past a message
 whose keys were already deleted.
+
+Forward secrecy at rest. Nearly every transaction drops secrets (a used ratchet key, an ended epoch's secrets,
+a replaced key package), and they must leave the files, not only the tables:
+
+- the database file and its ``-wal``, ``-shm`` and ``-journal`` files are owner-only (0600) whatever the umask:
+  the database is created 0600 before SQLite opens it (SQLite gives its side files the database's mode), and
+  looser files left by an older version are tightened on open;
+- ``secure_delete``: a deleted or rewritten row is overwritten with zeros in its page, and freed pages too;
+- the write-ahead log is emptied after every transaction (:meth:`ClientStore.transaction` ends with a
+  ``wal_checkpoint(TRUNCATE)``): a WAL frame is a whole page as it was written, so without this the state an
+  old epoch had stays in the log, frame after frame, until SQLite happens to reuse that part of the file.
+  The commit itself is durable before the checkpoint starts (``synchronous=FULL``); the checkpoint copies the
+  pages into the database, syncs it and truncates the log. A checkpoint that another connection's open read
+  blocks is not waited for: the next transaction (or :meth:`ClientStore.close`) empties the log then;
+- temporary tables and statement journals stay in memory (``temp_store=MEMORY``), never in a temporary file.
+
+In memory the store keeps no copy of what it reads or writes (Python and SQLite do not zero the memory they
+free; nothing here can).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("pyxmtp.client")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS installation (
@@ -80,15 +102,46 @@ class MessageRecord:
 
 
 class ClientStoreError(Exception):
-    """The database cannot be opened as asked (a wrong or missing encryption key, the extra not installed)."""
+    """The database cannot be opened as asked (a wrong or missing encryption key, the extra not installed, a
+    file that cannot be opened)."""
 
+
+#: How long a statement waits for another connection's lock (Python's default), except the log's scrub.
+_BUSY_TIMEOUT_MS = 5000
 
 #: An encrypted database's key: 32 bytes (SQLCipher's raw key, no passphrase derivation).
 ENCRYPTION_KEY_LENGTH = 32
 
 
-def _connect(target: str, encryption_key: bytes | None) -> sqlite3.Connection:
+#: The database's own files: SQLite's side files are named after it.
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+_OWNER_ONLY = 0o600
+
+
+def _owner_only(path: Path) -> None:
+    """Create the database file 0600 if it is new (SQLite would make it 0644, and its ``-wal`` and ``-shm``
+    take the database's mode); make an existing database and its side files 0600 if anyone else could read
+    them."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, _OWNER_ONLY)
+        try:
+            if os.fstat(fd).st_mode & 0o777 != _OWNER_ONLY:
+                os.fchmod(fd, _OWNER_ONLY)
+        finally:
+            os.close(fd)
+        for suffix in _SIDE_FILES:
+            side = path.with_name(path.name + suffix)
+            if side.exists() and side.stat().st_mode & 0o777 != _OWNER_ONLY:
+                side.chmod(_OWNER_ONLY)
+    except OSError as exc:
+        raise ClientStoreError(f"{path} cannot be opened (owner-only): {exc.strerror}") from exc
+
+
+def _connect(path: Path | None, encryption_key: bytes | None) -> sqlite3.Connection:
+    target = ":memory:" if path is None else str(path)
     if encryption_key is None:
+        if path is not None:
+            _owner_only(path)
         db = sqlite3.connect(target, isolation_level=None)
     else:
         if len(encryption_key) != ENCRYPTION_KEY_LENGTH:
@@ -99,6 +152,8 @@ def _connect(target: str, encryption_key: bytes | None) -> sqlite3.Connection:
             raise ClientStoreError(
                 "an encrypted database needs the encrypted extra: pip install 'pyxmtp[encrypted]'"
             ) from None
+        if path is not None:
+            _owner_only(path)
         db = sqlcipher3.connect(target, isolation_level=None)
         db.execute(f"PRAGMA key = \"x'{encryption_key.hex()}'\"")
     try:
@@ -119,19 +174,45 @@ class ClientStore:
     def __init__(self, path: str | Path | None = None, *, encryption_key: bytes | None = None) -> None:
         self.path = None if path is None else Path(path)
         self.encrypted = encryption_key is not None
-        self._db = _connect(":memory:" if path is None else str(path), encryption_key)
+        self._db = _connect(self.path, encryption_key)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")  # deleted keys are overwritten, not left in free pages
+        self._db.execute("PRAGMA temp_store=MEMORY")
         self._db.executescript(_SCHEMA)
         self._depth = 0
+        self._open = True
+        self.scrub()  # a log left by a crash, or by a version that did not empty it
 
     def close(self) -> None:
+        if self._open:
+            self.scrub()
+            self._open = False
         self._db.close()
+
+    def scrub(self) -> bool:
+        """Empty the write-ahead log into the database (see the module docstring); false if another connection
+        is reading and the log could not be emptied now (the next transaction tries again)."""
+        if self.path is None or self._depth:
+            return True
+        db = self._db
+        try:
+            # another connection reading: do not wait for it, the next transaction tries again
+            db.execute("PRAGMA busy_timeout = 0")
+            try:
+                busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        except Exception as exc:  # sqlite3's or sqlcipher3's Error: the commit is durable all the same
+            log.warning("the write-ahead log of %s could not be emptied: %s", self.path, exc)
+            return False
+        return not busy
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Everything written inside commits together (nested uses join the outer transaction)."""
+        """Everything written inside commits together (nested uses join the outer transaction); once the
+        outermost one has committed, the write-ahead log is emptied (:meth:`scrub`). Write inside one: a
+        statement outside it is a transaction of its own, whose log is emptied only by the next one."""
         if self._depth:
             self._depth += 1
             try:
@@ -150,6 +231,7 @@ class ClientStore:
             self._db.execute("COMMIT")
         finally:
             self._depth = 0
+        self.scrub()  # what the transaction deleted leaves the log too
 
     # --- installation -------------------------------------------------------------------------------------
     def installation(self) -> tuple[bytes, str, int, bytes] | None:
