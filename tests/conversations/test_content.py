@@ -1,8 +1,9 @@
 """XMTP application-message content: EncodedContent, codecs, PlaintextEnvelope, message id, sender HMAC.
 
 Checked against the protocol reference (section 7: the exact bytes of text "hi", the message-id and HMAC
-formulas, recomputed here independently with hashlib/hmac), and, where real libxmtp 1.10.0 (PyPI
-``xmtp-bindings`` 0.1.8) exposes an encoder, against its bytes.
+formulas, recomputed here independently with hashlib/hmac). The comparisons with real libxmtp 1.10.0's encoders
+and decoders are in test_content_libxmtp.py, the newer content types in test_content_attachments.py and
+test_content_json_types.py, the registry in test_content_registry.py.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ from pyxmtp.mls.errors import LocalMLSError, RemoteMLSError
 from pyxmtp.proto.device_sync import content_pb2 as device_sync_pb2
 from pyxmtp.proto.mls.message_contents import content_pb2
 from pyxmtp.proto.mls.message_contents.content_types import reaction_pb2
-from tests.conftest import require_xmtp_bindings
 
 # protocol reference 7.2: libxmtp 1.10.0 encode_text("hi")
 HI_BYTES = bytes.fromhex(
@@ -742,120 +742,3 @@ def test_reply_and_reaction_round_trip_property(text: str, reference: str, inbox
     assert decode_content(ReactionCodec().encode(reaction).to_bytes()) == reaction  # 1.0 keeps "" apart
     v2 = decode_content(encode_content(reaction).to_bytes())  # encode_content sends 2.0, as libxmtp
     assert v2 == dataclasses.replace(reaction, reference_inbox_id=inbox or None)
-
-
-# --- real libxmtp (xmtp-bindings 0.1.8 = libxmtp 1.10.0) ----------------------------------------------------
-@pytest.fixture
-def libxmtp() -> Any:
-    return require_xmtp_bindings()
-
-
-@pytest.mark.interop
-@pytest.mark.parametrize("text", ["hi", "", "héllo 👋", "line\nbreak"])
-def test_text_and_markdown_bytes_match_libxmtp(libxmtp: Any, text: str) -> None:
-    assert encode_text(text)[0] == libxmtp.encode_text(text)
-    assert libxmtp.decode_text(encode_text(text)[0]) == text
-    assert decode_content(libxmtp.encode_text(text)) == Text(text)
-    assert encode_content(Markdown(text)).to_bytes() == libxmtp.encode_markdown(text)
-    assert decode_content(libxmtp.encode_markdown(text)) == Markdown(text)
-
-
-@pytest.mark.interop
-def test_libxmtp_reads_our_text_edge_cases(libxmtp: Any) -> None:
-    assert libxmtp.decode_text(EncodedContent(TEXT, {}, b"no param").to_bytes()) == "no param"
-    with pytest.raises(Exception, match="Unsupported text encoding"):
-        libxmtp.decode_text(EncodedContent(TEXT, {"encoding": "latin1"}, b"x").to_bytes())
-
-
-@pytest.mark.interop
-def test_read_receipt_bytes_match_libxmtp(libxmtp: Any) -> None:
-    theirs = libxmtp.encode_read_receipt(libxmtp.FfiReadReceipt())
-    assert encode_content(ReadReceipt()).to_bytes() == theirs
-    assert decode_content(theirs) == ReadReceipt()
-    libxmtp.decode_read_receipt(encode_content(ReadReceipt()).to_bytes())
-
-
-@pytest.mark.interop
-@pytest.mark.parametrize("inbox", [None, "inbox-b"])
-@pytest.mark.parametrize("inner_text", ["hi", "a longer reply ✓"])
-def test_reply_matches_libxmtp(libxmtp: Any, inbox: str | None, inner_text: str) -> None:
-    v = libxmtp
-    inner = v.FfiEncodedContent(
-        type_id=v.FfiContentTypeId(authority_id="xmtp.org", type_id="text", version_major=1, version_minor=0),
-        parameters={"encoding": "UTF-8"},
-        fallback=None,
-        compression=None,
-        content=inner_text.encode(),
-    )
-    theirs = v.encode_reply(v.FfiReply(reference="0a0b0c", reference_inbox_id=inbox, content=inner))
-    ours = encode_content(Reply("0a0b0c", encode_content(Text(inner_text)), inbox)).to_bytes()
-    # libxmtp's map order follows a Rust HashMap; the messages are equal and ours is the sorted serialization
-    their_message = content_pb2.EncodedContent.FromString(theirs)
-    assert content_pb2.EncodedContent.FromString(ours) == their_message
-    assert ours == their_message.SerializeToString(deterministic=True)
-    assert decode_content(theirs) == Reply("0a0b0c", encode_content(Text(inner_text)), inbox)
-    back = v.decode_reply(ours)
-    assert back.reference == "0a0b0c"
-    assert back.reference_inbox_id == inbox
-    assert back.content.content == inner_text.encode()
-
-
-_V2_CASES = [
-    ("abc", "inb", ReactionAction.ADDED, "👍", ReactionSchema.UNICODE),
-    ("0a0b0c", None, ReactionAction.REMOVED, ":smile:", ReactionSchema.SHORTCODE),
-    ("", None, ReactionAction.ADDED, "", ReactionSchema.CUSTOM),
-    ("f" * 64, "32fa864b1d4ab7fbc8b64ef9cf6f47ae", ReactionAction.REMOVED, "👍🏽", ReactionSchema.UNICODE),
-    ("r", "i", ReactionAction.ADDED, 'q"uote\\ \u0001 ' + "x" * 300, ReactionSchema.CUSTOM),
-]
-
-
-def _ffi_reaction(v: Any, reaction: Reaction) -> Any:
-    return v.FfiReactionPayload(
-        reference=reaction.reference,
-        reference_inbox_id=reaction.reference_inbox_id or "",
-        action=v.FfiReactionAction[ReactionAction(reaction.action).name],
-        content=reaction.content,
-        schema=v.FfiReactionSchema[ReactionSchema(reaction.schema).name],
-    )
-
-
-@pytest.mark.interop
-@pytest.mark.parametrize("fields", _V2_CASES)
-def test_reaction_v2_bytes_match_libxmtp(libxmtp: Any, fields: tuple[Any, ...]) -> None:
-    v = libxmtp
-    reaction = Reaction(fields[0], fields[2], fields[3], fields[4], fields[1])
-    theirs = v.encode_reaction(_ffi_reaction(v, reaction))
-    ours = ReactionV2Codec().encode(reaction).to_bytes()
-    assert ours == theirs  # no parameters, so no map ordering: the very bytes
-    assert decode_content(theirs) == reaction
-    back = v.decode_reaction(ours)
-    assert back.reference == reaction.reference
-    assert back.reference_inbox_id == (reaction.reference_inbox_id or "")
-    assert back.action == v.FfiReactionAction[ReactionAction(reaction.action).name]
-    assert back.content == reaction.content
-    assert back.schema == v.FfiReactionSchema[ReactionSchema(reaction.schema).name]
-    # what a libxmtp reaction decodes to is what a 1.0 reaction with the same fields decodes to
-    assert decode_content(theirs) == decode_content(encode_content(reaction).to_bytes())
-    assert not should_push_for(EncodedContent.from_bytes(theirs).content_type)
-
-
-@pytest.mark.interop
-def test_reaction_v2_enum_numbers_match_libxmtp(libxmtp: Any) -> None:
-    v = libxmtp
-    for name in ("ADDED", "REMOVED"):
-        assert v.FfiReactionAction[name].value == reaction_pb2.ReactionAction.Value(f"REACTION_ACTION_{name}")
-    for name in ("UNICODE", "SHORTCODE", "CUSTOM"):
-        assert v.FfiReactionSchema[name].value == reaction_pb2.ReactionSchema.Value(f"REACTION_SCHEMA_{name}")
-    # libxmtp sends UNKNOWN as 0, which proto3 leaves out; it reads as "unknown", we refuse it
-    theirs = v.encode_reaction(
-        v.FfiReactionPayload(
-            reference="r",
-            reference_inbox_id="i",
-            action=v.FfiReactionAction.UNKNOWN,
-            content="x",
-            schema=v.FfiReactionSchema.UNKNOWN,
-        )
-    )
-    assert EncodedContent.from_bytes(theirs).content == bytes.fromhex("0a0172 120169 220178")
-    with pytest.raises(ContentDecodeError, match="unknown reaction action 0"):
-        decode_content(theirs)

@@ -7,8 +7,9 @@ what ``json.dumps(ensure_ascii=False)`` does. Floats differ: Rust prints the sho
 :func:`format_f64` writes Rust's form. Non-finite floats and integers that fit neither i64 nor u64 cannot be
 written (``serde_json`` has no JSON for the former and reads the latter as a float).
 
-Reading: UTF-8 only, no ``NaN``/``Infinity`` literals, no lone surrogate escapes (``serde_json`` refuses these
-too), and no repeated key in an object (``serde_json`` refuses a repeated struct field; for a map it keeps the
+Reading: UTF-8 only, no ``NaN``/``Infinity`` literals or numbers beyond the float range, no lone surrogate
+escapes (``serde_json`` refuses these too), integers beyond i64 and u64 read as floats (as ``serde_json`` reads
+them), and no repeated key in an object (``serde_json`` refuses a repeated struct field; for a map it keeps the
 last value, which we refuse rather than let two clients read different values). Every failure is a
 :class:`ContentDecodeError`.
 """
@@ -117,6 +118,20 @@ def _no_constant(name: str) -> Any:
     raise _Refused(f"{name} is not JSON")
 
 
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"number {text[:32]} is out of range")
+    return value
+
+
+def _int(text: str) -> int | float:
+    value = int(text)
+    if _I64_MIN <= value <= _U64_MAX:
+        return value
+    return _float(text)  # as serde_json: an integer beyond i64 and u64 is read as an f64
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
@@ -130,7 +145,13 @@ def loads(data: bytes, structure: str) -> Any:
     """The JSON value in ``data``; ContentDecodeError naming ``structure`` if it is not strict JSON."""
     text = utf8(data, structure)
     try:
-        value = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+        value = json.loads(
+            text,
+            parse_constant=_no_constant,
+            parse_float=_float,
+            parse_int=_int,
+            object_pairs_hook=_unique_keys,
+        )
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, _Refused, int() digit limit
         raise ContentDecodeError(structure, f"content is not JSON: {exc}") from exc
     _check_strings(value, structure)

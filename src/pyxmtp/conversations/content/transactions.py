@@ -34,8 +34,6 @@ TRANSACTION_REFERENCE = ContentTypeId("xmtp.org", "transactionReference", 1, 0)
 WALLET_SEND_CALLS = ContentTypeId("xmtp.org", "walletSendCalls", 1, 0)
 
 _UINT32_MAX = 2**32 - 1
-_I64_MIN = -(2**63)
-_U64_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +176,7 @@ def _read_network_id(value: Any, structure: str) -> str:
     if isinstance(value, bool) or value is None:
         raise ContentDecodeError(structure, "field 'networkId' is missing or not a string or number")
     if isinstance(value, int):
-        if _I64_MIN <= value <= _U64_MAX:
-            return str(value)
-        return jsonwire.format_f64(float(value))  # serde_json reads such an integer as a float
+        return str(value)
     if isinstance(value, float):
         return jsonwire.format_f64(value)
     raise ContentDecodeError(structure, "field 'networkId' is not a string or number")
