@@ -9,9 +9,7 @@ import hashlib
 import os
 import ssl
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,95 +36,31 @@ from pyxmtp.conversations.content import (
 )
 from pyxmtp.mls.errors import RemoteMLSError
 
-from .test_tls import self_signed
+from .https_files import FileServer, Route, serve_files
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@dataclass
-class Route:
-    status: int = 200
-    body: bytes | Callable[[], Iterator[bytes]] = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    hold: threading.Event | None = None  # answer only once set
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: FileServer
-
-    def do_GET(self) -> None:
-        self.server.requests.append(self.path)
-        route = self.server.routes.get(self.path, Route(404, b"not found"))
-        if route.hold is not None:
-            route.hold.wait(30)
-        self.send_response(route.status)
-        for name, value in route.headers.items():
-            self.send_header(name, value)
-        if isinstance(route.body, bytes):
-            if "Content-Length" not in route.headers:
-                self.send_header("Content-Length", str(len(route.body)))
-            self.end_headers()
-            self.wfile.write(route.body)
-            return
-        self.end_headers()  # HTTP/1.0, no length: the body ends when the connection closes
-        try:
-            for chunk in route.body():
-                self.wfile.write(chunk)
-                self.server.streamed += len(chunk)
-        except OSError:
-            pass  # the client hung up
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class FileServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.socket = context.wrap_socket(self.socket, server_side=True)
-        self.routes: dict[str, Route] = {}
-        self.requests: list[str] = []
-        self.streamed = 0
-
-    def url(self, path: str) -> str:
-        return f"https://127.0.0.1:{self.server_address[1]}{path}"
-
-    async def upload(self, encrypted: EncryptedAttachment) -> str:
-        """An AttachmentUploader: stores the payload under its digest."""
-        path = f"/files/{encrypted.content_digest}"
-        self.routes[path] = Route(body=encrypted.payload)
-        return self.url(path)
+@pytest.fixture
+def files(tmp_path: Path) -> Iterator[tuple[FileServer, ssl.SSLContext]]:
+    with serve_files(tmp_path) as served:
+        yield served
 
 
 @pytest.fixture
-def tls(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(the server's context, a client context trusting its certificate)."""
-    cert, key, pem = self_signed(tmp_path)
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert, key)
-    client = ssl.create_default_context(cadata=pem.decode())
-    return server, client
+def server(files: tuple[FileServer, ssl.SSLContext]) -> FileServer:
+    return files[0]
 
 
 @pytest.fixture
-def server(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> Iterator[FileServer]:
-    srv = FileServer(tls[0])
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    for route in srv.routes.values():
-        if route.hold is not None:
-            route.hold.set()
-    srv.shutdown()
-    srv.server_close()
-    thread.join(10)
+def trusted(files: tuple[FileServer, ssl.SSLContext]) -> ssl.SSLContext:
+    """A client TLS context trusting the server's certificate."""
+    return files[1]
 
 
 @pytest.fixture
-def fetch(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> HttpsDownloader:
-    return HttpsDownloader(verify=tls[1], trust_env=False)
+def fetch(trusted: ssl.SSLContext) -> HttpsDownloader:
+    return HttpsDownloader(verify=trusted, trust_env=False)
 
 
 ATTACHMENT = Attachment("image/png", os.urandom(200_000), "photo.png")
@@ -216,14 +150,12 @@ async def test_fetch_failures_are_typed(server: FileServer, fetch: HttpsDownload
         await fetch(closed, 1000)
 
 
-async def test_a_stalled_server_hits_the_deadline(
-    server: FileServer, tls: tuple[ssl.SSLContext, ssl.SSLContext]
-) -> None:
+async def test_a_stalled_server_hits_the_deadline(server: FileServer, trusted: ssl.SSLContext) -> None:
     release = threading.Event()
     server.routes["/stall"] = Route(body=b"late", hold=release)
     try:
         with pytest.raises(AttachmentFetchError, match="not done within"):
-            await HttpsDownloader(verify=tls[1], deadline=0.2, trust_env=False)(server.url("/stall"), 1000)
+            await HttpsDownloader(verify=trusted, deadline=0.2, trust_env=False)(server.url("/stall"), 1000)
     finally:
         release.set()
 

@@ -5,12 +5,10 @@ in both directions. The byte comparisons with libxmtp's own encoders are in test
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 from typing import Any
 
 import pytest
-from Crypto.Cipher import AES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,6 +37,8 @@ from pyxmtp.conversations.content import (
     encrypt_content,
 )
 from pyxmtp.proto.mls.message_contents.content_types import attachments_pb2
+
+from .attachment_oracle import oracle_open, oracle_seal
 
 SECRET, SALT, NONCE = bytes(range(32)), bytes(range(32, 64)), bytes(range(64, 76))
 REMOTE = RemoteAttachment(
@@ -181,28 +181,6 @@ def test_multi_remote_attachment_errors() -> None:
 
 
 # --- the payload encryption, against an independent implementation ------------------------------------------
-def _hkdf_sha256(salt: bytes, ikm: bytes, length: int = 32) -> bytes:
-    """RFC 5869 with empty info, written out with hmac."""
-    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
-    okm, block, counter = b"", b"", 1
-    while len(okm) < length:
-        block = hmac.new(prk, block + bytes([counter]), hashlib.sha256).digest()
-        okm += block
-        counter += 1
-    return okm[:length]
-
-
-def oracle_open(payload: bytes, secret: bytes, salt: bytes, nonce: bytes) -> bytes:
-    cipher = AES.new(_hkdf_sha256(salt, secret), AES.MODE_GCM, nonce=nonce)
-    return bytes(cipher.decrypt_and_verify(payload[:-16], payload[-16:]))
-
-
-def oracle_seal(plaintext: bytes, secret: bytes, salt: bytes, nonce: bytes) -> bytes:
-    cipher = AES.new(_hkdf_sha256(salt, secret), AES.MODE_GCM, nonce=nonce)
-    ciphertext, tag = cipher.encrypt_and_digest(plaintext)
-    return bytes(ciphertext + tag)
-
-
 def test_encrypted_attachment_opens_with_the_independent_scheme() -> None:
     attachment = Attachment("text/plain", b"hello remote world", "note.txt")
     encrypted = encrypt_attachment(attachment, rng=_counter_rng())
