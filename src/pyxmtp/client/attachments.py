@@ -75,8 +75,8 @@ class AttachmentUploadError(LocalMLSError):
 class HttpsDownloader:
     """The default :data:`AttachmentDownloader`: an HTTPS GET with httpx.
 
-    ``verify`` is httpx's: True (the system's trust store via certifi), or an :class:`ssl.SSLContext` (e.g.
-    trusting a test CA). ``timeout`` bounds each connect/read/write, ``deadline`` the whole download (seconds).
+    ``verify`` is httpx's: True (the certifi CA bundle, httpx's default), or an :class:`ssl.SSLContext` (e.g.
+    one trusting a private CA). ``timeout`` bounds each connect/read/write, ``deadline`` the whole download (seconds).
     """
 
     verify: ssl.SSLContext | bool = True

@@ -68,6 +68,8 @@ class WalletCallMetadata:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.extra, Mapping):
+            raise ContentArgumentError("WalletCallMetadata.extra must be a mapping of str to str")
         object.__setattr__(self, "extra", dict(self.extra))
 
 
@@ -95,6 +97,8 @@ class WalletSendCalls:
     def __post_init__(self) -> None:
         object.__setattr__(self, "calls", tuple(jsonwire.check_sequence(self.calls, "WalletSendCalls.calls")))
         if self.capabilities is not None:
+            if not isinstance(self.capabilities, Mapping):
+                raise ContentArgumentError("WalletSendCalls.capabilities must be a mapping of str to str")
             object.__setattr__(self, "capabilities", dict(self.capabilities))
 
 
