@@ -1,8 +1,10 @@
-"""XMTP application-message content: EncodedContent, codecs, PlaintextEnvelope, message id, sender HMAC.
+"""XMTP application-message content: ContentTypeId, EncodedContent, compression, text, markdown, reply, reaction,
+read receipt.
 
-Checked against the protocol reference (section 7: the exact bytes of text "hi", the message-id and HMAC
-formulas, recomputed here independently with hashlib/hmac), and, where real libxmtp 1.10.0 (PyPI
-``xmtp-bindings`` 0.1.8) exposes an encoder, against its bytes.
+Checked against the protocol reference (section 7: the exact bytes of text "hi"). The envelope, message id and
+sender HMAC are in test_content_envelope.py; the comparisons with real libxmtp 1.10.0's encoders
+and decoders are in test_content_libxmtp.py, the newer content types in test_content_attachments.py and
+test_content_json_types.py, the registry in test_content_registry.py.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gzip
-import hashlib
-import hmac
 import json
 import zlib
 from typing import Any
@@ -33,10 +33,8 @@ from pyxmtp.conversations.content import (
     ContentDecodeError,
     ContentTypeId,
     DecompressionLimitError,
-    DeviceSyncMessage,
     EncodedContent,
     Markdown,
-    PlaintextEnvelope,
     Reaction,
     ReactionAction,
     ReactionCodec,
@@ -46,26 +44,18 @@ from pyxmtp.conversations.content import (
     Reply,
     Text,
     UnknownContent,
-    build_plaintext_envelope,
     compress_content,
     decode_content,
     decompress_content,
     encode_content,
     encode_for_sending,
     encode_text,
-    hmac_epoch,
-    message_id,
     parse_plaintext_envelope,
-    sender_hmac,
-    sender_hmac_key,
-    sender_hmac_key_for_epoch,
     should_push_for,
 )
 from pyxmtp.mls.errors import LocalMLSError, RemoteMLSError
-from pyxmtp.proto.device_sync import content_pb2 as device_sync_pb2
 from pyxmtp.proto.mls.message_contents import content_pb2
 from pyxmtp.proto.mls.message_contents.content_types import reaction_pb2
-from tests.conftest import require_xmtp_bindings
 
 # protocol reference 7.2: libxmtp 1.10.0 encode_text("hi")
 HI_BYTES = bytes.fromhex(
@@ -547,104 +537,6 @@ def test_bad_compressed_streams_are_remote_errors() -> None:
             decode_content(ec.to_bytes())
 
 
-# --- PlaintextEnvelope --------------------------------------------------------------------------------------
-def test_plaintext_envelope_v1_bytes_and_parse() -> None:
-    key = "1717171717171717171"
-    data = build_plaintext_envelope(HI_BYTES, key)
-    # hand-assembled: field 1 (v1) { field 1 content, field 2 idempotency_key }
-    inner = b"\x0a" + bytes([len(HI_BYTES)]) + HI_BYTES + b"\x12" + bytes([len(key)]) + key.encode()
-    assert data == b"\x0a" + bytes([len(inner)]) + inner
-    parsed = parse_plaintext_envelope(data)
-    assert parsed == PlaintextEnvelope(HI_BYTES, key)
-
-
-def test_plaintext_envelope_v2_is_device_sync() -> None:
-    v2 = content_pb2.PlaintextEnvelope.V2(
-        idempotency_key="k", device_sync_request=device_sync_pb2.DeviceSyncRequest(pin="1234")
-    )
-    data = content_pb2.PlaintextEnvelope(v2=v2).SerializeToString()
-    parsed = parse_plaintext_envelope(data)
-    assert isinstance(parsed, DeviceSyncMessage)
-    assert parsed.idempotency_key == "k"
-    assert parsed.kind == "device_sync_request"
-    assert parsed.v2.device_sync_request.pin == "1234"
-    empty = parse_plaintext_envelope(
-        content_pb2.PlaintextEnvelope(v2=content_pb2.PlaintextEnvelope.V2()).SerializeToString()
-    )
-    assert isinstance(empty, DeviceSyncMessage) and empty.kind is None
-
-
-def test_plaintext_envelope_errors() -> None:
-    with pytest.raises(ContentDecodeError, match="neither v1 nor v2"):
-        parse_plaintext_envelope(b"")
-    with pytest.raises(ContentDecodeError, match="PlaintextEnvelope"):
-        parse_plaintext_envelope(b"\x0a\x05\x0a")
-    with pytest.raises(ContentArgumentError):
-        build_plaintext_envelope("text", "k")  # type: ignore[arg-type]
-    with pytest.raises(ContentArgumentError):
-        build_plaintext_envelope(b"", 5)  # type: ignore[arg-type]
-
-
-# --- message id and sender HMAC -----------------------------------------------------------------------------
-def test_message_id_formula() -> None:
-    group_id = bytes(range(16))
-    key = "1700000000123456789"
-    expected = hashlib.sha256(b"\t".join([group_id, key.encode("ascii"), HI_BYTES])).digest()
-    assert message_id(group_id, key, HI_BYTES) == expected
-    assert len(expected) == 32
-    assert message_id(group_id, key, HI_BYTES) != message_id(group_id, key + "0", HI_BYTES)
-    assert message_id(b"g", "ké", b"c") == hashlib.sha256(b"g\tk\xc3\xa9\tc").digest()
-
-
-def _hkdf_sha256(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
-    """RFC 5869 written out with the stdlib, independent of ``cryptography``."""
-    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
-    okm, block, counter = b"", b"", 1
-    while len(okm) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        okm += block
-        counter += 1
-    return okm[:length]
-
-
-def test_sender_hmac_key_derivation() -> None:
-    root = bytes(range(42))
-    group_id = bytes.fromhex("00112233445566778899aabbccddeeff")
-    now = 1_700_000_000
-    epoch = now // 2_592_000
-    assert hmac_epoch(now) == epoch == 655
-    expected = _hkdf_sha256(
-        b"libXMTP HKDF salt!", root + group_id, group_id + epoch.to_bytes(8, "little"), 42
-    )
-    key = sender_hmac_key(root, group_id, now)
-    assert key == expected
-    assert len(key) == 42
-    assert sender_hmac_key_for_epoch(root, group_id, epoch) == key
-    # the same key for the whole 30-day epoch, a new one after it
-    assert sender_hmac_key(root, group_id, epoch * 2_592_000) == key
-    assert sender_hmac_key(root, group_id, (epoch + 1) * 2_592_000 - 1) == key
-    assert sender_hmac_key(root, group_id, (epoch + 1) * 2_592_000) != key
-    assert sender_hmac_key(root, group_id, now + 0.9) == key
-    # per group and per root key
-    assert sender_hmac_key(root, group_id[::-1], now) != key
-    assert sender_hmac_key(root[::-1], group_id, now) != key
-    # the epoch is a signed little-endian i64
-    negative = _hkdf_sha256(
-        b"libXMTP HKDF salt!", root + group_id, group_id + (-1).to_bytes(8, "little", signed=True), 42
-    )
-    assert sender_hmac_key_for_epoch(root, group_id, -1) == negative
-    with pytest.raises(ContentArgumentError):
-        sender_hmac_key_for_epoch(root, group_id, 2**63)
-
-
-def test_sender_hmac() -> None:
-    key = sender_hmac_key(b"\x07" * 42, b"group", 1_700_000_000)
-    data = b"\x00\x01\x00\x02 some MLS message"
-    mac = sender_hmac(key, data)
-    assert mac == hmac.new(key, data, hashlib.sha256).digest()
-    assert len(mac) == 32
-
-
 # --- properties ---------------------------------------------------------------------------------------------
 _KNOWN_TYPES = [
     TEXT,
@@ -742,120 +634,3 @@ def test_reply_and_reaction_round_trip_property(text: str, reference: str, inbox
     assert decode_content(ReactionCodec().encode(reaction).to_bytes()) == reaction  # 1.0 keeps "" apart
     v2 = decode_content(encode_content(reaction).to_bytes())  # encode_content sends 2.0, as libxmtp
     assert v2 == dataclasses.replace(reaction, reference_inbox_id=inbox or None)
-
-
-# --- real libxmtp (xmtp-bindings 0.1.8 = libxmtp 1.10.0) ----------------------------------------------------
-@pytest.fixture
-def libxmtp() -> Any:
-    return require_xmtp_bindings()
-
-
-@pytest.mark.interop
-@pytest.mark.parametrize("text", ["hi", "", "héllo 👋", "line\nbreak"])
-def test_text_and_markdown_bytes_match_libxmtp(libxmtp: Any, text: str) -> None:
-    assert encode_text(text)[0] == libxmtp.encode_text(text)
-    assert libxmtp.decode_text(encode_text(text)[0]) == text
-    assert decode_content(libxmtp.encode_text(text)) == Text(text)
-    assert encode_content(Markdown(text)).to_bytes() == libxmtp.encode_markdown(text)
-    assert decode_content(libxmtp.encode_markdown(text)) == Markdown(text)
-
-
-@pytest.mark.interop
-def test_libxmtp_reads_our_text_edge_cases(libxmtp: Any) -> None:
-    assert libxmtp.decode_text(EncodedContent(TEXT, {}, b"no param").to_bytes()) == "no param"
-    with pytest.raises(Exception, match="Unsupported text encoding"):
-        libxmtp.decode_text(EncodedContent(TEXT, {"encoding": "latin1"}, b"x").to_bytes())
-
-
-@pytest.mark.interop
-def test_read_receipt_bytes_match_libxmtp(libxmtp: Any) -> None:
-    theirs = libxmtp.encode_read_receipt(libxmtp.FfiReadReceipt())
-    assert encode_content(ReadReceipt()).to_bytes() == theirs
-    assert decode_content(theirs) == ReadReceipt()
-    libxmtp.decode_read_receipt(encode_content(ReadReceipt()).to_bytes())
-
-
-@pytest.mark.interop
-@pytest.mark.parametrize("inbox", [None, "inbox-b"])
-@pytest.mark.parametrize("inner_text", ["hi", "a longer reply ✓"])
-def test_reply_matches_libxmtp(libxmtp: Any, inbox: str | None, inner_text: str) -> None:
-    v = libxmtp
-    inner = v.FfiEncodedContent(
-        type_id=v.FfiContentTypeId(authority_id="xmtp.org", type_id="text", version_major=1, version_minor=0),
-        parameters={"encoding": "UTF-8"},
-        fallback=None,
-        compression=None,
-        content=inner_text.encode(),
-    )
-    theirs = v.encode_reply(v.FfiReply(reference="0a0b0c", reference_inbox_id=inbox, content=inner))
-    ours = encode_content(Reply("0a0b0c", encode_content(Text(inner_text)), inbox)).to_bytes()
-    # libxmtp's map order follows a Rust HashMap; the messages are equal and ours is the sorted serialization
-    their_message = content_pb2.EncodedContent.FromString(theirs)
-    assert content_pb2.EncodedContent.FromString(ours) == their_message
-    assert ours == their_message.SerializeToString(deterministic=True)
-    assert decode_content(theirs) == Reply("0a0b0c", encode_content(Text(inner_text)), inbox)
-    back = v.decode_reply(ours)
-    assert back.reference == "0a0b0c"
-    assert back.reference_inbox_id == inbox
-    assert back.content.content == inner_text.encode()
-
-
-_V2_CASES = [
-    ("abc", "inb", ReactionAction.ADDED, "👍", ReactionSchema.UNICODE),
-    ("0a0b0c", None, ReactionAction.REMOVED, ":smile:", ReactionSchema.SHORTCODE),
-    ("", None, ReactionAction.ADDED, "", ReactionSchema.CUSTOM),
-    ("f" * 64, "32fa864b1d4ab7fbc8b64ef9cf6f47ae", ReactionAction.REMOVED, "👍🏽", ReactionSchema.UNICODE),
-    ("r", "i", ReactionAction.ADDED, 'q"uote\\ \u0001 ' + "x" * 300, ReactionSchema.CUSTOM),
-]
-
-
-def _ffi_reaction(v: Any, reaction: Reaction) -> Any:
-    return v.FfiReactionPayload(
-        reference=reaction.reference,
-        reference_inbox_id=reaction.reference_inbox_id or "",
-        action=v.FfiReactionAction[ReactionAction(reaction.action).name],
-        content=reaction.content,
-        schema=v.FfiReactionSchema[ReactionSchema(reaction.schema).name],
-    )
-
-
-@pytest.mark.interop
-@pytest.mark.parametrize("fields", _V2_CASES)
-def test_reaction_v2_bytes_match_libxmtp(libxmtp: Any, fields: tuple[Any, ...]) -> None:
-    v = libxmtp
-    reaction = Reaction(fields[0], fields[2], fields[3], fields[4], fields[1])
-    theirs = v.encode_reaction(_ffi_reaction(v, reaction))
-    ours = ReactionV2Codec().encode(reaction).to_bytes()
-    assert ours == theirs  # no parameters, so no map ordering: the very bytes
-    assert decode_content(theirs) == reaction
-    back = v.decode_reaction(ours)
-    assert back.reference == reaction.reference
-    assert back.reference_inbox_id == (reaction.reference_inbox_id or "")
-    assert back.action == v.FfiReactionAction[ReactionAction(reaction.action).name]
-    assert back.content == reaction.content
-    assert back.schema == v.FfiReactionSchema[ReactionSchema(reaction.schema).name]
-    # what a libxmtp reaction decodes to is what a 1.0 reaction with the same fields decodes to
-    assert decode_content(theirs) == decode_content(encode_content(reaction).to_bytes())
-    assert not should_push_for(EncodedContent.from_bytes(theirs).content_type)
-
-
-@pytest.mark.interop
-def test_reaction_v2_enum_numbers_match_libxmtp(libxmtp: Any) -> None:
-    v = libxmtp
-    for name in ("ADDED", "REMOVED"):
-        assert v.FfiReactionAction[name].value == reaction_pb2.ReactionAction.Value(f"REACTION_ACTION_{name}")
-    for name in ("UNICODE", "SHORTCODE", "CUSTOM"):
-        assert v.FfiReactionSchema[name].value == reaction_pb2.ReactionSchema.Value(f"REACTION_SCHEMA_{name}")
-    # libxmtp sends UNKNOWN as 0, which proto3 leaves out; it reads as "unknown", we refuse it
-    theirs = v.encode_reaction(
-        v.FfiReactionPayload(
-            reference="r",
-            reference_inbox_id="i",
-            action=v.FfiReactionAction.UNKNOWN,
-            content="x",
-            schema=v.FfiReactionSchema.UNKNOWN,
-        )
-    )
-    assert EncodedContent.from_bytes(theirs).content == bytes.fromhex("0a0172 120169 220178")
-    with pytest.raises(ContentDecodeError, match="unknown reaction action 0"):
-        decode_content(theirs)

@@ -34,3 +34,20 @@ class DecompressionLimitError(ContentDecodeError):
 class ContentArgumentError(LocalMLSError):
     """The caller passed a value that cannot be encoded as content (a malformed content-type string, a reply
     whose inner content has no type, an unknown reaction action, content that is already compressed, ...)."""
+
+
+class RemoteAttachmentError(ContentDecodeError):
+    """A downloaded remote-attachment payload does not open with the keys its message gave: wrong salt or
+    nonce size, an AEAD tag that does not verify, a plaintext that is not EncodedContent, ..."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("remote attachment", reason)
+
+
+class AttachmentDigestError(RemoteAttachmentError):
+    """A downloaded payload's SHA-256 is not the ``contentDigest`` its message promised (tampered or swapped)."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"payload digest {actual} is not the promised {expected[:64]!r}")
