@@ -8,6 +8,7 @@ from pyxmtp.identity.builder import IdentityUpdateBuilder, create_inbox_request
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.inbox import inbox_id_for
 from pyxmtp.identity.installation import InstallationKey
+from pyxmtp.identity.members import MemberIdentifier
 from pyxmtp.proto.identity.api.v1 import identity_pb2
 from pyxmtp.proto.identity.associations import association_pb2
 
@@ -65,6 +66,32 @@ def revoke_wallet(
         .revoke_association(recovery.identifier, member.identifier)
         .build()
     )
+    request.sign_with(recovery)
+    return request.build_identity_update()
+
+
+def add_members(
+    inbox_id: str, existing: LocalWalletSigner, *new: LocalWalletSigner | InstallationKey
+) -> association_pb2.IdentityUpdate:
+    """One update adding every one of ``new`` (wallets or installations), each vouched for by ``existing``."""
+    builder = IdentityUpdateBuilder(inbox_id, client_timestamp_ns=now_ns())
+    for member in new:
+        builder.add_association(member.identifier, existing.identifier)
+    request = builder.build()
+    request.sign_with(existing)
+    for member in new:
+        request.sign_with(member)
+    return request.build_identity_update()
+
+
+def revoke(
+    inbox_id: str, recovery: LocalWalletSigner, *members: MemberIdentifier
+) -> association_pb2.IdentityUpdate:
+    """One update revoking every one of ``members``, signed once by the recovery wallet (as libxmtp does)."""
+    builder = IdentityUpdateBuilder(inbox_id, client_timestamp_ns=now_ns())
+    for member in members:
+        builder.revoke_association(recovery.identifier, member)
+    request = builder.build()
     request.sign_with(recovery)
     return request.build_identity_update()
 

@@ -8,12 +8,13 @@ client never produces one.
 
 :func:`signature_fingerprints` maps every signature in an update to an encoding-independent fingerprint
 (ECDSA: ``r || low-s``; P-256 passkeys: ``r || low-s``; others: the signature bytes), and
-:func:`check_no_reencoded_replay` rejects an update whose fingerprints were already used by an earlier one.
+:func:`check_no_reencoded_replay` rejects an update whose fingerprints were already used by an earlier one
+(:func:`check_fresh_fingerprints` against the fingerprints of a whole log, kept as it grows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
@@ -84,6 +85,17 @@ def signature_fingerprints(update: association_pb2.IdentityUpdate) -> set[bytes]
     return out
 
 
+def check_fresh_fingerprints(seen: Set[bytes], update: association_pb2.IdentityUpdate) -> frozenset[bytes]:
+    """Raise :class:`AssociationError` (``replay``) if ``update`` reuses a signature whose fingerprint is in
+    ``seen``; otherwise return the update's fingerprints."""
+    fingerprints = frozenset(signature_fingerprints(update))
+    if not fingerprints.isdisjoint(seen):
+        raise AssociationError(
+            Rule.REPLAY, "the update reuses a signature of an earlier update (re-encoded: v or s changed)"
+        )
+    return fingerprints
+
+
 def check_no_reencoded_replay(
     earlier: Iterable[association_pb2.IdentityUpdate], update: association_pb2.IdentityUpdate
 ) -> None:
@@ -92,8 +104,4 @@ def check_no_reencoded_replay(
     seen: set[bytes] = set()
     for old in earlier:
         seen |= signature_fingerprints(old)
-    reused = signature_fingerprints(update) & seen
-    if reused:
-        raise AssociationError(
-            Rule.REPLAY, "the update reuses a signature of an earlier update (re-encoded: v or s changed)"
-        )
+    check_fresh_fingerprints(seen, update)
