@@ -96,6 +96,19 @@ def revoke(
     return request.build_identity_update()
 
 
+def reencode_v(update: association_pb2.IdentityUpdate) -> association_pb2.IdentityUpdate:
+    """The same update with every ECDSA ``v`` moved from 27/28 to 0/1: libxmtp does not call that a replay."""
+    copy = association_pb2.IdentityUpdate()
+    copy.CopyFrom(update)
+    for action in copy.actions:
+        if action.WhichOneof("kind") == "add":
+            for sig in (action.add.existing_member_signature, action.add.new_member_signature):
+                if sig.WhichOneof("signature") == "erc_191":
+                    b = sig.erc_191.bytes
+                    sig.erc_191.bytes = b[:64] + bytes([b[64] - 27])
+    return copy
+
+
 def publish(update: association_pb2.IdentityUpdate) -> identity_pb2.PublishIdentityUpdateRequest:
     return identity_pb2.PublishIdentityUpdateRequest(identity_update=update)
 

@@ -26,6 +26,7 @@ from .identity_helpers import (
     inbox_ids_request,
     inbox_of,
     publish,
+    reencode_v,
     register,
     revoke_wallet,
     updates_request,
@@ -278,19 +279,6 @@ async def test_smart_contract_wallet_updates_go_through_the_verifier(
     assert await inbox_ids(b, "0x" + "11" * 20) == [None]
     await a.channel.close()
     await b.channel.close()
-
-
-def reencode_v(update: association_pb2.IdentityUpdate) -> association_pb2.IdentityUpdate:
-    """The same update with every ECDSA ``v`` moved from 27/28 to 0/1: libxmtp does not call that a replay."""
-    copy = association_pb2.IdentityUpdate()
-    copy.CopyFrom(update)
-    for action in copy.actions:
-        if action.WhichOneof("kind") == "add":
-            for sig in (action.add.existing_member_signature, action.add.new_member_signature):
-                if sig.WhichOneof("signature") == "erc_191":
-                    b = sig.erc_191.bytes
-                    sig.erc_191.bytes = b[:64] + bytes([b[64] - 27])
-    return copy
 
 
 async def test_reencoded_replay_of_a_revoked_wallet_is_refused(client: Client) -> None:
