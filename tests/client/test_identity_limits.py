@@ -18,13 +18,20 @@ from pyxmtp.client.api import NodeApi
 from pyxmtp.client.identity import IdentityCache, IdentityLogError
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.installation import InstallationKey
-from pyxmtp.identity.limits import MAX_INBOX_LOG_ENTRIES, MAX_INSTALLATIONS_PER_INBOX, MAX_MEMBERS_PER_INBOX
+from pyxmtp.identity.limits import (
+    IDENTITY_UPDATES_BATCH,
+    MAX_GET_INBOX_IDS_REQUESTS,
+    MAX_INBOX_LOG_ENTRIES,
+    MAX_INSTALLATIONS_PER_INBOX,
+    MAX_MEMBERS_PER_INBOX,
+    MAX_SIGNATURES_PER_UPDATE,
+)
 from pyxmtp.node import Node
 from pyxmtp.proto.identity.associations import association_pb2
 
 from ..node.identity_helpers import add_members, add_wallet, inbox_of, reencode_v, register, revoke
 from .conftest import new_client
-from .lying_identity_node import Handler, Request, Response, identity_server
+from .lying_identity_node import Handler, Request, Response, forward_to, identity_server
 
 Update = association_pb2.IdentityUpdate
 
@@ -63,7 +70,13 @@ def eleventh_installation(inbox: str, owner: LocalWalletSigner) -> list[Update]:
 
 
 def member_257(inbox: str, owner: LocalWalletSigner) -> list[Update]:
-    return [add_members(inbox, owner, *random_wallets(MAX_MEMBERS_PER_INBOX - 1))]
+    wallets = random_wallets(MAX_MEMBERS_PER_INBOX - 1)  # with the owner and its installation: 257
+    batch = MAX_SIGNATURES_PER_UPDATE - 1
+    return [add_members(inbox, owner, *wallets[i : i + batch]) for i in range(0, len(wallets), batch)]
+
+
+def signatures_33(inbox: str, owner: LocalWalletSigner) -> list[Update]:
+    return [add_members(inbox, owner, *random_wallets(MAX_SIGNATURES_PER_UPDATE))]
 
 
 def entry_257(inbox: str, owner: LocalWalletSigner) -> list[Update]:
@@ -86,6 +99,7 @@ CASES: dict[str, tuple[Case, str]] = {
     "too_large": (too_large, "update_too_large"),
     "too_many_actions": (too_many_actions, "too_many_actions"),
     "installations": (eleventh_installation, "too_many_installations"),
+    "signatures": (signatures_33, "too_many_signatures"),
     "members": (member_257, "too_many_members"),
     "entries": (entry_257, "inbox_log_full"),
     "bytes": (past_384_kib, "inbox_log_full"),
@@ -232,3 +246,29 @@ async def test_empty_updates_an_older_node_stored_are_read_as_no_ops(node: Node,
     assert state is not None and set(state.installations()) == {first_installation, phone.installation_id}
     await fresh.close()
     await phone.close()
+
+
+async def test_the_client_splits_long_lists_into_calls_the_node_takes(node: Node, api: NodeApi) -> None:
+    """GetIdentityUpdates: 50 inboxes a call, as libxmtp (the node takes 64); GetInboxIds: 1000 (the node's
+    limit), so asking about more than either still works."""
+    owner = LocalWalletSigner.generate()
+    inbox = inbox_of(owner)
+    await api.publish_identity_update(register(owner, InstallationKey.generate()))
+    strangers = [f"{n:064x}" for n in range(119)]
+    handler, channel = forward_to(node)
+    try:
+        async with identity_server(handler) as recording:
+            cache = IdentityCache()
+            await cache.fetch(recording.api, [inbox, *strangers])
+            assert [len(r) for r in recording.requests] == [
+                IDENTITY_UPDATES_BATCH,
+                IDENTITY_UPDATES_BATCH,
+                20,
+            ]
+            assert cache.state(inbox) is not None
+    finally:
+        await channel.close()
+    addresses = [owner.address] + [f"0x{n:040x}" for n in range(MAX_GET_INBOX_IDS_REQUESTS + 10)]
+    found = await api.get_inbox_ids([(a, association_pb2.IDENTIFIER_KIND_ETHEREUM) for a in addresses])
+    assert len(found) == len(addresses) and found[owner.address] == inbox
+    assert sum(v is not None for v in found.values()) == 1

@@ -16,6 +16,7 @@ from pyxmtp.identity.limits import (
     MAX_INBOX_LOG_BYTES,
     MAX_INBOX_LOG_ENTRIES,
     MAX_INSTALLATIONS_PER_INBOX,
+    MAX_SIGNATURES_PER_UPDATE,
     check_log_capacity,
     check_membership_bounds,
     check_update_shape,
@@ -65,6 +66,11 @@ def test_update_shape() -> None:
     with pytest.raises(LimitExceeded, match="MAX_ACTIONS_PER_UPDATE") as err:
         check_update_shape(many)
     assert err.value.rule == "too_many_actions"
+    # one signature serving many actions counts once
+    check_update_shape(revoke_installations(1, MAX_SIGNATURES_PER_UPDATE + 1, 1))
+    with pytest.raises(LimitExceeded, match="MAX_SIGNATURES_PER_UPDATE") as err:
+        check_update_shape(add_installations(1, MAX_SIGNATURES_PER_UPDATE, 1))  # 32 keys and the wallet
+    assert err.value.rule == "too_many_signatures"
 
 
 def test_log_capacity() -> None:

@@ -23,6 +23,7 @@ from pyxmtp.identity.limits import (
     MAX_INBOX_LOG_ENTRIES,
     MAX_INSTALLATIONS_PER_INBOX,
     MAX_MEMBERS_PER_INBOX,
+    MAX_SIGNATURES_PER_UPDATE,
 )
 from pyxmtp.identity.members import MemberIdentifier
 from pyxmtp.identity.signatures import erc191_signature
@@ -140,6 +141,13 @@ async def test_an_oversized_update_is_refused_before_it_is_verified(client: Clie
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "too_many_actions" in (err.details() or "") and "MAX_ACTIONS_PER_UPDATE" in (err.details() or "")
 
+    # valid signatures, but more than 32 distinct ones: refused before any is checked
+    wallets = [LocalWalletSigner.generate() for _ in range(MAX_SIGNATURES_PER_UPDATE)]
+    err = await refused(client, add_members(inbox, owner, *wallets))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "too_many_signatures" in (err.details() or "")
+    assert "MAX_SIGNATURES_PER_UPDATE" in (err.details() or "")
+
     assert await log_of(client, inbox) == [first]
     wallet = LocalWalletSigner.generate()
     await client.identity.PublishIdentityUpdate(publish(add_wallet(inbox, owner, wallet)))
@@ -192,22 +200,27 @@ async def test_an_inbox_holds_at_most_ten_installations(client: Client) -> None:
 async def test_an_inbox_holds_at_most_256_members(client: Client) -> None:
     owner, inbox, _ = await registered(client)  # two members: the wallet and its installation
     wallets = [LocalWalletSigner.generate() for _ in range(MAX_MEMBERS_PER_INBOX - 1)]
-    err = await refused(client, add_members(inbox, owner, *wallets))
+    batch = MAX_SIGNATURES_PER_UPDATE - 1  # the owner's signature and one per new wallet
+    for start in range(0, 8 * batch, batch):  # 2 + 248 members
+        await client.identity.PublishIdentityUpdate(
+            publish(add_members(inbox, owner, *wallets[start : start + batch]))
+        )
+    err = await refused(client, add_members(inbox, owner, *wallets[8 * batch :]))  # 257
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "too_many_members" in (err.details() or "") and "MAX_MEMBERS_PER_INBOX" in (err.details() or "")
 
-    await client.identity.PublishIdentityUpdate(publish(add_members(inbox, owner, *wallets[:-1])))
+    await client.identity.PublishIdentityUpdate(publish(add_members(inbox, owner, *wallets[8 * batch : -1])))
     err = await refused(client, add_wallet(inbox, owner, wallets[-1]))
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "too_many_members" in (err.details() or "")
     resp = await client.identity.GetInboxIds(inbox_ids_request(wallets[-2].address, wallets[-1].address))
     assert [r.inbox_id if r.HasField("inbox_id") else None for r in resp.responses] == [inbox, None]
 
-    # the recovery wallet revokes every added wallet in one update; then the last one can join
+    # the recovery wallet revokes every added wallet in one update (one signature); then the last one joins
     await client.identity.PublishIdentityUpdate(
         publish(revoke(inbox, owner, *(w.identifier for w in wallets[:-1])))
     )
     await client.identity.PublishIdentityUpdate(publish(add_wallet(inbox, owner, wallets[-1])))
-    assert len(await log_of(client, inbox)) == 4
+    assert len(await log_of(client, inbox)) == 1 + 9 + 2
 
 
 # --- the size of an inbox's log -------------------------------------------------------------------------

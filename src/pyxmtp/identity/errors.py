@@ -9,7 +9,7 @@ node can report it and tests can assert it. Families:
 - :class:`VerifierError`: a smart-contract-wallet signature that needs an on-chain check nobody can do here.
 - :class:`AssociationError`: a well-formed, correctly signed update that breaks an XIP-46 state-machine rule.
 - :class:`LimitExceeded`: an update or an inbox log beyond one of the bounds of :mod:`pyxmtp.identity.limits`
-  (empty or oversized update, too many actions, installations or members, a full log).
+  (empty or oversized update, too many actions, signatures, installations or members, a full log).
 - :class:`SignatureRequestError`: misuse while building an update (a signer nobody asked for, a missing one).
 
 States are immutable values, so a failed update leaves the input state as it was.
@@ -53,6 +53,7 @@ class Rule(StrEnum):
     INBOX_LOG_FULL = "inbox_log_full"
     NO_ACTIONS = "no_actions"
     TOO_MANY_ACTIONS = "too_many_actions"
+    TOO_MANY_SIGNATURES = "too_many_signatures"
     UPDATE_TOO_LARGE = "update_too_large"
     TOO_MANY_INSTALLATIONS = "too_many_installations"
     TOO_MANY_MEMBERS = "too_many_members"

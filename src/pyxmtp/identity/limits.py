@@ -8,8 +8,9 @@ registration is two actions; revoking every other installation at most nine, in 
 - :data:`MAX_INBOX_LOG_ENTRIES` (xmtp-node-go: "inbox log is full") and :data:`MAX_INSTALLATIONS_PER_INBOX`
   (libxmtp's ``MAX_INSTALLATIONS_PER_INBOX``, which libxmtp checks only before registering; here every update
   is held to it).
-- :data:`MAX_IDENTITY_UPDATE_BYTES`, :data:`MAX_ACTIONS_PER_UPDATE`, :data:`MAX_MEMBERS_PER_INBOX`,
-  :data:`MAX_INBOX_LOG_BYTES`: pyxmtp's. An update must also carry at least one action (libxmtp applies an
+- :data:`MAX_IDENTITY_UPDATE_BYTES`, :data:`MAX_ACTIONS_PER_UPDATE`, :data:`MAX_SIGNATURES_PER_UPDATE`,
+  :data:`MAX_MEMBERS_PER_INBOX`, :data:`MAX_INBOX_LOG_BYTES`: pyxmtp's. Together they keep the work one update
+  costs small (at most 32 signature checks over a text of at most 256 actions). An update must also carry at least one action (libxmtp applies an
   empty one as a no-op; an empty update needs no signature, so anyone could fill any inbox's log with them).
 - :data:`MAX_GET_INBOX_IDS_REQUESTS` (xmtpd's ``maxInboxIdsPerRequest``) and
   :data:`MAX_GET_IDENTITY_UPDATES_REQUESTS` (pyxmtp's; libxmtp asks for 50 inboxes a call). A whole
@@ -22,6 +23,7 @@ already holds more (a log from before these bounds) can still revoke its way bac
 
 from __future__ import annotations
 
+from pyxmtp.identity.actions import wire_signatures
 from pyxmtp.identity.errors import LimitExceeded, Rule
 from pyxmtp.identity.members import MemberKind
 from pyxmtp.identity.state import AssociationState
@@ -37,6 +39,9 @@ MAX_IDENTITY_UPDATE_BYTES = 64 * 1024
 signatures, one copy per action, still fits)."""
 MAX_ACTIONS_PER_UPDATE = 256
 """Actions in one update (pyxmtp's: enough to revoke every member of the largest inbox at once)."""
+MAX_SIGNATURES_PER_UPDATE = 32
+"""Distinct signatures in one update (pyxmtp's; each costs the verifier one signature check: libxmtp's updates
+carry one to three, since one wallet signature serves every action that wallet signs)."""
 MAX_INSTALLATIONS_PER_INBOX = 10
 """Installations an inbox may hold (libxmtp's ``MAX_INSTALLATIONS_PER_INBOX``); revoked ones do not count."""
 MAX_MEMBERS_PER_INBOX = 256
@@ -53,8 +58,8 @@ def check_update_shape(
     update: association_pb2.IdentityUpdate, size: int | None = None, *, allow_empty: bool = False
 ) -> None:
     """Raise :class:`LimitExceeded` unless ``update`` (``size`` serialized bytes; computed if not given) has
-    between one (zero if ``allow_empty``) and :data:`MAX_ACTIONS_PER_UPDATE` actions and at most
-    :data:`MAX_IDENTITY_UPDATE_BYTES`."""
+    at most :data:`MAX_IDENTITY_UPDATE_BYTES`, between one (zero if ``allow_empty``) and
+    :data:`MAX_ACTIONS_PER_UPDATE` actions, and at most :data:`MAX_SIGNATURES_PER_UPDATE` distinct signatures."""
     if size is None:
         size = update.ByteSize()
     if size > MAX_IDENTITY_UPDATE_BYTES:
@@ -70,6 +75,14 @@ def check_update_shape(
         raise LimitExceeded(
             Rule.TOO_MANY_ACTIONS,
             f"the update has {actions} actions (limit {MAX_ACTIONS_PER_UPDATE}, MAX_ACTIONS_PER_UPDATE)",
+            in_update=True,
+        )
+    signatures = len({sig.SerializeToString(deterministic=True) for sig in wire_signatures(update)})
+    if signatures > MAX_SIGNATURES_PER_UPDATE:
+        raise LimitExceeded(
+            Rule.TOO_MANY_SIGNATURES,
+            f"the update carries {signatures} distinct signatures "
+            f"(limit {MAX_SIGNATURES_PER_UPDATE}, MAX_SIGNATURES_PER_UPDATE)",
             in_update=True,
         )
 

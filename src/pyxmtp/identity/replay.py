@@ -14,10 +14,11 @@ client never produces one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Iterable, Set
 
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from pyxmtp.identity.actions import wire_signatures
 from pyxmtp.proto.identity.associations import association_pb2, signature_pb2
 
 from .errors import AssociationError, Rule
@@ -61,24 +62,10 @@ def _fingerprint(sig: signature_pb2.Signature) -> bytes | None:
     return None
 
 
-def _signatures(update: association_pb2.IdentityUpdate) -> Iterator[signature_pb2.Signature]:
-    for action in update.actions:
-        kind = action.WhichOneof("kind")
-        if kind == "create_inbox":
-            yield action.create_inbox.initial_identifier_signature
-        elif kind == "add":
-            yield action.add.existing_member_signature
-            yield action.add.new_member_signature
-        elif kind == "revoke":
-            yield action.revoke.recovery_identifier_signature
-        elif kind == "change_recovery_address":
-            yield action.change_recovery_address.existing_recovery_identifier_signature
-
-
 def signature_fingerprints(update: association_pb2.IdentityUpdate) -> set[bytes]:
     """Encoding-independent fingerprints of every signature in ``update``."""
     out: set[bytes] = set()
-    for sig in _signatures(update):
+    for sig in wire_signatures(update):
         fp = _fingerprint(sig)
         if fp is not None:
             out.add(fp)

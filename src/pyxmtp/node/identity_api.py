@@ -7,8 +7,8 @@ re-checks the log length inside that transaction, so even a second writer could 
 
 Stricter than xmtp-node-go, which checks only the 256-entry log limit:
 
-- the bounds of :mod:`pyxmtp.identity.limits`: an update with no action, over 64 KiB or over 256 actions is
-  INVALID_ARGUMENT before anything is looked up; one that would leave the inbox more than 10 installations or
+- the bounds of :mod:`pyxmtp.identity.limits`: an update with no action, over 64 KiB, over 256 actions or over
+  32 distinct signatures is INVALID_ARGUMENT before anything is looked up or verified; one that would leave the inbox more than 10 installations or
   256 members, or its log over 384 KiB (or 256 entries), is FAILED_PRECONDITION; each names the limit;
 - an update that re-uses an earlier signature in another encoding (ECDSA ``v`` 0/1 vs 27/28, high vs low ``s``)
   is refused (:mod:`pyxmtp.identity.replay`); libxmtp's own replay check lets those through;
@@ -133,11 +133,11 @@ class IdentityApiService:
             raise invalid_argument(
                 f"identity update's inbox_id {inbox_id[:80]!r} is not an inbox id (64 lowercase hex characters)"
             )
-        data = update.SerializeToString()
         try:
-            check_update_shape(update, len(data))
+            check_update_shape(update)
         except LimitExceeded as exc:
             raise _limit_error(exc) from exc
+        data = update.SerializeToString()
         async with self._inbox_lock(inbox_id):
             for _attempt in range(3):
                 records = await self.store.inbox_log(inbox_id)
