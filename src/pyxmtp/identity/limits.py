@@ -10,11 +10,12 @@ registration is two actions; revoking every other installation at most nine, in 
   is held to it).
 - :data:`MAX_IDENTITY_UPDATE_BYTES`, :data:`MAX_ACTIONS_PER_UPDATE`, :data:`MAX_SIGNATURES_PER_UPDATE`,
   :data:`MAX_MEMBERS_PER_INBOX`, :data:`MAX_INBOX_LOG_BYTES`: pyxmtp's. Together they keep the work one update
-  costs small (at most 32 signature checks over a text of at most 256 actions). An update must also carry at least one action (libxmtp applies an
-  empty one as a no-op; an empty update needs no signature, so anyone could fill any inbox's log with them).
+  costs small (at most 32 signature checks over a text of at most 256 actions). An update must also carry at
+  least one action (libxmtp applies an empty one as a no-op; an empty update needs no signature, so anyone could
+  fill any inbox's log with them).
 - :data:`MAX_GET_INBOX_IDS_REQUESTS` (xmtpd's ``maxInboxIdsPerRequest``) and
   :data:`MAX_GET_IDENTITY_UPDATES_REQUESTS` (pyxmtp's; libxmtp asks for 50 inboxes a call). A whole
-  GetIdentityUpdates answer is then at most 64 logs of 384 KiB plus their framing, about 25 MB: within
+  GetIdentityUpdates answer is then at most 64 logs of 384 KiB plus their framing, 24.4 MiB: within
   libxmtp's 25 MiB receive limit and the node's 50 MiB send limit.
 
 The installation and member bounds refuse an update that *raises* a count above its bound, so an inbox that

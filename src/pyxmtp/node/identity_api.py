@@ -8,8 +8,10 @@ re-checks the log length inside that transaction, so even a second writer could 
 Stricter than xmtp-node-go, which checks only the 256-entry log limit:
 
 - the bounds of :mod:`pyxmtp.identity.limits`: an update with no action, over 64 KiB, over 256 actions or over
-  32 distinct signatures is INVALID_ARGUMENT before anything is looked up or verified; one that would leave the inbox more than 10 installations or
-  256 members, or its log over 384 KiB (or 256 entries), is FAILED_PRECONDITION; each names the limit;
+  32 distinct signatures is INVALID_ARGUMENT before anything is looked up or verified; one that would leave the
+  inbox more than 10 installations or 256 members, or its log over 384 KiB (or 256 entries), is
+  FAILED_PRECONDITION; each names the limit. A log stored before a bound existed is replayed without them, so
+  its owner can still revoke its way back under them;
 - an update that re-uses an earlier signature in another encoding (ECDSA ``v`` 0/1 vs 27/28, high vs low ``s``)
   is refused (:mod:`pyxmtp.identity.replay`); libxmtp's own replay check lets those through;
 - an exact retry of an update already in the log (its first try was stored, the answer lost) answers OK and
