@@ -1,18 +1,15 @@
 """IdentityCache against a real pyxmtp node on loopback, with real signed identity updates.
 
 The node verifies what it accepts, so a log that does not verify cannot be published through it: those cases
-use a small real gRPC server on loopback that implements only IdentityApi/GetIdentityUpdates and serves a
-tampered (or substituted) log. The same server, forwarding to the node, records what the cache asks for.
+use a lying node (.lying_identity_node) that serves a tampered (or substituted) log. The same server, forwarding
+to the node, records what the cache asks for.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
-import grpc
 import pytest
 
 from pyxmtp.client.api import NodeApi
@@ -20,75 +17,20 @@ from pyxmtp.client.identity import IdentityCache, IdentityLogError, IdentityNeed
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.installation import InstallationKey
 from pyxmtp.node import Node
-from pyxmtp.proto.identity.api.v1 import identity_pb2, identity_pb2_grpc
+from pyxmtp.proto.identity.api.v1 import identity_pb2
 from pyxmtp.proto.identity.associations import association_pb2
 
 from ..node.identity_helpers import add_installation, add_wallet, inbox_of, register, revoke_wallet
+from .lying_identity_node import forward_to, identity_server, serving
 
 Request = identity_pb2.GetIdentityUpdatesRequest
 Response = identity_pb2.GetIdentityUpdatesResponse
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 @pytest.fixture
 async def api(node: Node) -> AsyncIterator[NodeApi]:
     async with NodeApi(node.address, timeout=10) as a:
         yield a
-
-
-class _IdentityOnly(identity_pb2_grpc.IdentityApiServicer):
-    """Only GetIdentityUpdates; every other IdentityApi method answers UNIMPLEMENTED."""
-
-    def __init__(self, handler: Handler, requests: list[list[tuple[str, int]]]) -> None:
-        self._handler = handler
-        self._requests = requests
-
-    async def GetIdentityUpdates(self, request: Request, context: Any) -> Response:
-        self._requests.append([(r.inbox_id, r.sequence_id) for r in request.requests])
-        return await self._handler(request)
-
-    async def PublishIdentityUpdate(self, request: Any, context: Any) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served here")
-
-    async def GetInboxIds(self, request: Any, context: Any) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served here")
-
-    async def VerifySmartContractWalletSignatures(self, request: Any, context: Any) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served here")
-
-
-@dataclass
-class Served:
-    api: NodeApi
-    #: every GetIdentityUpdates call received: its (inbox_id, sequence_id) pairs
-    requests: list[list[tuple[str, int]]] = field(default_factory=list)
-
-
-@asynccontextmanager
-async def identity_server(handler: Handler) -> AsyncIterator[Served]:
-    """A real grpc.aio server on a free loopback port answering GetIdentityUpdates with ``handler``."""
-    server = grpc.aio.server()
-    requests: list[list[tuple[str, int]]] = []
-    identity_pb2_grpc.add_IdentityApiServicer_to_server(_IdentityOnly(handler, requests), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    assert port
-    await server.start()
-    try:
-        async with NodeApi(f"127.0.0.1:{port}", timeout=10) as api:
-            yield Served(api, requests)
-    finally:
-        await server.stop(grace=0)
-
-
-def forward_to(node: Node) -> tuple[Handler, grpc.aio.Channel]:
-    channel = grpc.aio.insecure_channel(node.address)
-    stub = identity_pb2_grpc.IdentityApiStub(channel)
-
-    async def handler(request: Request) -> Response:
-        reply: Response = await stub.GetIdentityUpdates(request, timeout=10)
-        return reply
-
-    return handler, channel
 
 
 async def publish(api: NodeApi, update: association_pb2.IdentityUpdate) -> int:
@@ -316,21 +258,6 @@ def tampered_timestamp(entry: Response.IdentityUpdateLog) -> Response.IdentityUp
     forged.CopyFrom(entry)
     forged.update.client_timestamp_ns += 60 * 10**9
     return forged
-
-
-def serving(inbox_id: str, entries: list[Response.IdentityUpdateLog]) -> Handler:
-    async def handler(request: Request) -> Response:
-        wanted = {r.inbox_id: r.sequence_id for r in request.requests}
-        after = wanted.get(inbox_id)
-        if after is None:
-            return Response(responses=[Response.Response(inbox_id=i) for i in wanted])
-        return Response(
-            responses=[
-                Response.Response(inbox_id=inbox_id, updates=[e for e in entries if e.sequence_id > after])
-            ]
-        )
-
-    return handler
 
 
 @pytest.mark.parametrize("tamper", [tampered_signature, tampered_timestamp], ids=["signature", "timestamp"])

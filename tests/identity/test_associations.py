@@ -8,7 +8,6 @@ import pytest
 
 from pyxmtp.identity.actions import AddAssociation, ChangeRecoveryAddress, CreateInbox, RevokeAssociation
 from pyxmtp.identity.associations import (
-    MAX_INBOX_LOG_ENTRIES,
     AssociationState,
     Member,
     MemberIdentifier,
@@ -17,7 +16,6 @@ from pyxmtp.identity.associations import (
     VerifiedIdentityUpdate,
     apply_update,
     apply_verified,
-    check_log_capacity,
     get_state,
 )
 from pyxmtp.identity.errors import AssociationError, IdentityError, MalformedUpdate, VerifierError
@@ -502,14 +500,6 @@ def test_malformed_updates() -> None:
     short_key.actions[0].add.new_member_signature.installation_key.public_key = b"\x01" * 31
     with pytest.raises(MalformedUpdate):
         apply_update(state, short_key)
-
-
-def test_log_capacity() -> None:
-    check_log_capacity(0)
-    check_log_capacity(MAX_INBOX_LOG_ENTRIES - 1)
-    with pytest.raises(AssociationError) as err:
-        check_log_capacity(MAX_INBOX_LOG_ENTRIES)
-    assert err.value.rule == "inbox_log_full" and MAX_INBOX_LOG_ENTRIES == 256
 
 
 def test_get_state_over_a_log() -> None:

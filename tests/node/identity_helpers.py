@@ -8,6 +8,7 @@ from pyxmtp.identity.builder import IdentityUpdateBuilder, create_inbox_request
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.inbox import inbox_id_for
 from pyxmtp.identity.installation import InstallationKey
+from pyxmtp.identity.members import MemberIdentifier
 from pyxmtp.proto.identity.api.v1 import identity_pb2
 from pyxmtp.proto.identity.associations import association_pb2
 
@@ -67,6 +68,45 @@ def revoke_wallet(
     )
     request.sign_with(recovery)
     return request.build_identity_update()
+
+
+def add_members(
+    inbox_id: str, existing: LocalWalletSigner, *new: LocalWalletSigner | InstallationKey
+) -> association_pb2.IdentityUpdate:
+    """One update adding every one of ``new`` (wallets or installations), each vouched for by ``existing``."""
+    builder = IdentityUpdateBuilder(inbox_id, client_timestamp_ns=now_ns())
+    for member in new:
+        builder.add_association(member.identifier, existing.identifier)
+    request = builder.build()
+    request.sign_with(existing)
+    for member in new:
+        request.sign_with(member)
+    return request.build_identity_update()
+
+
+def revoke(
+    inbox_id: str, recovery: LocalWalletSigner, *members: MemberIdentifier
+) -> association_pb2.IdentityUpdate:
+    """One update revoking every one of ``members``, signed once by the recovery wallet (as libxmtp does)."""
+    builder = IdentityUpdateBuilder(inbox_id, client_timestamp_ns=now_ns())
+    for member in members:
+        builder.revoke_association(recovery.identifier, member)
+    request = builder.build()
+    request.sign_with(recovery)
+    return request.build_identity_update()
+
+
+def reencode_v(update: association_pb2.IdentityUpdate) -> association_pb2.IdentityUpdate:
+    """The same update with every ECDSA ``v`` moved from 27/28 to 0/1: libxmtp does not call that a replay."""
+    copy = association_pb2.IdentityUpdate()
+    copy.CopyFrom(update)
+    for action in copy.actions:
+        if action.WhichOneof("kind") == "add":
+            for sig in (action.add.existing_member_signature, action.add.new_member_signature):
+                if sig.WhichOneof("signature") == "erc_191":
+                    b = sig.erc_191.bytes
+                    sig.erc_191.bytes = b[:64] + bytes([b[64] - 27])
+    return copy
 
 
 def publish(update: association_pb2.IdentityUpdate) -> identity_pb2.PublishIdentityUpdateRequest:

@@ -26,6 +26,7 @@ from .identity_helpers import (
     inbox_ids_request,
     inbox_of,
     publish,
+    reencode_v,
     register,
     revoke_wallet,
     updates_request,
@@ -117,14 +118,38 @@ async def test_invalid_updates_are_rejected_with_the_rule_and_not_stored(client:
     assert await inbox_ids(client, wallet.address) == [None]
 
     await client.identity.PublishIdentityUpdate(publish(good))
-    err = await rejected(client, publish(good))  # the same update again
+    err = await rejected(client, publish(register(wallet, InstallationKey.generate())))  # a second creation
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "multiple_create" in (err.details() or "")
-    replay = add_installation(inbox, wallet, InstallationKey.generate())
-    await client.identity.PublishIdentityUpdate(publish(replay))
+    add = add_installation(inbox, wallet, InstallationKey.generate())
+    await client.identity.PublishIdentityUpdate(publish(add))
+    # the same signatures in an update that is not the same bytes (an unknown field 100 added)
+    replay = association_pb2.IdentityUpdate.FromString(add.SerializeToString() + b"\xa0\x06\x01")
     err = await rejected(client, publish(replay))
-    assert "replay" in (err.details() or "")
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "replay" in (err.details() or "")
     resp = await client.identity.GetIdentityUpdates(updates_request((inbox, 0)))
-    assert len(resp.responses[0].updates) == 2
+    assert [u.update for u in resp.responses[0].updates] == [good, add]
+
+
+async def test_an_exact_retry_of_a_stored_update_answers_ok_and_is_not_stored_twice(
+    node: Node, client: Client
+) -> None:
+    """Issue 12: the first try was stored but its answer lost; libxmtp retries the same bytes."""
+    wallet, installation = LocalWalletSigner.generate(), InstallationKey.generate()
+    inbox = inbox_of(wallet)
+    first = register(wallet, installation)
+    await client.identity.PublishIdentityUpdate(publish(first))
+    phone = add_installation(inbox, wallet, InstallationKey.generate())
+    await client.identity.PublishIdentityUpdate(publish(phone))
+    # retries, even after a later update, and concurrently with each other
+    await client.identity.PublishIdentityUpdate(publish(first))
+    await asyncio.gather(*(client.identity.PublishIdentityUpdate(publish(phone)) for _ in range(3)))
+    log = await node.store.inbox_log(inbox)
+    assert [r.update for r in log] == [first.SerializeToString(), phone.SerializeToString()]
+    # and the inbox goes on: the next update is stored after them
+    laptop = add_installation(inbox, wallet, InstallationKey.generate())
+    await client.identity.PublishIdentityUpdate(publish(laptop))
+    resp = await client.identity.GetIdentityUpdates(updates_request((inbox, 0)))
+    assert [u.update for u in resp.responses[0].updates] == [first, phone, laptop]
 
 
 @pytest.mark.parametrize("inbox_id", ["AB" * 32, "ab" * 31, "ab" * 31 + "\x00b", "not hex " * 8])
@@ -254,19 +279,6 @@ async def test_smart_contract_wallet_updates_go_through_the_verifier(
     assert await inbox_ids(b, "0x" + "11" * 20) == [None]
     await a.channel.close()
     await b.channel.close()
-
-
-def reencode_v(update: association_pb2.IdentityUpdate) -> association_pb2.IdentityUpdate:
-    """The same update with every ECDSA ``v`` moved from 27/28 to 0/1: libxmtp does not call that a replay."""
-    copy = association_pb2.IdentityUpdate()
-    copy.CopyFrom(update)
-    for action in copy.actions:
-        if action.WhichOneof("kind") == "add":
-            for sig in (action.add.existing_member_signature, action.add.new_member_signature):
-                if sig.WhichOneof("signature") == "erc_191":
-                    b = sig.erc_191.bytes
-                    sig.erc_191.bytes = b[:64] + bytes([b[64] - 27])
-    return copy
 
 
 async def test_reencoded_replay_of_a_revoked_wallet_is_refused(client: Client) -> None:

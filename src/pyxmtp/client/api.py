@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from pyxmtp.identity.limits import IDENTITY_UPDATES_BATCH, MAX_GET_INBOX_IDS_REQUESTS
 from pyxmtp.proto.identity.api.v1 import identity_pb2, identity_pb2_grpc
 from pyxmtp.proto.identity.associations import association_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2, mls_pb2_grpc
@@ -67,29 +68,43 @@ class NodeApi:
     async def get_inbox_ids(
         self, identifiers: Sequence[tuple[str, association_pb2.IdentifierKind.ValueType]]
     ) -> dict[str, str | None]:
-        """``{identifier: inbox_id or None}`` for each ``(identifier, kind)`` asked about."""
-        request = identity_pb2.GetInboxIdsRequest(
-            requests=[
-                identity_pb2.GetInboxIdsRequest.Request(identifier=i, identifier_kind=k)
-                for i, k in identifiers
-            ]
-        )
-        reply = await self._call("IdentityApi/GetInboxIds", self._identity.GetInboxIds, request)
-        assert isinstance(reply, identity_pb2.GetInboxIdsResponse)
-        return {r.identifier: (r.inbox_id if r.HasField("inbox_id") else None) for r in reply.responses}
+        """``{identifier: inbox_id or None}`` for each ``(identifier, kind)`` asked about (in calls of at most
+        :data:`~pyxmtp.identity.limits.MAX_GET_INBOX_IDS_REQUESTS`)."""
+        out: dict[str, str | None] = {}
+        for start in range(0, len(identifiers), MAX_GET_INBOX_IDS_REQUESTS):
+            request = identity_pb2.GetInboxIdsRequest(
+                requests=[
+                    identity_pb2.GetInboxIdsRequest.Request(identifier=i, identifier_kind=k)
+                    for i, k in identifiers[start : start + MAX_GET_INBOX_IDS_REQUESTS]
+                ]
+            )
+            reply = await self._call("IdentityApi/GetInboxIds", self._identity.GetInboxIds, request)
+            assert isinstance(reply, identity_pb2.GetInboxIdsResponse)
+            out.update(
+                (r.identifier, r.inbox_id if r.HasField("inbox_id") else None) for r in reply.responses
+            )
+        return out
 
     async def get_identity_updates(
         self, after: Iterable[tuple[str, int]]
     ) -> dict[str, list[identity_pb2.GetIdentityUpdatesResponse.IdentityUpdateLog]]:
-        """Each inbox's updates with a sequence id above the one given (0: the whole log)."""
-        request = identity_pb2.GetIdentityUpdatesRequest(
-            requests=[
-                identity_pb2.GetIdentityUpdatesRequest.Request(inbox_id=i, sequence_id=s) for i, s in after
-            ]
-        )
-        reply = await self._call("IdentityApi/GetIdentityUpdates", self._identity.GetIdentityUpdates, request)
-        assert isinstance(reply, identity_pb2.GetIdentityUpdatesResponse)
-        return {r.inbox_id: list(r.updates) for r in reply.responses}
+        """Each inbox's updates with a sequence id above the one given (0: the whole log), asking about at most
+        :data:`~pyxmtp.identity.limits.IDENTITY_UPDATES_BATCH` inboxes a call, as libxmtp does."""
+        wanted = list(after)
+        out: dict[str, list[identity_pb2.GetIdentityUpdatesResponse.IdentityUpdateLog]] = {}
+        for start in range(0, len(wanted), IDENTITY_UPDATES_BATCH):
+            request = identity_pb2.GetIdentityUpdatesRequest(
+                requests=[
+                    identity_pb2.GetIdentityUpdatesRequest.Request(inbox_id=i, sequence_id=s)
+                    for i, s in wanted[start : start + IDENTITY_UPDATES_BATCH]
+                ]
+            )
+            reply = await self._call(
+                "IdentityApi/GetIdentityUpdates", self._identity.GetIdentityUpdates, request
+            )
+            assert isinstance(reply, identity_pb2.GetIdentityUpdatesResponse)
+            out.update((r.inbox_id, list(r.updates)) for r in reply.responses)
+        return out
 
     async def publish_identity_update(self, update: association_pb2.IdentityUpdate) -> None:
         request = identity_pb2.PublishIdentityUpdateRequest(identity_update=update)

@@ -7,7 +7,7 @@ plus, for each action, the signatures it carries, in libxmtp's order; nothing is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
@@ -129,6 +129,21 @@ def parse_update(update: association_pb2.IdentityUpdate) -> tuple[UnsignedIdenti
         update.inbox_id, update.client_timestamp_ns, tuple(p.action for p in parsed)
     )
     return unsigned, parsed
+
+
+def wire_signatures(update: association_pb2.IdentityUpdate) -> Iterator[signature_pb2.Signature]:
+    """Every signature ``update`` carries, action by action (absent ones as empty messages), unparsed."""
+    for action in update.actions:
+        kind = action.WhichOneof("kind")
+        if kind == "create_inbox":
+            yield action.create_inbox.initial_identifier_signature
+        elif kind == "add":
+            yield action.add.existing_member_signature
+            yield action.add.new_member_signature
+        elif kind == "revoke":
+            yield action.revoke.recovery_identifier_signature
+        elif kind == "change_recovery_address":
+            yield action.change_recovery_address.existing_recovery_identifier_signature
 
 
 def _identifier_fields(

@@ -20,7 +20,10 @@ libxmtp's (``association_log.rs``), each failure an :class:`AssociationError` na
 - Every action after creation: no signature seen in an earlier update (``replay``). An update's signatures
   join ``seen_signatures`` only once all its actions succeeded, so one wallet signature may serve several
   actions of the same update. The resulting state must be the update's inbox (``wrong_inbox_id``).
-- The node keeps at most :data:`MAX_INBOX_LOG_ENTRIES` updates per inbox (:func:`check_log_capacity`).
+
+Applying is linear: each update works on one :class:`~pyxmtp.identity.state.StateDraft`. The bounds on updates
+and logs (:mod:`pyxmtp.identity.limits`) are not checked here: the node and the client hold new updates to them
+(:class:`pyxmtp.identity.log.InboxLog`), while a log already stored is replayed by these rules alone.
 """
 
 from __future__ import annotations
@@ -47,12 +50,10 @@ from pyxmtp.identity.signatures import (
     check_signature_shape,
     verify_signature,
 )
-from pyxmtp.identity.state import AssociationState, Member, StateDiff
+from pyxmtp.identity.state import AssociationState, Member, StateDiff, StateDraft
 from pyxmtp.proto.identity.associations import association_pb2, signature_pb2
 
 __all__ = [
-    "MAX_INBOX_LOG_ENTRIES",
-    "MAX_INSTALLATIONS_PER_INBOX",
     "AssociationState",
     "Member",
     "MemberIdentifier",
@@ -62,15 +63,9 @@ __all__ = [
     "VerifiedIdentityUpdate",
     "apply_update",
     "apply_verified",
-    "check_log_capacity",
     "get_state",
     "verify_update",
 ]
-
-MAX_INBOX_LOG_ENTRIES = 256
-"""The node refuses a new update for an inbox whose log already holds this many (node-go: inbox log is full)."""
-MAX_INSTALLATIONS_PER_INBOX = 10
-"""libxmtp clients refuse to register an installation into an inbox that already has this many."""
 
 _ALLOWED_SIGNATURES: dict[MemberKind, frozenset[SignatureKind]] = {
     MemberKind.ETHEREUM: frozenset(
@@ -79,14 +74,6 @@ _ALLOWED_SIGNATURES: dict[MemberKind, frozenset[SignatureKind]] = {
     MemberKind.INSTALLATION: frozenset({SignatureKind.INSTALLATION_KEY}),
     MemberKind.PASSKEY: frozenset({SignatureKind.P256}),
 }
-
-
-def check_log_capacity(existing_entries: int) -> None:
-    """Raise :class:`AssociationError` (``inbox_log_full``) when an inbox log cannot take another update."""
-    if existing_entries >= MAX_INBOX_LOG_ENTRIES:
-        raise AssociationError(
-            Rule.INBOX_LOG_FULL, f"inbox log has {existing_entries} entries (limit {MAX_INBOX_LOG_ENTRIES})"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +121,13 @@ def verify_update(
 # rules ---------------------------------------------------------------------------------------------------------
 
 
-def _require_state(state: AssociationState | None) -> AssociationState:
+def _require_state(state: StateDraft | None) -> StateDraft:
     if state is None:
         raise AssociationError(Rule.NOT_CREATED, "the inbox has no CreateInbox yet")
     return state
 
 
-def _replay_check(state: AssociationState, signatures: Sequence[VerifiedSignature]) -> None:
+def _replay_check(state: StateDraft, signatures: Sequence[VerifiedSignature]) -> None:
     for sig in signatures:
         if state.has_seen(sig.raw_bytes):
             raise AssociationError(Rule.REPLAY, f"signature by {sig.signer!r} was used by an earlier update")
@@ -165,9 +152,7 @@ def _is_legacy(signature: VerifiedSignature) -> bool:
     return signature.kind is SignatureKind.LEGACY_DELEGATED
 
 
-def _create_inbox(
-    state: AssociationState | None, action: CreateInbox, sig: VerifiedSignature
-) -> AssociationState:
+def _create_inbox(state: StateDraft | None, action: CreateInbox, sig: VerifiedSignature) -> StateDraft:
     if state is not None:
         raise AssociationError(Rule.MULTIPLE_CREATE, "the inbox already exists")
     if sig.signer != action.identifier:
@@ -177,18 +162,16 @@ def _create_inbox(
     _allowed_signature_for_kind(action.identifier.kind, sig)
     if _is_legacy(sig) and action.nonce != 0:
         raise AssociationError(Rule.LEGACY_SIGNATURE_REUSE, "a legacy key may only create the nonce-0 inbox")
-    return AssociationState.new(
-        inbox_id_for(action.identifier, action.nonce), action.identifier, sig.chain_id
-    )
+    return StateDraft.new(inbox_id_for(action.identifier, action.nonce), action.identifier, sig.chain_id)
 
 
 def _add_association(
-    state: AssociationState | None,
+    state: StateDraft | None,
     action: AddAssociation,
     existing: VerifiedSignature,
     new: VerifiedSignature,
     client_timestamp_ns: int,
-) -> AssociationState:
+) -> StateDraft:
     state = _require_state(state)
     _replay_check(state, (existing, new))
     if new.signer != action.new_member:
@@ -222,10 +205,11 @@ def _add_association(
     _allowed_signature_for_kind(existing_entity.kind, existing)
     if existing.signer.kind is MemberKind.INSTALLATION and action.new_member.kind is MemberKind.INSTALLATION:
         raise AssociationError(Rule.MEMBER_NOT_ALLOWED, "an installation cannot add an installation")
-    return state.with_member(Member(new.signer, existing_entity, client_timestamp_ns, new.chain_id))
+    state.add(Member(new.signer, existing_entity, client_timestamp_ns, new.chain_id))
+    return state
 
 
-def _recovery_signed(state: AssociationState, sig: VerifiedSignature) -> None:
+def _recovery_signed(state: StateDraft, sig: VerifiedSignature) -> None:
     member = state.get(sig.signer)
     if member is not None:
         _chain_id_matches(member, sig)
@@ -240,29 +224,29 @@ def _recovery_signed(state: AssociationState, sig: VerifiedSignature) -> None:
 
 
 def _revoke_association(
-    state: AssociationState | None, action: RevokeAssociation, sig: VerifiedSignature
-) -> AssociationState:
+    state: StateDraft | None, action: RevokeAssociation, sig: VerifiedSignature
+) -> StateDraft:
     state = _require_state(state)
     _replay_check(state, (sig,))
     _recovery_signed(state, sig)
     children = [
         m.identifier for m in state.members_by_parent(action.member) if m.kind is MemberKind.INSTALLATION
     ]
-    return state.without_members([action.member, *children])
+    state.remove([action.member, *children])
+    return state
 
 
 def _change_recovery_address(
-    state: AssociationState | None, action: ChangeRecoveryAddress, sig: VerifiedSignature
-) -> AssociationState:
+    state: StateDraft | None, action: ChangeRecoveryAddress, sig: VerifiedSignature
+) -> StateDraft:
     state = _require_state(state)
     _replay_check(state, (sig,))
     _recovery_signed(state, sig)
-    return state.with_recovery_identifier(action.new_recovery)
+    state.recovery_identifier = action.new_recovery
+    return state
 
 
-def _apply_action(
-    state: AssociationState | None, verified: VerifiedAction, client_timestamp_ns: int
-) -> AssociationState:
+def _apply_action(state: StateDraft | None, verified: VerifiedAction, client_timestamp_ns: int) -> StateDraft:
     action, sigs = verified.action, verified.signatures
     if isinstance(action, CreateInbox):
         return _create_inbox(state, action, sigs[0])
@@ -275,15 +259,15 @@ def _apply_action(
 
 def apply_verified(state: AssociationState | None, update: VerifiedIdentityUpdate) -> AssociationState:
     """Apply an already verified update (see :func:`verify_update`); pure, ``state`` is left unchanged."""
-    current = state
+    draft = None if state is None else state.edit()
     for action in update.actions:
-        current = _apply_action(current, action, update.client_timestamp_ns)
-    current = _require_state(current)
-    if current.inbox_id != update.inbox_id:
+        draft = _apply_action(draft, action, update.client_timestamp_ns)
+    draft = _require_state(draft)
+    if draft.inbox_id != update.inbox_id:
         raise AssociationError(
-            Rule.WRONG_INBOX_ID, f"update names inbox {update.inbox_id[:80]!r}, state is {current.inbox_id}"
+            Rule.WRONG_INBOX_ID, f"update names inbox {update.inbox_id[:80]!r}, state is {draft.inbox_id}"
         )
-    return current.with_seen_signatures(update.signer_bytes())
+    return draft.freeze(update.signer_bytes())
 
 
 def apply_update(
@@ -309,4 +293,6 @@ def get_state(
     state: AssociationState | None = None
     for update in updates:
         state = apply_update(state, update, scw_verifier=scw_verifier)
-    return _require_state(state)
+    if state is None:
+        raise AssociationError(Rule.NOT_CREATED, "the inbox has no CreateInbox yet")
+    return state

@@ -8,6 +8,8 @@ node can report it and tests can assert it. Families:
 - :class:`InvalidSignature`: a signature that does not verify, or whose bytes cannot be a signature of its kind.
 - :class:`VerifierError`: a smart-contract-wallet signature that needs an on-chain check nobody can do here.
 - :class:`AssociationError`: a well-formed, correctly signed update that breaks an XIP-46 state-machine rule.
+- :class:`LimitExceeded`: an update or an inbox log beyond one of the bounds of :mod:`pyxmtp.identity.limits`
+  (empty or oversized update, too many actions, signatures, installations or members, a full log).
 - :class:`SignatureRequestError`: misuse while building an update (a signer nobody asked for, a missing one).
 
 States are immutable values, so a failed update leaves the input state as it was.
@@ -47,7 +49,14 @@ class Rule(StrEnum):
     REPLAY = "replay"
     CHAIN_ID_MISMATCH = "chain_id_mismatch"
     INVALID_ACCOUNT_ADDRESS = "invalid_account_address"
+    # bounds (pyxmtp.identity.limits)
     INBOX_LOG_FULL = "inbox_log_full"
+    NO_ACTIONS = "no_actions"
+    TOO_MANY_ACTIONS = "too_many_actions"
+    TOO_MANY_SIGNATURES = "too_many_signatures"
+    UPDATE_TOO_LARGE = "update_too_large"
+    TOO_MANY_INSTALLATIONS = "too_many_installations"
+    TOO_MANY_MEMBERS = "too_many_members"
     # building updates
     UNKNOWN_SIGNER = "unknown_signer"
     MISSING_SIGNER = "missing_signer"
@@ -77,6 +86,16 @@ class VerifierError(IdentityError):
 
 class AssociationError(IdentityError):
     """A verified update breaks an XIP-46 association rule; ``rule`` says which."""
+
+
+class LimitExceeded(IdentityError):
+    """An update, or the log it would join, is beyond a bound of :mod:`pyxmtp.identity.limits`; ``rule`` says
+    which. ``in_update`` tells the update's own faults (empty, too large, too many actions) from those of the
+    inbox it would change (full log, too many installations or members)."""
+
+    def __init__(self, rule: Rule | str, detail: str = "", *, in_update: bool) -> None:
+        super().__init__(rule, detail)
+        self.in_update = in_update
 
 
 class SignatureRequestError(IdentityError):

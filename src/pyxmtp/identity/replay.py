@@ -8,15 +8,17 @@ client never produces one.
 
 :func:`signature_fingerprints` maps every signature in an update to an encoding-independent fingerprint
 (ECDSA: ``r || low-s``; P-256 passkeys: ``r || low-s``; others: the signature bytes), and
-:func:`check_no_reencoded_replay` rejects an update whose fingerprints were already used by an earlier one.
+:func:`check_no_reencoded_replay` rejects an update whose fingerprints were already used by an earlier one
+(:func:`check_fresh_fingerprints` against the fingerprints of a whole log, kept as it grows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Set
 
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from pyxmtp.identity.actions import wire_signatures
 from pyxmtp.proto.identity.associations import association_pb2, signature_pb2
 
 from .errors import AssociationError, Rule
@@ -60,28 +62,25 @@ def _fingerprint(sig: signature_pb2.Signature) -> bytes | None:
     return None
 
 
-def _signatures(update: association_pb2.IdentityUpdate) -> Iterator[signature_pb2.Signature]:
-    for action in update.actions:
-        kind = action.WhichOneof("kind")
-        if kind == "create_inbox":
-            yield action.create_inbox.initial_identifier_signature
-        elif kind == "add":
-            yield action.add.existing_member_signature
-            yield action.add.new_member_signature
-        elif kind == "revoke":
-            yield action.revoke.recovery_identifier_signature
-        elif kind == "change_recovery_address":
-            yield action.change_recovery_address.existing_recovery_identifier_signature
-
-
 def signature_fingerprints(update: association_pb2.IdentityUpdate) -> set[bytes]:
     """Encoding-independent fingerprints of every signature in ``update``."""
     out: set[bytes] = set()
-    for sig in _signatures(update):
+    for sig in wire_signatures(update):
         fp = _fingerprint(sig)
         if fp is not None:
             out.add(fp)
     return out
+
+
+def check_fresh_fingerprints(seen: Set[bytes], update: association_pb2.IdentityUpdate) -> frozenset[bytes]:
+    """Raise :class:`AssociationError` (``replay``) if ``update`` reuses a signature whose fingerprint is in
+    ``seen``; otherwise return the update's fingerprints."""
+    fingerprints = frozenset(signature_fingerprints(update))
+    if not fingerprints.isdisjoint(seen):
+        raise AssociationError(
+            Rule.REPLAY, "the update reuses a signature of an earlier update (re-encoded: v or s changed)"
+        )
+    return fingerprints
 
 
 def check_no_reencoded_replay(
@@ -92,8 +91,4 @@ def check_no_reencoded_replay(
     seen: set[bytes] = set()
     for old in earlier:
         seen |= signature_fingerprints(old)
-    reused = signature_fingerprints(update) & seen
-    if reused:
-        raise AssociationError(
-            Rule.REPLAY, "the update reuses a signature of an earlier update (re-encoded: v or s changed)"
-        )
+    check_fresh_fingerprints(seen, update)

@@ -1,7 +1,9 @@
 """Association state of an inbox (XIP-46): its members, recovery identifier and seen signatures.
 
-States are immutable values. Every change returns a new state, so a failed update never touches the state
-it started from.
+States are immutable values. An update is applied to a :class:`StateDraft` (:meth:`AssociationState.edit`, or
+:meth:`StateDraft.new` for a new inbox) that copies the member map once and then changes it in place, so
+applying an update costs time linear in its actions and the inbox's size; :meth:`StateDraft.freeze` makes the
+new state. A failed update drops its draft and never touches the state it started from.
 """
 
 from __future__ import annotations
@@ -82,12 +84,6 @@ class AssociationState:
     recovery_identifier: MemberIdentifier
     seen_signatures: frozenset[bytes]
 
-    @classmethod
-    def new(cls, inbox_id: str, identifier: MemberIdentifier, chain_id: int | None) -> Self:
-        """The state a CreateInbox makes: one member (no parent, no timestamp), which is also the recovery."""
-        member = Member(identifier, None, None, chain_id)
-        return cls(inbox_id, MappingProxyType({identifier: member}), identifier, frozenset())
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AssociationState):
             return NotImplemented
@@ -144,30 +140,11 @@ class AssociationState:
         """Every member as new (the diff from nothing)."""
         return StateDiff(tuple(self.members), ())
 
-    # changes (each returns a new state) --------------------------------------------------------------------
+    # changes ---------------------------------------------------------------------------------------------
 
-    def with_member(self, member: Member) -> AssociationState:
-        members = dict(self.members)
-        members[member.identifier] = member
-        return AssociationState(
-            self.inbox_id, MappingProxyType(members), self.recovery_identifier, self.seen_signatures
-        )
-
-    def without_members(self, identifiers: Iterable[MemberIdentifier]) -> AssociationState:
-        members = dict(self.members)
-        for identifier in identifiers:
-            members.pop(identifier, None)
-        return AssociationState(
-            self.inbox_id, MappingProxyType(members), self.recovery_identifier, self.seen_signatures
-        )
-
-    def with_recovery_identifier(self, identifier: MemberIdentifier) -> AssociationState:
-        return AssociationState(self.inbox_id, self.members, identifier, self.seen_signatures)
-
-    def with_seen_signatures(self, signatures: Iterable[bytes]) -> AssociationState:
-        return AssociationState(
-            self.inbox_id, self.members, self.recovery_identifier, self.seen_signatures.union(signatures)
-        )
+    def edit(self) -> StateDraft:
+        """A draft of this state for one update to change (the member map copied once)."""
+        return StateDraft(self.inbox_id, dict(self.members), self.recovery_identifier, self.seen_signatures)
 
     # wire form ---------------------------------------------------------------------------------------------
 
@@ -208,4 +185,62 @@ class AssociationState:
         return (
             f"AssociationState(inbox_id={self.inbox_id}, members=[{members}], "
             f"recovery={self.recovery_identifier!r}, seen_signatures={len(self.seen_signatures)})"
+        )
+
+
+class StateDraft:
+    """One update's working copy of a state (see the module docstring); used once, then frozen."""
+
+    __slots__ = ("_members", "_seen", "inbox_id", "recovery_identifier")
+
+    def __init__(
+        self,
+        inbox_id: str,
+        members: dict[MemberIdentifier, Member],
+        recovery_identifier: MemberIdentifier,
+        seen_signatures: frozenset[bytes],
+    ) -> None:
+        self.inbox_id = inbox_id
+        self._members: dict[MemberIdentifier, Member] | None = members
+        self.recovery_identifier = recovery_identifier
+        self._seen = seen_signatures
+
+    @classmethod
+    def new(cls, inbox_id: str, identifier: MemberIdentifier, chain_id: int | None) -> StateDraft:
+        """What a CreateInbox makes: one member (no parent, no timestamp), which is also the recovery."""
+        return cls(inbox_id, {identifier: Member(identifier, None, None, chain_id)}, identifier, frozenset())
+
+    @property
+    def _live(self) -> dict[MemberIdentifier, Member]:
+        if self._members is None:
+            raise RuntimeError("this StateDraft was frozen")
+        return self._members
+
+    def get(self, identifier: MemberIdentifier) -> Member | None:
+        return self._live.get(identifier)
+
+    def has_seen(self, signature: bytes) -> bool:
+        """Whether an earlier update used ``signature`` (this update's own do not count)."""
+        return signature in self._seen
+
+    def members_by_parent(self, parent: MemberIdentifier) -> list[Member]:
+        return [m for m in self._live.values() if m.added_by_entity == parent]
+
+    def add(self, member: Member) -> None:
+        self._live[member.identifier] = member
+
+    def remove(self, identifiers: Iterable[MemberIdentifier]) -> None:
+        members = self._live
+        for identifier in identifiers:
+            members.pop(identifier, None)
+
+    def freeze(self, new_signatures: Iterable[bytes]) -> AssociationState:
+        """The new state, with ``new_signatures`` (the update's) seen; the draft cannot be used afterwards."""
+        members = self._live
+        self._members = None
+        return AssociationState(
+            self.inbox_id,
+            MappingProxyType(members),
+            self.recovery_identifier,
+            self._seen.union(new_signatures),
         )
