@@ -1,4 +1,5 @@
-"""Structural checks of published payloads, as xmtp-node-go and its validation service make them (8.7).
+"""Structural checks of published payloads, as xmtp-node-go and its validation service make them (8.7), and the
+bounds of every request (:mod:`.limits`), checked before anything reaches the store.
 
 Group messages are parsed only far enough to learn the group id and whether the message is a commit: the
 bytes must parse exactly as an ``MLSMessage`` whose body is a PublicMessage or PrivateMessage (nothing can be
@@ -14,6 +15,17 @@ from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage, PublicMessag
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 from pyxmtp.proto.mls.message_contents import welcome_pointer_pb2, wrapper_encryption_pb2
 
+from .limits import (
+    MAX_GROUP_ID_BYTES,
+    MAX_GROUP_MESSAGES_PER_REQUEST,
+    MAX_HPKE_PUBLIC_KEY_BYTES,
+    MAX_ID,
+    MAX_INSTALLATION_KEY_BYTES,
+    MAX_PAYLOAD_BYTES,
+    MAX_SENDER_HMAC_BYTES,
+    MAX_WELCOME_METADATA_BYTES,
+    MAX_WELCOMES_PER_REQUEST,
+)
 from .store import GroupMessageFields, NewWelcome
 
 _COMMIT_TYPES = (ContentType.commit, ContentType.proposal)
@@ -25,7 +37,33 @@ _V1_ALGORITHMS = frozenset((CURVE25519, XWING, SYMMETRIC_KEY))
 
 
 class PayloadError(ValueError):
-    """A published payload is malformed; the message says what and where."""
+    """A published payload is malformed, or a request is over a bound; the message says what and where."""
+
+
+def check_size(what: str, value: bytes, limit: int) -> None:
+    """``value`` (``what`` names it, e.g. "group id of filter 3") is at most ``limit`` bytes."""
+    if len(value) > limit:
+        raise PayloadError(f"{what} is {len(value)} bytes, over the limit of {limit}")
+
+
+def check_count(what: str, count: int, limit: int) -> None:
+    """A request carries at most ``limit`` of ``what`` (e.g. "group ids")."""
+    if count > limit:
+        raise PayloadError(f"cannot exceed {limit} {what} in one request (got {count})")
+
+
+def check_cursor(what: str, cursor: int) -> None:
+    """A cursor is an id: at most :data:`~.limits.MAX_ID` (ids are signed 64-bit in both stores)."""
+    if cursor > MAX_ID:
+        raise PayloadError(f"{what} {cursor} is beyond the largest id ({MAX_ID})")
+
+
+def check_group_id(what: str, group_id: bytes) -> None:
+    check_size(what, group_id, MAX_GROUP_ID_BYTES)
+
+
+def check_installation_key(what: str, key: bytes) -> None:
+    check_size(what, key, MAX_INSTALLATION_KEY_BYTES)
 
 
 _PRIVATE_MESSAGE_PREFIX = b"\x00\x01\x00\x02"  # ProtocolVersion mls10, WireFormat private_message
@@ -155,10 +193,13 @@ def _check_group_message(index: int, item: mls_pb2.GroupMessageInput) -> GroupMe
     data = v1.data
     if not data:
         raise PayloadError(f"invalid group message {index}: data is empty")
+    check_size(f"group message {index}", data, MAX_PAYLOAD_BYTES)
+    check_size(f"sender_hmac of group message {index}", v1.sender_hmac, MAX_SENDER_HMAC_BYTES)
     try:
         group_id, is_commit = parse_group_message(data)
     except PayloadError as exc:
         raise PayloadError(f"invalid group message {index}: {exc}") from exc
+    check_group_id(f"group id of group message {index}", group_id)
     return group_id, data, v1.sender_hmac, v1.should_push, is_commit
 
 
@@ -169,6 +210,7 @@ def check_group_messages(request: mls_pb2.SendGroupMessagesRequest) -> list[Grou
     inputs = request.messages
     if not inputs:
         raise PayloadError("no group messages to send")
+    check_count("group messages", len(inputs), MAX_GROUP_MESSAGES_PER_REQUEST)
     out: list[GroupMessageFields] = []
     append = out.append
     scan = scan_private_message
@@ -176,12 +218,19 @@ def check_group_messages(request: mls_pb2.SendGroupMessagesRequest) -> list[Grou
     for index, item in enumerate(inputs):
         v1 = item.v1
         data = v1.data
-        fast = scan(data)
-        if fast is not None and fast[0]:
-            append((fast[0], data, v1.sender_hmac, v1.should_push, fast[1] != application))
-        else:  # not a well-formed PrivateMessage, or no v1, or no data: the slow path says precisely
+        hmac = v1.sender_hmac
+        fast = scan(data) if len(data) <= MAX_PAYLOAD_BYTES and len(hmac) <= MAX_SENDER_HMAC_BYTES else None
+        if fast is not None and 0 < len(fast[0]) <= MAX_GROUP_ID_BYTES:
+            append((fast[0], data, hmac, v1.should_push, fast[1] != application))
+        else:  # not a well-formed PrivateMessage, no v1, no data, or over a bound: the slow path says precisely
             append(_check_group_message(index, item))
     return out
+
+
+def _check_welcome_sizes(what: str, installation_key: bytes, data: bytes, hpke_public_key: bytes) -> None:
+    check_installation_key(f"installation_key of {what}", installation_key)
+    check_size(what, data, MAX_PAYLOAD_BYTES)
+    check_size(f"hpke_public_key of {what}", hpke_public_key, MAX_HPKE_PUBLIC_KEY_BYTES)
 
 
 def check_welcomes(request: mls_pb2.SendWelcomeMessagesRequest) -> list[NewWelcome]:
@@ -194,6 +243,7 @@ def check_welcomes(request: mls_pb2.SendWelcomeMessagesRequest) -> list[NewWelco
     inputs = request.messages
     if not inputs:
         raise PayloadError("no welcome messages to send")
+    check_count("welcome messages", len(inputs), MAX_WELCOMES_PER_REQUEST)
     out: list[NewWelcome] = []
     for index, item in enumerate(inputs):
         which = item.WhichOneof("version")
@@ -206,6 +256,12 @@ def check_welcomes(request: mls_pb2.SendWelcomeMessagesRequest) -> list[NewWelco
                 raise PayloadError(f"invalid welcome message {index}: installation_key is empty")
             if not v1.hpke_public_key and algorithm != SYMMETRIC_KEY:
                 raise PayloadError(f"invalid welcome message {index}: hpke_public_key is empty")
+            _check_welcome_sizes(f"welcome message {index}", v1.installation_key, v1.data, v1.hpke_public_key)
+            check_size(
+                f"welcome_metadata of welcome message {index}",
+                v1.welcome_metadata,
+                MAX_WELCOME_METADATA_BYTES,
+            )
             out.append(
                 NewWelcome(
                     v1.installation_key, v1.data, v1.hpke_public_key, algorithm, v1.welcome_metadata, False
@@ -223,6 +279,9 @@ def check_welcomes(request: mls_pb2.SendWelcomeMessagesRequest) -> list[NewWelco
                     f"invalid welcome pointer message {index}: wrapper algorithm {p.wrapper_algorithm} "
                     "is not XWING_MLKEM_768_DRAFT_6"
                 )
+            _check_welcome_sizes(
+                f"welcome pointer message {index}", p.installation_key, p.welcome_pointer, p.hpke_public_key
+            )
             out.append(NewWelcome(p.installation_key, p.welcome_pointer, p.hpke_public_key, XWING, b"", True))
         else:
             raise PayloadError(f"invalid welcome message {index}: missing version")

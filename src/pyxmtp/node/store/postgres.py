@@ -43,6 +43,8 @@ from .base import (
     InboxLogRecord,
     NewCommitLogEntry,
     NewWelcome,
+    ReplyTooLarge,
+    Rows,
     Store,
     StoredGroupMessages,
     StoreError,
@@ -317,17 +319,52 @@ class PostgresStore(Store):
         result: StoredGroupMessages = await self._submit(None, messages, self._notify_group_messages)
         return result
 
-    async def query_group_messages(
-        self, group_id: bytes, *, descending: bool, cursor: int, limit: int
-    ) -> list[GroupMessageRecord]:
-        query = sql.QUERY_GROUP_MESSAGES_DESC if descending else sql.QUERY_GROUP_MESSAGES_ASC
-        rows = await self._read(lambda c: c.fetch(query, group_id, cursor, limit))
-        return [GroupMessageRecord(*r) for r in rows]
+    async def _page(
+        self, plain: str, budgeted: str, params: tuple[Any, ...], limit: int, max_bytes: int | None
+    ) -> Rows[Any]:
+        """The rows of a page query (see :func:`~.postgres_schema.page_query`); the budgeted form ends each row
+        with the length the page would have had without the byte budget."""
+        out: Rows[Any] = Rows()
+        if limit <= 0:
+            return out
+        if max_bytes is None:
+            out.extend(await self._read(lambda c: c.fetch(plain, *params, limit)))
+            return out
+        rows = await self._read(lambda c: c.fetch(budgeted, *params, limit, max_bytes))
+        out.extend(r[:-1] for r in rows)
+        out.cut = bool(rows) and len(rows) < rows[0][-1]
+        return out
 
-    async def newest_group_messages(self, group_ids: Sequence[bytes]) -> list[GroupMessageRecord | None]:
+    async def query_group_messages(
+        self, group_id: bytes, *, descending: bool, cursor: int, limit: int, max_bytes: int | None = None
+    ) -> Rows[GroupMessageRecord]:
+        if descending:
+            plain, budgeted = sql.QUERY_GROUP_MESSAGES_DESC, sql.PAGE_GROUP_MESSAGES_DESC
+        else:
+            plain, budgeted = sql.QUERY_GROUP_MESSAGES_ASC, sql.PAGE_GROUP_MESSAGES_ASC
+        rows = await self._page(plain, budgeted, (group_id, cursor), limit, max_bytes)
+        rows[:] = [GroupMessageRecord(*r) for r in rows]
+        return rows
+
+    async def newest_group_messages(
+        self, group_ids: Sequence[bytes], *, include_content: bool = True, max_bytes: int | None = None
+    ) -> list[GroupMessageRecord | None]:
         ids = list(group_ids)
-        rows = await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES, ids))
         out: list[GroupMessageRecord | None] = [None] * len(ids)
+        if not include_content:
+            for row in await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES_METADATA, ids)):
+                n, record_id, created_ns, group_id, should_push, is_commit = row
+                out[n - 1] = GroupMessageRecord(
+                    record_id, created_ns, group_id, b"", b"", should_push, is_commit
+                )
+            return out
+        if max_bytes is None:
+            rows = await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES, ids))
+        else:
+            rows = await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES_WITHIN, ids, max_bytes))
+            if rows and rows[-1][-1] > max_bytes:
+                raise ReplyTooLarge(f"the newest messages come to more than {max_bytes} bytes")
+            rows = [r[:-1] for r in rows]
         for row in rows:
             out[row[0] - 1] = GroupMessageRecord(*row[1:])
         return out
@@ -362,11 +399,21 @@ class PostgresStore(Store):
         return result
 
     async def query_welcomes(
-        self, installation_key: bytes, *, descending: bool, cursor: int, limit: int
-    ) -> list[WelcomeRecord]:
-        query = sql.QUERY_WELCOMES_DESC if descending else sql.QUERY_WELCOMES_ASC
-        rows = await self._read(lambda c: c.fetch(query, installation_key, cursor, limit))
-        return [WelcomeRecord(*r) for r in rows]
+        self,
+        installation_key: bytes,
+        *,
+        descending: bool,
+        cursor: int,
+        limit: int,
+        max_bytes: int | None = None,
+    ) -> Rows[WelcomeRecord]:
+        if descending:
+            plain, budgeted = sql.QUERY_WELCOMES_DESC, sql.PAGE_WELCOMES_DESC
+        else:
+            plain, budgeted = sql.QUERY_WELCOMES_ASC, sql.PAGE_WELCOMES_ASC
+        rows = await self._page(plain, budgeted, (installation_key, cursor), limit, max_bytes)
+        rows[:] = [WelcomeRecord(*r) for r in rows]
+        return rows
 
     # --- key packages ---------------------------------------------------------------------------------------
     async def put_key_package(self, installation_key: bytes, key_package: bytes) -> None:
@@ -377,11 +424,21 @@ class PostgresStore(Store):
 
         await self._submit(job)
 
-    async def fetch_key_packages(self, installation_keys: Sequence[bytes]) -> list[bytes | None]:
+    async def fetch_key_packages(
+        self, installation_keys: Sequence[bytes], *, max_bytes: int | None = None
+    ) -> list[bytes | None]:
         keys = list(installation_keys)
-        rows = await self._read(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES, keys))
-        found = {bytes(r[0]): r[1] for r in rows}
-        return [found.get(k) for k in keys]
+        if max_bytes is None:
+            rows = await self._read(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES, keys))
+            found = {bytes(r[0]): r[1] for r in rows}
+            return [found.get(k) for k in keys]
+        rows = await self._read(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES_WITHIN, keys, max_bytes))
+        if rows and rows[-1][-1] > max_bytes:
+            raise ReplyTooLarge(f"the key packages come to more than {max_bytes} bytes")
+        out: list[bytes | None] = [None] * len(keys)
+        for n, key_package, _upto in rows:
+            out[n - 1] = key_package
+        return out
 
     async def key_package_history(self, installation_key: bytes) -> list[bytes]:
         rows = await self._read(lambda c: c.fetch(sql.KEY_PACKAGE_HISTORY, installation_key))
@@ -462,9 +519,14 @@ class PostgresStore(Store):
         result: list[CommitLogRecord] = await self._submit(job)
         return result
 
-    async def query_commit_log(self, group_id: bytes, *, cursor: int, limit: int) -> list[CommitLogRecord]:
-        rows = await self._read(lambda c: c.fetch(sql.QUERY_COMMIT_LOG, group_id, cursor, limit))
-        return [CommitLogRecord(*r) for r in rows]
+    async def query_commit_log(
+        self, group_id: bytes, *, cursor: int, limit: int, max_bytes: int | None = None
+    ) -> Rows[CommitLogRecord]:
+        rows = await self._page(
+            sql.QUERY_COMMIT_LOG, sql.PAGE_COMMIT_LOG, (group_id, cursor), limit, max_bytes
+        )
+        rows[:] = [CommitLogRecord(*r) for r in rows]
+        return rows
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     async def close(self) -> None:
