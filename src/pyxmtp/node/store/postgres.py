@@ -251,14 +251,22 @@ class PostgresStore(Store):
             settle_writes(batch, await self._run_batch(batch))
 
     async def _run_batch(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """One transaction for the batch. If it fails as a whole while the connection stays up (a statement of
+        it failed: one request's rows broke the group-message insert, say), nothing of it was committed, and
+        each write runs again on its own, so that only the writes that fail by themselves fail."""
         try:
             conn = self._writer
             if conn is None or conn.is_closed():
                 self._writer = None
                 conn = self._writer = await self._connect_writer(migrate=False)
-            if all(job.fn is None for job in batch):
-                return await self._insert_group_messages(conn, batch)
-            return await self._run_transaction(conn, batch)
+            try:
+                if all(job.fn is None for job in batch):
+                    return await self._insert_group_messages(conn, batch)
+                return await self._run_transaction(conn, batch)
+            except Exception as exc:
+                if len(batch) == 1 or conn.is_closed() or _connection_lost(exc):
+                    raise
+            return [(await self._run_batch([job]))[0] for job in batch]
         except Exception as exc:
             failure = exc if isinstance(exc, StoreError) else StoreError(f"PostgreSQL write failed: {exc}")
             if not isinstance(exc, (StoreError, asyncpg.PostgresError)):

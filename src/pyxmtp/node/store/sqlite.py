@@ -62,7 +62,7 @@ from .sqlite_schema import (
     dedupe_key,
     migrate,
 )
-from .sqlite_writer import Checkpointer, Job, WalSyncer, Writer, insert_deduplicated
+from .sqlite_writer import Checkpointer, Job, WalSyncer, Writer, insert_deduplicated, store_error
 
 DB_FILE_NAME = "node.sqlite3"
 LOCK_FILE_NAME = "node.lock"
@@ -206,7 +206,13 @@ class SqliteStore(Store):
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("the store is closed")
-        return await self._loop.run_in_executor(self._read_pool, lambda: fn(self._reader()))
+        try:
+            return await self._loop.run_in_executor(self._read_pool, lambda: fn(self._reader()))
+        except sqlite3.Error as exc:
+            failure = store_error(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
 
     # --- group messages -------------------------------------------------------------------------------------
     async def insert_group_messages(self, messages: Sequence[GroupMessageFields]) -> StoredGroupMessages:
