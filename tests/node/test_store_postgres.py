@@ -55,7 +55,9 @@ async def test_duplicates_inside_a_batch_map_back_to_their_requests(store: Postg
         assert [r.data for r in batch] == fresh
 
 
-async def test_the_writer_reconnects_after_its_connection_is_killed(store: PostgresStore) -> None:
+async def test_the_writer_reconnects_after_its_connection_is_killed(
+    store: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
     first = await store.insert_group_messages([msg(b"g", b"before")])
     admin = await asyncpg.connect(DSN)
     try:
@@ -77,6 +79,9 @@ async def test_the_writer_reconnects_after_its_connection_is_killed(store: Postg
         await admin.close()
     rows = await store.query_group_messages(b"g", descending=False, cursor=0, limit=10)
     assert rows[0].data == b"before" and rows[-1].data == b"after"
+    assert not [
+        r for r in caplog.records if r.exc_info
+    ]  # a lost connection is logged once, without a traceback
 
 
 async def test_a_cancelled_writer_does_not_stop_the_others(store: PostgresStore) -> None:

@@ -231,6 +231,25 @@ class StoreListener(Protocol):
 log = logging.getLogger("pyxmtp.node.store")
 
 
+class FailureLog:
+    """Logs the failures of a background task or of a database connection once per run of them (no traceback:
+    the cause is the disk or the server, not the code), and the recovery."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._failing = False
+
+    def failed(self, exc: BaseException) -> None:
+        if not self._failing:
+            self._failing = True
+            log.error("%s failed: %s (logged once until it succeeds again)", self._what, exc)
+
+    def succeeded(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("%s succeeds again", self._what)
+
+
 class QueuedWrite(Protocol):
     """A write a backend's writer ran: whom to tell of the result, and who waits for it."""
 

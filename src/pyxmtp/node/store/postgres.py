@@ -37,6 +37,7 @@ import asyncpg
 from . import postgres_schema as sql
 from .base import (
     CommitLogRecord,
+    FailureLog,
     GroupMessageFields,
     GroupMessageRecord,
     InboxLogConflict,
@@ -133,6 +134,7 @@ class PostgresStore(Store):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._failures = FailureLog("writing to PostgreSQL")
 
     @property
     def description(self) -> str:
@@ -261,15 +263,23 @@ class PostgresStore(Store):
                 conn = self._writer = await self._connect_writer(migrate=False)
             try:
                 if all(job.fn is None for job in batch):
-                    return await self._insert_group_messages(conn, batch)
-                return await self._run_transaction(conn, batch)
+                    outcomes = await self._insert_group_messages(conn, batch)
+                else:
+                    outcomes = await self._run_transaction(conn, batch)
             except Exception as exc:
                 if len(batch) == 1 or conn.is_closed() or _connection_lost(exc):
                     raise
+            else:
+                self._failures.succeeded()
+                return outcomes
             return [(await self._run_batch([job]))[0] for job in batch]
         except Exception as exc:
             failure = exc if isinstance(exc, StoreError) else StoreError(f"PostgreSQL write failed: {exc}")
-            if not isinstance(exc, (StoreError, asyncpg.PostgresError)):
+            if _connection_lost(exc) or (
+                isinstance(exc, StoreError) and not isinstance(exc, InboxLogConflict)
+            ):
+                self._failures.failed(exc)  # the server went away: once, not a traceback per write
+            elif not isinstance(exc, (StoreError, asyncpg.PostgresError)):
                 log.exception("PostgreSQL write failed")
             return [(False, failure)] * len(batch)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .base import StoredGroupMessages, StoreError, WelcomeRecord, runs_of_writes, settle_writes
+from .base import FailureLog, StoredGroupMessages, StoreError, WelcomeRecord, runs_of_writes, settle_writes
 from .sqlite_dedupe import GroupMessageKeys
 from .sqlite_group_messages import GroupMessageJob, insert_group_messages
 from .sqlite_runs import ROW_WIDTH
@@ -72,25 +72,6 @@ def store_error(exc: Exception) -> Exception:
         failure.__cause__ = exc
         return failure
     return exc
-
-
-class FailureLog:
-    """Logs a background task's failures once per run of them (no traceback: the cause is the disk, not the
-    code), and its recovery."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-        self._failing = False
-
-    def failed(self, exc: BaseException) -> None:
-        if not self._failing:
-            self._failing = True
-            log.error("%s failed: %s (logged once until it succeeds again)", self._what, exc)
-
-    def succeeded(self) -> None:
-        if self._failing:
-            self._failing = False
-            log.info("%s succeeds again", self._what)
 
 
 def take_queued(q: queue.SimpleQueue[T | None], limit: int | None) -> tuple[list[T], bool]:
