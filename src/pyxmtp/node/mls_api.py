@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2
@@ -19,16 +20,7 @@ from pyxmtp.proto.mls.message_contents import commit_log_pb2
 
 from . import limits, wire
 from .errors import ApiError, invalid_argument
-from .limits import (
-    MAX_COMMIT_LOG_ENTRY_BYTES,
-    MAX_COMMIT_LOG_PUBLISHES,
-    MAX_COMMIT_LOG_QUERIES,
-    MAX_COMMIT_LOG_SIGNATURE_BYTES,
-    MAX_KEY_PACKAGE_BYTES,
-    MAX_KEY_PACKAGES_PER_REQUEST,
-    MAX_NEWEST_GROUP_IDS,
-    MAX_SUBSCRIPTION_FILTERS,
-)
+from .limits import MAX_COMMIT_LOG_PUBLISHES, MAX_COMMIT_LOG_QUERIES, MAX_KEY_PACKAGE_BYTES
 from .pubsub import (
     Dispatcher,
     SubscriptionClosed,
@@ -48,12 +40,16 @@ from .store import (
 )
 from .validation import (
     PayloadError,
-    check_count,
-    check_cursor,
+    check_commit_log_entry,
+    check_commit_log_query,
+    check_group_filters,
     check_group_id,
+    check_group_ids,
     check_group_messages,
     check_installation_key,
+    check_installation_keys,
     check_size,
+    check_welcome_filters,
     check_welcomes,
 )
 
@@ -66,16 +62,16 @@ ServicerContext = grpc.aio.ServicerContext[bytes, bytes]
 Replay = Callable[[bytes, int], Awaitable[tuple[list[tuple[int, bytes]], bool]]]
 
 
-def _checked(check: Callable[[], object]) -> None:
-    """Run a request check; a :class:`PayloadError` is the caller's INVALID_ARGUMENT."""
+def _checked(check: Callable[..., None], *args: Any) -> None:
+    """Run a request check of :mod:`.validation`; a :class:`PayloadError` is the caller's INVALID_ARGUMENT."""
     try:
-        check()
+        check(*args)
     except PayloadError as exc:
         raise invalid_argument(str(exc)) from exc
 
 
 def _too_large(exc: ReplyTooLarge, ask: str) -> ApiError:
-    return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{exc}, more than one reply may carry; {ask}")
+    return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{exc}, more than a reply may carry; {ask}")
 
 
 class Broadcaster:
@@ -147,12 +143,12 @@ class MlsApiService:
 
     async def _store_key_package(self, upload: mls_pb2.KeyPackageUpload) -> bytes:
         data = upload.key_package_tls_serialized
-        _checked(lambda: check_size("key package", data, MAX_KEY_PACKAGE_BYTES))
+        _checked(check_size, "key package", data, MAX_KEY_PACKAGE_BYTES)
         try:
             _inbox_id, installation_key, _verified = validate_xmtp_key_package(data, int(self.clock()))
         except MLSError as exc:
             raise invalid_argument(f"invalid key package: {exc}") from exc
-        _checked(lambda: check_installation_key("installation key of the key package", installation_key))
+        _checked(check_installation_key, "installation key of the key package", installation_key)
         await self.store.put_key_package(installation_key, data)
         return installation_key
 
@@ -189,19 +185,7 @@ class MlsApiService:
                     "are required"
                 )
             signature = e.signature.SerializeToString()
-
-            def check(
-                e: mls_pb2.PublishCommitLogRequest = e, index: int = index, signature: bytes = signature
-            ) -> None:
-                check_group_id(f"group_id of commit log entry {index}", e.group_id)
-                check_size(
-                    f"commit log entry {index}", e.serialized_commit_log_entry, MAX_COMMIT_LOG_ENTRY_BYTES
-                )
-                check_size(
-                    f"signature of commit log entry {index}", signature, MAX_COMMIT_LOG_SIGNATURE_BYTES
-                )
-
-            _checked(check)
+            _checked(check_commit_log_entry, index, e.group_id, e.serialized_commit_log_entry, signature)
             new.append(NewCommitLogEntry(e.group_id, e.serialized_commit_log_entry, signature))
         await self.store.insert_commit_log_entries(new)
         return empty_pb2.Empty()
@@ -211,13 +195,7 @@ class MlsApiService:
         self, request: mls_pb2.FetchKeyPackagesRequest, context: ServicerContext
     ) -> mls_pb2.FetchKeyPackagesResponse:
         keys = request.installation_keys
-
-        def check() -> None:
-            check_count("installation keys", len(keys), MAX_KEY_PACKAGES_PER_REQUEST)
-            for index, key in enumerate(keys):
-                check_installation_key(f"installation key {index}", key)
-
-        _checked(check)
+        _checked(check_installation_keys, keys)
         try:
             found = await self.store.fetch_key_packages(keys, max_bytes=self.page_bytes)
         except ReplyTooLarge as exc:
@@ -242,7 +220,7 @@ class MlsApiService:
     ) -> mls_pb2.QueryGroupMessagesResponse:
         if not request.group_id:
             raise invalid_argument("group is required")
-        _checked(lambda: check_group_id("group_id", request.group_id))
+        _checked(check_group_id, "group_id", request.group_id)
         page = self._page(request.paging_info if request.HasField("paging_info") else None)
         rows = await self.store.query_group_messages(
             request.group_id,
@@ -261,7 +239,7 @@ class MlsApiService:
     ) -> mls_pb2.QueryWelcomeMessagesResponse:
         if not request.installation_key:
             raise invalid_argument("installation is required")
-        _checked(lambda: check_installation_key("installation_key", request.installation_key))
+        _checked(check_installation_key, "installation_key", request.installation_key)
         page = self._page(request.paging_info if request.HasField("paging_info") else None)
         rows = await self.store.query_welcomes(
             request.installation_key,
@@ -282,12 +260,7 @@ class MlsApiService:
         if not group_ids:
             raise invalid_argument("no group ids provided")
 
-        def check() -> None:
-            check_count("group ids", len(group_ids), MAX_NEWEST_GROUP_IDS)
-            for index, group_id in enumerate(group_ids):
-                check_group_id(f"group id {index}", group_id)
-
-        _checked(check)
+        _checked(check_group_ids, group_ids)
         include = request.include_content
         try:
             newest = await self.store.newest_group_messages(
@@ -322,11 +295,7 @@ class MlsApiService:
             if q.paging_info.direction == wire.DESCENDING:
                 raise invalid_argument(f"invalid request {index}: descending direction is not supported")
 
-            def check(q: mls_pb2.QueryCommitLogRequest = q, index: int = index) -> None:
-                check_group_id(f"group_id of request {index}", q.group_id)
-                check_cursor(f"id_cursor of request {index}", q.paging_info.id_cursor)
-
-            _checked(check)
+            _checked(check_commit_log_query, index, q.group_id, q.paging_info.id_cursor)
         out: list[mls_pb2.QueryCommitLogResponse] = []
         budget = self.page_bytes
         for q in queries:
@@ -360,16 +329,7 @@ class MlsApiService:
     ) -> None:
         await context.send_initial_metadata(SUBSCRIBED_HEADER)
         filters = [(f.group_id, f.id_cursor) for f in request.filters]
-
-        def check() -> None:
-            check_count("filters", len(filters), MAX_SUBSCRIPTION_FILTERS)
-            for index, (group_id, cursor) in enumerate(filters):
-                if not group_id:
-                    raise PayloadError(f"filter {index} has an empty group id")
-                check_group_id(f"group id of filter {index}", group_id)
-                check_cursor(f"id_cursor of filter {index}", cursor)
-
-        _checked(check)
+        _checked(check_group_filters, filters)
 
         async def replay(group_id: bytes, cursor: int) -> tuple[list[tuple[int, bytes]], bool]:
             rows = await self.store.query_group_messages(
@@ -389,14 +349,7 @@ class MlsApiService:
             raise invalid_argument("no valid filters provided")
         if any(not key for key, _ in filters):
             raise invalid_argument("a filter is nil or installation key is empty")
-
-        def check() -> None:
-            check_count("filters", len(filters), MAX_SUBSCRIPTION_FILTERS)
-            for index, (key, cursor) in enumerate(filters):
-                check_installation_key(f"installation key of filter {index}", key)
-                check_cursor(f"id_cursor of filter {index}", cursor)
-
-        _checked(check)
+        _checked(check_welcome_filters, filters)
 
         async def replay(key: bytes, cursor: int) -> tuple[list[tuple[int, bytes]], bool]:
             rows = await self.store.query_welcomes(

@@ -8,6 +8,8 @@ decrypted or verified). Welcomes are shape-checked only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyxmtp.mls.codec import decode
 from pyxmtp.mls.constants import ContentType
 from pyxmtp.mls.errors import MLSError
@@ -16,13 +18,18 @@ from pyxmtp.proto.mls.api.v1 import mls_pb2
 from pyxmtp.proto.mls.message_contents import welcome_pointer_pb2, wrapper_encryption_pb2
 
 from .limits import (
+    MAX_COMMIT_LOG_ENTRY_BYTES,
+    MAX_COMMIT_LOG_SIGNATURE_BYTES,
     MAX_GROUP_ID_BYTES,
     MAX_GROUP_MESSAGES_PER_REQUEST,
     MAX_HPKE_PUBLIC_KEY_BYTES,
     MAX_ID,
     MAX_INSTALLATION_KEY_BYTES,
+    MAX_KEY_PACKAGES_PER_REQUEST,
+    MAX_NEWEST_GROUP_IDS,
     MAX_PAYLOAD_BYTES,
     MAX_SENDER_HMAC_BYTES,
+    MAX_SUBSCRIPTION_FILTERS,
     MAX_WELCOME_METADATA_BYTES,
     MAX_WELCOMES_PER_REQUEST,
 )
@@ -64,6 +71,52 @@ def check_group_id(what: str, group_id: bytes) -> None:
 
 def check_installation_key(what: str, key: bytes) -> None:
     check_size(what, key, MAX_INSTALLATION_KEY_BYTES)
+
+
+# --- the lists of read requests -------------------------------------------------------------------------------------
+def check_installation_keys(keys: Sequence[bytes]) -> None:
+    """FetchKeyPackages."""
+    check_count("installation keys", len(keys), MAX_KEY_PACKAGES_PER_REQUEST)
+    for index, key in enumerate(keys):
+        check_installation_key(f"installation key {index}", key)
+
+
+def check_group_ids(group_ids: Sequence[bytes]) -> None:
+    """GetNewestGroupMessage."""
+    check_count("group ids", len(group_ids), MAX_NEWEST_GROUP_IDS)
+    for index, group_id in enumerate(group_ids):
+        check_group_id(f"group id {index}", group_id)
+
+
+def check_group_filters(filters: Sequence[tuple[bytes, int]]) -> None:
+    """SubscribeGroupMessages: ``(group_id, id_cursor)`` per filter."""
+    check_count("filters", len(filters), MAX_SUBSCRIPTION_FILTERS)
+    for index, (group_id, cursor) in enumerate(filters):
+        if not group_id:
+            raise PayloadError(f"filter {index} has an empty group id")
+        check_group_id(f"group id of filter {index}", group_id)
+        check_cursor(f"id_cursor of filter {index}", cursor)
+
+
+def check_welcome_filters(filters: Sequence[tuple[bytes, int]]) -> None:
+    """SubscribeWelcomeMessages: ``(installation_key, id_cursor)`` per filter (present and non-empty)."""
+    check_count("filters", len(filters), MAX_SUBSCRIPTION_FILTERS)
+    for index, (key, cursor) in enumerate(filters):
+        check_installation_key(f"installation key of filter {index}", key)
+        check_cursor(f"id_cursor of filter {index}", cursor)
+
+
+def check_commit_log_entry(index: int, group_id: bytes, entry: bytes, signature: bytes) -> None:
+    """An entry of BatchPublishCommitLog (``signature`` serialized)."""
+    check_group_id(f"group_id of commit log entry {index}", group_id)
+    check_size(f"commit log entry {index}", entry, MAX_COMMIT_LOG_ENTRY_BYTES)
+    check_size(f"signature of commit log entry {index}", signature, MAX_COMMIT_LOG_SIGNATURE_BYTES)
+
+
+def check_commit_log_query(index: int, group_id: bytes, cursor: int) -> None:
+    """A query of BatchQueryCommitLog."""
+    check_group_id(f"group_id of request {index}", group_id)
+    check_cursor(f"id_cursor of request {index}", cursor)
 
 
 _PRIVATE_MESSAGE_PREFIX = b"\x00\x01\x00\x02"  # ProtocolVersion mls10, WireFormat private_message
