@@ -97,6 +97,14 @@ def _connection_lost(exc: BaseException) -> bool:
     return state.startswith(("08", "57P"))
 
 
+def _is_closed(conn: Connection) -> bool:
+    """Whether a pooled connection is closed; a proxy the pool has already taken back counts as closed."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
 def _redacted(dsn: str) -> str:
     """``dsn`` without its password (URI form; a key=value string is reduced to its host, port and dbname)."""
     if "://" not in dsn:
@@ -228,10 +236,13 @@ class PostgresStore(Store):
                     try:
                         return await fn(conn)
                     except _CLIENT_ERRORS as exc:
-                        if attempt or not (conn.is_closed() or _connection_lost(exc)):
+                        if attempt or not (_connection_lost(exc) or _is_closed(conn)):
                             raise
                         log.warning("a pooled PostgreSQL connection was lost (%s); reading again", exc)
-                        conn.terminate()
+                        with contextlib.suppress(
+                            asyncpg.InterfaceError
+                        ):  # the pool may have let it go already
+                            conn.terminate()
                 # The others were most likely lost with it (a server restart): replace them all.
                 await self._pool.expire_connections()
             except _CLIENT_ERRORS as exc:
