@@ -26,8 +26,10 @@ class Client:
     migration: migration_pb2_grpc.D14nMigrationApiStub
 
 
-def connect(address: str) -> Client:
-    channel = grpc.aio.insecure_channel(address)
+def connect(address: str, *, max_receive: int | None = None) -> Client:
+    """A client of the node at ``address``; ``max_receive``: its gRPC receive limit (default 4 MiB)."""
+    options = [] if max_receive is None else [("grpc.max_receive_message_length", max_receive)]
+    channel = grpc.aio.insecure_channel(address, options=options)
     return Client(
         channel,
         mls_pb2_grpc.MlsApiStub(channel),

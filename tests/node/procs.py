@@ -56,7 +56,7 @@ class NodeProcess:
                 return self.port
             if self.proc.poll() is not None:
                 raise RuntimeError(f"node exited with {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.05)
+            time.sleep(0.05)  # a poll, with the deadline above
         raise TimeoutError(f"node did not start:\n{self.log()}")
 
     @property

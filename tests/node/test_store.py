@@ -24,6 +24,7 @@ from pyxmtp.node.store import (
 from pyxmtp.node.store.sqlite import DB_FILE_NAME
 
 from .postgres import BACKENDS, DSN, postgres_schemas
+from .waiting import until
 
 #: Opens the test's store (again: the same database each time).
 OpenStore = Callable[[], Awaitable[Store]]
@@ -141,11 +142,8 @@ async def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None
     db = tmp_path / DB_FILE_NAME
     before = db.stat().st_size
     await store.insert_group_messages([msg(b"g", os.urandom(512)) for _ in range(2000)])  # ~1 MB, in the WAL
-    for _ in range(50):  # the writer's own backstop (64 MB of WAL) is far away: only the checkpointer copies
-        await asyncio.sleep(0.05)
-        if db.stat().st_size > before + 1_000_000:
-            break
-    assert db.stat().st_size > before + 1_000_000
+    # the writer's own backstop (64 MB of WAL) is far away: only the checkpointer copies
+    await until(lambda: db.stat().st_size > before + 1_000_000)
     await store.close()
 
 

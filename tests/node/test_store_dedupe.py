@@ -9,6 +9,7 @@ import os
 import sqlite3
 import threading
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from pyxmtp.node.store import (
 from pyxmtp.node.store import sqlite as sqlite_module
 from pyxmtp.node.store.sqlite import DB_FILE_NAME
 from pyxmtp.node.store.sqlite_schema import SCHEMA_VERSION, dedupe_key
+
+from .waiting import until
 
 
 def msg(group: bytes, data: bytes, *, push: bool = False, commit: bool = False) -> NewGroupMessage:
@@ -232,10 +235,16 @@ async def test_the_wal_starts_over_instead_of_growing(
     store = await SqliteStore.open(tmp_path)
     group = b"g" * 16
     written = 0
+    checkpointer = store._checkpointer
+
+    def checkpointed_after(runs: int) -> Callable[[], bool]:
+        """Whether a checkpoint that started after ``runs`` were counted has completed."""
+        return lambda: checkpointer.runs >= runs + 2
+
     for _ in range(60):  # ~3 MB in 60 commits, each ~50 KB (about a dozen pages)
         await store.insert_group_messages([msg(group, os.urandom(1000)) for _ in range(50)])
         written += 50_000
-        await asyncio.sleep(0.01)  # a background checkpoint in between
+        await until(checkpointed_after(checkpointer.runs))  # a background checkpoint in between
     wal = (tmp_path / (DB_FILE_NAME + "-wal")).stat().st_size
     assert wal < written / 3
     assert len(await stored(store, group)) == 3000
@@ -364,10 +373,7 @@ async def test_the_older_tiers_filter_loads_in_the_background_and_misses_nothing
         assert len(await store.insert_group_messages(second[start : start + 10])) == 10
     assert older_tier_size(tmp_path) > moved_before + 40  # ... including keys of the second hundred
     release.set()
-    for _ in range(500):
-        if keys.older_filter_complete:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: keys.older_filter_complete)
     assert len(await store.insert_group_messages([*first, *second, msg(group, b"new")])) == 1
     assert keys._older_complete  # adopted: the filter, not a probe of every key, ruled the new one out
     for m in [*first, *second]:  # one at a time: a key only the older tier has must pass the filter

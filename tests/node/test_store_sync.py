@@ -28,10 +28,11 @@ class Listener:
 async def test_a_write_is_acknowledged_only_after_the_wal_sync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    release = threading.Event()
+    syncing, release = threading.Event(), threading.Event()
     synced: list[int] = []
 
     def held_fdatasync(fd: int) -> None:
+        syncing.set()
         release.wait(10)
         os.fdatasync(fd)
         synced.append(os.fstat(fd).st_size)
@@ -44,7 +45,9 @@ async def test_a_write_is_acknowledged_only_after_the_wal_sync(
     write = asyncio.ensure_future(
         store.insert_group_messages([NewGroupMessage(group, b"a", b"", False, False)])
     )
-    await asyncio.sleep(0.3)
+    assert await asyncio.to_thread(
+        syncing.wait, 10
+    )  # the writer committed and handed the commit to the syncer
     # Committed (another connection sees it), but neither the writer nor a subscriber has been told.
     assert [
         r.data for r in await store.query_group_messages(group, descending=False, cursor=0, limit=10)

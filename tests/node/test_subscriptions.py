@@ -122,7 +122,7 @@ async def test_writes_racing_the_replay_arrive_exactly_once(node: Node, client: 
             )
 
     async def subscriber(delay: float) -> list[int]:
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay)  # a deliberate stagger: any length will do, nothing waits on it
         call = subscribe(client, (g, 0))
         got = await read_n(call, total, timeout=30)
         await assert_silent(call, 0.1)

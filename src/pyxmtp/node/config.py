@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pyxmtp.identity.signatures import SmartContractWalletVerifier
 
+from .limits import PAGE_BYTES
 from .ratelimit import RateLimits
 
 #: What FetchD14nCutover answers: "not scheduled". libxmtp migration clients switch to d14n once
@@ -14,6 +15,8 @@ from .ratelimit import RateLimits
 NO_CUTOVER_NS = 2**63 - 1
 #: xmtp-node-go's ``--max-msg-size`` default.
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+#: The least ``max_message_bytes`` may be: a page of replies (see :mod:`pyxmtp.node.limits`) and some room.
+MIN_MESSAGE_BYTES = PAGE_BYTES + 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -34,6 +37,8 @@ class NodeConfig:
     subscriber_backlog: int = 1024
     #: Seconds in-flight calls get to finish on shutdown.
     grace_period: float = 5.0
+    #: The largest gRPC message the node receives or sends (xmtp-node-go: 50 MB); replies stay within a page's
+    #: budget below it (:data:`pyxmtp.node.limits.PAGE_BYTES`), so it may not be set lower than that and some room.
     max_message_bytes: int = MAX_MESSAGE_BYTES
     d14n_cutover_ns: int = NO_CUTOVER_NS
     #: Checks ERC-1271/ERC-6492 signatures (identity updates and VerifySmartContractWalletSignatures).
@@ -41,3 +46,10 @@ class NodeConfig:
     #: Serve TLS with this PEM certificate chain and private key (both, or neither: plaintext).
     tls_cert: Path | None = None
     tls_key: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_message_bytes < MIN_MESSAGE_BYTES:
+            raise ValueError(
+                f"max_message_bytes must be at least {MIN_MESSAGE_BYTES} (a page of a reply, and room), "
+                f"not {self.max_message_bytes}"
+            )

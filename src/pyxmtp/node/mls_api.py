@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2
@@ -17,8 +18,9 @@ from pyxmtp.mls.errors import MLSError
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 from pyxmtp.proto.mls.message_contents import commit_log_pb2
 
-from . import wire
+from . import limits, wire
 from .errors import ApiError, invalid_argument
+from .limits import MAX_COMMIT_LOG_PUBLISHES, MAX_COMMIT_LOG_QUERIES, MAX_KEY_PACKAGE_BYTES
 from .pubsub import (
     Dispatcher,
     SubscriptionClosed,
@@ -30,22 +32,46 @@ from .store import (
     MAX_PAGE_SIZE,
     GroupMessageRecord,
     NewCommitLogEntry,
+    ReplyTooLarge,
     Store,
     StoredGroupMessages,
     WelcomeRecord,
+    commit_log_bytes,
 )
-from .validation import PayloadError, check_group_messages, check_welcomes
+from .validation import (
+    PayloadError,
+    check_commit_log_entry,
+    check_commit_log_query,
+    check_group_filters,
+    check_group_id,
+    check_group_ids,
+    check_group_messages,
+    check_installation_key,
+    check_installation_keys,
+    check_size,
+    check_welcome_filters,
+    check_welcomes,
+)
 
-#: xmtp-node-go's batch limits for the commit log (``maxBatchInserts``, ``maxBatchQueries``).
-MAX_COMMIT_LOG_PUBLISHES = 10
-MAX_COMMIT_LOG_QUERIES = 20
 SUBSCRIBED_HEADER = (("subscribed", "true"),)
 SLOW_READER_MESSAGE = "caller did not read all messages fast enough"
 SHUTDOWN_MESSAGE = "service is shutting down"
 
 ServicerContext = grpc.aio.ServicerContext[bytes, bytes]
-#: Reads one page of a topic's history after a cursor: ``[(id, serialized message), ...]``.
-Replay = Callable[[bytes, int], Awaitable[list[tuple[int, bytes]]]]
+#: Reads one page of a topic's history after a cursor: ``([(id, serialized message), ...], more may follow)``.
+Replay = Callable[[bytes, int], Awaitable[tuple[list[tuple[int, bytes]], bool]]]
+
+
+def _checked(check: Callable[..., None], *args: Any) -> None:
+    """Run a request check of :mod:`.validation`; a :class:`PayloadError` is the caller's INVALID_ARGUMENT."""
+    try:
+        check(*args)
+    except PayloadError as exc:
+        raise invalid_argument(str(exc)) from exc
+
+
+def _too_large(exc: ReplyTooLarge, ask: str) -> ApiError:
+    return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{exc}, more than a reply may carry; {ask}")
 
 
 class Broadcaster:
@@ -78,12 +104,21 @@ class Broadcaster:
 
 
 class MlsApiService:
+    """The handlers. ``page_bytes``: the byte budget of a page and of a reply listing one record per requested
+    key (default :data:`~pyxmtp.node.limits.PAGE_BYTES`, read when the service is made)."""
+
     def __init__(
-        self, store: Store, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        *,
+        clock: Callable[[], float] = time.time,
+        page_bytes: int | None = None,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.clock = clock
+        self.page_bytes = limits.PAGE_BYTES if page_bytes is None else page_bytes
 
     # --- publishing -----------------------------------------------------------------------------------------
     async def SendGroupMessages(
@@ -108,10 +143,12 @@ class MlsApiService:
 
     async def _store_key_package(self, upload: mls_pb2.KeyPackageUpload) -> bytes:
         data = upload.key_package_tls_serialized
+        _checked(check_size, "key package", data, MAX_KEY_PACKAGE_BYTES)
         try:
             _inbox_id, installation_key, _verified = validate_xmtp_key_package(data, int(self.clock()))
         except MLSError as exc:
             raise invalid_argument(f"invalid key package: {exc}") from exc
+        _checked(check_installation_key, "installation key of the key package", installation_key)
         await self.store.put_key_package(installation_key, data)
         return installation_key
 
@@ -147,9 +184,9 @@ class MlsApiService:
                     f"invalid commit log entry {index}: group_id, serialized_commit_log_entry and signature "
                     "are required"
                 )
-            new.append(
-                NewCommitLogEntry(e.group_id, e.serialized_commit_log_entry, e.signature.SerializeToString())
-            )
+            signature = e.signature.SerializeToString()
+            _checked(check_commit_log_entry, index, e.group_id, e.serialized_commit_log_entry, signature)
+            new.append(NewCommitLogEntry(e.group_id, e.serialized_commit_log_entry, signature))
         await self.store.insert_commit_log_entries(new)
         return empty_pb2.Empty()
 
@@ -157,7 +194,12 @@ class MlsApiService:
     async def FetchKeyPackages(
         self, request: mls_pb2.FetchKeyPackagesRequest, context: ServicerContext
     ) -> mls_pb2.FetchKeyPackagesResponse:
-        found = await self.store.fetch_key_packages(request.installation_keys)
+        keys = request.installation_keys
+        _checked(check_installation_keys, keys)
+        try:
+            found = await self.store.fetch_key_packages(keys, max_bytes=self.page_bytes)
+        except ReplyTooLarge as exc:
+            raise _too_large(exc, "ask for fewer installations at a time") from exc
         KeyPackage = mls_pb2.FetchKeyPackagesResponse.KeyPackage
         return mls_pb2.FetchKeyPackagesResponse(
             key_packages=[
@@ -166,17 +208,30 @@ class MlsApiService:
         )
 
     # --- queries --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _page(paging: mls_pb2.PagingInfo | None) -> wire.Page:
+        try:
+            return wire.Page.from_request(paging)
+        except PayloadError as exc:
+            raise invalid_argument(str(exc)) from exc
+
     async def QueryGroupMessages(
         self, request: mls_pb2.QueryGroupMessagesRequest, context: ServicerContext
     ) -> mls_pb2.QueryGroupMessagesResponse:
         if not request.group_id:
             raise invalid_argument("group is required")
-        page = wire.Page.from_request(request.paging_info if request.HasField("paging_info") else None)
+        _checked(check_group_id, "group_id", request.group_id)
+        page = self._page(request.paging_info if request.HasField("paging_info") else None)
         rows = await self.store.query_group_messages(
-            request.group_id, descending=page.descending, cursor=page.cursor, limit=page.limit
+            request.group_id,
+            descending=page.descending,
+            cursor=page.cursor,
+            limit=page.limit,
+            max_bytes=self.page_bytes,
         )
         return mls_pb2.QueryGroupMessagesResponse(
-            messages=[wire.group_message(r) for r in rows], paging_info=page.response([r.id for r in rows])
+            messages=[wire.group_message(r) for r in rows],
+            paging_info=page.response(rows, [r.id for r in rows]),
         )
 
     async def QueryWelcomeMessages(
@@ -184,22 +239,36 @@ class MlsApiService:
     ) -> mls_pb2.QueryWelcomeMessagesResponse:
         if not request.installation_key:
             raise invalid_argument("installation is required")
-        page = wire.Page.from_request(request.paging_info if request.HasField("paging_info") else None)
+        _checked(check_installation_key, "installation_key", request.installation_key)
+        page = self._page(request.paging_info if request.HasField("paging_info") else None)
         rows = await self.store.query_welcomes(
-            request.installation_key, descending=page.descending, cursor=page.cursor, limit=page.limit
+            request.installation_key,
+            descending=page.descending,
+            cursor=page.cursor,
+            limit=page.limit,
+            max_bytes=self.page_bytes,
         )
         return mls_pb2.QueryWelcomeMessagesResponse(
-            messages=[wire.welcome_message(r) for r in rows], paging_info=page.response([r.id for r in rows])
+            messages=[wire.welcome_message(r) for r in rows],
+            paging_info=page.response(rows, [r.id for r in rows]),
         )
 
     async def GetNewestGroupMessage(
         self, request: mls_pb2.GetNewestGroupMessageRequest, context: ServicerContext
     ) -> mls_pb2.GetNewestGroupMessageResponse:
-        if not request.group_ids:
+        group_ids = request.group_ids
+        if not group_ids:
             raise invalid_argument("no group ids provided")
-        newest = await self.store.newest_group_messages(request.group_ids)
-        Response = mls_pb2.GetNewestGroupMessageResponse.Response
+
+        _checked(check_group_ids, group_ids)
         include = request.include_content
+        try:
+            newest = await self.store.newest_group_messages(
+                group_ids, include_content=include, max_bytes=self.page_bytes
+            )
+        except ReplyTooLarge as exc:
+            raise _too_large(exc, "ask for fewer groups at a time") from exc
+        Response = mls_pb2.GetNewestGroupMessageResponse.Response
         return mls_pb2.GetNewestGroupMessageResponse(
             responses=[
                 Response()
@@ -212,25 +281,35 @@ class MlsApiService:
     async def BatchQueryCommitLog(
         self, request: mls_pb2.BatchQueryCommitLogRequest, context: ServicerContext
     ) -> mls_pb2.BatchQueryCommitLogResponse:
+        """Each query answers a page of at most 100 entries, within what is left of the byte budget for the reply
+        (but at least its first entry, of at most 17 KiB), its cursor set as a page's. libxmtp reads one page per
+        group and round, and reads on in its next round."""
         queries = request.requests
         if not queries:
             raise invalid_argument("no requests to query")
         if len(queries) > MAX_COMMIT_LOG_QUERIES:
             raise invalid_argument(f"cannot exceed {MAX_COMMIT_LOG_QUERIES} queries in single batch")
-        out: list[mls_pb2.QueryCommitLogResponse] = []
         for index, q in enumerate(queries):
             if not q.group_id:
                 raise invalid_argument(f"invalid request {index}: group_id is required")
-            paging = q.paging_info
-            if paging.direction == wire.DESCENDING:
+            if q.paging_info.direction == wire.DESCENDING:
                 raise invalid_argument(f"invalid request {index}: descending direction is not supported")
+
+            _checked(check_commit_log_query, index, q.group_id, q.paging_info.id_cursor)
+        out: list[mls_pb2.QueryCommitLogResponse] = []
+        budget = self.page_bytes
+        for q in queries:
+            paging = q.paging_info
             limit = paging.limit if 0 < paging.limit <= MAX_PAGE_SIZE else MAX_PAGE_SIZE
-            rows = await self.store.query_commit_log(q.group_id, cursor=paging.id_cursor, limit=limit)
+            rows = await self.store.query_commit_log(
+                q.group_id, cursor=paging.id_cursor, limit=limit, max_bytes=max(budget, 0)
+            )
             entries = []
             for r in rows:
                 entry = commit_log_pb2.CommitLogEntry(sequence_id=r.id, serialized_commit_log_entry=r.entry)
                 entry.signature.ParseFromString(r.signature)
                 entries.append(entry)
+                budget -= commit_log_bytes(r)
             out.append(
                 mls_pb2.QueryCommitLogResponse(
                     group_id=q.group_id,
@@ -238,7 +317,7 @@ class MlsApiService:
                     paging_info=mls_pb2.PagingInfo(
                         direction=wire.ASCENDING,
                         limit=limit,
-                        id_cursor=rows[-1].id if rows and len(rows) >= limit else 0,
+                        id_cursor=rows[-1].id if rows and (len(rows) >= limit or rows.cut) else 0,
                     ),
                 )
             )
@@ -250,15 +329,14 @@ class MlsApiService:
     ) -> None:
         await context.send_initial_metadata(SUBSCRIBED_HEADER)
         filters = [(f.group_id, f.id_cursor) for f in request.filters]
-        for index, (group_id, _) in enumerate(filters):
-            if not group_id:
-                raise invalid_argument(f"filter {index} has an empty group id")
+        _checked(check_group_filters, filters)
 
-        async def replay(group_id: bytes, cursor: int) -> list[tuple[int, bytes]]:
+        async def replay(group_id: bytes, cursor: int) -> tuple[list[tuple[int, bytes]], bool]:
             rows = await self.store.query_group_messages(
-                group_id, descending=False, cursor=cursor, limit=MAX_PAGE_SIZE
+                group_id, descending=False, cursor=cursor, limit=MAX_PAGE_SIZE, max_bytes=self.page_bytes
             )
-            return [(r.id, wire.group_message(r).SerializeToString()) for r in rows]
+            more = len(rows) >= MAX_PAGE_SIZE or rows.cut
+            return [(r.id, wire.group_message(r).SerializeToString()) for r in rows], more
 
         await self._stream(context, [(group_topic(g), g, c) for g, c in filters], replay)
 
@@ -271,10 +349,14 @@ class MlsApiService:
             raise invalid_argument("no valid filters provided")
         if any(not key for key, _ in filters):
             raise invalid_argument("a filter is nil or installation key is empty")
+        _checked(check_welcome_filters, filters)
 
-        async def replay(key: bytes, cursor: int) -> list[tuple[int, bytes]]:
-            rows = await self.store.query_welcomes(key, descending=False, cursor=cursor, limit=MAX_PAGE_SIZE)
-            return [(r.id, wire.welcome_message(r).SerializeToString()) for r in rows]
+        async def replay(key: bytes, cursor: int) -> tuple[list[tuple[int, bytes]], bool]:
+            rows = await self.store.query_welcomes(
+                key, descending=False, cursor=cursor, limit=MAX_PAGE_SIZE, max_bytes=self.page_bytes
+            )
+            more = len(rows) >= MAX_PAGE_SIZE or rows.cut
+            return [(r.id, wire.welcome_message(r).SerializeToString()) for r in rows], more
 
         await self._stream(context, [(welcome_topic(k), k, c) for k, c in filters], replay)
 
@@ -295,12 +377,12 @@ class MlsApiService:
             for topic, key, cursor in filters:
                 while True:
                     sub.check()
-                    page = await replay(key, cursor)
+                    page, more = await replay(key, cursor)
                     for item_id, payload in page:
                         if item_id > high.get(topic, 0):
                             high[topic] = item_id
                             await context.write(payload)
-                    if len(page) < MAX_PAGE_SIZE:
+                    if not more or not page:
                         break
                     cursor = page[-1][0]
             while True:

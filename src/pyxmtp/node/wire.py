@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
-from .store import MAX_PAGE_SIZE, GroupMessageRecord, WelcomeRecord
+from .store import MAX_PAGE_SIZE, GroupMessageRecord, Rows, WelcomeRecord
+from .validation import check_cursor
 
 ASCENDING = mls_pb2.SORT_DIRECTION_ASCENDING
 DESCENDING = mls_pb2.SORT_DIRECTION_DESCENDING
@@ -20,15 +22,18 @@ class Page:
 
     @classmethod
     def from_request(cls, paging: mls_pb2.PagingInfo | None) -> Page:
-        """Absent or UNSPECIFIED direction means descending; limit 0 or above 100 means 100."""
+        """Absent or UNSPECIFIED direction means descending; limit 0 or above 100 means 100. Raises
+        :class:`~pyxmtp.node.validation.PayloadError` for a cursor beyond the largest id."""
         if paging is None:
             return cls(True, 0, MAX_PAGE_SIZE)
+        check_cursor("id_cursor", paging.id_cursor)
         limit = paging.limit if 0 < paging.limit <= MAX_PAGE_SIZE else MAX_PAGE_SIZE
         return cls(paging.direction != ASCENDING, paging.id_cursor, limit)
 
-    def response(self, ids: list[int]) -> mls_pb2.PagingInfo:
-        """The response's paging info: ``id_cursor`` is the last id only if the page is full, else 0."""
-        cursor = ids[-1] if ids and len(ids) >= self.limit else 0
+    def response(self, rows: Rows[Any], ids: list[int]) -> mls_pb2.PagingInfo:
+        """The response's paging info: ``id_cursor`` is the last id if the page is full (as xmtp-node-go), or
+        if the byte budget cut it (more follows), else 0."""
+        cursor = ids[-1] if ids and (len(ids) >= self.limit or rows.cut) else 0
         return mls_pb2.PagingInfo(
             direction=DESCENDING if self.descending else ASCENDING, limit=self.limit, id_cursor=cursor
         )

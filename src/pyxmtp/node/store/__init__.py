@@ -4,6 +4,7 @@ is given a database URL, so ``asyncpg`` stays optional)."""
 
 from .base import (
     MAX_PAGE_SIZE,
+    RECORD_OVERHEAD,
     CommitLogRecord,
     GroupMessageFields,
     GroupMessageRecord,
@@ -12,16 +13,23 @@ from .base import (
     NewCommitLogEntry,
     NewGroupMessage,
     NewWelcome,
+    ReplyTooLarge,
+    Rows,
     Store,
     StoredGroupMessages,
     StoreError,
     StoreListener,
     WelcomeRecord,
+    commit_log_bytes,
+    group_message_bytes,
+    take_page,
+    welcome_bytes,
 )
 from .sqlite import SqliteStore
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "RECORD_OVERHEAD",
     "CommitLogRecord",
     "GroupMessageFields",
     "GroupMessageRecord",
@@ -30,10 +38,16 @@ __all__ = [
     "NewCommitLogEntry",
     "NewGroupMessage",
     "NewWelcome",
+    "ReplyTooLarge",
+    "Rows",
     "SqliteStore",
     "Store",
     "StoreError",
     "StoreListener",
     "StoredGroupMessages",
     "WelcomeRecord",
+    "commit_log_bytes",
+    "group_message_bytes",
+    "take_page",
+    "welcome_bytes",
 ]

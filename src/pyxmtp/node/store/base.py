@@ -17,15 +17,22 @@ import asyncio
 import itertools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar, overload
 
 #: A query page holds at most this many rows (xmtp-node-go's ``maxPageSize``).
 MAX_PAGE_SIZE = 100
+#: What a record adds to a reply besides its variable-length fields, at most: protobuf tags and lengths, the id,
+#: created_ns, the flags and the wrapping messages (a GroupMessage in a reply takes at most 56 bytes of them).
+RECORD_OVERHEAD = 96
 
 
 class StoreError(Exception):
     """A storage operation failed for a reason the caller can report (not a bug)."""
+
+
+class ReplyTooLarge(Exception):
+    """The records a read must return together (one per requested key) come to more than its byte budget."""
 
 
 class InboxLogConflict(StoreError):
@@ -165,6 +172,56 @@ class CommitLogRecord(NamedTuple):
     signature: bytes
 
 
+Rec = TypeVar("Rec")
+
+
+class Rows(list[Rec]):
+    """A page of records: at most ``limit`` of them and, past the first, at most ``max_bytes`` of
+    :func:`record_bytes`; ``cut`` is True when the byte budget ended the page before a further record."""
+
+    cut: bool = False
+
+
+def group_message_bytes(record: GroupMessageRecord) -> int:
+    """An upper bound of what ``record`` adds to a reply."""
+    return RECORD_OVERHEAD + len(record.group_id) + len(record.data) + len(record.sender_hmac)
+
+
+def welcome_bytes(record: WelcomeRecord) -> int:
+    return (
+        RECORD_OVERHEAD
+        + len(record.installation_key)
+        + len(record.data)
+        + len(record.hpke_public_key)
+        + len(record.welcome_metadata)
+    )
+
+
+def commit_log_bytes(record: CommitLogRecord) -> int:
+    return RECORD_OVERHEAD + len(record.entry) + len(record.signature)
+
+
+def take_page(
+    records: Iterable[Rec], limit: int, max_bytes: int | None, size: Callable[[Rec], int]
+) -> Rows[Rec]:
+    """The page ``records`` make: at most ``limit``, and within ``max_bytes`` (None: no budget) past the first."""
+    out: Rows[Rec] = Rows()
+    if limit <= 0:
+        return out
+    total = 0
+    for record in records:
+        if max_bytes is not None:
+            n = size(record)
+            if out and total + n > max_bytes:
+                out.cut = True
+                break
+            total += n
+        out.append(record)
+        if len(out) >= limit:
+            break
+    return out
+
+
 class StoreListener(Protocol):
     def group_messages_stored(self, records: Sequence[GroupMessageRecord]) -> None: ...
 
@@ -172,6 +229,25 @@ class StoreListener(Protocol):
 
 
 log = logging.getLogger("pyxmtp.node.store")
+
+
+class FailureLog:
+    """Logs the failures of a background task or of a database connection once per run of them (no traceback:
+    the cause is the disk or the server, not the code), and the recovery."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._failing = False
+
+    def failed(self, exc: BaseException) -> None:
+        if not self._failing:
+            self._failing = True
+            log.error("%s failed: %s (logged once until it succeeds again)", self._what, exc)
+
+    def succeeded(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("%s succeeds again", self._what)
 
 
 class QueuedWrite(Protocol):
@@ -254,12 +330,18 @@ class Store(ABC):
 
     @abstractmethod
     async def query_group_messages(
-        self, group_id: bytes, *, descending: bool, cursor: int, limit: int
-    ) -> list[GroupMessageRecord]: ...
+        self, group_id: bytes, *, descending: bool, cursor: int, limit: int, max_bytes: int | None = None
+    ) -> Rows[GroupMessageRecord]:
+        """A page of the group's messages (see :class:`Rows` for ``limit`` and ``max_bytes``). Rows beyond the
+        page are not read into memory."""
 
     @abstractmethod
-    async def newest_group_messages(self, group_ids: Sequence[bytes]) -> list[GroupMessageRecord | None]:
-        """The newest message of each group, in request order (None for a group with none)."""
+    async def newest_group_messages(
+        self, group_ids: Sequence[bytes], *, include_content: bool = True, max_bytes: int | None = None
+    ) -> list[GroupMessageRecord | None]:
+        """The newest message of each group, in request order (None for a group with none). Without content
+        the records have empty data and sender HMAC (and the payloads are not read). Raises
+        :class:`ReplyTooLarge` if the records come to more than ``max_bytes``."""
 
     # --- welcomes -------------------------------------------------------------------------------------------
     @abstractmethod
@@ -268,8 +350,15 @@ class Store(ABC):
 
     @abstractmethod
     async def query_welcomes(
-        self, installation_key: bytes, *, descending: bool, cursor: int, limit: int
-    ) -> list[WelcomeRecord]: ...
+        self,
+        installation_key: bytes,
+        *,
+        descending: bool,
+        cursor: int,
+        limit: int,
+        max_bytes: int | None = None,
+    ) -> Rows[WelcomeRecord]:
+        """A page of the installation's welcomes, as :meth:`query_group_messages`."""
 
     # --- key packages ---------------------------------------------------------------------------------------
     @abstractmethod
@@ -277,8 +366,11 @@ class Store(ABC):
         """Make ``key_package`` the installation's current one, and append it to its history."""
 
     @abstractmethod
-    async def fetch_key_packages(self, installation_keys: Sequence[bytes]) -> list[bytes | None]:
-        """The current key package of each installation, in request order (None if unknown)."""
+    async def fetch_key_packages(
+        self, installation_keys: Sequence[bytes], *, max_bytes: int | None = None
+    ) -> list[bytes | None]:
+        """The current key package of each installation, in request order (None if unknown). Raises
+        :class:`ReplyTooLarge` if they come to more than ``max_bytes``."""
 
     @abstractmethod
     async def key_package_history(self, installation_key: bytes) -> list[bytes]:
@@ -318,8 +410,10 @@ class Store(ABC):
         """Store verbatim, in order, in one transaction."""
 
     @abstractmethod
-    async def query_commit_log(self, group_id: bytes, *, cursor: int, limit: int) -> list[CommitLogRecord]:
-        """Entries with ``id > cursor``, ascending."""
+    async def query_commit_log(
+        self, group_id: bytes, *, cursor: int, limit: int, max_bytes: int | None = None
+    ) -> Rows[CommitLogRecord]:
+        """Entries with ``id > cursor``, ascending, paged as :meth:`query_group_messages`."""
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     @abstractmethod

@@ -37,12 +37,15 @@ import asyncpg
 from . import postgres_schema as sql
 from .base import (
     CommitLogRecord,
+    FailureLog,
     GroupMessageFields,
     GroupMessageRecord,
     InboxLogConflict,
     InboxLogRecord,
     NewCommitLogEntry,
     NewWelcome,
+    ReplyTooLarge,
+    Rows,
     Store,
     StoredGroupMessages,
     StoreError,
@@ -94,6 +97,14 @@ def _connection_lost(exc: BaseException) -> bool:
     return state.startswith(("08", "57P"))
 
 
+def _is_closed(conn: Connection) -> bool:
+    """Whether a pooled connection is closed; a proxy the pool has already taken back counts as closed."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
 def _redacted(dsn: str) -> str:
     """``dsn`` without its password (URI form; a key=value string is reduced to its host, port and dbname)."""
     if "://" not in dsn:
@@ -131,6 +142,7 @@ class PostgresStore(Store):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._failures = FailureLog("writing to PostgreSQL")
 
     @property
     def description(self) -> str:
@@ -224,10 +236,13 @@ class PostgresStore(Store):
                     try:
                         return await fn(conn)
                     except _CLIENT_ERRORS as exc:
-                        if attempt or not (conn.is_closed() or _connection_lost(exc)):
+                        if attempt or not (_connection_lost(exc) or _is_closed(conn)):
                             raise
                         log.warning("a pooled PostgreSQL connection was lost (%s); reading again", exc)
-                        conn.terminate()
+                        with contextlib.suppress(
+                            asyncpg.InterfaceError
+                        ):  # the pool may have let it go already
+                            conn.terminate()
                 # The others were most likely lost with it (a server restart): replace them all.
                 await self._pool.expire_connections()
             except _CLIENT_ERRORS as exc:
@@ -249,17 +264,33 @@ class PostgresStore(Store):
             settle_writes(batch, await self._run_batch(batch))
 
     async def _run_batch(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """One transaction for the batch. If it fails as a whole while the connection stays up (a statement of
+        it failed: one request's rows broke the group-message insert, say), nothing of it was committed, and
+        each write runs again on its own, so that only the writes that fail by themselves fail."""
         try:
             conn = self._writer
             if conn is None or conn.is_closed():
                 self._writer = None
                 conn = self._writer = await self._connect_writer(migrate=False)
-            if all(job.fn is None for job in batch):
-                return await self._insert_group_messages(conn, batch)
-            return await self._run_transaction(conn, batch)
+            try:
+                if all(job.fn is None for job in batch):
+                    outcomes = await self._insert_group_messages(conn, batch)
+                else:
+                    outcomes = await self._run_transaction(conn, batch)
+            except Exception as exc:
+                if len(batch) == 1 or conn.is_closed() or _connection_lost(exc):
+                    raise
+            else:
+                self._failures.succeeded()
+                return outcomes
+            return [(await self._run_batch([job]))[0] for job in batch]
         except Exception as exc:
             failure = exc if isinstance(exc, StoreError) else StoreError(f"PostgreSQL write failed: {exc}")
-            if not isinstance(exc, (StoreError, asyncpg.PostgresError)):
+            if _connection_lost(exc) or (
+                isinstance(exc, StoreError) and not isinstance(exc, InboxLogConflict)
+            ):
+                self._failures.failed(exc)  # the server went away: once, not a traceback per write
+            elif not isinstance(exc, (StoreError, asyncpg.PostgresError)):
                 log.exception("PostgreSQL write failed")
             return [(False, failure)] * len(batch)
 
@@ -317,17 +348,52 @@ class PostgresStore(Store):
         result: StoredGroupMessages = await self._submit(None, messages, self._notify_group_messages)
         return result
 
-    async def query_group_messages(
-        self, group_id: bytes, *, descending: bool, cursor: int, limit: int
-    ) -> list[GroupMessageRecord]:
-        query = sql.QUERY_GROUP_MESSAGES_DESC if descending else sql.QUERY_GROUP_MESSAGES_ASC
-        rows = await self._read(lambda c: c.fetch(query, group_id, cursor, limit))
-        return [GroupMessageRecord(*r) for r in rows]
+    async def _page(
+        self, plain: str, budgeted: str, params: tuple[Any, ...], limit: int, max_bytes: int | None
+    ) -> Rows[Any]:
+        """The rows of a page query (see :func:`~.postgres_schema.page_query`); the budgeted form ends each row
+        with the length the page would have had without the byte budget."""
+        out: Rows[Any] = Rows()
+        if limit <= 0:
+            return out
+        if max_bytes is None:
+            out.extend(await self._read(lambda c: c.fetch(plain, *params, limit)))
+            return out
+        rows = await self._read(lambda c: c.fetch(budgeted, *params, limit, max_bytes))
+        out.extend(r[:-1] for r in rows)
+        out.cut = bool(rows) and len(rows) < rows[0][-1]
+        return out
 
-    async def newest_group_messages(self, group_ids: Sequence[bytes]) -> list[GroupMessageRecord | None]:
+    async def query_group_messages(
+        self, group_id: bytes, *, descending: bool, cursor: int, limit: int, max_bytes: int | None = None
+    ) -> Rows[GroupMessageRecord]:
+        if descending:
+            plain, budgeted = sql.QUERY_GROUP_MESSAGES_DESC, sql.PAGE_GROUP_MESSAGES_DESC
+        else:
+            plain, budgeted = sql.QUERY_GROUP_MESSAGES_ASC, sql.PAGE_GROUP_MESSAGES_ASC
+        rows = await self._page(plain, budgeted, (group_id, cursor), limit, max_bytes)
+        rows[:] = [GroupMessageRecord(*r) for r in rows]
+        return rows
+
+    async def newest_group_messages(
+        self, group_ids: Sequence[bytes], *, include_content: bool = True, max_bytes: int | None = None
+    ) -> list[GroupMessageRecord | None]:
         ids = list(group_ids)
-        rows = await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES, ids))
         out: list[GroupMessageRecord | None] = [None] * len(ids)
+        if not include_content:
+            for row in await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES_METADATA, ids)):
+                n, record_id, created_ns, group_id, should_push, is_commit = row
+                out[n - 1] = GroupMessageRecord(
+                    record_id, created_ns, group_id, b"", b"", should_push, is_commit
+                )
+            return out
+        if max_bytes is None:
+            rows = await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES, ids))
+        else:
+            rows = await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES_WITHIN, ids, max_bytes))
+            if rows and rows[-1][-1] > max_bytes:
+                raise ReplyTooLarge(f"the newest messages come to more than {max_bytes} bytes")
+            rows = [r[:-1] for r in rows]
         for row in rows:
             out[row[0] - 1] = GroupMessageRecord(*row[1:])
         return out
@@ -362,11 +428,21 @@ class PostgresStore(Store):
         return result
 
     async def query_welcomes(
-        self, installation_key: bytes, *, descending: bool, cursor: int, limit: int
-    ) -> list[WelcomeRecord]:
-        query = sql.QUERY_WELCOMES_DESC if descending else sql.QUERY_WELCOMES_ASC
-        rows = await self._read(lambda c: c.fetch(query, installation_key, cursor, limit))
-        return [WelcomeRecord(*r) for r in rows]
+        self,
+        installation_key: bytes,
+        *,
+        descending: bool,
+        cursor: int,
+        limit: int,
+        max_bytes: int | None = None,
+    ) -> Rows[WelcomeRecord]:
+        if descending:
+            plain, budgeted = sql.QUERY_WELCOMES_DESC, sql.PAGE_WELCOMES_DESC
+        else:
+            plain, budgeted = sql.QUERY_WELCOMES_ASC, sql.PAGE_WELCOMES_ASC
+        rows = await self._page(plain, budgeted, (installation_key, cursor), limit, max_bytes)
+        rows[:] = [WelcomeRecord(*r) for r in rows]
+        return rows
 
     # --- key packages ---------------------------------------------------------------------------------------
     async def put_key_package(self, installation_key: bytes, key_package: bytes) -> None:
@@ -377,11 +453,21 @@ class PostgresStore(Store):
 
         await self._submit(job)
 
-    async def fetch_key_packages(self, installation_keys: Sequence[bytes]) -> list[bytes | None]:
+    async def fetch_key_packages(
+        self, installation_keys: Sequence[bytes], *, max_bytes: int | None = None
+    ) -> list[bytes | None]:
         keys = list(installation_keys)
-        rows = await self._read(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES, keys))
-        found = {bytes(r[0]): r[1] for r in rows}
-        return [found.get(k) for k in keys]
+        if max_bytes is None:
+            rows = await self._read(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES, keys))
+            found = {bytes(r[0]): r[1] for r in rows}
+            return [found.get(k) for k in keys]
+        rows = await self._read(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES_WITHIN, keys, max_bytes))
+        if rows and rows[-1][-1] > max_bytes:
+            raise ReplyTooLarge(f"the key packages come to more than {max_bytes} bytes")
+        out: list[bytes | None] = [None] * len(keys)
+        for n, key_package, _upto in rows:
+            out[n - 1] = key_package
+        return out
 
     async def key_package_history(self, installation_key: bytes) -> list[bytes]:
         rows = await self._read(lambda c: c.fetch(sql.KEY_PACKAGE_HISTORY, installation_key))
@@ -462,9 +548,14 @@ class PostgresStore(Store):
         result: list[CommitLogRecord] = await self._submit(job)
         return result
 
-    async def query_commit_log(self, group_id: bytes, *, cursor: int, limit: int) -> list[CommitLogRecord]:
-        rows = await self._read(lambda c: c.fetch(sql.QUERY_COMMIT_LOG, group_id, cursor, limit))
-        return [CommitLogRecord(*r) for r in rows]
+    async def query_commit_log(
+        self, group_id: bytes, *, cursor: int, limit: int, max_bytes: int | None = None
+    ) -> Rows[CommitLogRecord]:
+        rows = await self._page(
+            sql.QUERY_COMMIT_LOG, sql.PAGE_COMMIT_LOG, (group_id, cursor), limit, max_bytes
+        )
+        rows[:] = [CommitLogRecord(*r) for r in rows]
+        return rows
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     async def close(self) -> None:

@@ -9,6 +9,8 @@ handed out, and become visible, in commit order.
 
 from __future__ import annotations
 
+from .base import RECORD_OVERHEAD
+
 SCHEMA_VERSION = 1
 
 #: Created first, so that the version can be read before anything else exists.
@@ -99,19 +101,60 @@ RETURNING id, group_id_data_hash
 """
 
 GROUP_MESSAGE_COLUMNS = "id, created_ns, group_id, data, sender_hmac, should_push, is_commit"
+#: The cursor is cast: compared with the literal 0 alone, PostgreSQL would type it int4.
+_GROUP_MESSAGES_ASC = "group_id = $1 AND id > $2::bigint"
+_GROUP_MESSAGES_DESC = "group_id = $1 AND ($2::bigint = 0 OR id < $2::bigint)"
 QUERY_GROUP_MESSAGES_ASC = (
-    f"SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    f"SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE {_GROUP_MESSAGES_ASC} ORDER BY id LIMIT $3"
 )
-QUERY_GROUP_MESSAGES_DESC = (
-    f"SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = $1 AND ($2 = 0 OR id < $2) "
-    "ORDER BY id DESC LIMIT $3"
+QUERY_GROUP_MESSAGES_DESC = f"SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages WHERE {_GROUP_MESSAGES_DESC} ORDER BY id DESC LIMIT $3"
+_GROUP_MESSAGE_SIZE = (
+    f"octet_length(group_id) + octet_length(data) + octet_length(sender_hmac) + {RECORD_OVERHEAD}"
 )
-NEWEST_GROUP_MESSAGES = f"""
-SELECT q.n, g.* FROM unnest($1::bytea[]) WITH ORDINALITY AS q(group_id, n)
+
+
+def page_query(columns: str, table: str, where: str, order: str, size: str) -> str:
+    """A page of at most $3 rows of ``table`` (``where`` over $1 and $2) that stops before the row that would take
+    the running total of ``size`` past $4, but always holds the first. Each row ends with how many rows the
+    page would have held without the byte budget, which tells whether the budget cut it. Sizes come from the
+    values' headers (``octet_length`` does not read a TOASTed value), and only the rows kept are read out."""
+    return f"""
+SELECT {columns}, found FROM (
+    SELECT {columns}, row_number() OVER w AS n, sum(size) OVER w AS upto, count(*) OVER () AS found
+    FROM (SELECT {columns}, {size} AS size FROM {table} WHERE {where} ORDER BY id {order} LIMIT $3) lim
+    WINDOW w AS (ORDER BY id {order})
+) page WHERE n = 1 OR upto <= $4 ORDER BY id {order}
+"""
+
+
+PAGE_GROUP_MESSAGES_ASC = page_query(
+    GROUP_MESSAGE_COLUMNS, "group_messages", _GROUP_MESSAGES_ASC, "ASC", _GROUP_MESSAGE_SIZE
+)
+PAGE_GROUP_MESSAGES_DESC = page_query(
+    GROUP_MESSAGE_COLUMNS, "group_messages", _GROUP_MESSAGES_DESC, "DESC", _GROUP_MESSAGE_SIZE
+)
+_NEWEST = """
+FROM unnest($1::bytea[]) WITH ORDINALITY AS q(group_id, n)
 CROSS JOIN LATERAL (
-    SELECT {GROUP_MESSAGE_COLUMNS} FROM group_messages m WHERE m.group_id = q.group_id ORDER BY m.id DESC LIMIT 1
+    SELECT {columns} FROM group_messages m WHERE m.group_id = q.group_id ORDER BY m.id DESC LIMIT 1
 ) g
 """
+NEWEST_GROUP_MESSAGES = "SELECT q.n, g.*" + _NEWEST.format(columns=GROUP_MESSAGE_COLUMNS)
+#: The newest messages while their running total stays within $2, and the first that takes it past (the row's
+#: last column, the running total, tells).
+NEWEST_GROUP_MESSAGES_WITHIN = f"""
+SELECT n, {GROUP_MESSAGE_COLUMNS}, upto FROM (
+    SELECT *, sum(size) OVER (ORDER BY n) AS upto FROM (
+        SELECT q.n, g.*,
+            octet_length(g.group_id) + octet_length(g.data) + octet_length(g.sender_hmac) + {RECORD_OVERHEAD} AS size
+        {_NEWEST.format(columns=GROUP_MESSAGE_COLUMNS)}
+    ) found
+) newest WHERE upto - size <= $2 ORDER BY n
+"""
+#: The newest messages' metadata: no payload is read.
+NEWEST_GROUP_MESSAGES_METADATA = "SELECT q.n, g.*" + _NEWEST.format(
+    columns="id, created_ns, group_id, should_push, is_commit"
+)
 
 INSERT_WELCOMES = """
 INSERT INTO welcome_messages(created_ns, installation_key, data, hpke_public_key, wrapper_algorithm,
@@ -127,11 +170,25 @@ WELCOME_COLUMNS = (
     "id, created_ns, installation_key, data, hpke_public_key, wrapper_algorithm, welcome_metadata, "
     "message_type = 1"
 )
-QUERY_WELCOMES_ASC = f"SELECT {WELCOME_COLUMNS} FROM welcome_messages WHERE installation_key = $1 AND id > $2 ORDER BY id LIMIT $3"
-QUERY_WELCOMES_DESC = (
-    f"SELECT {WELCOME_COLUMNS} FROM welcome_messages WHERE installation_key = $1 AND ($2 = 0 OR id < $2) "
-    "ORDER BY id DESC LIMIT $3"
+_WELCOMES_ASC = "installation_key = $1 AND id > $2::bigint"
+_WELCOMES_DESC = "installation_key = $1 AND ($2::bigint = 0 OR id < $2::bigint)"
+QUERY_WELCOMES_ASC = (
+    f"SELECT {WELCOME_COLUMNS} FROM welcome_messages WHERE {_WELCOMES_ASC} ORDER BY id LIMIT $3"
 )
+QUERY_WELCOMES_DESC = (
+    f"SELECT {WELCOME_COLUMNS} FROM welcome_messages WHERE {_WELCOMES_DESC} ORDER BY id DESC LIMIT $3"
+)
+#: The page query selects from a subquery, so the computed column is named there.
+_WELCOME_PAGE_COLUMNS = (
+    "id, created_ns, installation_key, data, hpke_public_key, wrapper_algorithm, welcome_metadata, is_pointer"
+)
+_WELCOME_SIZE = (
+    "octet_length(installation_key) + octet_length(data) + octet_length(hpke_public_key) "
+    f"+ octet_length(welcome_metadata) + {RECORD_OVERHEAD}"
+)
+_WELCOME_TABLE = "(SELECT *, message_type = 1 AS is_pointer FROM welcome_messages) w"
+PAGE_WELCOMES_ASC = page_query(_WELCOME_PAGE_COLUMNS, _WELCOME_TABLE, _WELCOMES_ASC, "ASC", _WELCOME_SIZE)
+PAGE_WELCOMES_DESC = page_query(_WELCOME_PAGE_COLUMNS, _WELCOME_TABLE, _WELCOMES_DESC, "DESC", _WELCOME_SIZE)
 
 PUT_INSTALLATION = """
 INSERT INTO installations(installation_key, key_package, created_ns, updated_ns) VALUES ($1, $2, $3, $3)
@@ -144,6 +201,16 @@ ON CONFLICT (installation_key, key_package_hash) DO NOTHING
 FETCH_KEY_PACKAGES = (
     "SELECT installation_key, key_package FROM installations WHERE installation_key = ANY($1::bytea[])"
 )
+#: Per requested key (its position n) its key package, while their running total stays within $2, and the first
+#: that takes it past (the row's last column, the running total, tells).
+FETCH_KEY_PACKAGES_WITHIN = """
+SELECT n, key_package, upto FROM (
+    SELECT k.n, i.key_package, octet_length(i.key_package) AS size,
+        sum(octet_length(i.key_package)) OVER (ORDER BY k.n) AS upto
+    FROM unnest($1::bytea[]) WITH ORDINALITY AS k(installation_key, n)
+    JOIN installations i ON i.installation_key = k.installation_key
+) kp WHERE upto - size <= $2 ORDER BY n
+"""
 KEY_PACKAGE_HISTORY = "SELECT key_package FROM key_packages WHERE installation_key = $1 ORDER BY id"
 
 INBOX_LOG_COLUMNS = "sequence_id, inbox_id, server_timestamp_ns, identity_update"
@@ -174,4 +241,15 @@ SELECT $1, e.g, e.e, e.s FROM unnest($2::bytea[], $3::bytea[], $4::bytea[]) WITH
 ORDER BY e.n
 RETURNING id
 """
-QUERY_COMMIT_LOG = "SELECT id, group_id, entry, signature FROM commit_log WHERE group_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+_COMMIT_LOG_COLUMNS = "id, group_id, entry, signature"
+_COMMIT_LOG_AFTER = "group_id = $1 AND id > $2::bigint"
+QUERY_COMMIT_LOG = (
+    f"SELECT {_COMMIT_LOG_COLUMNS} FROM commit_log WHERE {_COMMIT_LOG_AFTER} ORDER BY id LIMIT $3"
+)
+PAGE_COMMIT_LOG = page_query(
+    _COMMIT_LOG_COLUMNS,
+    "commit_log",
+    _COMMIT_LOG_AFTER,
+    "ASC",
+    f"octet_length(entry) + octet_length(signature) + {RECORD_OVERHEAD}",
+)

@@ -43,10 +43,16 @@ from .base import (
     InboxLogRecord,
     NewCommitLogEntry,
     NewWelcome,
+    ReplyTooLarge,
+    Rows,
     Store,
     StoredGroupMessages,
     StoreError,
     WelcomeRecord,
+    commit_log_bytes,
+    group_message_bytes,
+    take_page,
+    welcome_bytes,
 )
 from .sqlite_runs import ROW_WIDTH, pack_request
 from .sqlite_schema import (
@@ -56,7 +62,7 @@ from .sqlite_schema import (
     dedupe_key,
     migrate,
 )
-from .sqlite_writer import Checkpointer, Job, WalSyncer, Writer, insert_deduplicated
+from .sqlite_writer import Checkpointer, Job, WalSyncer, Writer, insert_deduplicated, store_error
 
 DB_FILE_NAME = "node.sqlite3"
 LOCK_FILE_NAME = "node.lock"
@@ -68,10 +74,30 @@ WRITER_AUTOCHECKPOINT_PAGES = 16_384
 WRITER_CACHE_KIB = 64 * 1024
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _welcome_record(row: tuple[Any, ...]) -> WelcomeRecord:
     return WelcomeRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] == 1)
+
+
+def _commit_log_record(row: tuple[Any, ...]) -> CommitLogRecord:
+    return CommitLogRecord(*row)
+
+
+def _page(
+    rows: sqlite3.Cursor,
+    record: Callable[[tuple[Any, ...]], R],
+    limit: int,
+    max_bytes: int | None,
+    size: Callable[[R], int],
+) -> Rows[R]:
+    """The page the rows of a running statement make (see :func:`~.base.take_page`); the statement is ended
+    once the page is (so a row past the budget is the only one read in vain)."""
+    try:
+        return take_page(map(record, rows), limit, max_bytes, size)
+    finally:
+        rows.close()
 
 
 def _connect(path: Path, synchronous: str, *, read_only: bool) -> sqlite3.Connection:
@@ -180,7 +206,13 @@ class SqliteStore(Store):
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("the store is closed")
-        return await self._loop.run_in_executor(self._read_pool, lambda: fn(self._reader()))
+        try:
+            return await self._loop.run_in_executor(self._read_pool, lambda: fn(self._reader()))
+        except sqlite3.Error as exc:
+            failure = store_error(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
 
     # --- group messages -------------------------------------------------------------------------------------
     async def insert_group_messages(self, messages: Sequence[GroupMessageFields]) -> StoredGroupMessages:
@@ -203,17 +235,32 @@ class SqliteStore(Store):
         return await future
 
     async def query_group_messages(
-        self, group_id: bytes, *, descending: bool, cursor: int, limit: int
-    ) -> list[GroupMessageRecord]:
+        self, group_id: bytes, *, descending: bool, cursor: int, limit: int, max_bytes: int | None = None
+    ) -> Rows[GroupMessageRecord]:
         return await self._read(
             lambda c: sqlite_group_messages.query(
-                c, group_id, descending=descending, cursor=cursor, limit=limit
+                c, group_id, descending=descending, cursor=cursor, limit=limit, max_bytes=max_bytes
             )
         )
 
-    async def newest_group_messages(self, group_ids: Sequence[bytes]) -> list[GroupMessageRecord | None]:
+    async def newest_group_messages(
+        self, group_ids: Sequence[bytes], *, include_content: bool = True, max_bytes: int | None = None
+    ) -> list[GroupMessageRecord | None]:
         ids = list(group_ids)
-        return await self._read(lambda c: [sqlite_group_messages.newest(c, gid) for gid in ids])
+
+        def read(conn: sqlite3.Connection) -> list[GroupMessageRecord | None]:
+            out: list[GroupMessageRecord | None] = []
+            total = 0
+            for gid in ids:
+                record = sqlite_group_messages.newest(conn, gid, include_content=include_content)
+                if record is not None and max_bytes is not None:
+                    total += group_message_bytes(record)
+                    if total > max_bytes:
+                        raise ReplyTooLarge(f"the newest messages come to more than {max_bytes} bytes")
+                out.append(record)
+            return out
+
+        return await self._read(read)
 
     # --- welcomes -------------------------------------------------------------------------------------------
     async def insert_welcomes(self, welcomes: Sequence[NewWelcome]) -> list[WelcomeRecord]:
@@ -235,8 +282,14 @@ class SqliteStore(Store):
         return result
 
     async def query_welcomes(
-        self, installation_key: bytes, *, descending: bool, cursor: int, limit: int
-    ) -> list[WelcomeRecord]:
+        self,
+        installation_key: bytes,
+        *,
+        descending: bool,
+        cursor: int,
+        limit: int,
+        max_bytes: int | None = None,
+    ) -> Rows[WelcomeRecord]:
         if descending:
             where = "installation_key = ? AND id < ?" if cursor else "installation_key = ? AND ? = 0"
             sql = f"SELECT {WELCOME_COLUMNS} FROM welcome_messages WHERE {where} ORDER BY id DESC LIMIT ?"
@@ -246,8 +299,9 @@ class SqliteStore(Store):
                 "ORDER BY id LIMIT ?"
             )
         params = (installation_key, cursor, limit)
-        rows = await self._read(lambda c: c.execute(sql, params).fetchall())
-        return [_welcome_record(r) for r in rows]
+        return await self._read(
+            lambda c: _page(c.execute(sql, params), _welcome_record, limit, max_bytes, welcome_bytes)
+        )
 
     # --- key packages ---------------------------------------------------------------------------------------
     async def put_key_package(self, installation_key: bytes, key_package: bytes) -> None:
@@ -269,15 +323,23 @@ class SqliteStore(Store):
 
         await self._write(job)
 
-    async def fetch_key_packages(self, installation_keys: Sequence[bytes]) -> list[bytes | None]:
+    async def fetch_key_packages(
+        self, installation_keys: Sequence[bytes], *, max_bytes: int | None = None
+    ) -> list[bytes | None]:
         keys = list(installation_keys)
         sql = "SELECT key_package FROM installations WHERE installation_key = ?"
 
         def read(conn: sqlite3.Connection) -> list[bytes | None]:
             out: list[bytes | None] = []
+            total = 0
             for key in keys:
                 rows = conn.execute(sql, (key,)).fetchall()
-                out.append(rows[0][0] if rows else None)
+                found = rows[0][0] if rows else None
+                if found is not None and max_bytes is not None:
+                    total += len(found)
+                    if total > max_bytes:
+                        raise ReplyTooLarge(f"the key packages come to more than {max_bytes} bytes")
+                out.append(found)
             return out
 
         return await self._read(read)
@@ -389,10 +451,14 @@ class SqliteStore(Store):
         result: list[CommitLogRecord] = await self._write(job)
         return result
 
-    async def query_commit_log(self, group_id: bytes, *, cursor: int, limit: int) -> list[CommitLogRecord]:
+    async def query_commit_log(
+        self, group_id: bytes, *, cursor: int, limit: int, max_bytes: int | None = None
+    ) -> Rows[CommitLogRecord]:
         sql = "SELECT id, group_id, entry, signature FROM commit_log WHERE group_id = ? AND id > ? ORDER BY id LIMIT ?"
-        rows = await self._read(lambda c: c.execute(sql, (group_id, cursor, limit)).fetchall())
-        return [CommitLogRecord(*r) for r in rows]
+        params = (group_id, cursor, limit)
+        return await self._read(
+            lambda c: _page(c.execute(sql, params), _commit_log_record, limit, max_bytes, commit_log_bytes)
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     async def close(self) -> None:

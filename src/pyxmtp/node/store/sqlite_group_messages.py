@@ -13,9 +13,20 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .base import GroupMessageRecord
+from .base import GroupMessageRecord, Rows
 from .sqlite_dedupe import GroupMessageKeys
-from .sqlite_runs import READ_COLUMNS, ROW_WIDTH, RUN_COLUMNS, PackedRun, pack_run, records_of, split_runs
+from .sqlite_runs import (
+    IS_COMMIT,
+    READ_COLUMNS,
+    ROW_WIDTH,
+    RUN_COLUMNS,
+    SHOULD_PUSH,
+    PackedRun,
+    Run,
+    pack_run,
+    records_of,
+    split_runs,
+)
 
 #: The largest multi-row INSERT of runs; a transaction's runs go in statements of power-of-two sizes (at most
 #: log2 of this many distinct statements, which keeps SQLite's statement cache warm).
@@ -128,10 +139,17 @@ def stored_payloads(conn: sqlite3.Connection, ids: Sequence[int]) -> Iterator[tu
 
 
 def query(
-    conn: sqlite3.Connection, group_id: bytes, *, descending: bool, cursor: int, limit: int
-) -> list[GroupMessageRecord]:
-    """A page of a group's messages, paged by id as :meth:`~.base.Store.query_group_messages` says."""
-    out: list[GroupMessageRecord] = []
+    conn: sqlite3.Connection,
+    group_id: bytes,
+    *,
+    descending: bool,
+    cursor: int,
+    limit: int,
+    max_bytes: int | None = None,
+) -> Rows[GroupMessageRecord]:
+    """A page of a group's messages, paged by id as :meth:`~.base.Store.query_group_messages` says: runs are
+    read only until the page is full, and only the messages the page takes are built."""
+    out: Rows[GroupMessageRecord] = Rows()
     if limit <= 0:
         return out
     if not descending:
@@ -140,23 +158,57 @@ def query(
         rows = conn.execute(_DESCENDING, (group_id, cursor))
     else:
         rows = conn.execute(_DESCENDING_FROM_END, (group_id,))
-    try:  # runs are read only until the page is full
+    total = 0
+    try:
         for row in rows:
-            records = records_of(row)
+            run = Run(row)
             if not descending:
-                out += [r for r in records if r.id > cursor]
+                indices = range(max(0, cursor + 1 - run.first_id), run.count)
             else:
-                records.reverse()
-                out += [r for r in records if r.id < cursor] if cursor else records
-            if len(out) >= limit:
-                break
+                stop = min(run.count, cursor - run.first_id) if cursor else run.count
+                indices = range(stop - 1, -1, -1)
+            for i in indices:
+                if max_bytes is not None:
+                    size = run.record_bytes(i)
+                    if out and total + size > max_bytes:
+                        out.cut = True
+                        return out
+                    total += size
+                out.append(run.record(i))
+                if len(out) >= limit:
+                    return out
     finally:
         rows.close()  # ends the statement, and with it the read snapshot
-    del out[limit:]
     return out
 
 
-def newest(conn: sqlite3.Connection, group_id: bytes) -> GroupMessageRecord | None:
-    """The newest message of a group."""
+_NEWEST_METADATA = (
+    "SELECT first_id, count, created_ns, flags FROM group_message_runs WHERE group_id = ? "
+    "ORDER BY first_id DESC LIMIT 1"
+)
+
+
+def newest(
+    conn: sqlite3.Connection, group_id: bytes, *, include_content: bool = True
+) -> GroupMessageRecord | None:
+    """The newest message of a group; without content, its data and sender HMAC are empty (and not read)."""
+    if not include_content:
+        meta = conn.execute(_NEWEST_METADATA, (group_id,)).fetchone()
+        if meta is None:
+            return None
+        first_id, count, created_ns, flags = meta
+        flag = flags[count - 1]
+        return GroupMessageRecord(
+            first_id + count - 1,
+            created_ns,
+            group_id,
+            b"",
+            b"",
+            bool(flag & SHOULD_PUSH),
+            bool(flag & IS_COMMIT),
+        )
     row = conn.execute(_DESCENDING_FROM_END + " LIMIT 1", (group_id,)).fetchone()
-    return records_of(row)[-1] if row is not None else None
+    if row is None:
+        return None
+    run = Run(row)
+    return run.record(run.count - 1)

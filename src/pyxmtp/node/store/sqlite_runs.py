@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from itertools import accumulate
 from typing import Any
 
-from .base import GroupMessageRecord
+from .base import RECORD_OVERHEAD, GroupMessageRecord
 
 SHOULD_PUSH = 1
 IS_COMMIT = 2
@@ -107,26 +107,40 @@ def dedupe_keys_of(blob: bytes) -> array[int]:
     return _from_le("q", blob)
 
 
+class Run:
+    """A run read with :data:`READ_COLUMNS`, whose messages are built one at a time: a page takes only those it
+    holds, and can tell what each would add to a reply before building it (see :meth:`record_bytes`)."""
+
+    __slots__ = ("_ends", "_sizes", "count", "created_ns", "first_id", "flags", "group_id", "payload")
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        self.first_id, self.group_id, self.count, self.created_ns, sizes_blob, self.flags, self.payload = row
+        self._sizes = _from_le("I", sizes_blob)
+        self._ends = list(accumulate(self._sizes))
+
+    def record(self, i: int) -> GroupMessageRecord:
+        """Message ``i`` of the run (id ``first_id + i``)."""
+        ends = self._ends
+        at = ends[2 * i - 1] if i else 0
+        mid, end = ends[2 * i], ends[2 * i + 1]
+        flag = self.flags[i]
+        payload = self.payload
+        return GroupMessageRecord(
+            self.first_id + i,
+            self.created_ns,
+            self.group_id,
+            payload[at:mid],
+            payload[mid:end],
+            bool(flag & SHOULD_PUSH),
+            bool(flag & IS_COMMIT),
+        )
+
+    def record_bytes(self, i: int) -> int:
+        """:func:`~.base.group_message_bytes` of message ``i``, without building it."""
+        return RECORD_OVERHEAD + len(self.group_id) + self._sizes[2 * i] + self._sizes[2 * i + 1]
+
+
 def records_of(row: Sequence[Any]) -> list[GroupMessageRecord]:
     """The messages of a run read with :data:`READ_COLUMNS`, oldest first."""
-    first_id, group_id, count, created_ns, sizes_blob, flags, payload = row
-    sizes = _from_le("I", sizes_blob)
-    ends = list(accumulate(sizes))
-    out: list[GroupMessageRecord] = []
-    at = 0
-    for i in range(count):
-        mid, end = ends[2 * i], ends[2 * i + 1]
-        flag = flags[i]
-        out.append(
-            GroupMessageRecord(
-                first_id + i,
-                created_ns,
-                group_id,
-                payload[at:mid],
-                payload[mid:end],
-                bool(flag & SHOULD_PUSH),
-                bool(flag & IS_COMMIT),
-            )
-        )
-        at = end
-    return out
+    run = Run(row)
+    return [run.record(i) for i in range(run.count)]

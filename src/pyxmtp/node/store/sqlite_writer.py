@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .base import StoredGroupMessages, StoreError, WelcomeRecord, runs_of_writes, settle_writes
+from .base import FailureLog, StoredGroupMessages, StoreError, WelcomeRecord, runs_of_writes, settle_writes
 from .sqlite_dedupe import GroupMessageKeys
 from .sqlite_group_messages import GroupMessageJob, insert_group_messages
 from .sqlite_runs import ROW_WIDTH
@@ -61,6 +61,17 @@ def insert_deduplicated(
 
 
 T = TypeVar("T")
+
+
+def store_error(exc: Exception) -> Exception:
+    """``exc`` as the store reports it: SQLite's errors of a failing database (a full disk, an I/O error, a
+    lock not granted, a damaged file) as :class:`StoreError`, which callers may retry; anything else (a bug,
+    or a StoreError already) as it is."""
+    if isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError:
+        failure = StoreError(f"SQLite: {exc}")
+        failure.__cause__ = exc
+        return failure
+    return exc
 
 
 def take_queued(q: queue.SimpleQueue[T | None], limit: int | None) -> tuple[list[T], bool]:
@@ -111,6 +122,7 @@ class Writer(threading.Thread):
         self.checkpointer: Checkpointer | None = None
         #: Set when commits are synced by a :class:`WalSyncer` (then the connection does not sync them).
         self.syncer: WalSyncer | None = None
+        self._checkpoint_failures = FailureLog("WAL checkpoint by the writer")
 
     def allocate(self, table: str, count: int) -> int:
         """Reserve ``count`` ids of ``table``; returns the first. Writer thread only (jobs run there)."""
@@ -153,13 +165,32 @@ class Writer(threading.Thread):
         """Checkpoint between transactions, so that the next one can write the WAL from its beginning again."""
         try:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error:
-            log.exception("WAL checkpoint by the writer failed")
+        except sqlite3.Error as exc:
+            self._checkpoint_failures.failed(exc)
+        else:
+            self._checkpoint_failures.succeeded()
 
     def _run_batch(self, batch: list[Job]) -> list[tuple[bool, Any]]:
-        """One transaction for the whole batch. A job with ``fn`` runs in a SAVEPOINT of its own, so that its
-        failure leaves the others committed (a lone job skips the SAVEPOINT: its failure rolls back all);
-        consecutive group-message jobs are inserted together, and their failure fails the transaction."""
+        """One transaction for the whole batch (see :meth:`_transaction`). If it fails as a whole (the
+        group-message insert, or COMMIT: a full disk, say), nothing of it was committed, and each job runs again
+        in a transaction of its own, so that a write fails only for a reason of its own."""
+        try:
+            return self._transaction(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                return [(False, store_error(exc))]
+        return [self._run_alone(job) for job in batch]
+
+    def _run_alone(self, job: Job) -> tuple[bool, Any]:
+        try:
+            return self._transaction([job])[0]
+        except Exception as exc:
+            return (False, store_error(exc))
+
+    def _transaction(self, batch: list[Job]) -> list[tuple[bool, Any]]:
+        """Run the batch in one transaction and commit it; raises (rolled back) if it fails as a whole. A job with
+        ``fn`` runs in a SAVEPOINT of its own, so that its failure leaves the others committed (a lone job skips
+        the SAVEPOINT: its failure fails the transaction); consecutive group-message jobs are inserted together."""
         conn = self._conn
         outcomes: list[tuple[bool, Any]] = []
         try:
@@ -171,12 +202,7 @@ class Writer(threading.Thread):
                     outcomes += self._insert_group_messages(conn, run, now)
                     continue
                 if len(batch) == 1:
-                    try:
-                        outcomes.append((True, job.fn(conn)))
-                    except Exception as exc:
-                        conn.execute("ROLLBACK")
-                        self._rolled_back()
-                        return [(False, exc)]
+                    outcomes.append((True, job.fn(conn)))
                     continue
                 conn.execute("SAVEPOINT job")
                 try:
@@ -184,19 +210,19 @@ class Writer(threading.Thread):
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-                    outcomes.append((False, exc))
+                    outcomes.append((False, store_error(exc)))
                 else:
                     conn.execute("RELEASE job")
                     outcomes.append((True, result))
             self.group_message_keys.before_commit(conn)
             self._save_sequences(conn)
             conn.execute("COMMIT")
-        except Exception as exc:
+        except Exception:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             self._rolled_back()
-            return [(False, exc)] * len(batch)
+            raise
         self._dirty.clear()
         self.group_message_keys.committed(self._last_ids["group_messages"])
         return outcomes
@@ -237,6 +263,7 @@ class WalSyncer(threading.Thread):
         self._wal_path = wal_path
         self._loop = loop
         self._fd: int | None = None
+        self._failures = FailureLog("syncing the WAL")
         #: ``(batch, outcomes)`` of each commit, in commit order; None stops the thread once all are synced.
         self.committed: queue.SimpleQueue[tuple[list[Job], list[tuple[bool, Any]]] | None] = (
             queue.SimpleQueue()
@@ -252,9 +279,11 @@ class WalSyncer(threading.Thread):
                 try:
                     self._sync()
                 except OSError as exc:
-                    log.exception("syncing the WAL failed")
+                    self._failures.failed(exc)
                     failed = StoreError(f"the write was committed but could not be synced to disk: {exc}")
                     items = [(batch, [(False, failed)] * len(batch)) for batch, _ in items]
+                else:
+                    self._failures.succeeded()
                 for batch, outcomes in items:
                     with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                         self._loop.call_soon_threadsafe(settle_writes, batch, outcomes)
@@ -297,15 +326,21 @@ class Checkpointer(threading.Thread):
         self._stop_event = threading.Event()
         #: Frames in the WAL at the last checkpoint (since its last restart); 0 once the writer took note.
         self.wal_frames = 0
+        #: Checkpoints attempted so far.
+        self.runs = 0
 
     def run(self) -> None:
+        failures = FailureLog("background WAL checkpoint")
         try:
             while not self._stop_event.wait(self._interval):
                 try:
                     _busy, frames, _copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:
+                    failures.failed(exc)
+                else:
+                    failures.succeeded()
                     self.wal_frames = frames
-                except sqlite3.Error:
-                    log.exception("background WAL checkpoint failed")
+                self.runs += 1
         finally:
             self._conn.close()
 
