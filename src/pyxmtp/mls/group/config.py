@@ -69,8 +69,13 @@ class GroupConfig:
         put the ratchet tree in the GroupInfo of Welcomes (otherwise the tree is delivered out of band).
     ``external_pub_in_group_info``
         include the external_pub extension in exported GroupInfos by default (enables external commits).
-    ``check_key_package_lifetime``
-        reject Add proposals whose key package lifetime does not cover ``now``.
+    ``check_received_lifetimes``
+        hold the key_package leaves a peer sends (the key packages of Adds in its commits and proposals, the
+        leaves of the ratchet tree a Welcome or GroupInfo gives) to their lifetime at ``now`` and to the
+        maximum lifetime range (RFC 9420 7.2, 7.3; ``lifetime`` and ``lifetime_range`` errors). RFC 9420 7.3
+        recommends these checks "if it is feasible in a given application context": an Add may be processed
+        long after it was made, and a tree keeps the leaves of members who never updated. Our own Adds are
+        always checked (the RFC requires it before sending).
     """
 
     wire_format_policy: WireFormatPolicy = WireFormatPolicy.PURE_CIPHERTEXT
@@ -80,7 +85,7 @@ class GroupConfig:
     padding_block: int = 0
     use_ratchet_tree_extension: bool = True
     external_pub_in_group_info: bool = True
-    check_key_package_lifetime: bool = True
+    check_received_lifetimes: bool = True
 
     def __post_init__(self) -> None:
         for name in (
@@ -101,7 +106,7 @@ class GroupConfig:
         w.u32(self.padding_block)
         w.bool(self.use_ratchet_tree_extension)
         w.bool(self.external_pub_in_group_info)
-        w.bool(self.check_key_package_lifetime)
+        w.bool(self.check_received_lifetimes)
 
     @classmethod
     def decode(cls, r: Reader) -> GroupConfig:
@@ -119,9 +124,11 @@ class GroupConfig:
                 padding_block=r.u32(),
                 use_ratchet_tree_extension=r.bool(),
                 external_pub_in_group_info=r.bool(),
-                check_key_package_lifetime=r.bool(),
+                check_received_lifetimes=r.bool(),
             )
 
 
-XMTP_CONFIG = GroupConfig()
-"""The settings XMTP uses (everything as PrivateMessage, 3 past epochs)."""
+XMTP_CONFIG = GroupConfig(check_received_lifetimes=False)
+"""The settings XMTP uses (everything as PrivateMessage, 3 past epochs), and libxmtp's lifetime policy: a
+received key package's lifetime is not checked (in Adds or in a Welcome's tree), so that a member who syncs
+weeks late, or a peer whose key package has an odd lifetime, does not leave the group behind."""

@@ -2,7 +2,8 @@
 in the RFC's order (section 12.3).
 
 :class:`ProposalStore` holds the proposals received (or sent) by reference in the current epoch, keyed by
-ProposalRef, in arrival order; it is emptied at every epoch change.
+ProposalRef, in arrival order; it is emptied at every epoch change, and bounded in count and bytes (a proposal
+beyond the bounds is refused with :class:`~pyxmtp.mls.group.errors.ProposalStoreFull`).
 
 :func:`apply_proposals` validates a commit's proposal list and applies it to the live tree through a
 :class:`~pyxmtp.mls.group.tree_delta.TreeJournal` (so it can be captured and undone). A broken rule raises
@@ -80,7 +81,7 @@ from ..messages.proposals import (
 from ..tree.leaf_validation import LeafRules, validate_leaf_node
 from ..tree.nodes import LeafNode
 from ..tree.ratchet_tree import RatchetTree
-from .errors import MissingPSKError, ProposalError
+from .errors import MissingPSKError, ProposalError, ProposalStoreFull
 from .tree_delta import TreeJournal
 
 _MEMBER = SenderType.member
@@ -137,20 +138,60 @@ class CachedProposal:
         return cls(Proposal.decode(r), Sender.decode(r), r.optional(Reader.opaque_v))
 
 
-class ProposalStore:
-    """By-reference proposals of the current epoch, in arrival order, keyed by ProposalRef."""
+#: At most this many proposals by reference are kept in one epoch ...
+MAX_CACHED_PROPOSALS = 1000
+#: ... holding at most this many bytes of proposals (their TLS encoding): the store is part of the group state,
+#: written out after every message, so a member sending proposals nobody commits must not grow it for ever.
+MAX_CACHED_PROPOSAL_BYTES = 1 << 20
 
-    __slots__ = ("_items",)
+
+def proposal_size(proposal: Proposal) -> int:
+    """What a proposal counts against :data:`MAX_CACHED_PROPOSAL_BYTES`: its TLS encoding's length."""
+    w = Writer()
+    proposal.encode(w)
+    return len(w.getvalue())
+
+
+class ProposalStore:
+    """By-reference proposals of the current epoch, in arrival order, keyed by ProposalRef; at most
+    :data:`MAX_CACHED_PROPOSALS` of them and :data:`MAX_CACHED_PROPOSAL_BYTES` in all (:meth:`check_room`)."""
+
+    __slots__ = ("_bytes", "_items")
 
     def __init__(self, items: Sequence[CachedProposal] = ()) -> None:
         self._items: dict[bytes, CachedProposal] = {}
-        for item in items:
-            self.add(item)
+        self._bytes = 0
+        for item in items:  # our own state: stored within the bounds of when it was written
+            self._put(item)
+
+    def check_room(self, proposal: Proposal) -> None:
+        """:class:`ProposalStoreFull` unless one more proposal like this one fits."""
+        if len(self._items) >= MAX_CACHED_PROPOSALS:
+            raise ProposalStoreFull(
+                f"{len(self._items)} proposals by reference are cached in this epoch already, the most kept"
+            )
+        size = proposal_size(proposal)
+        if self._bytes + size > MAX_CACHED_PROPOSAL_BYTES:
+            raise ProposalStoreFull(
+                f"a {size}-byte proposal does not fit: {self._bytes} of the {MAX_CACHED_PROPOSAL_BYTES} bytes "
+                "kept for this epoch's proposals by reference are used"
+            )
 
     def add(self, item: CachedProposal) -> None:
+        """Cache ``item`` (:class:`ProposalStoreFull` if it does not fit: see :meth:`check_room`)."""
         if item.reference is None:
             raise ValueError("only proposals sent by reference are cached")
+        if item.reference not in self._items:
+            self.check_room(item.proposal)
+        self._put(item)
+
+    def _put(self, item: CachedProposal) -> None:
+        assert item.reference is not None
+        old = self._items.get(item.reference)
+        if old is not None:
+            self._bytes -= proposal_size(old.proposal)
         self._items[item.reference] = item
+        self._bytes += proposal_size(item.proposal)
 
     def get(self, reference: bytes) -> CachedProposal | None:
         return self._items.get(reference)
@@ -166,6 +207,7 @@ class ProposalStore:
 
     def clear(self) -> None:
         self._items.clear()
+        self._bytes = 0
 
     def encode(self, w: Writer) -> None:
         w.vector_v(self._items.values(), encode_item)
@@ -186,7 +228,7 @@ PSKValue = Callable[[PreSharedKeyID], "bytes | None"]
 @dataclass(frozen=True, slots=True)
 class ProposalRules:
     """What a proposal list is validated against: the current group context, Unix time ``now`` for key
-    package lifetimes (None: not checked) and the PSK lookup."""
+    package lifetimes and their range (None: neither is checked) and the PSK lookup."""
 
     suite: CipherSuite
     context: GroupContext
@@ -480,9 +522,8 @@ def check_key_package(rules: ProposalRules, kp: KeyPackage, version: int, index:
         raise _fail("add.key_package", index, f"key package suite 0x{kp.cipher_suite:04x} is not the group's")
     if kp.version != version:
         raise _fail("add.key_package", index, f"key package version {kp.version} is not the group's")
-    now = rules.now
     try:
-        validate_key_package(kp, now=now if now is not None else _lifetime_start(kp))
+        validate_key_package(kp, now=rules.now)
     except MLSError as exc:  # KeyPackageValidationError, KeyPackageSignatureError, unsupported suite
         raise _fail("add.key_package", index, str(exc)) from exc
     return kp
@@ -536,12 +577,6 @@ def check_single_proposal(
         check_group_context_extensions(body.extensions, None)
     elif isinstance(body, AppDataUpdate):
         raise _fail("unsupported", None, "AppDataUpdate proposals are not supported")
-
-
-def _lifetime_start(kp: KeyPackage) -> int:
-    """A time inside the key package's lifetime, to validate it without the lifetime check."""
-    lifetime = kp.leaf_node.lifetime
-    return 0 if lifetime is None else lifetime.not_before
 
 
 def describe(proposal: Proposal) -> str:

@@ -129,9 +129,9 @@ def validate_tree(
     """Validate a ratchet tree received when joining (see the module docstring for the checks and order).
 
     ``tree_hash``: the GroupInfo's tree hash (None skips the comparison). ``now``: Unix seconds for the
-    lifetime check of key_package leaves; None skips it, which is what a joiner should normally pass (RFC
-    9420 7.3 only recommends the check for received trees, and long-lived groups hold leaves whose key
-    packages expired since they were added).
+    lifetime checks of key_package leaves; None skips them (RFC 9420 7.3 only recommends them for received
+    trees, and long-lived groups hold leaves whose key packages expired since they were added: the group's
+    ``check_received_lifetimes`` decides).
     """
     _check_unique_keys(tree)
     _check_unmerged_leaves(tree)
