@@ -31,6 +31,7 @@ from pyxmtp.mls.messages.proposals import GroupContextExtensions, Proposal
 from .commit_validation import validate_commit
 from .content import ContentDecodeError, PlaintextEnvelope, message_id, parse_plaintext_envelope
 from .credential import build_credential
+from .dm_validation import check_dm_welcome
 from .group_context import ConversationContext, ConversationType, parse_group_context
 from .key_packages import XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
 from .membership import Installation, StatesFor, check_leaves_belong, installations
@@ -89,11 +90,13 @@ def _header(data: bytes) -> PrivateMessage:
 class Conversation:
     """An XMTP group as seen by our installation (``own_inbox_id``)."""
 
-    __slots__ = ("_context", "_context_epoch", "group", "own_inbox_id")
+    __slots__ = ("_context", "_context_epoch", "added_by", "group", "own_inbox_id")
 
     def __init__(self, group: Group, own_inbox_id: str) -> None:
         self.group = group
         self.own_inbox_id = own_inbox_id
+        #: After :meth:`join`: the installation that added us (the verified signer of the Welcome's GroupInfo).
+        self.added_by: Installation | None = None
         self._context: ConversationContext | None = None
         self._context_epoch = -1
 
@@ -109,15 +112,23 @@ class Conversation:
         *,
         now: int,
     ) -> Conversation:
-        """Join from a Welcome (MLSMessage bytes), then check the tree against the identity logs (6.5).
+        """Join from a Welcome (MLSMessage bytes), then check the tree against the identity logs (6.5), and a
+        DM against what a DM must be (:mod:`.dm_validation`). :attr:`added_by` is who added us.
 
-        ``states_for`` gives the association states the membership needs (the caller fetches the logs).
+        ``states_for`` gives the association states the membership needs (the caller fetches the logs). The
+        key packages' lifetimes in the tree are not checked, as libxmtp (``XMTP_CONFIG``).
         """
         group = Group.join(welcome, bundle, signer, now=now, config=XMTP_CONFIG)
         conversation = cls(group, own_inbox_id)
         context = conversation.context
         states = states_for(context.membership.members)
         check_leaves_belong(conversation.installations(), context.membership, states, expect_complete=True)
+        sender = group.welcome_sender
+        if sender is None:  # pragma: no cover - Group.join always knows the GroupInfo's signer
+            raise ValidationError("the Welcome's signer is not in the tree")
+        conversation.added_by = installations([sender])[0]  # in the tree: an installation of its inbox
+        if context.metadata.conversation_type is ConversationType.DM:
+            check_dm_welcome(context, own_inbox_id, conversation.added_by.inbox_id)
         return conversation
 
     @classmethod
@@ -137,6 +148,7 @@ class Conversation:
             build_credential(own_inbox_id),
             rng=rng,
             now=now,
+            config=XMTP_CONFIG,
             group_id=rng(16),
             extensions=extensions,
             capabilities=XMTP_CAPABILITIES,

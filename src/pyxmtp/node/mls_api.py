@@ -109,7 +109,11 @@ class MlsApiService:
     async def _store_key_package(self, upload: mls_pb2.KeyPackageUpload) -> bytes:
         data = upload.key_package_tls_serialized
         try:
-            _inbox_id, installation_key, _verified = validate_xmtp_key_package(data, int(self.clock()))
+            _inbox_id, installation_key, _verified = validate_xmtp_key_package(
+                data,
+                int(self.clock()),
+                max_lifetime_range=None,  # as xmtp-node-go: any range
+            )
         except MLSError as exc:
             raise invalid_argument(f"invalid key package: {exc}") from exc
         await self.store.put_key_package(installation_key, data)
