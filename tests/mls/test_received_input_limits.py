@@ -15,19 +15,21 @@ from pyxmtp.mls.group import XMTP_CONFIG, Group, GroupConfig, StagedCommit
 from pyxmtp.mls.group import proposals as proposals_module
 from pyxmtp.mls.group import welcome as welcome_module
 from pyxmtp.mls.group.errors import InvalidArgument, ProposalError, ProposalStoreFull, WelcomeError
-from pyxmtp.mls.group.testing import InMemoryGroup
+from pyxmtp.mls.group.testing import InMemoryGroup, SeededRandom
 from pyxmtp.mls.key_package_validation import KeyPackageValidationError, validate_key_package
 from pyxmtp.mls.key_packages import DEFAULT_LIFETIME, LIFETIME_MARGIN, create_key_package
 from pyxmtp.mls.messages.extensions import Extension
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.mls.messages.proposals import GroupContextExtensions, Proposal, Remove
-from pyxmtp.mls.tree.leaf_validation import MAX_LIFETIME_RANGE, LeafValidationError
+from pyxmtp.mls.tree.leaf_validation import LeafValidationError
 from pyxmtp.mls.tree.nodes import Lifetime
 
 NOW = 1_700_000_000
 DAY = 24 * 3600
-RFC_DEFAULTS = GroupConfig()
-CHECKS_OFF = GroupConfig(check_received_lifetimes=False)
+#: An application's bound on lifetime ranges (RFC 9420 7.2): our own key packages' default, 90 days and an hour.
+MAX_RANGE = DEFAULT_LIFETIME + LIFETIME_MARGIN
+CHECKED = GroupConfig(max_lifetime_range=MAX_RANGE)
+CHECKS_OFF = GroupConfig(check_received_lifetimes=False, max_lifetime_range=MAX_RANGE)
 
 
 def three(config: GroupConfig) -> InMemoryGroup:
@@ -37,11 +39,21 @@ def three(config: GroupConfig) -> InMemoryGroup:
     return net
 
 
-def test_the_default_range_bound_covers_our_own_key_packages_and_xmtp_skips_received_lifetimes() -> None:
-    assert MAX_LIFETIME_RANGE == DEFAULT_LIFETIME + LIFETIME_MARGIN
-    assert RFC_DEFAULTS.check_received_lifetimes and not XMTP_CONFIG.check_received_lifetimes
+def test_defaults_check_received_lifetimes_without_a_range_bound_and_xmtp_skips_them() -> None:
+    defaults = GroupConfig()
+    assert defaults.check_received_lifetimes and defaults.max_lifetime_range is None  # as OpenMLS
+    assert not XMTP_CONFIG.check_received_lifetimes and XMTP_CONFIG.max_lifetime_range is None
     restored = Group.from_bytes(three(CHECKS_OFF)["bob"].to_bytes())
     assert restored.config == CHECKS_OFF  # the choice is kept with the group
+
+
+def test_a_group_state_of_the_first_format_still_loads() -> None:
+    """Format 1 had no max_lifetime_range: databases written before it are read as having none."""
+    data = three(GroupConfig())["bob"].to_bytes()
+    at = 2 + 1 + 4 * 4 + 3  # format, status, then the config's policy, four u32 and three bools
+    assert data[0] == 2 and data[at] == 0  # an absent optional<uint64>
+    old = Group.from_bytes(b"\x01" + data[1:at] + data[at + 1 :])
+    assert old.config == GroupConfig() and old.to_bytes() == data
 
 
 @pytest.mark.parametrize(
@@ -54,7 +66,7 @@ def test_the_default_range_bound_covers_our_own_key_packages_and_xmtp_skips_rece
 def test_a_received_add_is_held_to_its_lifetime_only_if_the_group_says_so(
     lifetime: Lifetime, check: str
 ) -> None:
-    for config, refused in ((RFC_DEFAULTS, True), (CHECKS_OFF, False)):
+    for config, refused in ((CHECKED, True), (CHECKS_OFF, False)):
         net = three(config)
         carol = create_key_package(
             3, net.signer("carol"), net.credential("carol"), rng=net.rng, now=NOW, lifetime=lifetime
@@ -79,8 +91,8 @@ def _commit_at(net: InMemoryGroup, key_package: KeyPackage, now: int) -> bytes:
     """A commit by alice adding ``key_package``, made at ``now`` by an engine without our range bound (an
     attacker's, or an implementation with another bound)."""
 
-    def any_range(kp: KeyPackage, *, now: int | None) -> object:
-        return validate_key_package(kp, now=now, max_lifetime_range=None)
+    def any_range(kp: KeyPackage, *, now: int | None, max_lifetime_range: int | None) -> object:
+        return validate_key_package(kp, now=now)
 
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(proposals_module, "validate_key_package", any_range)
@@ -89,11 +101,11 @@ def _commit_at(net: InMemoryGroup, key_package: KeyPackage, now: int) -> bytes:
     return staged.message
 
 
-@pytest.mark.parametrize("config", [RFC_DEFAULTS, CHECKS_OFF], ids=["rfc-defaults", "checks-off"])
+@pytest.mark.parametrize("config", [CHECKED, CHECKS_OFF], ids=["checked", "checks-off"])
 def test_our_own_adds_are_always_held_to_their_lifetime_and_range(config: GroupConfig) -> None:
     net = three(config)
     alice = net["alice"]
-    for lifetime in (Lifetime(NOW - 10 * DAY, NOW - DAY), Lifetime(NOW - 3600, NOW + MAX_LIFETIME_RANGE)):
+    for lifetime in (Lifetime(NOW - 10 * DAY, NOW - DAY), Lifetime(NOW - 3600, NOW + MAX_RANGE)):
         carol = create_key_package(
             3, net.signer("carol"), net.credential("carol"), rng=net.rng, now=NOW, lifetime=lifetime
         )
@@ -102,14 +114,16 @@ def test_our_own_adds_are_always_held_to_their_lifetime_and_range(config: GroupC
             alice.commit(rng=net.rng, now=NOW, add=[carol.key_package])
         assert alice.to_bytes() == before
     with pytest.raises(KeyPackageValidationError) as exc:
-        validate_key_package(carol.key_package, now=NOW)
+        validate_key_package(carol.key_package, now=NOW, max_lifetime_range=MAX_RANGE)
     assert exc.value.check == "lifetime_range"
-    validate_key_package(carol.key_package, now=NOW, max_lifetime_range=None)  # an application may allow it
+    validate_key_package(carol.key_package, now=NOW)  # without a bound: any range
+    unbounded = three(replace(config, max_lifetime_range=None))["alice"]
+    unbounded.commit(rng=SeededRandom(1), now=NOW, add=[carol.key_package])
 
 
 def test_a_joined_tree_with_leaves_not_valid_at_our_clock_joins_only_if_the_group_skips_the_check() -> None:
     """Bob's leaf keeps its key package's lifetime until he updates; Carol's clock is 100 days ahead."""
-    for config, joins in ((RFC_DEFAULTS, False), (CHECKS_OFF, True)):
+    for config, joins in ((CHECKED, False), (CHECKS_OFF, True)):
         net = three(config)
         bundle = create_key_package(
             3, net.signer("carol"), net.credential("carol"), rng=net.rng, now=NOW + 100 * DAY
@@ -130,7 +144,7 @@ def test_a_joined_tree_with_leaves_not_valid_at_our_clock_joins_only_if_the_grou
 def test_a_welcome_whose_group_info_repeats_an_extension_type_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    net = three(RFC_DEFAULTS)
+    net = three(CHECKED)
     bundle = net.key_package("carol")
     real = welcome_module.group_info_extensions
 
@@ -166,7 +180,7 @@ def test_a_welcome_whose_group_context_repeats_an_extension_type_is_refused(
 
 # --- the proposal store --------------------------------------------------------------------------------------
 def test_proposals_by_reference_are_bounded_in_count_and_the_refusal_changes_nothing() -> None:
-    net = three(RFC_DEFAULTS)
+    net = three(CHECKED)
     alice, bob = net["alice"], net["bob"]
 
     def remove_bob(n: int, group: Group = alice) -> bytes:  # distinct proposals (the same one is cached once)
@@ -196,7 +210,7 @@ def test_proposals_by_reference_are_bounded_in_count_and_the_refusal_changes_not
 
 
 def test_proposals_by_reference_are_bounded_in_bytes() -> None:
-    net = three(RFC_DEFAULTS)
+    net = three(CHECKED)
     alice, bob = net["alice"], net["bob"]
     big = Extension(0xFF7D, bytes(300_000))
     proposal = Proposal(GroupContextExtensions((*alice.extensions, big)))
@@ -227,11 +241,11 @@ def _commit_only(group: Group, net: InMemoryGroup) -> bytes:
 
 
 def test_a_refused_add_is_a_remote_error_naming_the_check() -> None:
-    net = three(RFC_DEFAULTS)
+    net = three(CHECKED)
     old = create_key_package(
         3, net.signer("carol"), net.credential("carol"), rng=net.rng, now=NOW - 200 * DAY
     )
     staged = _commit_at(net, old.key_package, NOW - 200 * DAY)
     with pytest.raises(RemoteMLSError, match="expired"):
         net["bob"].process(staged, now=NOW)
-    assert replace(RFC_DEFAULTS, check_received_lifetimes=False) == CHECKS_OFF
+    assert replace(CHECKED, check_received_lifetimes=False) == CHECKS_OFF

@@ -26,8 +26,8 @@ in order, each named by :attr:`KeyPackageValidationError.check` / :attr:`KeyPack
 ``lifetime``
     ``not_before <= now < not_after`` (seconds since the Unix epoch; OpenMLS's ``Lifetime::validate``).
 ``lifetime_range``
-    ``not_after - not_before`` is at most ``max_lifetime_range`` (RFC 9420 7.2; by default
-    :data:`~pyxmtp.mls.tree.leaf_validation.MAX_LIFETIME_RANGE`; None: any range).
+    ``not_after - not_before`` is at most ``max_lifetime_range`` seconds, when given (RFC 9420 7.2: the
+    application defines the bound; OpenMLS, hence libxmtp, sets none).
 
 Both lifetime checks are skipped when ``now`` is None: RFC 9420 7.3 requires them before a key package is
 sent in an Add, and leaves them to the application for a key package received in someone else's Add (the
@@ -49,7 +49,7 @@ from .errors import InvalidSignature, MLSError, ValidationError
 from .messages.credential import Credential
 from .messages.extensions import Extension
 from .messages.key_package import KeyPackage
-from .tree.leaf_validation import MAX_LIFETIME_RANGE, lifetime_problem
+from .tree.leaf_validation import lifetime_problem
 from .tree.nodes import LeafNode, Lifetime
 
 LEAF_NODE_TBS_LABEL = "LeafNodeTBS"
@@ -128,7 +128,7 @@ def _check_unique(extensions: tuple[Extension, ...], where: str) -> None:
 
 
 def validate_key_package(
-    kp: KeyPackage, *, now: int | None, max_lifetime_range: int | None = MAX_LIFETIME_RANGE
+    kp: KeyPackage, *, now: int | None, max_lifetime_range: int | None = None
 ) -> VerifiedKeyPackage:
     """Check ``kp`` as received from a peer at Unix time ``now`` (seconds; None: no lifetime checks); raise on
     the first failed check.
@@ -192,7 +192,7 @@ def validate_key_package(
 
 
 def validate_key_package_bytes(
-    data: bytes, *, now: int | None, max_lifetime_range: int | None = MAX_LIFETIME_RANGE
+    data: bytes, *, now: int | None, max_lifetime_range: int | None = None
 ) -> VerifiedKeyPackage:
     """:func:`parse_key_package` then :func:`validate_key_package`."""
     return validate_key_package(parse_key_package(data), now=now, max_lifetime_range=max_lifetime_range)

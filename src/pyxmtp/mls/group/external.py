@@ -94,7 +94,12 @@ def join_by_external_commit(
         raise WelcomeError("the GroupInfo has no external_pub extension: external commits are not possible")
     check_group_info_extensions(info)
     tree = group_tree(suite, info, ratchet_tree)
-    validate_tree_for_group(tree, context, now=now if config.check_received_lifetimes else None)
+    validate_tree_for_group(
+        tree,
+        context,
+        now=now if config.check_received_lifetimes else None,
+        max_lifetime_range=config.max_lifetime_range,
+    )
     verify_group_info_signer(suite, tree, info)
 
     kem_output, init_secret = external_init_send(suite, external_pub.external_pub, rng)
@@ -123,6 +128,7 @@ def join_by_external_commit(
         context,
         make_psk_lookup(context.group_id, psks, {}),
         now,  # our own proposals
+        config.max_lifetime_range,
     )
     state = GroupState(suite, context.group_id, config, GroupStatus.EXTERNAL_PENDING, 0, signer, tree, None)
 

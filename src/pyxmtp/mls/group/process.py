@@ -238,8 +238,11 @@ def proposal_rules(
     only if the configuration asks for it (``check_received_lifetimes``)."""
     current = state.current
     lookup = make_psk_lookup(current.context.group_id, psks, state.resumption_psks)
-    check = not received or state.config.check_received_lifetimes
-    return ProposalRules(state.suite, current.context, lookup, now if check else None)
+    config = state.config
+    check = not received or config.check_received_lifetimes
+    return ProposalRules(
+        state.suite, current.context, lookup, now if check else None, config.max_lifetime_range
+    )
 
 
 def receive_proposal(state: GroupState, content: AuthenticatedContent, now: int) -> CachedProposal:

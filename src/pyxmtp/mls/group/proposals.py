@@ -227,13 +227,15 @@ PSKValue = Callable[[PreSharedKeyID], "bytes | None"]
 
 @dataclass(frozen=True, slots=True)
 class ProposalRules:
-    """What a proposal list is validated against: the current group context, Unix time ``now`` for key
-    package lifetimes and their range (None: neither is checked) and the PSK lookup."""
+    """What a proposal list is validated against: the current group context, the PSK lookup, Unix time
+    ``now`` for key package lifetimes (None: not checked) and the longest lifetime range allowed with them
+    (None: any)."""
 
     suite: CipherSuite
     context: GroupContext
     psk_value: PSKValue
     now: int | None = None
+    max_lifetime_range: int | None = None
 
 
 @dataclass(slots=True)
@@ -523,7 +525,7 @@ def check_key_package(rules: ProposalRules, kp: KeyPackage, version: int, index:
     if kp.version != version:
         raise _fail("add.key_package", index, f"key package version {kp.version} is not the group's")
     try:
-        validate_key_package(kp, now=rules.now)
+        validate_key_package(kp, now=rules.now, max_lifetime_range=rules.max_lifetime_range)
     except MLSError as exc:  # KeyPackageValidationError, KeyPackageSignatureError, unsupported suite
         raise _fail("add.key_package", index, str(exc)) from exc
     return kp

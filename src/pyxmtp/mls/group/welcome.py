@@ -204,7 +204,12 @@ def join_from_welcome(
         raise WelcomeError(f"GroupInfo protocol version {context.version} is not mls10")
     check_group_info_extensions(group_info)
     tree = group_tree(suite, group_info, ratchet_tree)
-    validate_tree_for_group(tree, context, now=now if config.check_received_lifetimes else None)
+    validate_tree_for_group(
+        tree,
+        context,
+        now=now if config.check_received_lifetimes else None,
+        max_lifetime_range=config.max_lifetime_range,
+    )
     verify_group_info_signer(suite, tree, group_info)
     own = tree.find_leaf(kp.leaf_node)
     if own is None:

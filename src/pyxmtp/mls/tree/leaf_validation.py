@@ -27,9 +27,10 @@ the name below and ``leaf_index`` the leaf concerned (None for a leaf not yet pl
     for a key_package leaf, when ``now`` is given: ``not_before <= now < not_after`` (as key-package
     validation).
 ``lifetime_range``
-    for a key_package leaf, when ``now`` is given: ``not_after - not_before`` is at most
-    :data:`MAX_LIFETIME_RANGE` (RFC 9420 7.2: "Applications MUST define a maximum total lifetime that is
-    acceptable for a LeafNode, and reject any LeafNode where the total lifetime is longer").
+    for a key_package leaf, when ``now`` and ``max_lifetime_range`` are given: ``not_after - not_before`` is at
+    most ``max_lifetime_range`` seconds (RFC 9420 7.2: "Applications MUST define a maximum total lifetime that
+    is acceptable for a LeafNode, and reject any LeafNode where the total lifetime is longer"; the group's
+    configuration holds it).
 ``encryption_key``
     the encryption key appears in no node of the tree (so it also differs from the leaf it replaces).
 ``signature_key``
@@ -56,14 +57,8 @@ if TYPE_CHECKING:
 
 LEAF_NODE_TBS_LABEL = "LeafNodeTBS"
 
-#: The longest lifetime range (``not_after - not_before``, seconds) a checked key_package leaf may have (RFC
-#: 9420 7.2): 90 days and an hour, what :func:`~pyxmtp.mls.key_packages.create_key_package` gives by default.
-MAX_LIFETIME_RANGE = 90 * 24 * 3600 + 3600
 
-
-def lifetime_problem(
-    lifetime: Lifetime, now: int, max_range: int | None = MAX_LIFETIME_RANGE
-) -> tuple[str, str] | None:
+def lifetime_problem(lifetime: Lifetime, now: int, max_range: int | None) -> tuple[str, str] | None:
     """``(check, reason)`` if ``lifetime`` is not acceptable at Unix time ``now``: ``"lifetime"`` when ``now``
     is outside ``[not_before, not_after)``, ``"lifetime_range"`` when the range is longer than ``max_range``
     seconds (None: any range); None if it is acceptable."""
@@ -132,7 +127,12 @@ def verify_leaf_signature(
 
 
 def check_leaf_content(
-    suite: CipherSuite, leaf: LeafNode, rules: LeafRules, leaf_index: int | None, now: int | None
+    suite: CipherSuite,
+    leaf: LeafNode,
+    rules: LeafRules,
+    leaf_index: int | None,
+    now: int | None,
+    max_lifetime_range: int | None = None,
 ) -> None:
     """The checks that need only the leaf and the group parameters: ``capabilities``, ``credential``,
     ``extensions``, ``required_capabilities``, ``lifetime`` and ``lifetime_range`` (the last two only with
@@ -180,7 +180,7 @@ def check_leaf_content(
                 )
     lifetime = leaf.lifetime
     if now is not None and leaf.leaf_node_source == LeafNodeSource.key_package and lifetime is not None:
-        problem = lifetime_problem(lifetime, now)
+        problem = lifetime_problem(lifetime, now, max_lifetime_range)
         if problem is not None:
             raise LeafValidationError(problem[0], leaf_index, problem[1])
 
@@ -217,6 +217,7 @@ def validate_leaf_node(
     source: LeafNodeSource,
     leaf_index: int | None,
     now: int | None = None,
+    max_lifetime_range: int | None = None,
     check_signature: bool = True,
 ) -> None:
     """Validate a leaf about to enter ``tree`` (RFC 9420 7.3); raise on the first failed check.
@@ -227,7 +228,7 @@ def validate_leaf_node(
     uniqueness and credential-support comparisons) and is signed over; for an Add pass None. ``tree`` is the
     tree the leaf joins: for an Add or Update the tree with the proposals before it applied, for an
     UpdatePath the tree after the commit's proposals. ``now`` (Unix seconds) enables the lifetime checks of
-    key_package leaves. ``check_signature=False`` skips the signature when the caller already verified it
+    key_package leaves (the range too if ``max_lifetime_range`` is given). ``check_signature=False`` skips the signature when the caller already verified it
     (an Add's key package validated by :mod:`pyxmtp.mls.key_package_validation`).
     """
     if leaf.leaf_node_source != source:
@@ -237,7 +238,7 @@ def validate_leaf_node(
     suite = tree.suite
     if check_signature:
         verify_leaf_signature(suite, leaf, rules.group_id, leaf_index)
-    check_leaf_content(suite, leaf, rules, leaf_index, now)
+    check_leaf_content(suite, leaf, rules, leaf_index, now, max_lifetime_range)
     replacing = leaf_index if leaf_index is not None and leaf_index < tree.n_leaves else None
     check_credential_support(tree, leaf, leaf_index, replacing)
     holder = tree.node_of_encryption_key(leaf.encryption_key)
