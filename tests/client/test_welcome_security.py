@@ -20,7 +20,7 @@ import pytest
 from pyxmtp.client import Client
 from pyxmtp.client.conversation import ClientConversation, MembershipUpdateError
 from pyxmtp.conversations import key_packages as xmtp_key_packages
-from pyxmtp.conversations.conversation import Conversation, Received
+from pyxmtp.conversations.conversation import CONVERSATION_CONFIG, Conversation, Received
 from pyxmtp.conversations.credential import build_credential
 from pyxmtp.conversations.key_packages import XMTP_CAPABILITIES, XMTP_CIPHER_SUITE, create_xmtp_key_package
 from pyxmtp.conversations.new_group import (
@@ -35,6 +35,7 @@ from pyxmtp.conversations.welcome_wrap import CURVE25519, CURVE25519_WRAPPER, wr
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.mls.errors import RemoteMLSError
 from pyxmtp.mls.group import XMTP_CONFIG, Group
+from pyxmtp.mls.group.errors import InvalidArgument
 from pyxmtp.mls.key_package_validation import parse_key_package
 from pyxmtp.mls.messages.extensions import Extension
 from pyxmtp.mls.messages.key_package import KeyPackage
@@ -387,6 +388,15 @@ async def test_a_key_package_whose_lifetime_spans_more_than_84_days_is_not_added
     with pytest.raises(MembershipUpdateError):
         await group.add_members([mallory.inbox_id])
     assert alice.store.conversation(group.group_id) == before
+    # the conversation's MLS engine holds its own Adds to the same bound (84 days and an hour)
+    [data] = await alice.api.fetch_key_packages([mallory.installation_id])
+    members = {**group.conversation.context.membership.members, mallory.inbox_id: 1}
+    with pytest.raises(InvalidArgument, match="lifetime_range"):
+        group.conversation.commit_membership(
+            members, add=[parse_key_package(data)], rng=os.urandom, now=alice.clock_ns() // 10**9
+        )
+    assert CONVERSATION_CONFIG.max_lifetime_range == 84 * 24 * 3600 + 3600
+    assert group.conversation.to_bytes() == before.state  # type: ignore[union-attr]
     await group.add_members([carol.inbox_id])
     [carols] = await carol.sync_welcomes()
     assert mallory.inbox_id not in carols.member_inbox_ids()

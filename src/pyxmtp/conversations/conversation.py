@@ -15,7 +15,7 @@ is unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyxmtp.mls.codec import decode
 from pyxmtp.mls.constants import ContentType
@@ -33,10 +33,14 @@ from .content import ContentDecodeError, PlaintextEnvelope, message_id, parse_pl
 from .credential import build_credential
 from .dm_validation import check_dm_welcome
 from .group_context import ConversationContext, ConversationType, parse_group_context
-from .key_packages import XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
+from .key_packages import MAX_KEY_PACKAGE_LIFETIME_RANGE, XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
 from .membership import Installation, StatesFor, check_leaves_belong, installations
 from .new_group import membership_extension, mutable_metadata_extension, with_extension
 from .transcript import group_updated
+
+#: The MLS configuration of every conversation: libxmtp's (:data:`~pyxmtp.mls.group.XMTP_CONFIG`: received
+#: lifetimes not checked), and key packages we add spanning at most 84 days and an hour (RFC 9420 7.2).
+CONVERSATION_CONFIG = replace(XMTP_CONFIG, max_lifetime_range=MAX_KEY_PACKAGE_LIFETIME_RANGE)
 
 
 class WrongConversationError(ValidationError):
@@ -116,9 +120,9 @@ class Conversation:
         DM against what a DM must be (:mod:`.dm_validation`). :attr:`added_by` is who added us.
 
         ``states_for`` gives the association states the membership needs (the caller fetches the logs). The
-        key packages' lifetimes in the tree are not checked, as libxmtp (``XMTP_CONFIG``).
+        key packages' lifetimes in the tree are not checked, as libxmtp (:data:`CONVERSATION_CONFIG`).
         """
-        group = Group.join(welcome, bundle, signer, now=now, config=XMTP_CONFIG)
+        group = Group.join(welcome, bundle, signer, now=now, config=CONVERSATION_CONFIG)
         conversation = cls(group, own_inbox_id)
         context = conversation.context
         states = states_for(context.membership.members)
@@ -148,7 +152,7 @@ class Conversation:
             build_credential(own_inbox_id),
             rng=rng,
             now=now,
-            config=XMTP_CONFIG,
+            config=CONVERSATION_CONFIG,
             group_id=rng(16),
             extensions=extensions,
             capabilities=XMTP_CAPABILITIES,
@@ -159,7 +163,7 @@ class Conversation:
 
     @classmethod
     def from_bytes(cls, data: bytes, own_inbox_id: str) -> Conversation:
-        return cls(Group.from_bytes(data, config=XMTP_CONFIG), own_inbox_id)
+        return cls(Group.from_bytes(data, config=CONVERSATION_CONFIG), own_inbox_id)
 
     def to_bytes(self) -> bytes:
         return self.group.to_bytes()
