@@ -12,6 +12,7 @@ import pytest
 
 from pyxmtp.mls.errors import RemoteMLSError
 from pyxmtp.mls.group import XMTP_CONFIG, Group, GroupConfig, StagedCommit
+from pyxmtp.mls.group import proposal_store as store_module
 from pyxmtp.mls.group import proposals as proposals_module
 from pyxmtp.mls.group import welcome as welcome_module
 from pyxmtp.mls.group.errors import InvalidArgument, ProposalError, ProposalStoreFull, WelcomeError
@@ -188,12 +189,12 @@ def test_proposals_by_reference_are_bounded_in_count_and_the_refusal_changes_not
             Proposal(Remove(1)), rng=net.rng, now=NOW, authenticated_data=n.to_bytes(4, "big")
         )
 
-    messages = [remove_bob(n) for n in range(proposals_module.MAX_CACHED_PROPOSALS)]
+    messages = [remove_bob(n) for n in range(store_module.MAX_CACHED_PROPOSALS)]
     with pytest.raises(InvalidArgument, match="proposals by reference are cached"):
         remove_bob(-1 % 2**32)  # our own: a caller's error
     for data in messages:
         bob.process(data, now=NOW)
-    assert len(bob.pending_proposals) == proposals_module.MAX_CACHED_PROPOSALS
+    assert len(bob.pending_proposals) == store_module.MAX_CACHED_PROPOSALS
     # a member with another engine sends one more: refused, and its key is not used up
     alice_copy = Group.from_bytes(alice.to_bytes())
     _forget_proposals(alice_copy)
@@ -214,7 +215,7 @@ def test_proposals_by_reference_are_bounded_in_bytes() -> None:
     alice, bob = net["alice"], net["bob"]
     big = Extension(0xFF7D, bytes(300_000))
     proposal = Proposal(GroupContextExtensions((*alice.extensions, big)))
-    fits = proposals_module.MAX_CACHED_PROPOSAL_BYTES // proposals_module.proposal_size(proposal)
+    fits = store_module.MAX_CACHED_PROPOSAL_BYTES // store_module.proposal_size(proposal)
     for n in range(fits + 1):
         data = alice.propose(proposal, rng=net.rng, now=NOW, authenticated_data=bytes([n]))
         if n < fits:
@@ -225,7 +226,7 @@ def test_proposals_by_reference_are_bounded_in_bytes() -> None:
         bob.process(data, now=NOW)
     assert bob.to_bytes() == before
     bob.process(alice.propose(Proposal(Remove(1)), rng=net.rng, now=NOW), now=NOW)  # a small one still fits
-    assert len(bob.to_bytes()) < proposals_module.MAX_CACHED_PROPOSAL_BYTES + 100_000
+    assert len(bob.to_bytes()) < store_module.MAX_CACHED_PROPOSAL_BYTES + 100_000
 
 
 def _forget_proposals(group: Group) -> None:

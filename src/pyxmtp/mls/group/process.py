@@ -40,7 +40,8 @@ from .advance import context_bytes_for, make_psk_lookup, next_key_schedule, prov
 from .epoch import Epoch
 from .errors import CommitError, MissingProposalError, OwnMessageError, WireFormatError, WrongGroupError
 from .events import ApplicationMessage, ProposalReceived
-from .proposals import CachedProposal, ProposalRules, ProposalStore, apply_proposals, check_single_proposal
+from .proposal_store import ProposalStore
+from .proposals import CachedProposal, ProposalRules, apply_proposals, check_single_proposal
 from .staged import Consumable, StagedCommit
 from .state import GroupState
 from .transitions import GroupInput, check_allowed

@@ -45,7 +45,7 @@ from ..tree.ratchet_tree import RatchetTree
 from ..tree.secret_tree import RatchetConfig
 from .config import GroupConfig
 from .epoch import Epoch, PastEpoch
-from .proposals import ProposalStore
+from .proposal_store import ProposalStore
 from .staged import StagedCommit
 from .transitions import GroupInput, GroupStatus, next_status
 
