@@ -280,6 +280,10 @@ async def test_a_group_that_removed_us_is_replaced_only_by_a_welcome_for_a_later
     created_ns = alice.store.conversation(group.group_id).created_ns  # type: ignore[union-attr]
     await group.remove_members([alice.inbox_id])
     await group.send_text("while alice is out")
+    await theirs.sync()  # alice learns she is out: the group is still listed, as it was when she left
+    assert not theirs.is_active and theirs.name == "ours"
+    assert [c.group_id for c in alice.conversations()] == [group.group_id]
+    assert alice.dm_with(bob.inbox_id) is None
     extensions = dm_claiming(mallory.inbox_id, alice.inbox_id, members={mallory.inbox_id: 0})
     await forge(mallory, [alice], extensions, group_id=group.group_id)
     await group.add_members([alice.inbox_id])

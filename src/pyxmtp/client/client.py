@@ -258,7 +258,7 @@ class Client:
         found = [
             c
             for c in self.conversations()
-            if c.is_active  # a group that removed us has no context left to read
+            if c.is_active
             and c.conversation.dm_peer == inbox_id
             and set(c.member_inbox_ids()) == {self.inbox_id, inbox_id}
         ]

@@ -179,10 +179,12 @@ class Conversation:
 
     @property
     def context(self) -> ConversationContext:
-        """The XMTP metadata of the current epoch (parsed once per epoch)."""
-        if self._context_epoch != self.group.epoch or self._context is None:
-            self._context = parse_group_context(self.group.extensions)
-            self._context_epoch = self.group.epoch
+        """The XMTP metadata of the current epoch, or of the last one we were in once a commit removed us
+        (parsed once per epoch)."""
+        epoch = self.group.last_epoch
+        if self._context_epoch != epoch or self._context is None:
+            self._context = parse_group_context(self.group.last_group_context.extensions)
+            self._context_epoch = -1 if epoch is None else epoch
         return self._context
 
     @property

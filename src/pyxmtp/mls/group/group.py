@@ -220,6 +220,17 @@ class Group:
         return state.past[-1].epoch if state.past else None
 
     @property
+    def last_group_context(self) -> GroupContext:
+        """The current GroupContext; in a group a commit removed us from, the one of the last epoch we were in.
+        :class:`StateError` if none is kept (``max_past_epochs`` 0)."""
+        state = self._state
+        if state.epoch is not None:
+            return state.epoch.context
+        if not state.past:
+            raise StateError(f"the group keeps no epoch (status {state.status.name}, no past epoch kept)")
+        return decode(GroupContext, state.past[-1].context_bytes)
+
+    @property
     def group_context(self) -> GroupContext:
         return self._state.current.context
 
