@@ -146,9 +146,12 @@ def test_update_conversation_survives_reopen(db_path: Path) -> None:
         r.close()
 
 
-def test_save_conversation_replaces_an_existing_one(store: ClientStore) -> None:
+def test_save_conversation_never_overwrites_replace_conversation_does(store: ClientStore) -> None:
     store.save_conversation(ConversationRecord(GROUP, b"old", 10, 1, "a"))
-    store.save_conversation(ConversationRecord(GROUP, b"new", 0, 2, "b"))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save_conversation(ConversationRecord(GROUP, b"new", 0, 2, "b"))
+    assert store.conversations() == [ConversationRecord(GROUP, b"old", 10, 1, "a")]
+    store.replace_conversation(ConversationRecord(GROUP, b"new", 0, 2, "b"))
     assert store.conversations() == [ConversationRecord(GROUP, b"new", 0, 2, "b")]
 
 

@@ -25,6 +25,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -35,7 +36,11 @@ from pyxmtp.conversations.group_context import ConversationType
 from pyxmtp.conversations.key_packages import XMTP_CIPHER_SUITE, create_xmtp_key_package
 from pyxmtp.conversations.new_group import dm_extensions, group_extensions
 from pyxmtp.conversations.welcome_wrap import (
+    CURVE25519,
+    UNSPECIFIED,
+    XWING,
     WrapperKeyPair,
+    algorithm_name,
     generate_wrapper_key_pair,
     open_pointee,
     unwrap_welcome,
@@ -247,8 +252,16 @@ class Client:
         return None if record is None else self._load(record)
 
     def dm_with(self, inbox_id: str) -> ClientConversation | None:
-        """The DM with ``inbox_id`` (the newest, if several), or None."""
-        found = [c for c in self.conversations() if c.conversation.dm_peer == inbox_id]
+        """The active DM with ``inbox_id`` (the newest, if several), or None. Only a DM whose members are
+        exactly us and ``inbox_id`` counts (every DM joined is checked so; this also holds for a database
+        written before that check)."""
+        found = [
+            c
+            for c in self.conversations()
+            if c.is_active
+            and c.conversation.dm_peer == inbox_id
+            and set(c.member_inbox_ids()) == {self.inbox_id, inbox_id}
+        ]
         return found[-1] if found else None
 
     async def create_dm(self, peer_inbox_id: str) -> ClientConversation:
@@ -260,6 +273,7 @@ class Client:
         return await self._create(extensions, [peer_inbox_id])
 
     async def find_or_create_dm(self, peer_inbox_id: str) -> ClientConversation:
+        """The active DM with ``peer_inbox_id`` (:meth:`dm_with`), else a new one."""
         existing = self.dm_with(peer_inbox_id)
         return (
             existing if existing is not None and existing.is_active else await self.create_dm(peer_inbox_id)
@@ -292,7 +306,8 @@ class Client:
         """Process every welcome that arrived since the last call; the conversations joined, in order.
 
         A welcome that cannot be used (not for a key package of ours any more, tampered, a tree that does not
-        match the identity logs) is logged and skipped; the cursor moves past it either way, as libxmtp does.
+        match the identity logs, a DM that is not one, a conversation we hold already) is logged and skipped;
+        the cursor moves past it either way, as libxmtp does.
         """
         cursor = self.store.cursor(_WELCOME_CURSOR)
         joined: list[ClientConversation] = []
@@ -339,11 +354,11 @@ class Client:
         which = welcome.WhichOneof("version")
         if which == "v1":
             v1 = welcome.v1
-            bundle, key = self._welcome_key(v1.hpke_public_key, v1.id)
+            bundle, key = self._welcome_key(v1.hpke_public_key, v1.id, v1.wrapper_algorithm)
             mls_welcome, metadata = unwrap_welcome(v1.data, v1.welcome_metadata, key, v1.wrapper_algorithm)
         elif which == "welcome_pointer":
             wp = welcome.welcome_pointer
-            bundle, key = self._welcome_key(wp.hpke_public_key, wp.id)
+            bundle, key = self._welcome_key(wp.hpke_public_key, wp.id, wp.wrapper_algorithm)
             pointer = unwrap_welcome_pointer(wp.welcome_pointer, key, wp.wrapper_algorithm)
             async for pointee in self.api.welcomes_after(pointer.destination, 0):
                 if pointee.WhichOneof("version") == "v1":
@@ -359,12 +374,24 @@ class Client:
         return bundle, mls_welcome, cursor
 
     def _welcome_key(
-        self, hpke_public_key: bytes, wid: int
+        self, hpke_public_key: bytes, wid: int, algorithm: int
     ) -> tuple[KeyPackageBundle, HPKEPrivateKey | bytes]:
+        """Our key package the welcome names, and the private key to unwrap it with: the X-Wing wrapper key of
+        that key package, or its init key if it has none; the welcome's algorithm must be that key's kind."""
         record = self.store.key_package(hpke_public_key)
         if record is None:
             raise UnusableWelcome(f"welcome {wid} is for a key package this installation no longer has")
         bundle = KeyPackageBundle.from_bytes(record.bundle)
+        allowed: tuple[int, ...]
+        if record.wrapper_private_key is not None:
+            kind, allowed = "an X-Wing wrapper key", (XWING,)
+        else:
+            kind, allowed = "a Curve25519 init key", (UNSPECIFIED, CURVE25519)
+        if algorithm not in allowed:
+            raise UnusableWelcome(
+                f"welcome {wid} names {kind} of ours but wrapper algorithm {algorithm} "
+                f"({algorithm_name(algorithm)})"
+            )
         return bundle, _wrapper_private_key(record, bundle)
 
     async def _join(
@@ -378,17 +405,24 @@ class Client:
             )
 
         conversation = await retry_with_identities(self, join)
+        assert conversation.added_by is not None  # set by Conversation.join
+        group_id = conversation.group_id
+        held = self.conversation(group_id)
+        if held is not None:  # did a commit take us out? (libxmtp may not have synced that either)
+            await held.sync()
         record_out = ConversationRecord(
-            conversation.group_id,
-            conversation.to_bytes(),
-            cursor,
-            self.clock_ns(),
-            conversation.context.metadata.creator_inbox_id,
+            group_id, conversation.to_bytes(), cursor, self.clock_ns(), conversation.added_by.inbox_id
         )
-        with self.store.transaction():
-            self.store.save_conversation(record_out)
+        with self.store.transaction():  # no await from here on: the check and the write are one step
+            existing = self.store.conversation(group_id)
+            if existing is None:
+                self.store.save_conversation(record_out)
+            else:
+                _check_replaceable(self._load(existing), conversation, wid)
+                record_out = replace(record_out, created_ns=existing.created_ns)
+                self.store.replace_conversation(record_out)
             self.store.set_cursor(_WELCOME_CURSOR, max(wid, self.store.cursor(_WELCOME_CURSOR)))
-        self._conversations.pop(conversation.group_id, None)
+        self._conversations.pop(group_id, None)
         return self._load(record_out)
 
 
@@ -397,7 +431,28 @@ class PointeeNotYetThere(Exception):
 
 
 class UnusableWelcome(RemoteMLSError):
-    """A welcome this installation cannot use: for a key package it no longer has, or of an unknown kind."""
+    """A welcome this installation cannot use: for a key package it no longer has, wrapped with an algorithm
+    that is not its key's, or of an unknown kind."""
+
+
+class WelcomeForHeldConversation(RemoteMLSError):
+    """A welcome into a group we hold already, while we are still in it or for an epoch not newer than ours:
+    whoever knows a group's id (the node, a former member) could otherwise replace our group with theirs."""
+
+
+def _check_replaceable(held: ClientConversation, joined: Conversation, wid: int) -> None:
+    """A welcome may replace a conversation we hold only if a commit removed us from it and the welcome is for
+    a later epoch (libxmtp's rule: we were added back). :class:`WelcomeForHeldConversation` otherwise."""
+    ours = held.conversation.group.last_epoch
+    if held.is_active:
+        raise WelcomeForHeldConversation(
+            f"welcome {wid} is for group {joined.group_id.hex()}, which we are in (at epoch {ours})"
+        )
+    if ours is None or joined.epoch <= ours:
+        raise WelcomeForHeldConversation(
+            f"welcome {wid} is for epoch {joined.epoch} of group {joined.group_id.hex()}, which we left at "
+            f"epoch {ours}: not a later one"
+        )
 
 
 def _wrapper_private_key(record: KeyPackageRecord, bundle: KeyPackageBundle) -> HPKEPrivateKey | bytes:

@@ -311,12 +311,18 @@ class ClientStore:
         return [ConversationRecord(bytes(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
     def save_conversation(self, record: ConversationRecord) -> None:
-        """Insert or replace (a welcome to a group we already had replaces it, as libxmtp does)."""
+        """Insert a new conversation; never overwrites one (``sqlite3.IntegrityError`` if its group is held)."""
         self._db.execute(
-            "INSERT INTO conversations VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id) DO UPDATE SET "
-            "state = excluded.state, cursor = excluded.cursor, created_ns = excluded.created_ns, "
-            "added_by = excluded.added_by",
+            "INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
             (record.group_id, record.state, record.cursor, record.created_ns, record.added_by),
+        )
+
+    def replace_conversation(self, record: ConversationRecord) -> None:
+        """Overwrite a held conversation's state, cursor, creation time and adder (we were added back to a group
+        that removed us: its messages stay)."""
+        self._db.execute(
+            "UPDATE conversations SET state = ?, cursor = ?, created_ns = ?, added_by = ? WHERE group_id = ?",
+            (record.state, record.cursor, record.created_ns, record.added_by, record.group_id),
         )
 
     def update_conversation(self, group_id: bytes, state: bytes, cursor: int) -> None:

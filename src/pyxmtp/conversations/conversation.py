@@ -15,7 +15,7 @@ is unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyxmtp.mls.codec import decode
 from pyxmtp.mls.constants import ContentType
@@ -31,11 +31,16 @@ from pyxmtp.mls.messages.proposals import GroupContextExtensions, Proposal
 from .commit_validation import validate_commit
 from .content import ContentDecodeError, PlaintextEnvelope, message_id, parse_plaintext_envelope
 from .credential import build_credential
+from .dm_validation import check_dm_welcome
 from .group_context import ConversationContext, ConversationType, parse_group_context
-from .key_packages import XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
+from .key_packages import MAX_KEY_PACKAGE_LIFETIME_RANGE, XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
 from .membership import Installation, StatesFor, check_leaves_belong, installations
 from .new_group import membership_extension, mutable_metadata_extension, with_extension
 from .transcript import group_updated
+
+#: The MLS configuration of every conversation: libxmtp's (:data:`~pyxmtp.mls.group.XMTP_CONFIG`: received
+#: lifetimes not checked), and key packages we add spanning at most 84 days and an hour (RFC 9420 7.2).
+CONVERSATION_CONFIG = replace(XMTP_CONFIG, max_lifetime_range=MAX_KEY_PACKAGE_LIFETIME_RANGE)
 
 
 class WrongConversationError(ValidationError):
@@ -89,11 +94,13 @@ def _header(data: bytes) -> PrivateMessage:
 class Conversation:
     """An XMTP group as seen by our installation (``own_inbox_id``)."""
 
-    __slots__ = ("_context", "_context_epoch", "group", "own_inbox_id")
+    __slots__ = ("_context", "_context_epoch", "added_by", "group", "own_inbox_id")
 
     def __init__(self, group: Group, own_inbox_id: str) -> None:
         self.group = group
         self.own_inbox_id = own_inbox_id
+        #: After :meth:`join`: the installation that added us (the verified signer of the Welcome's GroupInfo).
+        self.added_by: Installation | None = None
         self._context: ConversationContext | None = None
         self._context_epoch = -1
 
@@ -109,15 +116,23 @@ class Conversation:
         *,
         now: int,
     ) -> Conversation:
-        """Join from a Welcome (MLSMessage bytes), then check the tree against the identity logs (6.5).
+        """Join from a Welcome (MLSMessage bytes), then check the tree against the identity logs (6.5), and a
+        DM against what a DM must be (:mod:`.dm_validation`). :attr:`added_by` is who added us.
 
-        ``states_for`` gives the association states the membership needs (the caller fetches the logs).
+        ``states_for`` gives the association states the membership needs (the caller fetches the logs). The
+        key packages' lifetimes in the tree are not checked, as libxmtp (:data:`CONVERSATION_CONFIG`).
         """
-        group = Group.join(welcome, bundle, signer, now=now, config=XMTP_CONFIG)
+        group = Group.join(welcome, bundle, signer, now=now, config=CONVERSATION_CONFIG)
         conversation = cls(group, own_inbox_id)
         context = conversation.context
         states = states_for(context.membership.members)
         check_leaves_belong(conversation.installations(), context.membership, states, expect_complete=True)
+        sender = group.welcome_sender
+        if sender is None:  # pragma: no cover - Group.join always knows the GroupInfo's signer
+            raise ValidationError("the Welcome's signer is not in the tree")
+        conversation.added_by = installations([sender])[0]  # in the tree: an installation of its inbox
+        if context.metadata.conversation_type is ConversationType.DM:
+            check_dm_welcome(context, own_inbox_id, conversation.added_by.inbox_id)
         return conversation
 
     @classmethod
@@ -137,6 +152,7 @@ class Conversation:
             build_credential(own_inbox_id),
             rng=rng,
             now=now,
+            config=CONVERSATION_CONFIG,
             group_id=rng(16),
             extensions=extensions,
             capabilities=XMTP_CAPABILITIES,
@@ -147,7 +163,7 @@ class Conversation:
 
     @classmethod
     def from_bytes(cls, data: bytes, own_inbox_id: str) -> Conversation:
-        return cls(Group.from_bytes(data, config=XMTP_CONFIG), own_inbox_id)
+        return cls(Group.from_bytes(data, config=CONVERSATION_CONFIG), own_inbox_id)
 
     def to_bytes(self) -> bytes:
         return self.group.to_bytes()
@@ -163,10 +179,12 @@ class Conversation:
 
     @property
     def context(self) -> ConversationContext:
-        """The XMTP metadata of the current epoch (parsed once per epoch)."""
-        if self._context_epoch != self.group.epoch or self._context is None:
-            self._context = parse_group_context(self.group.extensions)
-            self._context_epoch = self.group.epoch
+        """The XMTP metadata of the current epoch, or of the last one we were in once a commit removed us
+        (parsed once per epoch)."""
+        epoch = self.group.last_epoch
+        if self._context_epoch != epoch or self._context is None:
+            self._context = parse_group_context(self.group.last_group_context.extensions)
+            self._context_epoch = -1 if epoch is None else epoch
         return self._context
 
     @property

@@ -1,10 +1,12 @@
 """XMTP key packages: building our own (protocol reference, section 4.1) and validating others' (section 4.3).
 
-Validation is what xmtp-node-go's validation service (libxmtp ``apps/mls_validation_service``) checks, and
-nothing more: the bytes parse exactly as a TLS ``KeyPackage``; OpenMLS's key-package validation passes
+Validation is what xmtp-node-go's validation service (libxmtp ``apps/mls_validation_service``) checks: the
+bytes parse exactly as a TLS ``KeyPackage``; OpenMLS's key-package validation passes
 (:func:`pyxmtp.mls.key_package_validation.validate_key_package`: both signatures, mls10, init key != encryption
 key, extensions within the leaf capabilities, lifetime currently valid); and the credential is Basic holding an
-``MlsCredential``. Not checked: that the installation belongs to the inbox, the lifetime range.
+``MlsCredential``. A client about to add a key package also holds its lifetime range to
+:data:`MAX_KEY_PACKAGE_LIFETIME_RANGE` (RFC 9420 7.2; the node, as xmtp-node-go, does not). Not checked: that the
+installation belongs to the inbox (the caller holds it against the inbox's identity log).
 
 Building follows libxmtp 1.10.0 byte for byte in structure: suite 0x0003, a last-resort key package with the
 welcome-pointee AEAD list (0xFF04) and, when the caller has a welcome-wrapper key, the 0xFF03 extension naming
@@ -60,6 +62,9 @@ XMTP_CAPABILITIES = Capabilities(
 #: OpenMLS's default lifetime, which libxmtp keeps: 3 x 28 days, valid from an hour before creation.
 KEY_PACKAGE_LIFETIME = 3 * 28 * 24 * 3600
 KEY_PACKAGE_MARGIN = 3600
+#: The longest lifetime range of a key package we add (RFC 9420 7.2): libxmtp's own, 84 days and an hour
+#: (OpenMLS's ``MAX_LEAF_NODE_LIFETIME_RANGE_SECONDS``).
+MAX_KEY_PACKAGE_LIFETIME_RANGE = KEY_PACKAGE_LIFETIME + KEY_PACKAGE_MARGIN
 
 #: ``WelcomePointeeEncryptionAeadTypesExtension { supported_aead_types: [CHACHA20_POLY1305] }``.
 _POINTEE_AEADS = bytes.fromhex("0a0103")
@@ -97,14 +102,17 @@ def create_xmtp_key_package(
     )
 
 
-def validate_xmtp_key_package(tls_bytes: bytes, now: int) -> tuple[str, bytes, VerifiedKeyPackage]:
-    """``(inbox_id, installation_key, verified)`` for a key package received at Unix time ``now`` (seconds).
+def validate_xmtp_key_package(
+    tls_bytes: bytes, now: int, *, max_lifetime_range: int | None = MAX_KEY_PACKAGE_LIFETIME_RANGE
+) -> tuple[str, bytes, VerifiedKeyPackage]:
+    """``(inbox_id, installation_key, verified)`` for a key package received at Unix time ``now`` (seconds), its
+    lifetime range at most ``max_lifetime_range`` seconds (None: any, as the node).
 
     ``installation_key`` is the leaf signature key. Raises :class:`pyxmtp.mls.errors.DecodeError`,
     :class:`~pyxmtp.mls.key_package_validation.KeyPackageValidationError`,
     :class:`~pyxmtp.mls.key_package_validation.KeyPackageSignatureError` or
     :class:`~pyxmtp.conversations.credential.CredentialError` (all :class:`pyxmtp.mls.errors.RemoteMLSError`).
     """
-    verified = validate_key_package_bytes(tls_bytes, now=now)
+    verified = validate_key_package_bytes(tls_bytes, now=now, max_lifetime_range=max_lifetime_range)
     inbox_id = parse_credential(verified.credential)
     return inbox_id, verified.signature_key, verified

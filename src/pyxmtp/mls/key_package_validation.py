@@ -25,9 +25,16 @@ in order, each named by :attr:`KeyPackageValidationError.check` / :attr:`KeyPack
     supported, RFC 9420 section 7.2).
 ``lifetime``
     ``not_before <= now < not_after`` (seconds since the Unix epoch; OpenMLS's ``Lifetime::validate``).
+``lifetime_range``
+    ``not_after - not_before`` is at most ``max_lifetime_range`` seconds, when given (RFC 9420 7.2: the
+    application defines the bound; OpenMLS, hence libxmtp, sets none).
+
+Both lifetime checks are skipped when ``now`` is None: RFC 9420 7.3 requires them before a key package is
+sent in an Add, and leaves them to the application for a key package received in someone else's Add (the
+Add may be old, and valid when it was made).
 
 Not checked here, as in OpenMLS's key-package validation: the credential's content (the application decides
-what it means), the leaf node's own capability lists, and the total lifetime range.
+what it means) and the leaf node's own capability lists.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from .errors import InvalidSignature, MLSError, ValidationError
 from .messages.credential import Credential
 from .messages.extensions import Extension
 from .messages.key_package import KeyPackage
+from .tree.leaf_validation import lifetime_problem
 from .tree.nodes import LeafNode, Lifetime
 
 LEAF_NODE_TBS_LABEL = "LeafNodeTBS"
@@ -119,8 +127,11 @@ def _check_unique(extensions: tuple[Extension, ...], where: str) -> None:
         seen.add(t)
 
 
-def validate_key_package(kp: KeyPackage, *, now: int) -> VerifiedKeyPackage:
-    """Check ``kp`` as received from a peer at Unix time ``now`` (seconds); raise on the first failed check.
+def validate_key_package(
+    kp: KeyPackage, *, now: int | None, max_lifetime_range: int | None = None
+) -> VerifiedKeyPackage:
+    """Check ``kp`` as received from a peer at Unix time ``now`` (seconds; None: no lifetime checks); raise on
+    the first failed check.
 
     Raises :class:`KeyPackageValidationError` (a :class:`~pyxmtp.mls.errors.ValidationError`) or
     :class:`KeyPackageSignatureError` (an :class:`~pyxmtp.mls.errors.InvalidSignature`).
@@ -173,14 +184,15 @@ def validate_key_package(kp: KeyPackage, *, now: int) -> VerifiedKeyPackage:
                 "capabilities", f"extension type 0x{t:04x} is not listed in the leaf node's capabilities"
             )
 
-    lifetime = leaf.lifetime
-    if now < lifetime.not_before:
-        raise KeyPackageValidationError("lifetime", f"not valid before {lifetime.not_before} (now {now})")
-    if now >= lifetime.not_after:
-        raise KeyPackageValidationError("lifetime", f"expired at {lifetime.not_after} (now {now})")
+    if now is not None:
+        problem = lifetime_problem(leaf.lifetime, now, max_lifetime_range)
+        if problem is not None:
+            raise KeyPackageValidationError(*problem)
     return VerifiedKeyPackage(kp, suite)
 
 
-def validate_key_package_bytes(data: bytes, *, now: int) -> VerifiedKeyPackage:
+def validate_key_package_bytes(
+    data: bytes, *, now: int | None, max_lifetime_range: int | None = None
+) -> VerifiedKeyPackage:
     """:func:`parse_key_package` then :func:`validate_key_package`."""
-    return validate_key_package(parse_key_package(data), now=now)
+    return validate_key_package(parse_key_package(data), now=now, max_lifetime_range=max_lifetime_range)

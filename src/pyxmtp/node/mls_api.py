@@ -145,7 +145,11 @@ class MlsApiService:
         data = upload.key_package_tls_serialized
         _checked(check_size, "key package", data, MAX_KEY_PACKAGE_BYTES)
         try:
-            _inbox_id, installation_key, _verified = validate_xmtp_key_package(data, int(self.clock()))
+            _inbox_id, installation_key, _verified = validate_xmtp_key_package(
+                data,
+                int(self.clock()),
+                max_lifetime_range=None,  # as xmtp-node-go: any range
+            )
         except MLSError as exc:
             raise invalid_argument(f"invalid key package: {exc}") from exc
         _checked(check_installation_key, "installation key of the key package", installation_key)

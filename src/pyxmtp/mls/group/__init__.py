@@ -2,8 +2,8 @@
 
 Start with :class:`~.group.Group`. Modules: :mod:`.config` (local policy), :mod:`.transitions` (the lifecycle
 table), :mod:`.state` / :mod:`.epoch` (serializable state), :mod:`.proposals` (validation and application),
-:mod:`.commit_builder`, :mod:`.process`, :mod:`.staged`, :mod:`.welcome`, :mod:`.external`, :mod:`.events`,
-:mod:`.errors`.
+:mod:`.proposal_store` (the by-reference cache), :mod:`.commit_builder`, :mod:`.process`, :mod:`.staged`,
+:mod:`.welcome`, :mod:`.external`, :mod:`.events`, :mod:`.errors`.
 """
 
 from __future__ import annotations

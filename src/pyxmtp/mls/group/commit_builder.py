@@ -48,7 +48,7 @@ def _apply_dropping_invalid(
     """:func:`apply_proposals`, leaving out by-reference proposals that break a rule (each retry starts from the
     untouched tree); a broken rule blamed on an inline proposal is the caller's error."""
     me = Sender.member(state.own_leaf)
-    rules = proposal_rules(state, now, psks)
+    rules = proposal_rules(state, now, psks, received=False)
     while True:
         try:
             return apply_proposals(journal, candidates, me, rules)

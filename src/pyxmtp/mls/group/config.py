@@ -69,8 +69,18 @@ class GroupConfig:
         put the ratchet tree in the GroupInfo of Welcomes (otherwise the tree is delivered out of band).
     ``external_pub_in_group_info``
         include the external_pub extension in exported GroupInfos by default (enables external commits).
-    ``check_key_package_lifetime``
-        reject Add proposals whose key package lifetime does not cover ``now``.
+    ``check_received_lifetimes``
+        hold the key_package leaves a peer sends (the key packages of Adds in its commits and proposals, the
+        leaves of the ratchet tree a Welcome or GroupInfo gives) to their lifetime at ``now`` and to the
+        maximum lifetime range (RFC 9420 7.2, 7.3; ``lifetime`` and ``lifetime_range`` errors). RFC 9420 7.3
+        recommends these checks "if it is feasible in a given application context": an Add may be processed
+        long after it was made, and a tree keeps the leaves of members who never updated. Our own Adds are
+        always checked (the RFC requires it before sending).
+    ``max_lifetime_range``
+        the longest lifetime range (``not_after - not_before``, seconds) a checked key_package leaf may have:
+        RFC 9420 7.2 asks the application to define one ("reject any LeafNode where the total lifetime is
+        longer"). None, the default, allows any, as OpenMLS does (other implementations make key packages that
+        never expire).
     """
 
     wire_format_policy: WireFormatPolicy = WireFormatPolicy.PURE_CIPHERTEXT
@@ -80,7 +90,8 @@ class GroupConfig:
     padding_block: int = 0
     use_ratchet_tree_extension: bool = True
     external_pub_in_group_info: bool = True
-    check_key_package_lifetime: bool = True
+    check_received_lifetimes: bool = True
+    max_lifetime_range: int | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -92,6 +103,11 @@ class GroupConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or not 0 <= value <= 0xFFFF_FFFF:
                 raise LocalMLSError(f"GroupConfig.{name} must be an int in [0, 2^32), got {value!r}")
+        limit = self.max_lifetime_range
+        if limit is not None and (not isinstance(limit, int) or not 0 <= limit < 2**64):
+            raise LocalMLSError(
+                f"GroupConfig.max_lifetime_range must be None or an int in [0, 2^64), got {limit!r}"
+            )
 
     def encode(self, w: Writer) -> None:
         w.u8(self.wire_format_policy)
@@ -101,10 +117,13 @@ class GroupConfig:
         w.u32(self.padding_block)
         w.bool(self.use_ratchet_tree_extension)
         w.bool(self.external_pub_in_group_info)
-        w.bool(self.check_key_package_lifetime)
+        w.bool(self.check_received_lifetimes)
+        w.optional(self.max_lifetime_range, Writer.u64)
 
     @classmethod
-    def decode(cls, r: Reader) -> GroupConfig:
+    def decode(cls, r: Reader, *, state_format: int = 2) -> GroupConfig:
+        """The configuration as :meth:`encode` writes it (``state_format`` 1, the first group-state format, had
+        no ``max_lifetime_range``)."""
         with r.structure("GroupConfig"):
             start = r.pos
             try:
@@ -119,9 +138,13 @@ class GroupConfig:
                 padding_block=r.u32(),
                 use_ratchet_tree_extension=r.bool(),
                 external_pub_in_group_info=r.bool(),
-                check_key_package_lifetime=r.bool(),
+                check_received_lifetimes=r.bool(),
+                max_lifetime_range=r.optional(Reader.u64) if state_format >= 2 else None,
             )
 
 
-XMTP_CONFIG = GroupConfig()
-"""The settings XMTP uses (everything as PrivateMessage, 3 past epochs)."""
+XMTP_CONFIG = GroupConfig(check_received_lifetimes=False)
+"""The MLS settings XMTP uses (everything as PrivateMessage, 3 past epochs), and libxmtp's lifetime policy: a
+received key package's lifetime is not checked (in Adds or in a Welcome's tree), so that a member who syncs
+weeks late, or a peer whose key package has an odd lifetime, does not leave the group behind. (The bound on
+lifetime ranges is the XMTP application's: :mod:`pyxmtp.conversations` sets it.)"""

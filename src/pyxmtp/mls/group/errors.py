@@ -3,7 +3,8 @@
 Remote (a peer's message is invalid): :class:`ProposalError` names the RFC 9420 rule a proposal or proposal
 list breaks, :class:`CommitError` a commit, :class:`WireFormatError` a message in a wire format the policy
 refuses, :class:`WrongGroupError` a message for another group, :class:`MissingProposalError` a reference to a proposal we never received,
-:class:`MissingPSKError` a pre-shared key we do not have, :class:`WelcomeError` a Welcome we cannot use.
+:class:`MissingPSKError` a pre-shared key we do not have, :class:`ProposalStoreFull` a proposal by reference
+beyond the epoch's cache, :class:`WelcomeError` a Welcome we cannot use.
 
 Local (the caller misused the API): :class:`~pyxmtp.mls.errors.StateError` (operation not allowed in the
 group's state) and :class:`InvalidArgument` (a bad argument, including an inline proposal that would make
@@ -54,6 +55,11 @@ class MissingPSKError(MissingKeyError):
     def __init__(self, reason: str, index: int | None = None) -> None:
         self.index = index
         super().__init__(reason)
+
+
+class ProposalStoreFull(ValidationError):
+    """A proposal by reference does not fit in this epoch's cache (too many, or too many bytes, of them are
+    cached already): a peer sends proposals faster than anyone commits them."""
 
 
 class WelcomeError(ValidationError):

@@ -47,7 +47,7 @@ from .staged import StagedCommit
 from .state import GroupState
 from .transitions import GroupStatus
 from .tree_delta import journaled
-from .welcome import TreeInput, group_tree, verify_group_info_signer
+from .welcome import TreeInput, check_group_info_extensions, group_tree, verify_group_info_signer
 
 _NEW_MEMBER = Sender.new_member_commit()
 
@@ -92,8 +92,14 @@ def join_by_external_commit(
     external_pub = get_extension(info.extensions, ExternalPub)
     if external_pub is None:
         raise WelcomeError("the GroupInfo has no external_pub extension: external commits are not possible")
+    check_group_info_extensions(info)
     tree = group_tree(suite, info, ratchet_tree)
-    validate_tree_for_group(tree, context)
+    validate_tree_for_group(
+        tree,
+        context,
+        now=now if config.check_received_lifetimes else None,
+        max_lifetime_range=config.max_lifetime_range,
+    )
     verify_group_info_signer(suite, tree, info)
 
     kem_output, init_secret = external_init_send(suite, external_pub.external_pub, rng)
@@ -121,7 +127,8 @@ def join_by_external_commit(
         suite,
         context,
         make_psk_lookup(context.group_id, psks, {}),
-        now if config.check_key_package_lifetime else None,
+        now,  # our own proposals
+        config.max_lifetime_range,
     )
     state = GroupState(suite, context.group_id, config, GroupStatus.EXTERNAL_PENDING, 0, signer, tree, None)
 

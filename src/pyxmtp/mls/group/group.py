@@ -43,7 +43,7 @@ from ..messages.proposals import (
 from ..messages.welcome import Welcome
 from ..tree.nodes import Capabilities, Lifetime, Node
 from .commit_builder import create_commit
-from .config import XMTP_CONFIG, GroupConfig
+from .config import GroupConfig
 from .create import create_group
 from .errors import InvalidArgument
 from .events import Member
@@ -55,6 +55,9 @@ from .staged import StagedCommit
 from .state import GroupState
 from .transitions import GroupInput, GroupStatus, check_allowed, next_status
 from .welcome import TreeInput, export_group_info, join_from_welcome
+
+#: RFC 9420's defaults (see :class:`GroupConfig`); XMTP passes :data:`~pyxmtp.mls.group.config.XMTP_CONFIG`.
+_DEFAULT_CONFIG = GroupConfig()
 
 
 def _key_package(kp: KeyPackage | bytes) -> KeyPackage:
@@ -73,10 +76,11 @@ def _key_package(kp: KeyPackage | bytes) -> KeyPackage:
 class Group:
     """A member's view of one group (see the module docstring)."""
 
-    __slots__ = ("_state",)
+    __slots__ = ("_state", "_welcome_sender")
 
     def __init__(self, state: GroupState) -> None:
         self._state = state
+        self._welcome_sender: int | None = None
 
     # --- construction ------------------------------------------------------------------------------------
     @classmethod
@@ -88,7 +92,7 @@ class Group:
         *,
         rng: RandomSource,
         now: int,
-        config: GroupConfig = XMTP_CONFIG,
+        config: GroupConfig = _DEFAULT_CONFIG,
         group_id: bytes | None = None,
         extensions: tuple[Extension, ...] = (),
         capabilities: Capabilities | None = None,
@@ -121,16 +125,18 @@ class Group:
         signer: SignaturePrivateKey,
         *,
         now: int,
-        config: GroupConfig = XMTP_CONFIG,
+        config: GroupConfig = _DEFAULT_CONFIG,
         ratchet_tree: TreeInput | None = None,
         psks: Mapping[bytes, bytes] | None = None,
     ) -> Group:
-        """Join from a Welcome (MLSMessage bytes or parsed) with the key package it was made for."""
-        return cls(
-            join_from_welcome(
-                welcome, key_package, signer, now=now, config=config, ratchet_tree=ratchet_tree, psks=psks
-            )
+        """Join from a Welcome (MLSMessage bytes or parsed) with the key package it was made for;
+        :attr:`welcome_sender` is then the member who added us."""
+        state, sender = join_from_welcome(
+            welcome, key_package, signer, now=now, config=config, ratchet_tree=ratchet_tree, psks=psks
         )
+        group = cls(state)
+        group._welcome_sender = sender
+        return group
 
     @classmethod
     def join_by_external_commit(
@@ -141,7 +147,7 @@ class Group:
         *,
         rng: RandomSource,
         now: int,
-        config: GroupConfig = XMTP_CONFIG,
+        config: GroupConfig = _DEFAULT_CONFIG,
         ratchet_tree: TreeInput | None = None,
         capabilities: Capabilities | None = None,
         leaf_extensions: tuple[Extension, ...] = (),
@@ -205,6 +211,26 @@ class Group:
         return self._state.current.number
 
     @property
+    def last_epoch(self) -> int | None:
+        """The current epoch; in a group a commit removed us from, the last epoch we were in (None if no past
+        epoch is kept: ``max_past_epochs`` 0)."""
+        state = self._state
+        if state.epoch is not None:
+            return state.epoch.number
+        return state.past[-1].epoch if state.past else None
+
+    @property
+    def last_group_context(self) -> GroupContext:
+        """The current GroupContext; in a group a commit removed us from, the one of the last epoch we were in.
+        :class:`StateError` if none is kept (``max_past_epochs`` 0)."""
+        state = self._state
+        if state.epoch is not None:
+            return state.epoch.context
+        if not state.past:
+            raise StateError(f"the group keeps no epoch (status {state.status.name}, no past epoch kept)")
+        return decode(GroupContext, state.past[-1].context_bytes)
+
+    @property
     def group_context(self) -> GroupContext:
         return self._state.current.context
 
@@ -241,6 +267,12 @@ class Group:
             Member(i, leaf.credential, leaf.signature_key, leaf.encryption_key)
             for i, leaf in self._state.tree.members()
         ]
+
+    @property
+    def welcome_sender(self) -> Member | None:
+        """The member whose signature the GroupInfo of our Welcome carried (verified when joining): who added
+        us. None unless this object was made by :meth:`join` (it is not part of the serialized state)."""
+        return None if self._welcome_sender is None else self.member(self._welcome_sender)
 
     def member(self, leaf_index: int) -> Member | None:
         tree = self._state.tree

@@ -40,7 +40,8 @@ from .advance import context_bytes_for, make_psk_lookup, next_key_schedule, prov
 from .epoch import Epoch
 from .errors import CommitError, MissingProposalError, OwnMessageError, WireFormatError, WrongGroupError
 from .events import ApplicationMessage, ProposalReceived
-from .proposals import CachedProposal, ProposalRules, ProposalStore, apply_proposals, check_single_proposal
+from .proposal_store import ProposalStore
+from .proposals import CachedProposal, ProposalRules, apply_proposals, check_single_proposal
 from .staged import Consumable, StagedCommit
 from .state import GroupState
 from .transitions import GroupInput, check_allowed
@@ -219,6 +220,7 @@ def _dispatch(
         return event
     if isinstance(body, Proposal):
         cached = receive_proposal(state, content, now)
+        state.proposals.check_room(body)  # refused before its key is used up: the group stays as it was
         if opened is not None:
             opened.commit()
         state.proposals.add(cached)
@@ -229,12 +231,18 @@ def _dispatch(
     return stage_commit(state, content, handshake_key=opened, now=now, psks=psks)
 
 
-def proposal_rules(state: GroupState, now: int, psks: Mapping[bytes, bytes] | None) -> ProposalRules:
-    """What proposals are validated against in the current epoch (external PSKs from ``psks``)."""
+def proposal_rules(
+    state: GroupState, now: int, psks: Mapping[bytes, bytes] | None, *, received: bool
+) -> ProposalRules:
+    """What proposals are validated against in the current epoch (external PSKs from ``psks``). The lifetimes
+    of key packages in Adds are checked at ``now`` in our own proposals and commits, and in ``received`` ones
+    only if the configuration asks for it (``check_received_lifetimes``)."""
     current = state.current
     lookup = make_psk_lookup(current.context.group_id, psks, state.resumption_psks)
+    config = state.config
+    check = not received or config.check_received_lifetimes
     return ProposalRules(
-        state.suite, current.context, lookup, now if state.config.check_key_package_lifetime else None
+        state.suite, current.context, lookup, now if check else None, config.max_lifetime_range
     )
 
 
@@ -243,7 +251,7 @@ def receive_proposal(state: GroupState, content: AuthenticatedContent, now: int)
     body = content.content.body
     assert isinstance(body, Proposal)
     sender = content.content.sender
-    check_single_proposal(state.tree, body, sender, proposal_rules(state, now, None))
+    check_single_proposal(state.tree, body, sender, proposal_rules(state, now, None, received=True))
     return CachedProposal(body, sender, make_proposal_ref(state.suite, encode(content)))
 
 
@@ -292,7 +300,7 @@ def stage_commit(
         raise CommitError("an external commit must have a path")
 
     proposals = resolve_proposals(commit.proposals, sender, state.proposals)
-    rules = proposal_rules(state, now, psks)
+    rules = proposal_rules(state, now, psks, received=True)
     own = state.own_leaf
     group_id = current.context.group_id
     with journaled(tree) as journal:

@@ -1,8 +1,8 @@
 """Proposals in a group: the by-reference cache, validation (RFC 9420 sections 12.1 and 12.2) and application
 in the RFC's order (section 12.3).
 
-:class:`ProposalStore` holds the proposals received (or sent) by reference in the current epoch, keyed by
-ProposalRef, in arrival order; it is emptied at every epoch change.
+:class:`CachedProposal` is a proposal with its sender (and ProposalRef if it came by reference); the cache of an
+epoch's proposals by reference is :class:`~pyxmtp.mls.group.proposal_store.ProposalStore`.
 
 :func:`apply_proposals` validates a commit's proposal list and applies it to the live tree through a
 :class:`~pyxmtp.mls.group.tree_delta.TreeJournal` (so it can be captured and undone). A broken rule raises
@@ -35,7 +35,7 @@ invalid by-reference proposal and try again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..codec import Reader, Writer
@@ -53,7 +53,6 @@ from ..crypto.suite import CipherSuite
 from ..errors import DecodeError, MLSError
 from ..framing.content import Sender
 from ..key_package_validation import validate_key_package
-from ..messages._codec import encode_item
 from ..messages.extensions import (
     Extension,
     ExternalSenders,
@@ -137,61 +136,21 @@ class CachedProposal:
         return cls(Proposal.decode(r), Sender.decode(r), r.optional(Reader.opaque_v))
 
 
-class ProposalStore:
-    """By-reference proposals of the current epoch, in arrival order, keyed by ProposalRef."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Sequence[CachedProposal] = ()) -> None:
-        self._items: dict[bytes, CachedProposal] = {}
-        for item in items:
-            self.add(item)
-
-    def add(self, item: CachedProposal) -> None:
-        if item.reference is None:
-            raise ValueError("only proposals sent by reference are cached")
-        self._items[item.reference] = item
-
-    def get(self, reference: bytes) -> CachedProposal | None:
-        return self._items.get(reference)
-
-    def __contains__(self, reference: object) -> bool:
-        return reference in self._items
-
-    def __iter__(self) -> Iterator[CachedProposal]:
-        return iter(self._items.values())
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-    def encode(self, w: Writer) -> None:
-        w.vector_v(self._items.values(), encode_item)
-
-    @classmethod
-    def decode(cls, r: Reader) -> ProposalStore:
-        with r.structure("ProposalStore"):
-            items = r.vector_v(CachedProposal.decode)
-            if any(item.reference is None for item in items):
-                raise r.error("a cached proposal has no reference")
-            return cls(items)
-
-
 # --- validation and application ----------------------------------------------------------------------------------
 PSKValue = Callable[[PreSharedKeyID], "bytes | None"]
 
 
 @dataclass(frozen=True, slots=True)
 class ProposalRules:
-    """What a proposal list is validated against: the current group context, Unix time ``now`` for key
-    package lifetimes (None: not checked) and the PSK lookup."""
+    """What a proposal list is validated against: the current group context, the PSK lookup, Unix time
+    ``now`` for key package lifetimes (None: not checked) and the longest lifetime range allowed with them
+    (None: any)."""
 
     suite: CipherSuite
     context: GroupContext
     psk_value: PSKValue
     now: int | None = None
+    max_lifetime_range: int | None = None
 
 
 @dataclass(slots=True)
@@ -480,9 +439,8 @@ def check_key_package(rules: ProposalRules, kp: KeyPackage, version: int, index:
         raise _fail("add.key_package", index, f"key package suite 0x{kp.cipher_suite:04x} is not the group's")
     if kp.version != version:
         raise _fail("add.key_package", index, f"key package version {kp.version} is not the group's")
-    now = rules.now
     try:
-        validate_key_package(kp, now=now if now is not None else _lifetime_start(kp))
+        validate_key_package(kp, now=rules.now, max_lifetime_range=rules.max_lifetime_range)
     except MLSError as exc:  # KeyPackageValidationError, KeyPackageSignatureError, unsupported suite
         raise _fail("add.key_package", index, str(exc)) from exc
     return kp
@@ -536,12 +494,6 @@ def check_single_proposal(
         check_group_context_extensions(body.extensions, None)
     elif isinstance(body, AppDataUpdate):
         raise _fail("unsupported", None, "AppDataUpdate proposals are not supported")
-
-
-def _lifetime_start(kp: KeyPackage) -> int:
-    """A time inside the key package's lifetime, to validate it without the lifetime check."""
-    lifetime = kp.leaf_node.lifetime
-    return 0 if lifetime is None else lifetime.not_before
 
 
 def describe(proposal: Proposal) -> str:

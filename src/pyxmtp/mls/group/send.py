@@ -100,7 +100,8 @@ def create_proposal(
     check_allowed(state.status, GroupInput.PROPOSE)
     me = Sender.member(state.own_leaf)
     try:
-        check_single_proposal(state.tree, proposal, me, proposal_rules(state, now, None))
+        check_single_proposal(state.tree, proposal, me, proposal_rules(state, now, None, received=False))
+        state.proposals.check_room(proposal)
     except MLSError as exc:
         raise InvalidArgument(f"invalid proposal: {exc}") from exc
     data, content = protect(

@@ -11,7 +11,7 @@ window is deleted with its secrets), the tree delta is applied, caches are clear
 (:meth:`GroupState.to_bytes` / :meth:`GroupState.from_bytes`) writes exactly the live state::
 
     struct {
-        uint8 format = 1;
+        uint8 format = 2;                     /* 1: GroupConfig without max_lifetime_range */
         uint8 status;
         GroupConfig config;
         uint16 cipher_suite;
@@ -45,11 +45,12 @@ from ..tree.ratchet_tree import RatchetTree
 from ..tree.secret_tree import RatchetConfig
 from .config import GroupConfig
 from .epoch import Epoch, PastEpoch
-from .proposals import ProposalStore
+from .proposal_store import ProposalStore
 from .staged import StagedCommit
 from .transitions import GroupInput, GroupStatus, next_status
 
-_FORMAT = 1
+_FORMAT = 2
+_FORMATS = (1, 2)
 
 
 @dataclass(slots=True, eq=False)
@@ -186,14 +187,14 @@ class GroupState:
         with r.structure("GroupState"):
             start = r.pos
             fmt = r.u8()
-            if fmt != _FORMAT:
+            if fmt not in _FORMATS:
                 raise r.error(f"unknown group state format {fmt}", start)
             start = r.pos
             try:
                 status = GroupStatus(r.u8())
             except ValueError:
                 raise r.error("unknown group status", start) from None
-            config = GroupConfig.decode(r)
+            config = GroupConfig.decode(r, state_format=fmt)
             suite = get_suite(r.u16())
             group_id = r.opaque_v()
             own_leaf = r.u32()

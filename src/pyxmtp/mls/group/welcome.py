@@ -4,9 +4,11 @@ adds, exporting a GroupInfo, and joining a group from a Welcome.
 Joining checks, in order: the Welcome is for our key package's cipher suite and has an entry for it (else
 :class:`~pyxmtp.mls.errors.MissingKeyError`); the GroupSecrets and GroupInfo decrypt; PSKs resolve; the
 GroupInfo's confirmation tag matches the derived key schedule (all in
-:func:`~pyxmtp.mls.welcome_crypto.open_welcome`); a ratchet tree is available (the ``ratchet_tree`` extension
+:func:`~pyxmtp.mls.welcome_crypto.open_welcome`); no extension type appears twice in the GroupInfo or its
+GroupContext (RFC 9420 13.4); a ratchet tree is available (the ``ratchet_tree`` extension
 or one supplied out of band); the tree is valid for the group (:func:`~pyxmtp.mls.tree.validation.
-validate_tree_for_group`: tree hash, parent hashes, every leaf); the GroupInfo signature verifies under the
+validate_tree_for_group`: tree hash, parent hashes, every leaf, the key_package leaves' lifetimes only if the
+configuration checks received lifetimes); the GroupInfo signature verifies under the
 signer's leaf; our key package's leaf is in the tree; the path secret (if any) derives the tree's keys.
 """
 
@@ -131,6 +133,21 @@ def group_tree(suite: CipherSuite, group_info: GroupInfo, supplied: TreeInput | 
     return tree_from_input(suite, supplied)
 
 
+def check_group_info_extensions(group_info: GroupInfo) -> None:
+    """No extension type appears twice in the GroupInfo's extensions or in its GroupContext's (RFC 9420 13.4):
+    a second copy would let two members read the group differently. :class:`WelcomeError` otherwise."""
+    for extensions, where in (
+        (group_info.extensions, "GroupInfo"),
+        (group_info.group_context.extensions, "GroupContext"),
+    ):
+        seen: set[int] = set()
+        for ext in extensions:
+            t = ext.extension_type
+            if t in seen:
+                raise WelcomeError(f"the {where} has extension type 0x{t:04x} twice (RFC 9420 13.4)")
+            seen.add(t)
+
+
 def verify_group_info_signer(suite: CipherSuite, tree: RatchetTree, group_info: GroupInfo) -> None:
     """The GroupInfo signature verifies under the signature key of its ``signer`` leaf."""
     signer = group_info.signer
@@ -159,11 +176,11 @@ def join_from_welcome(
     config: GroupConfig,
     ratchet_tree: TreeInput | None = None,
     psks: Mapping[bytes, bytes] | None = None,
-) -> GroupState:
-    """Join from a Welcome with our key package bundle (see the module docstring for the checks). ``psks``: the
-    external PSKs (psk_id -> secret) the Welcome may name. ``now`` is accepted for symmetry (received trees
-    are not lifetime-checked: members' key packages expire long before they leave)."""
-    del now
+) -> tuple[GroupState, int]:
+    """Join from a Welcome with our key package bundle (see the module docstring for the checks): the group's
+    state and the leaf index of the member who signed the GroupInfo (who added us). ``psks``: the external
+    PSKs (psk_id -> secret) the Welcome may name. ``now`` is the time the tree's key_package leaves are held
+    to, if ``config.check_received_lifetimes``."""
     kp = key_package.key_package
     if signer.public_bytes() != kp.leaf_node.signature_key:
         raise InvalidArgument("the signer is not the key package's signature key")
@@ -185,8 +202,14 @@ def join_from_welcome(
     context = group_info.group_context
     if context.version != ProtocolVersion.mls10:
         raise WelcomeError(f"GroupInfo protocol version {context.version} is not mls10")
+    check_group_info_extensions(group_info)
     tree = group_tree(suite, group_info, ratchet_tree)
-    validate_tree_for_group(tree, context)
+    validate_tree_for_group(
+        tree,
+        context,
+        now=now if config.check_received_lifetimes else None,
+        max_lifetime_range=config.max_lifetime_range,
+    )
     verify_group_info_signer(suite, tree, group_info)
     own = tree.find_leaf(kp.leaf_node)
     if own is None:
@@ -206,4 +229,4 @@ def join_from_welcome(
         state.ratchet_config(),
     )
     state.resumption_psks[context.epoch] = opened.epoch_secrets.resumption_psk
-    return state
+    return state, group_info.signer

@@ -26,6 +26,11 @@ the name below and ``leaf_index`` the leaf concerned (None for a leaf not yet pl
 ``lifetime``
     for a key_package leaf, when ``now`` is given: ``not_before <= now < not_after`` (as key-package
     validation).
+``lifetime_range``
+    for a key_package leaf, when ``now`` and ``max_lifetime_range`` are given: ``not_after - not_before`` is at
+    most ``max_lifetime_range`` seconds (RFC 9420 7.2: "Applications MUST define a maximum total lifetime that
+    is acceptable for a LeafNode, and reject any LeafNode where the total lifetime is longer"; the group's
+    configuration holds it).
 ``encryption_key``
     the encryption key appears in no node of the tree (so it also differs from the leaf it replaces).
 ``signature_key``
@@ -44,13 +49,27 @@ from ..crypto.labels import verify_with_label
 from ..crypto.suite import CipherSuite
 from ..errors import InvalidSignature, ValidationError
 from ..messages.extensions import RequiredCapabilities, get_extension
-from .nodes import LeafNode
+from .nodes import LeafNode, Lifetime
 
 if TYPE_CHECKING:
     from ..messages.group_info import GroupContext
     from .ratchet_tree import RatchetTree
 
 LEAF_NODE_TBS_LABEL = "LeafNodeTBS"
+
+
+def lifetime_problem(lifetime: Lifetime, now: int, max_range: int | None) -> tuple[str, str] | None:
+    """``(check, reason)`` if ``lifetime`` is not acceptable at Unix time ``now``: ``"lifetime"`` when ``now``
+    is outside ``[not_before, not_after)``, ``"lifetime_range"`` when the range is longer than ``max_range``
+    seconds (None: any range); None if it is acceptable."""
+    if now < lifetime.not_before:
+        return "lifetime", f"not valid before {lifetime.not_before} (now {now})"
+    if now >= lifetime.not_after:
+        return "lifetime", f"expired at {lifetime.not_after} (now {now})"
+    length = lifetime.not_after - lifetime.not_before
+    if max_range is not None and length > max_range:
+        return "lifetime_range", f"a range of {length} s is longer than the {max_range} s allowed"
+    return None
 
 
 class LeafValidationError(ValidationError):
@@ -108,10 +127,16 @@ def verify_leaf_signature(
 
 
 def check_leaf_content(
-    suite: CipherSuite, leaf: LeafNode, rules: LeafRules, leaf_index: int | None, now: int | None
+    suite: CipherSuite,
+    leaf: LeafNode,
+    rules: LeafRules,
+    leaf_index: int | None,
+    now: int | None,
+    max_lifetime_range: int | None = None,
 ) -> None:
     """The checks that need only the leaf and the group parameters: ``capabilities``, ``credential``,
-    ``extensions``, ``required_capabilities`` and ``lifetime``."""
+    ``extensions``, ``required_capabilities``, ``lifetime`` and ``lifetime_range`` (the last two only with
+    ``now``)."""
     caps = leaf.capabilities
     if rules.version not in caps.versions:
         raise LeafValidationError(
@@ -155,12 +180,9 @@ def check_leaf_content(
                 )
     lifetime = leaf.lifetime
     if now is not None and leaf.leaf_node_source == LeafNodeSource.key_package and lifetime is not None:
-        if now < lifetime.not_before:
-            raise LeafValidationError(
-                "lifetime", leaf_index, f"not valid before {lifetime.not_before} (now {now})"
-            )
-        if now >= lifetime.not_after:
-            raise LeafValidationError("lifetime", leaf_index, f"expired at {lifetime.not_after} (now {now})")
+        problem = lifetime_problem(lifetime, now, max_lifetime_range)
+        if problem is not None:
+            raise LeafValidationError(problem[0], leaf_index, problem[1])
 
 
 def check_credential_support(
@@ -195,6 +217,7 @@ def validate_leaf_node(
     source: LeafNodeSource,
     leaf_index: int | None,
     now: int | None = None,
+    max_lifetime_range: int | None = None,
     check_signature: bool = True,
 ) -> None:
     """Validate a leaf about to enter ``tree`` (RFC 9420 7.3); raise on the first failed check.
@@ -204,8 +227,8 @@ def validate_leaf_node(
     leaves it is the sender's leaf, whose current content is the one being replaced (excluded from the
     uniqueness and credential-support comparisons) and is signed over; for an Add pass None. ``tree`` is the
     tree the leaf joins: for an Add or Update the tree with the proposals before it applied, for an
-    UpdatePath the tree after the commit's proposals. ``now`` (Unix seconds) enables the lifetime check of
-    key_package leaves. ``check_signature=False`` skips the signature when the caller already verified it
+    UpdatePath the tree after the commit's proposals. ``now`` (Unix seconds) enables the lifetime checks of
+    key_package leaves (the range too if ``max_lifetime_range`` is given). ``check_signature=False`` skips the signature when the caller already verified it
     (an Add's key package validated by :mod:`pyxmtp.mls.key_package_validation`).
     """
     if leaf.leaf_node_source != source:
@@ -215,7 +238,7 @@ def validate_leaf_node(
     suite = tree.suite
     if check_signature:
         verify_leaf_signature(suite, leaf, rules.group_id, leaf_index)
-    check_leaf_content(suite, leaf, rules, leaf_index, now)
+    check_leaf_content(suite, leaf, rules, leaf_index, now, max_lifetime_range)
     replacing = leaf_index if leaf_index is not None and leaf_index < tree.n_leaves else None
     check_credential_support(tree, leaf, leaf_index, replacing)
     holder = tree.node_of_encryption_key(leaf.encryption_key)

@@ -124,14 +124,19 @@ def verify_parent_hashes(tree: RatchetTree) -> None:
 
 
 def validate_tree(
-    tree: RatchetTree, rules: LeafRules, *, tree_hash: bytes | None, now: int | None = None
+    tree: RatchetTree,
+    rules: LeafRules,
+    *,
+    tree_hash: bytes | None,
+    now: int | None = None,
+    max_lifetime_range: int | None = None,
 ) -> None:
     """Validate a ratchet tree received when joining (see the module docstring for the checks and order).
 
     ``tree_hash``: the GroupInfo's tree hash (None skips the comparison). ``now``: Unix seconds for the
-    lifetime check of key_package leaves; None skips it, which is what a joiner should normally pass (RFC
-    9420 7.3 only recommends the check for received trees, and long-lived groups hold leaves whose key
-    packages expired since they were added).
+    lifetime checks of key_package leaves; None skips them (RFC 9420 7.3 only recommends them for received
+    trees, and long-lived groups hold leaves whose key packages expired since they were added: the group's
+    ``check_received_lifetimes`` decides), and their range to ``max_lifetime_range`` if given.
     """
     _check_unique_keys(tree)
     _check_unmerged_leaves(tree)
@@ -145,15 +150,18 @@ def validate_tree(
     suite = tree.suite
     for i, leaf in tree.members():
         verify_leaf_signature(suite, leaf, rules.group_id, i)
-        check_leaf_content(suite, leaf, rules, i, now)
+        check_leaf_content(suite, leaf, rules, i, now, max_lifetime_range)
         check_credential_support(tree, leaf, i, None)
 
 
-def validate_tree_for_group(tree: RatchetTree, context: GroupContext, *, now: int | None = None) -> None:
+def validate_tree_for_group(
+    tree: RatchetTree, context: GroupContext, *, now: int | None = None, max_lifetime_range: int | None = None
+) -> None:
     """:func:`validate_tree` against a joiner's GroupInfo group context (its suite, id, tree hash and
     ``required_capabilities``)."""
     if context.cipher_suite != tree.suite.id:
         raise LocalMLSError(
             f"tree built for suite 0x{tree.suite.id:04x}, group context is 0x{context.cipher_suite:04x}"
         )
-    validate_tree(tree, LeafRules.from_group_context(context), tree_hash=context.tree_hash, now=now)
+    rules = LeafRules.from_group_context(context)
+    validate_tree(tree, rules, tree_hash=context.tree_hash, now=now, max_lifetime_range=max_lifetime_range)
