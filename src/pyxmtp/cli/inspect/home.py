@@ -63,6 +63,9 @@ def _connect(path: Path, key: bytes | None) -> Any:
             "an encrypted home needs the encrypted extra: pip install 'pyxmtp[encrypted]'"
         ) from None
     db = sqlcipher3.connect(uri, uri=True, isolation_level=None)
+    db.execute(
+        "PRAGMA cipher_log_level = NONE"
+    )  # a wrong key is our error message, not SQLCipher's log lines
     db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     return db
 

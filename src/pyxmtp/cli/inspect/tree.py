@@ -8,7 +8,7 @@ The describe functions build :class:`Struct` values; nothing here knows about ML
 - :class:`Timestamp`: seconds or nanoseconds since the Unix epoch, with the UTC date in text; JSON: the number;
 - :class:`Secret`: key material, withheld unless ``show_secrets``;
 - :class:`Nested`: bytes that hold another structure: the structure, and the bytes' length;
-- :class:`Problem`: a part that does not decode (the reason); the rest of the tree is still shown;
+- :class:`Problem`: a part that does not decode or verify (the reason); the rest of the tree is still shown;
 - :class:`Struct`: ordered named fields, with an optional title; a ``list`` of values.
 
 Every ``str`` comes out through :func:`~pyxmtp.cli.terminal.safe_text` (text) or as ASCII-only JSON, so a peer's
@@ -152,7 +152,7 @@ def _scalar(value: Value, options: TextOptions) -> str | None:
             return _hex(value.value, options)
         return f"(secret, {len(value.value)} bytes; --show-secrets prints it)"
     if isinstance(value, Problem):
-        return f"cannot decode: {safe_text(value.reason)}"
+        return f"invalid: {safe_text(value.reason)}"
     return None
 
 
