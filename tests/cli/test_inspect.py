@@ -28,6 +28,7 @@ from pyxmtp.mls.codec import decode, encode
 from pyxmtp.mls.crypto.suite import get_suite
 from pyxmtp.mls.framing.messages import MLSMessage
 from pyxmtp.mls.messages.key_package import KeyPackage
+from pyxmtp.proto.mls.message_contents import group_membership_pb2
 
 INBOX = "ab" * 32
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -199,6 +200,13 @@ def test_control_and_format_characters_from_the_payload_are_escaped() -> None:
     code, out, _ = inspect("--json", content.hex())
     assert code == 0 and out.isascii()
     assert json.loads(out)["value"]["decoded"] == {"text": hostile}
+
+
+def test_names_from_the_payload_are_escaped_too() -> None:
+    membership = group_membership_pb2.GroupMembership(members={"\x1b[31mred\u2028": 3}).SerializeToString()
+    code, out, _ = inspect("--type", "group-membership", membership.hex())
+    assert code == 0 and "\x1b" not in out and "\u2028" not in out
+    assert "\\x1b[31mred\\u2028: 3" in out
 
 
 # --- any bytes: a tree or a clean refusal -------------------------------------------------------------------------

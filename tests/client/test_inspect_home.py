@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import io
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +106,16 @@ def test_homes_that_cannot_be_opened_are_a_clear_error(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage"
     garbage.mkdir()
     (garbage / "client.db").write_bytes(b"not a database at all" * 100)
+    other = tmp_path / "other"
+    other.mkdir()
+    db = sqlite3.connect(other / "client.db")
+    db.executescript("CREATE TABLE installation (inbox_id TEXT); INSERT INTO installation VALUES ('x');")
+    db.close()
     for home, message in (
         (tmp_path / "missing", "no client.db in"),
         (tmp_path, "no client.db in"),
         (garbage, "is not a pyxmtp database or it is encrypted"),
+        (other, "cannot be read (no such table: key_packages): not a pyxmtp client home?"),
     ):
         code, out, err = inspect("--home", str(home), "--type", "welcome-metadata", payload.hex())
         assert code == 1 and not out

@@ -151,6 +151,8 @@ def _no_match(where: str, data: bytes, exc: NoMatch) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if (args.node or args.tls or args.ca_file) and not args.home:
         return _fail("--node, --tls and --ca-file go with --home")
+    if args.input is None and sys.stdin.isatty():
+        return _fail("no INPUT: give hex, base64, @FILE or a path, or pipe the payload to stdin")
     try:
         data, where = read_input(args.input, args.encoding, sys.stdin.buffer)
     except InputError as exc:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pyxmtp.mls.errors import MLSError
 from pyxmtp.mls.key_packages import KeyPackageBundle
 
 DATABASE = "client.db"
@@ -63,15 +63,15 @@ def _connect(path: Path, key: bytes | None) -> Any:
             "an encrypted home needs the encrypted extra: pip install 'pyxmtp[encrypted]'"
         ) from None
     db = sqlcipher3.connect(uri, uri=True, isolation_level=None)
-    db.execute(
-        "PRAGMA cipher_log_level = NONE"
-    )  # a wrong key is our error message, not SQLCipher's log lines
+    # a wrong key is reported by our message, not by SQLCipher's log lines on stderr
+    db.execute("PRAGMA cipher_log_level = NONE")
     db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     return db
 
 
 class HomeStore:
-    """A home's database, read-only."""
+    """A home's database, read-only. Anything wrong with it (a schema it does not have, a damaged row) is a
+    :class:`HomeError`."""
 
     def __init__(self, home: Path, key: bytes | None = None) -> None:
         path = home / DATABASE
@@ -97,20 +97,30 @@ class HomeStore:
     def close(self) -> None:
         self._db.close()
 
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        try:
+            return list(self._db.execute(sql, args).fetchall())
+        except Exception as exc:  # sqlite3 / sqlcipher3 Error: a schema this does not know
+            raise HomeError(
+                f"the database of {self.home} cannot be read ({exc}): not a pyxmtp client home?"
+            ) from exc
+
     def key_package(self, hpke_public_key: bytes) -> StoredKeyPackage | None:
-        row = self._db.execute(
+        rows = self._rows(
             "SELECT hpke_public_key, bundle, wrapper_private_key FROM key_packages WHERE hpke_public_key = ?",
             (hpke_public_key,),
-        ).fetchone()
-        return None if row is None else _key_package(row)
+        )
+        return _key_package(rows[0]) if rows else None
 
-    def key_packages(self) -> Iterator[StoredKeyPackage]:
-        for row in self._db.execute("SELECT hpke_public_key, bundle, wrapper_private_key FROM key_packages"):
-            yield _key_package(row)
+    def key_packages(self) -> list[StoredKeyPackage]:
+        return [
+            _key_package(row)
+            for row in self._rows("SELECT hpke_public_key, bundle, wrapper_private_key FROM key_packages")
+        ]
 
     def group_state(self, group_id: bytes) -> bytes | None:
-        row = self._db.execute("SELECT state FROM conversations WHERE group_id = ?", (group_id,)).fetchone()
-        return None if row is None else bytes(row[0])
+        rows = self._rows("SELECT state FROM conversations WHERE group_id = ?", (group_id,))
+        return bytes(rows[0][0]) if rows else None
 
     def message_by_server_id(self, group_id: bytes, server_id: int) -> StoredMessage | None:
         return self._message("group_id = ? AND server_id = ?", (group_id, server_id))
@@ -120,17 +130,20 @@ class HomeStore:
         return self._message("payload_hash = ?", (hashlib.sha256(mls_bytes).digest(),))
 
     def _message(self, where: str, args: tuple[Any, ...]) -> StoredMessage | None:
-        row = self._db.execute(
+        rows = self._rows(
             "SELECT message_id, sender_inbox_id, sender_installation, sent_ns, content FROM messages "
             f"WHERE {where}",
             args,
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
+        row = rows[0]
         return StoredMessage(bytes(row[0]), str(row[1]), bytes(row[2]), int(row[3]), bytes(row[4]))
 
 
 def _key_package(row: Any) -> StoredKeyPackage:
-    return StoredKeyPackage(
-        bytes(row[0]), KeyPackageBundle.from_bytes(bytes(row[1])), None if row[2] is None else bytes(row[2])
-    )
+    try:
+        bundle = KeyPackageBundle.from_bytes(bytes(row[1]))
+    except MLSError as exc:
+        raise HomeError(f"a stored key package does not decode: {exc}") from None
+    return StoredKeyPackage(bytes(row[0]), bundle, None if row[2] is None else bytes(row[2]))

@@ -158,6 +158,7 @@ def _scalar(value: Value, options: TextOptions) -> str | None:
 
 def _lines(name: str, value: Value, depth: int, options: TextOptions, out: list[str]) -> None:
     pad = options.indent * depth
+    name = safe_text(name)  # map keys come from the payload
     scalar = _scalar(value, options)
     if scalar is not None:
         out.append(f"{pad}{name}: {scalar}")
