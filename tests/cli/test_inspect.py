@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import subprocess
 import sys
 import time
 import unicodedata
@@ -127,6 +128,25 @@ def test_unreadable_input_is_a_one_line_error(args: list[str], stdin: bytes | No
     code, out, err = inspect(*args, stdin=stdin)
     assert code == 1 and not out
     assert err.startswith(f"pyxmtp inspect: {message}"), err
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(key_package: bytes) -> None:
+    """``pyxmtp inspect ... | head``: the closed pipe ends the command with status 141, without a traceback."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyxmtp", "inspect", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes (it waits for its stdin first)
+    proc.stdin.write(key_package)
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 141
+    assert b"Traceback" not in proc.stderr.read()
+    proc.stderr.close()
 
 
 # --- guessing and naming ------------------------------------------------------------------------------------------

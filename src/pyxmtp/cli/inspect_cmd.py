@@ -179,7 +179,13 @@ def run(args: argparse.Namespace) -> int:
             store.close()
         if home is None:
             home = Struct(f"a {decoded.kind} holds nothing to decrypt")
-    _print(args, decoded, guessed, also, len(data), home)
+    try:
+        _print(args, decoded, guessed, also, len(data), home)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 141
     return 0
 
 

@@ -22,6 +22,8 @@ EXTENSION_NAMES: dict[int, str] = {e.value: e.name for e in ExtensionType} | {
 _PROPOSAL_NAMES = {p.value: p.name for p in ProposalType}
 _CREDENTIAL_NAMES = {c.value: c.name for c in CredentialType}
 _VERSIONS = {1: "mls10"}
+#: Suites outside RFC 9420 that XMTP leaves advertise (OpenMLS's post-quantum suite; groups use 0x0003).
+_OTHER_SUITES = {0x004D: "MLS_256_XWING_CHACHA20POLY1305_SHA256_Ed25519"}
 
 
 def _with_grease(value: int, names: dict[int, str]) -> str | None:
@@ -51,7 +53,7 @@ def cipher_suite(value: int) -> Named:
     try:
         name: str | None = get_suite(value).name
     except (UnsupportedError, ValueError):
-        name = "GREASE" if is_grease(value) else None
+        name = _OTHER_SUITES.get(value) or ("GREASE" if is_grease(value) else None)
     return Named(value, name, 4)
 
 
