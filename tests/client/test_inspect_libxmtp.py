@@ -375,6 +375,12 @@ def test_libxmtps_welcome_pointer_is_unwrapped_and_its_pointee_fetched_from_the_
     assert found["type"] == "welcome-pointer"
     assert found["value"]["destination"] == destination
     assert found["value"]["aead_type"] == "CHACHA20_POLY1305"
+    # the pointer alone leads to the welcome too, which the home then opens
+    followed = inspect_json("--home", str(scenario.bob_home), "--node", scenario.node, plaintext.hex())[
+        "home"
+    ]
+    assert followed["readable"] is True
+    assert followed["group_info"]["group_context"]["group_id"] == scenario.group_id.hex()
 
 
 # --- group messages and content -----------------------------------------------------------------------------------
