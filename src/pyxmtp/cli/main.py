@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pyxmtp import __version__
 
-from . import client_cmd, mls_cmd, node_cmd
+from . import client_cmd, inspect_cmd, mls_cmd, node_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     node_cmd.register(sub)
     mls_cmd.register(sub)
     client_cmd.register(sub)
+    inspect_cmd.register(sub)
     return parser
 
 
