@@ -55,7 +55,7 @@ from pyxmtp.mls.messages.extensions import Extension
 from pyxmtp.proto.identity.associations import association_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
-from .api import NodeApi, welcome_id
+from .api import ApiCallError, NodeApi, welcome_id
 from .conversation import ClientConversation, DecodedMessage, retry_with_identities
 from .identity import IdentityCache
 from .store import ClientStore, ConversationRecord, KeyPackageRecord
@@ -128,7 +128,7 @@ class Client:
                 store.set_installation(installation.seed, inbox_id, nonce, hmac_key)
         else:
             installation, inbox_id, nonce, hmac_key = InstallationKey(saved[0]), saved[1], saved[2], saved[3]
-        return cls(
+        client = cls(
             NodeApi(address, credentials=credentials),
             store,
             installation,
@@ -138,6 +138,14 @@ class Client:
             rng=rng,
             clock_ns=clock_ns,
         )
+        if store.groups_with_unpublished():  # left by a crash or a failed call: publish them now
+            try:
+                await client.publish_unpublished()
+            except ApiCallError as exc:
+                log.warning(
+                    "messages stored before are not published yet (the next sync tries again): %s", exc
+                )
+        return client
 
     async def close(self) -> None:
         await self.api.close()
@@ -224,6 +232,29 @@ class Client:
             state = None if inbox_id is None else self.identities.state(inbox_id)
             out[address] = state is not None and bool(state.installations())
         return out
+
+    # --- our messages the node does not have yet ------------------------------------------------------------
+    def unpublished(self) -> list[tuple[ClientConversation, DecodedMessage]]:
+        """Our messages stored but not yet published (:attr:`~.store.DeliveryStatus.UNPUBLISHED`), by
+        conversation, in the order they were sent; :meth:`publish_unpublished` publishes them."""
+        out: list[tuple[ClientConversation, DecodedMessage]] = []
+        for group_id in self.store.groups_with_unpublished():
+            conversation = self.conversation(group_id)
+            if conversation is not None:
+                out += [
+                    (conversation, m) for m in conversation.messages() if not m.published and not m.failed
+                ]
+        return out
+
+    async def publish_unpublished(self) -> None:
+        """Sync every conversation that has messages of ours the node does not have yet (stored before a crash or
+        a failed call), which publishes them; :meth:`create` and every (re)connect of
+        :meth:`stream_all_messages` do it. Raises :class:`~.delivery.MessageNotPublished` if the node still
+        cannot be reached (they stay stored)."""
+        for group_id in self.store.groups_with_unpublished():
+            conversation = self.conversation(group_id)
+            if conversation is not None:
+                await conversation.sync()
 
     # --- conversations ------------------------------------------------------------------------------------
     def _load(self, record: ConversationRecord) -> ClientConversation:
