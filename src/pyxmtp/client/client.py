@@ -308,15 +308,26 @@ class Client:
     async def _create(
         self, extensions: tuple[Extension, ...], inbox_ids: Sequence[str]
     ) -> ClientConversation:
+        """A new conversation, stored only once its members are added and welcomed: a creation that fails (an
+        inbox without identity log, the node unreachable) or is cut short leaves nothing behind."""
         now_ns = self.clock_ns()
         conversation = Conversation.create(
             extensions, self.signer, self.inbox_id, rng=self.rng, now=now_ns // 10**9
         )
-        record = ConversationRecord(conversation.group_id, conversation.to_bytes(), 0, now_ns, self.inbox_id)
+        group_id = conversation.group_id
+        handle = ClientConversation(self, conversation, 0)  # its state writes touch no row until it is saved
+        try:
+            await handle.add_members(inbox_ids)
+        except BaseException:
+            with self.store.transaction():  # the commit's "group updated" entry, if it got that far
+                self.store.delete_messages(group_id)
+            raise
+        record = ConversationRecord(
+            group_id, handle.conversation.to_bytes(), handle.cursor, now_ns, self.inbox_id
+        )
         with self.store.transaction():
             self.store.save_conversation(record)
-        handle = self._load(record)
-        await handle.add_members(inbox_ids)
+        self._conversations[group_id] = handle
         return handle
 
     async def sync_welcomes(self) -> list[ClientConversation]:
