@@ -106,6 +106,7 @@ async def test_a_failed_publish_is_kept_and_the_next_sync_publishes_it(node: Nod
         await alice_group.send_text("kept")
     assert failure.value.delivery_status is DeliveryStatus.UNPUBLISHED
     assert failure.value.code is grpc.StatusCode.UNAVAILABLE
+    assert "is kept and sent again by the next sync" in str(failure.value)
     mid = failure.value.message_id
     [(conversation, pending)] = alice.unpublished()
     assert conversation is alice_group and pending.message_id == mid and pending.content == "kept"
@@ -219,7 +220,7 @@ async def test_unpublished_messages_are_published_at_start_up(node: Node, tmp_pa
         await c.close()
 
 
-async def test_the_stream_publishes_on_reconnect(node: Node, tmp_path: Path) -> None:
+async def test_the_stream_publishes_them_when_it_connects(node: Node, tmp_path: Path) -> None:
     alice, bob, alice_group, bob_group = await pair(node, tmp_path)
     sends_fail(alice, grpc.StatusCode.UNAVAILABLE)
     with pytest.raises(MessageNotPublished) as failure:

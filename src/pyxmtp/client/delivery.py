@@ -53,6 +53,11 @@ class MessageNotPublished(ApiCallError):
         self.message_id = message_id
         self.delivery_status = delivery_status
 
+    def __str__(self) -> str:
+        if self.delivery_status is DeliveryStatus.FAILED:
+            return f"{super().__str__()}; message {self.message_id.hex()} is refused for good"
+        return f"{super().__str__()}; message {self.message_id.hex()} is kept and sent again by the next sync"
+
 
 class MessageTooLarge(ValueError):
     """The content is larger than a node takes (:data:`MAX_CONTENT_BYTES`); nothing was stored or sent."""
