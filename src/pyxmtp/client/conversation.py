@@ -203,6 +203,13 @@ class ClientConversation:
                 if needed is not None:
                     fetched |= set(needed.wanted)
                     await self.client.identities.fetch(self.client.api, needed.wanted)
+        if self.conversation.pending_commit is not None and self.is_active:
+            # ours, stored before it was sent, and not on the node: the call failed before it got there, or the
+            # process died first. Dropped, so that the next change can be made.
+            log.info("group %s: our commit never reached the node; dropped", self.group_id.hex())
+            self.conversation.discard_own_commit()
+            with self.client.store.transaction():
+                self._persist()
         return out
 
     async def _apply(self, v1: mls_pb2.GroupMessage.V1) -> DecodedMessage | None:
@@ -397,6 +404,8 @@ class ClientConversation:
     ) -> bool:
         """See :meth:`_try_update_membership`; a commit that lost to another one is made again on the new epoch
         (as libxmtp re-creates its intent), up to :data:`COMMIT_ATTEMPTS` times."""
+        if self.conversation.pending_commit is not None:  # an earlier one whose fate is open: settle it first
+            await self._sync()
         for _ in range(COMMIT_ATTEMPTS - 1):
             try:
                 return await self._try_update_membership(
@@ -470,6 +479,8 @@ class ClientConversation:
             await self._update_metadata(attributes)
 
     async def _update_metadata(self, attributes: Mapping[str, str]) -> None:
+        if self.conversation.pending_commit is not None:  # an earlier one whose fate is open: settle it first
+            await self._sync()
         for attempt in range(COMMIT_ATTEMPTS):
             now = self.client.clock_ns() // 10**9
             staged = self.conversation.commit_metadata(attributes, rng=self.client.rng, now=now)
@@ -485,9 +496,15 @@ class ClientConversation:
 
     async def _publish_own_commit(self, data: bytes | None) -> int:
         """Send our pending commit and read the group until it comes back; merge it then. If another commit of
-        this epoch came first, ours is discarded (:class:`CommitConflict`) after theirs is applied."""
+        this epoch came first, ours is discarded (:class:`CommitConflict`) after theirs is applied.
+
+        The pending commit is stored with the group state before it is sent: if the call fails or the process
+        dies, the next sync merges it if the node has it (the MLS layer knows its bytes) and drops it if not, so
+        we never stay behind the epoch our own commit started."""
         assert data is not None
         mine = hashlib.sha256(data).digest()
+        with self.client.store.transaction():
+            self._persist()
         await self.client.api.send_group_messages(
             [mls_pb2.GroupMessageInput(v1=mls_pb2.GroupMessageInput.V1(data=data, should_push=False))]
         )
