@@ -129,29 +129,30 @@ async def test_a_removal_the_policy_forbids_is_not_merged_even_without_identity_
         await c.close()
 
 
-@pytest.mark.parametrize("renamed", [False, True], ids=["plain", "after-rename"])
-async def test_the_cli_of_a_removed_member_lists_reads_and_listens(
-    node: Node, tmp_path: Path, renamed: bool
-) -> None:
+async def test_the_cli_of_a_removed_member_lists_reads_and_listens(node: Node, tmp_path: Path) -> None:
+    """Bob (the CLI) is removed from two groups, plainly from one and after a rename from the other."""
     bob_home = tmp_path / "bob"
     bob = fields((await cli(node, bob_home, "init"))[1])
     alice = await new_client(node, tmp_path / "alice.db")
     carol = await new_client(node, tmp_path / "carol.db")
-    group = await alice.create_group([bob["inbox_id"], carol.inbox_id], name="before")
-    gid = group.group_id.hex()
-    await group.send_text("hello bob")
+    plain = await alice.create_group([bob["inbox_id"], carol.inbox_id], name="plain")
+    renamed = await alice.create_group([bob["inbox_id"], carol.inbox_id], name="before")
+    for group in (plain, renamed):
+        await group.send_text(f"hello bob in {group.name}")
     _, listing, _ = await cli(node, bob_home, "list")
-    assert f"{gid}  group 'before' (3 members)  " in listing and "[left]" not in listing
-    if renamed:
-        await group.update_name("after")
-    await group.remove_members([bob["inbox_id"]])
+    assert "[left]" not in listing
+    for group in (plain, renamed):
+        assert f"{group.group_id.hex()}  group '{group.name}' (3 members)  " in listing
+    await renamed.update_name("after")
+    for group in (plain, renamed):
+        await group.remove_members([bob["inbox_id"]])
 
-    for _ in range(2):  # the run that notices the removal, and every run after it
+    for _ in range(2):  # the run that notices the removals, and every run after it
         _, listing, _ = await cli(node, bob_home, "list")
-        name = "after" if renamed else "before"
-        assert f"{gid}  group '{name}' (3 members) [left]" in listing, listing
-    _, read, _ = await cli(node, bob_home, "read", gid)
-    assert "hello bob" in read
+        assert f"{plain.group_id.hex()}  group 'plain' (3 members) [left]" in listing, listing
+        assert f"{renamed.group_id.hex()}  group 'after' (3 members) [left]" in listing, listing
+    _, read, _ = await cli(node, bob_home, "read", renamed.group_id.hex())
+    assert "hello bob in before" in read
 
     listen = await asyncio.create_subprocess_exec(
         sys.executable,
