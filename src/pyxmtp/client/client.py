@@ -141,9 +141,9 @@ class Client:
         if store.groups_with_unpublished():  # left by a crash or a failed call: publish them now
             try:
                 await client.publish_unpublished()
-            except ApiCallError as exc:
+            except (ApiCallError, MLSError) as exc:  # the node is away or misbehaves: open all the same
                 log.warning(
-                    "messages stored before are not published yet (the next sync tries again): %s", exc
+                    "messages stored earlier are not published yet (the next sync tries again): %s", exc
                 )
         return client
 
