@@ -32,9 +32,9 @@ Figures (texts of 20 bytes and of 1 KiB):
 ``send_text``
     what ``ClientConversation.send`` does before the network call: ``encode_text``, ``build_plaintext_envelope``,
     ``Conversation.encrypt``, the message id, the store transaction (the unpublished message record with its
-    payload hash + the group state) and the sender HMAC. ``without_store`` leaves out the transaction (and the
-    serialization for it); its cost over the floor is the EncodedContent and envelope protobufs and the HMAC
-    key's HKDF. Floor: ``Group.create_message`` alone of an envelope of the same size (in another DM).
+    payload hash and MLS bytes + the group state) and the sender HMAC. ``without_store`` leaves out the
+    transaction (and the serialization for it); its cost over the floor is the EncodedContent and envelope
+    protobufs and the HMAC key's HKDF. Floor: ``Group.create_message`` alone of an envelope of the same size (in another DM).
 ``join_dm``
     ``Conversation.join`` of a DM welcome: ``Group.join`` with the XMTP config, the XMTP group context read, and
     the membership check of every leaf against the members' association states (precomputed, as the client's
@@ -72,7 +72,7 @@ from typing import Any
 from mls_bench import Series, machine, timed, write_report
 
 from pyxmtp.client import Client
-from pyxmtp.client.store import ClientStore, ConversationRecord, MessageRecord
+from pyxmtp.client.store import ClientStore, ConversationRecord, DeliveryStatus, MessageRecord, Outgoing
 from pyxmtp.conversations.content import (
     build_plaintext_envelope,
     decode_content,
@@ -264,7 +264,7 @@ def bench_receive(directory: Path, text: str, n_rounds: int, k: int) -> dict[str
             outcome.sender.installation_key,
             time.time_ns(),
             outcome.encoded_content,
-            True,
+            DeliveryStatus.PUBLISHED,
         )
         with store.transaction():
             stored = store.add_message(record)
@@ -293,7 +293,9 @@ def bench_receive(directory: Path, text: str, n_rounds: int, k: int) -> dict[str
     def transaction_only() -> None:
         with store.transaction():
             store.add_message(
-                MessageRecord(os.urandom(32), probe_gid, None, "x", bytes(32), 0, content, True)
+                MessageRecord(
+                    os.urandom(32), probe_gid, None, "x", bytes(32), 0, content, DeliveryStatus.PUBLISHED
+                )
             )
             store.update_conversation(probe_gid, state, 0)
 
@@ -339,9 +341,13 @@ def bench_send(directory: Path, text: str, n_rounds: int, k: int) -> dict[str, A
         data = conv.encrypt(build_plaintext_envelope(content, key), rng=os.urandom)
         mid = message_id(gid, key, content)
         if persist:
-            record = MessageRecord(mid, gid, None, inbox_id, installation_id, sent_ns, content, False)
+            record = MessageRecord(
+                mid, gid, None, inbox_id, installation_id, sent_ns, content, DeliveryStatus.UNPUBLISHED
+            )
             with store.transaction():
-                store.add_message(record, payload_hash=hashlib.sha256(data).digest())
+                store.add_message(
+                    record, payload_hash=hashlib.sha256(data).digest(), outgoing=Outgoing(data, key, True)
+                )
                 store.update_conversation(gid, conv.to_bytes(), 0)
         sender_hmac(sender_hmac_key(HMAC_KEY, gid, sent_ns // 10**9), data)
         return data

@@ -18,6 +18,11 @@ from pyxmtp.proto.identity.associations import association_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2, mls_pb2_grpc
 
 PAGE_SIZE = 100
+#: The largest request the client sends: the node's own receive limit (xmtp-node-go's ``--max-msg-size``, 50 MiB).
+MAX_SEND_BYTES = 50 * 1024 * 1024
+#: The largest reply the client takes: above the largest a node sends (its send limit is 50 MiB too), so no
+#: reply of a well-behaved node is refused and no conversation stalls on one.
+MAX_RECEIVE_BYTES = 64 * 1024 * 1024
 #: At most this many messages per SendGroupMessages / SendWelcomeMessages call (libxmtp's chunking).
 MAX_BATCH = 50
 _ASC = mls_pb2.SORT_DIRECTION_ASCENDING
@@ -42,10 +47,14 @@ class NodeApi:
     ) -> None:
         self.address = address
         self.timeout = timeout
+        options = [
+            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
+        ]
         if credentials is None:
-            self._channel = grpc.aio.insecure_channel(address)
+            self._channel = grpc.aio.insecure_channel(address, options=options)
         else:
-            self._channel = grpc.aio.secure_channel(address, credentials)
+            self._channel = grpc.aio.secure_channel(address, credentials, options=options)
         self._mls = mls_pb2_grpc.MlsApiStub(self._channel)
         self._identity = identity_pb2_grpc.IdentityApiStub(self._channel)
 

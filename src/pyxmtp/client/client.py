@@ -60,7 +60,7 @@ from pyxmtp.mls.messages.extensions import Extension
 from pyxmtp.proto.identity.associations import association_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
-from .api import NodeApi, welcome_id
+from .api import ApiCallError, NodeApi, welcome_id
 from .conversation import ClientConversation, DecodedMessage, retry_with_identities
 from .identity import IdentityCache
 from .store import ClientStore, ConversationRecord, KeyPackageRecord
@@ -133,7 +133,7 @@ class Client:
                 store.set_installation(installation.seed, inbox_id, nonce, hmac_key)
         else:
             installation, inbox_id, nonce, hmac_key = InstallationKey(saved[0]), saved[1], saved[2], saved[3]
-        return cls(
+        client = cls(
             NodeApi(address, credentials=credentials),
             store,
             installation,
@@ -143,6 +143,14 @@ class Client:
             rng=rng,
             clock_ns=clock_ns,
         )
+        if store.groups_with_unpublished():  # left by a crash or a failed call: publish them now
+            try:
+                await client.publish_unpublished()
+            except (ApiCallError, MLSError) as exc:  # the node is away or misbehaves: open all the same
+                log.warning(
+                    "messages stored earlier are not published yet (the next sync tries again): %s", exc
+                )
+        return client
 
     async def close(self) -> None:
         await self.api.close()
@@ -230,6 +238,29 @@ class Client:
             out[address] = state is not None and bool(state.installations())
         return out
 
+    # --- our messages the node does not have yet ------------------------------------------------------------
+    def unpublished(self) -> list[tuple[ClientConversation, DecodedMessage]]:
+        """Our messages stored but not yet published (:attr:`~.store.DeliveryStatus.UNPUBLISHED`), by
+        conversation, in the order they were sent; :meth:`publish_unpublished` publishes them."""
+        out: list[tuple[ClientConversation, DecodedMessage]] = []
+        for group_id in self.store.groups_with_unpublished():
+            conversation = self.conversation(group_id)
+            if conversation is not None:
+                out += [
+                    (conversation, m) for m in conversation.messages() if not m.published and not m.failed
+                ]
+        return out
+
+    async def publish_unpublished(self) -> None:
+        """Sync every conversation that has messages of ours the node does not have yet (stored before a crash or
+        a failed call), which publishes them; :meth:`create` and every (re)connect of
+        :meth:`stream_all_messages` do it. Raises :class:`~.delivery.MessageNotPublished` if the node still
+        cannot be reached (they stay stored)."""
+        for group_id in self.store.groups_with_unpublished():
+            conversation = self.conversation(group_id)
+            if conversation is not None:
+                await conversation.sync()
+
     # --- conversations ------------------------------------------------------------------------------------
     def _load(self, record: ConversationRecord) -> ClientConversation:
         conversation = self._conversations.get(record.group_id)
@@ -291,15 +322,26 @@ class Client:
     async def _create(
         self, extensions: tuple[Extension, ...], inbox_ids: Sequence[str]
     ) -> ClientConversation:
+        """A new conversation, stored only once its members are added and welcomed: a creation that fails (an
+        inbox without identity log, the node unreachable) or is cut short leaves nothing behind."""
         now_ns = self.clock_ns()
         conversation = Conversation.create(
             extensions, self.signer, self.inbox_id, rng=self.rng, now=now_ns // 10**9
         )
-        record = ConversationRecord(conversation.group_id, conversation.to_bytes(), 0, now_ns, self.inbox_id)
+        group_id = conversation.group_id
+        handle = ClientConversation(self, conversation, 0)  # its state writes touch no row until it is saved
+        try:
+            await handle.add_members(inbox_ids)
+        except BaseException:
+            with self.store.transaction():  # the commit's "group updated" entry, if it got that far
+                self.store.delete_messages(group_id)
+            raise
+        record = ConversationRecord(
+            group_id, handle.conversation.to_bytes(), handle.cursor, now_ns, self.inbox_id
+        )
         with self.store.transaction():
             self.store.save_conversation(record)
-        handle = self._load(record)
-        await handle.add_members(inbox_ids)
+        self._conversations[group_id] = handle
         return handle
 
     async def sync_welcomes(self) -> list[ClientConversation]:

@@ -6,7 +6,9 @@ decrypt, a commit that breaks a rule) is logged and passed over: the group is un
 as libxmtp does, so one bad message cannot wedge a conversation.
 
 Our own messages come back from the node too: they are recognised by the SHA-256 of their bytes (recorded
-when sent, since MLS does not let a sender decrypt its own message) and only marked as published.
+when sent, since MLS does not let a sender decrypt its own message) and only marked as published, unless they
+arrived too late for members to read them: then they are published again (:mod:`.delivery`). Before a message is
+encrypted, the conversation syncs, so it is encrypted for the newest epoch the node has.
 """
 
 from __future__ import annotations
@@ -23,25 +25,32 @@ from pyxmtp.conversations.content import (
     ContentDecodeError,
     EncodedContent,
     UnknownContent,
-    build_plaintext_envelope,
     decode_content,
     encode_text,
-    message_id,
-    sender_hmac,
-    sender_hmac_key,
 )
 from pyxmtp.conversations.conversation import CommitMerged, Conversation, Received
 from pyxmtp.conversations.key_packages import validate_xmtp_key_package
 from pyxmtp.conversations.membership import Installation
 from pyxmtp.conversations.welcome_send import welcome_inputs
 from pyxmtp.mls.errors import MLSError, ValidationError
-from pyxmtp.mls.framing.messages import parse_private_message
 from pyxmtp.mls.group.errors import OwnMessageError
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
+from .api import ApiCallError
+from .delivery import (
+    MAX_CONTENT_BYTES,
+    PUBLISH_ROUNDS,
+    InactiveConversation,
+    MessageNotPublished,
+    MessageTooLarge,
+    epoch_of,
+    publish_unpublished,
+    readable_at,
+    store_outgoing,
+)
 from .identity import IdentityNeeded
-from .store import MessageRecord
+from .store import DeliveryStatus, MessageRecord, Outgoing
 
 if TYPE_CHECKING:
     from .client import Client
@@ -54,12 +63,6 @@ T = TypeVar("T")
 COMMIT_ATTEMPTS = 3
 #: Before sending, the tree is held against the identity logs if it was not in the last 5 s (as libxmtp).
 INSTALLATION_CHECK_INTERVAL_NS = 5 * 10**9
-
-
-def _epoch_of(data: bytes) -> int | None:
-    """The epoch a group message was sent in (None if it is not a well-formed PrivateMessage)."""
-    header = parse_private_message(data)
-    return None if header is None else header.epoch
 
 
 class MembershipUpdateError(Exception):
@@ -83,7 +86,7 @@ async def retry_with_identities(client: Client, attempt: Callable[[], T], rounds
 @dataclass(frozen=True, slots=True)
 class DecodedMessage:
     """A conversation message: ``content`` is the decoded value (a ``str`` for text), ``encoded`` the raw
-    EncodedContent bytes."""
+    EncodedContent bytes; ``delivery_status`` says whether the node has it (our own may not yet)."""
 
     message_id: bytes
     sender_inbox_id: str
@@ -91,7 +94,15 @@ class DecodedMessage:
     sent_ns: int
     content: object
     encoded: bytes
-    published: bool
+    delivery_status: DeliveryStatus
+
+    @property
+    def published(self) -> bool:
+        return self.delivery_status is DeliveryStatus.PUBLISHED
+
+    @property
+    def failed(self) -> bool:
+        return self.delivery_status is DeliveryStatus.FAILED
 
 
 class ClientConversation:
@@ -102,6 +113,7 @@ class ClientConversation:
         self.conversation = conversation
         self.cursor = cursor
         self._installations_checked = 0  # when the tree was last held against the identity logs (ns)
+        self._publish_due = False  # a message of ours came back too late to be read: publish it again
         # one operation at a time on this group (a stream, a sync and a send may run in different tasks)
         self._lock = asyncio.Lock()
 
@@ -128,14 +140,17 @@ class ClientConversation:
 
     def __repr__(self) -> str:
         kind = self.conversation.conversation_type.name.lower()
-        return f"<ClientConversation {kind} {self.group_id.hex()} epoch {self.conversation.epoch}>"
+        where = f"epoch {self.conversation.epoch}" if self.is_active else "left"
+        return f"<ClientConversation {kind} {self.group_id.hex()} {where}>"
 
     # --- receiving ----------------------------------------------------------------------------------------
     async def sync(self) -> list[DecodedMessage]:
-        """Process everything the node has after our cursor; the new messages, ours included, in order (none
-        once we are removed: the group's later epochs are closed to us)."""
+        """Process everything the node has after our cursor, then publish our messages it does not have yet
+        (stored before a crash or a failed call, or arrived too late to be read) and read them back; the new
+        messages, ours included, in order (none once we are removed: the group's later epochs are closed to us).
+        Raises :class:`~.delivery.MessageNotPublished` if publishing fails (they stay stored)."""
         async with self._lock:
-            return await self._sync()
+            return await self._flush()
 
     async def apply(self, v1: mls_pb2.GroupMessage.V1) -> DecodedMessage | None:
         """Process one message of this group from the node (the next in id order), and return the message it
@@ -144,7 +159,22 @@ class ClientConversation:
         async with self._lock:
             if v1.id <= self.cursor:
                 return self.message_at(v1.id)
-            return await self._apply(v1)
+            decoded = await self._apply(v1)
+            if self._publish_due:  # the messages this reads come through the stream too, after this one
+                await self._flush()
+            return decoded
+
+    async def _flush(self) -> list[DecodedMessage]:
+        """Sync to the node's end, then publish what of ours it does not have and read that back, up to
+        :data:`~.delivery.PUBLISH_ROUNDS` times; the new messages, in order."""
+        out = await self._sync()
+        for _ in range(PUBLISH_ROUNDS):
+            self._publish_due = False
+            sent, _ = await publish_unpublished(self)
+            if not sent:
+                break
+            out += await self._sync()
+        return out
 
     async def _sync(self) -> list[DecodedMessage]:
         """Process the node's pages of messages; each page's outcome is written in one transaction (a page of
@@ -154,74 +184,70 @@ class ClientConversation:
             return out
         async for page in self.client.api.group_message_pages(self.group_id, self.cursor):
             pending = [m.v1 for m in page]
-            fetched_for: int | None = None
+            fetched: set[str] = set()  # the identity logs fetched for pending[0]
             while pending:
                 needed: IdentityNeeded | None = None
                 # nothing awaits inside: no other task interleaves
                 with self._consistent(), self.client.store.transaction():
                     while pending:
                         try:
-                            decoded = self._apply_now(
-                                pending[0], give_up_on_identity=fetched_for == pending[0].id
-                            )
+                            decoded = self._apply_now(pending[0], fetched)
                         except IdentityNeeded as exc:
                             needed = exc
                             break
                         pending.pop(0)
+                        fetched = set()
                         if decoded is not None:
                             out.append(decoded)
                     self._persist()
                 if needed is not None:
-                    fetched_for = pending[
-                        0
-                    ].id  # fetch once; if that is not enough the message is passed over
+                    fetched |= set(needed.wanted)
                     await self.client.identities.fetch(self.client.api, needed.wanted)
+        if self.conversation.pending_commit is not None and self.is_active:
+            # ours, stored before it was sent, and not on the node: the call failed before it got there, or the
+            # process died first. Dropped, so that the next change can be made.
+            log.info("group %s: our commit never reached the node; dropped", self.group_id.hex())
+            self.conversation.discard_own_commit()
+            with self.client.store.transaction():
+                self._persist()
         return out
 
     async def _apply(self, v1: mls_pb2.GroupMessage.V1) -> DecodedMessage | None:
         """One message, in its own transaction (a stream's message, or one read while publishing a commit)."""
-        for attempt in range(2):
+        fetched: set[str] = set()
+        while True:  # each round fetches a log not fetched before, or gives up
             try:
                 with self._consistent(), self.client.store.transaction():
-                    decoded = self._apply_now(v1, give_up_on_identity=attempt == 1)
+                    decoded = self._apply_now(v1, fetched)
                     self._persist()
                 return decoded
             except IdentityNeeded as needed:
+                fetched |= set(needed.wanted)
                 await self.client.identities.fetch(self.client.api, needed.wanted)
-        raise AssertionError(
-            "unreachable: the second attempt gives up on missing identities"
-        )  # pragma: no cover
 
-    def _apply_now(self, v1: mls_pb2.GroupMessage.V1, *, give_up_on_identity: bool) -> DecodedMessage | None:
+    def _apply_now(self, v1: mls_pb2.GroupMessage.V1, fetched: set[str]) -> DecodedMessage | None:
         """Process one message inside the caller's transaction (the group state is written by the caller).
 
-        Raises only :class:`IdentityNeeded` (unless ``give_up_on_identity``: then such a message is passed over
-        like any other bad one). A bad message is logged and passed over; the MLS layer leaves the group as it
-        was (or with the message's key used up, which is what we want)."""
+        Raises only :class:`IdentityNeeded` naming a log not in ``fetched`` (those already fetched for this
+        message): the caller fetches it and calls again. A message that needs a log the node does not have is
+        passed over (or, if it removes us, merged on MLS's word: :meth:`_without_identities`), as is any bad
+        message; the MLS layer leaves the group as it was (or with the message's key used up, which is what we
+        want)."""
         if v1.id <= self.cursor or not self.is_active:
             return None
         store = self.client.store
         payload_hash = hashlib.sha256(v1.data).digest()
         if store.is_own_payload(payload_hash):
-            store.mark_published(payload_hash, v1.id, v1.created_ns)
-            self.cursor = v1.id
-            own = store.message_by_payload(payload_hash)
-            return None if own is None else self._decode(own)
+            return self._own_message_back(v1, payload_hash)
         now = self.client.clock_ns() // 10**9
         try:
             outcome = self.conversation.process(
                 v1.data, now=now, states_for=self.client.identities.states_for
             )
-        except IdentityNeeded:
-            if not give_up_on_identity:
+        except IdentityNeeded as needed:
+            if not set(needed.wanted) <= fetched:
                 raise
-            log.warning(
-                "group %s message %d passed over: the identity logs it needs are not on the node",
-                self.group_id.hex(),
-                v1.id,
-            )
-            self.cursor = v1.id
-            return None
+            return self._without_identities(v1, needed, now)
         except MLSError as exc:
             # our own stale commits (a retried one lost its race) come back too: expected, not a warning
             level = logging.INFO if isinstance(exc, OwnMessageError) else logging.WARNING
@@ -238,7 +264,7 @@ class ClientConversation:
                 outcome.sender.installation_key,
                 v1.created_ns,
                 outcome.encoded_content,
-                True,
+                DeliveryStatus.PUBLISHED,
             )
             if not store.add_message(record):
                 record = None  # the same message id again (a resend): stored once
@@ -247,6 +273,62 @@ class ClientConversation:
             if outcome.group_updated is not None and outcome.committer is not None:
                 record = self._transcript_entry(v1, outcome.group_updated, outcome.committer)
         self.cursor = v1.id
+        return None if record is None else self._decode(record)
+
+    def _own_message_back(self, v1: mls_pb2.GroupMessage.V1, payload_hash: bytes) -> DecodedMessage | None:
+        """Our own message, as the node has it: published, unless it came after so many commits that members
+        cannot read it any more (its epoch is more than ``max_past_epochs`` behind theirs here): then it stays
+        unpublished, and is encrypted for the current epoch and published again."""
+        store = self.client.store
+        own = store.message_by_payload(payload_hash)
+        self.cursor = v1.id
+        if (
+            own is not None
+            and own.delivery_status is not DeliveryStatus.PUBLISHED
+            and not readable_at(
+                v1.data, self.conversation.epoch, self.conversation.group.config.max_past_epochs
+            )
+        ):
+            log.info(
+                "group %s: our message %s (node id %d) came after its epoch had passed; publishing it again",
+                self.group_id.hex(),
+                own.message_id.hex(),
+                v1.id,
+            )
+            self._publish_due = True
+            return None
+        store.mark_published(payload_hash, v1.id, v1.created_ns)
+        own = store.message_by_payload(payload_hash)
+        return None if own is None else self._decode(own)
+
+    def _without_identities(
+        self, v1: mls_pb2.GroupMessage.V1, needed: IdentityNeeded, now: int
+    ) -> DecodedMessage | None:
+        """A message whose checks need identity logs the node does not have (fetched already): passed over,
+        unless it is a commit that removes us, which is merged on MLS's word (and the remove-member policy) so
+        that the removal is noticed."""
+        self.cursor = v1.id
+        try:
+            merged = self.conversation.merge_removal(v1.data, now=now)
+        except MLSError as exc:
+            log.warning("group %s message %d passed over: %s", self.group_id.hex(), v1.id, exc)
+            return None
+        if merged is None:
+            log.warning(
+                "group %s message %d passed over: the identity logs it needs are not on the node (%s)",
+                self.group_id.hex(),
+                v1.id,
+                ", ".join(sorted(needed.wanted)),
+            )
+            return None
+        log.warning(
+            "group %s message %d removes us; merged without the checks that need identity logs the node lacks",
+            self.group_id.hex(),
+            v1.id,
+        )
+        if merged.group_updated is None or merged.committer is None:
+            return None
+        record = self._transcript_entry(v1, merged.group_updated, merged.committer)
         return None if record is None else self._decode(record)
 
     def _transcript_entry(
@@ -262,7 +344,7 @@ class ClientConversation:
             committer.installation_key,
             v1.created_ns,
             content,
-            True,
+            DeliveryStatus.PUBLISHED,
         )
         return record if self.client.store.add_message(record) else None
 
@@ -286,6 +368,13 @@ class ClientConversation:
     def _persist(self) -> None:
         """Write the group state and the cursor (inside the caller's transaction)."""
         self.client.store.update_conversation(self.group_id, self.conversation.to_bytes(), self.cursor)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A store transaction that ends by writing the group state and the cursor (see :meth:`_consistent`)."""
+        with self._consistent(), self.client.store.transaction():
+            yield
+            self._persist()
 
     # --- membership ---------------------------------------------------------------------------------------
     async def add_members(self, inbox_ids: Sequence[str]) -> None:
@@ -315,6 +404,8 @@ class ClientConversation:
     ) -> bool:
         """See :meth:`_try_update_membership`; a commit that lost to another one is made again on the new epoch
         (as libxmtp re-creates its intent), up to :data:`COMMIT_ATTEMPTS` times."""
+        if self.conversation.pending_commit is not None:  # an earlier one whose fate is open: settle it first
+            await self._sync()
         for _ in range(COMMIT_ATTEMPTS - 1):
             try:
                 return await self._try_update_membership(
@@ -388,6 +479,8 @@ class ClientConversation:
             await self._update_metadata(attributes)
 
     async def _update_metadata(self, attributes: Mapping[str, str]) -> None:
+        if self.conversation.pending_commit is not None:  # an earlier one whose fate is open: settle it first
+            await self._sync()
         for attempt in range(COMMIT_ATTEMPTS):
             now = self.client.clock_ns() // 10**9
             staged = self.conversation.commit_metadata(attributes, rng=self.client.rng, now=now)
@@ -403,9 +496,15 @@ class ClientConversation:
 
     async def _publish_own_commit(self, data: bytes | None) -> int:
         """Send our pending commit and read the group until it comes back; merge it then. If another commit of
-        this epoch came first, ours is discarded (:class:`CommitConflict`) after theirs is applied."""
+        this epoch came first, ours is discarded (:class:`CommitConflict`) after theirs is applied.
+
+        The pending commit is stored with the group state before it is sent: if the call fails or the process
+        dies, the next sync merges it if the node has it (the MLS layer knows its bytes) and drops it if not, so
+        we never stay behind the epoch our own commit started."""
         assert data is not None
         mine = hashlib.sha256(data).digest()
+        with self.client.store.transaction():
+            self._persist()
         await self.client.api.send_group_messages(
             [mls_pb2.GroupMessageInput(v1=mls_pb2.GroupMessageInput.V1(data=data, should_push=False))]
         )
@@ -421,9 +520,7 @@ class ClientConversation:
                         self._transcript_entry(v1, entry, me)
                     self._save(v1.id)
                 return v1.id
-            if (
-                v1.is_commit and _epoch_of(v1.data) == self.conversation.epoch
-            ):  # theirs, for our epoch: it won
+            if v1.is_commit and epoch_of(v1.data) == self.conversation.epoch:  # theirs, for our epoch: it won
                 self.conversation.discard_own_commit()
                 await self._apply(v1)
                 raise CommitConflict(
@@ -445,37 +542,40 @@ class ClientConversation:
         return await self.send(content, should_push=should_push)
 
     async def send(self, encoded_content: bytes, *, should_push: bool = True) -> bytes:
-        """Send EncodedContent bytes; returns the message id. The message is stored (unpublished) before it is
-        sent, and the group state with it: its ratchet key is gone, whatever happens to the call."""
+        """Send EncodedContent bytes; returns the message id once the node has the message.
+
+        The conversation syncs first, so the message is encrypted for the newest epoch the node has. It is then
+        stored (unpublished, with its MLS bytes) together with the group state that encrypted it, and published.
+        If publishing fails, :class:`~.delivery.MessageNotPublished` says whether the message is kept to be
+        published by the next sync, start-up or stream reconnect (under the same id: do not send it again) or
+        was refused for good. :class:`~.delivery.MessageTooLarge` and :class:`~.delivery.InactiveConversation`
+        are raised before anything is stored."""
+        if len(encoded_content) > MAX_CONTENT_BYTES:
+            raise MessageTooLarge(
+                f"{len(encoded_content)} bytes of content; a node takes at most {MAX_CONTENT_BYTES}"
+            )
         async with self._lock:
             return await self._send(encoded_content, should_push=should_push)
 
     async def _send(self, encoded_content: bytes, *, should_push: bool) -> bytes:
         client = self.client
+        await self._sync()  # the newest epoch the node has
+        if not self.is_active:
+            raise InactiveConversation(f"we were removed from conversation {self.group_id.hex()}")
         if client.clock_ns() - self._installations_checked > INSTALLATION_CHECK_INTERVAL_NS:
             await self._update_membership(only_if_changed=True)
         sent_ns = client.clock_ns()
-        idempotency_key = str(sent_ns)
-        envelope = build_plaintext_envelope(encoded_content, idempotency_key)
-        data = self.conversation.encrypt(envelope, rng=client.rng)
-        mid = message_id(self.group_id, idempotency_key, encoded_content)
-        record = MessageRecord(
-            mid, self.group_id, None, client.inbox_id, client.installation_id, sent_ns, encoded_content, False
-        )
-        with client.store.transaction():
-            client.store.add_message(record, payload_hash=hashlib.sha256(data).digest())
-            self._save(self.cursor)
-        hmac_key = sender_hmac_key(client.hmac_key, self.group_id, sent_ns // 10**9)
-        await client.api.send_group_messages(
-            [
-                mls_pb2.GroupMessageInput(
-                    v1=mls_pb2.GroupMessageInput.V1(
-                        data=data, sender_hmac=sender_hmac(hmac_key, data), should_push=should_push
-                    )
-                )
-            ]
-        )
-        await self._sync()  # read our write back: its id and the node's time
+        mid = store_outgoing(self, encoded_content, Outgoing(None, str(sent_ns), should_push), sent_ns)
+        try:  # any earlier one still unpublished goes first
+            _, refused = await publish_unpublished(self)
+        except MessageNotPublished as exc:
+            raise MessageNotPublished(mid, DeliveryStatus.UNPUBLISHED, exc) from exc
+        if mid in refused:
+            raise MessageNotPublished(mid, DeliveryStatus.FAILED, refused[mid])
+        try:  # read our write back (its id and the node's time); publish again if commits overtook it
+            await self._flush()
+        except ApiCallError as exc:  # the node has it: the next sync reads it back
+            log.info("group %s: message %s sent, not read back yet: %s", self.group_id.hex(), mid.hex(), exc)
         return mid
 
     # --- reading ------------------------------------------------------------------------------------------
@@ -517,7 +617,13 @@ class ClientConversation:
             log.warning("message %s of group %s: %s", r.message_id.hex(), self.group_id.hex(), exc)
             content = UnknownContent(EncodedContent(None, content=r.content))
         return DecodedMessage(
-            r.message_id, r.sender_inbox_id, r.sender_installation, r.sent_ns, content, r.content, r.published
+            r.message_id,
+            r.sender_inbox_id,
+            r.sender_installation,
+            r.sent_ns,
+            content,
+            r.content,
+            r.delivery_status,
         )
 
     def texts(self) -> list[str]:

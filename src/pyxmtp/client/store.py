@@ -6,7 +6,8 @@ What it keeps, all as opaque bytes the layers above produce:
 - key packages we published, by the HPKE public key a welcome names (the key-package bundle and, for X-Wing
   wrapping, the wrapper's private key): deleted a grace period after a newer one replaced them;
 - conversations: each group's serialized MLS state and the id of the last group message processed;
-- the welcome cursor, and the decoded messages of every conversation.
+- the welcome cursor, and the decoded messages of every conversation; our own messages with their delivery
+  status (:class:`DeliveryStatus`) and, until the node has them, their MLS bytes (ciphertext) to publish again.
 
 A group's new state, its cursor and the messages that produced them are written in one transaction
 (:meth:`ClientStore.transaction`), so a crash leaves either all or none of them: never a cursor past a message
@@ -29,6 +30,9 @@ a replaced key package), and they must leave the files, not only the tables:
 
 In memory the store keeps no copy of what it reads or writes (Python and SQLite do not zero the memory they
 free; nothing here can).
+
+The schema has a version (``PRAGMA user_version``, :data:`SCHEMA_VERSION`); a database made by an older pyxmtp
+is migrated when opened, in one transaction (:data:`_MIGRATIONS`), and one made by a newer pyxmtp is refused.
 """
 
 from __future__ import annotations
@@ -39,10 +43,14 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("pyxmtp.client")
+
+#: The version of the schema below (``PRAGMA user_version``); 0 is the unversioned schema of pyxmtp before it.
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS installation (
@@ -61,11 +69,70 @@ CREATE TABLE IF NOT EXISTS conversations (
 CREATE TABLE IF NOT EXISTS messages (
     message_id BLOB PRIMARY KEY, group_id BLOB NOT NULL, server_id INTEGER, sender_inbox_id TEXT NOT NULL,
     sender_installation BLOB NOT NULL, sent_ns INTEGER NOT NULL, content BLOB NOT NULL,
-    published INTEGER NOT NULL, payload_hash BLOB
+    delivery_status INTEGER NOT NULL, payload_hash BLOB, payload BLOB, idempotency_key TEXT, should_push INTEGER
 );
 CREATE INDEX IF NOT EXISTS messages_by_group ON messages (group_id, sent_ns);
 CREATE INDEX IF NOT EXISTS messages_by_payload ON messages (payload_hash);
+CREATE INDEX IF NOT EXISTS messages_unpublished ON messages (group_id) WHERE delivery_status = 0
 """
+
+#: ``_MIGRATIONS[v]`` takes a database from version ``v`` to ``v + 1``.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 0 -> 1: delivery status (published 0/1 becomes 0/1/2), and what an unpublished message needs to be published
+    # again. Messages left unpublished by the old code have no bytes kept: they are encrypted again, with the
+    # idempotency key the old code used (the send time), so they keep their message id.
+    (
+        "ALTER TABLE messages RENAME COLUMN published TO delivery_status",
+        "ALTER TABLE messages ADD COLUMN payload BLOB",
+        "ALTER TABLE messages ADD COLUMN idempotency_key TEXT",
+        "ALTER TABLE messages ADD COLUMN should_push INTEGER",
+        "UPDATE messages SET idempotency_key = CAST(sent_ns AS TEXT), should_push = 1 "
+        "WHERE delivery_status = 0 AND payload_hash IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS messages_unpublished ON messages (group_id) WHERE delivery_status = 0",
+    ),
+)
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _migrate(db: Any) -> None:
+    """Create the schema in a new database, or bring an older one up to :data:`SCHEMA_VERSION`, in one transaction
+    (``executescript`` would commit on its own, so the statements run one by one)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise ClientStoreError(
+                f"the database has schema version {version}, made by a newer pyxmtp (this one reads up to "
+                f"{SCHEMA_VERSION})"
+            )
+        made = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'").fetchone()
+        if made is None:
+            statements = _statements(_SCHEMA)
+        else:
+            statements = [statement for steps in _MIGRATIONS[version:] for statement in steps]
+        for statement in statements:
+            db.execute(statement)
+        if statements:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+class DeliveryStatus(IntEnum):
+    """Where a message stands. Received messages are ``PUBLISHED``; our own start ``UNPUBLISHED``."""
+
+    #: stored, not yet seen on the node: published (again) by the next sync, start-up or stream reconnect
+    UNPUBLISHED = 0
+    #: the node has it (``server_id`` is its id there)
+    PUBLISHED = 1
+    #: it never will be: we left the group before it could be published, or the node refused it
+    FAILED = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +155,8 @@ class ConversationRecord:
 
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
-    """A message as stored: ``content`` is the EncodedContent bytes; ``published`` is false for our own messages
-    until the node has them (``server_id`` is then set)."""
+    """A message as stored: ``content`` is the EncodedContent bytes; our own messages are
+    :attr:`DeliveryStatus.UNPUBLISHED` until the node has them (``server_id`` is then set)."""
 
     message_id: bytes
     group_id: bytes
@@ -98,7 +165,18 @@ class MessageRecord:
     sender_installation: bytes
     sent_ns: int
     content: bytes
-    published: bool
+    delivery_status: DeliveryStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What an own message needs until the node has it: its MLS bytes (``payload``, ciphertext; None for a message
+    stored by an older pyxmtp, which kept none) to publish again byte for byte, and its ``idempotency_key`` and
+    ``should_push`` to encrypt it again for a later epoch under the same message id."""
+
+    payload: bytes | None
+    idempotency_key: str
+    should_push: bool
 
 
 class ClientStoreError(Exception):
@@ -179,7 +257,7 @@ class ClientStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")  # deleted keys are overwritten, not left in free pages
         self._db.execute("PRAGMA temp_store=MEMORY")
-        self._db.executescript(_SCHEMA)
+        _migrate(self._db)
         self._depth = 0
         self._open = True
         self.scrub()  # a log left by a crash, or by a version that did not empty it
@@ -331,10 +409,13 @@ class ClientStore:
         )
 
     # --- messages -----------------------------------------------------------------------------------------
-    def add_message(self, record: MessageRecord, payload_hash: bytes | None = None) -> bool:
-        """Store a message; false if one with its id is already there (a replay or a duplicate)."""
+    def add_message(
+        self, record: MessageRecord, payload_hash: bytes | None = None, outgoing: Outgoing | None = None
+    ) -> bool:
+        """Store a message (ours with the hash of its MLS bytes and, until published, ``outgoing``); false if one
+        with its id is already there (a replay or a duplicate)."""
         cur = self._db.execute(
-            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
             (
                 record.message_id,
                 record.group_id,
@@ -343,27 +424,62 @@ class ClientStore:
                 record.sender_installation,
                 record.sent_ns,
                 record.content,
-                int(record.published),
+                int(record.delivery_status),
                 payload_hash,
+                None if outgoing is None else outgoing.payload,
+                None if outgoing is None else outgoing.idempotency_key,
+                None if outgoing is None else int(outgoing.should_push),
             ),
         )
         return cur.rowcount == 1
 
     def mark_published(self, payload_hash: bytes, server_id: int, sent_ns: int) -> bool:
-        """Our own message came back from the node: record its id and the node's time. False if not ours."""
+        """Our own message came back from the node: record its id and the node's time, and drop the bytes kept to
+        publish it again. False if not ours or already published (a message marked failed that turns up on the
+        node after all is published: the node has it)."""
         cur = self._db.execute(
-            "UPDATE messages SET published = 1, server_id = ?, sent_ns = ? WHERE payload_hash = ? AND published = 0",
+            "UPDATE messages SET delivery_status = 1, server_id = ?, sent_ns = ?, payload = NULL "
+            "WHERE payload_hash = ? AND delivery_status != 1",
             (server_id, sent_ns, payload_hash),
         )
         return cur.rowcount == 1
+
+    def unpublished(self, group_id: bytes) -> list[tuple[MessageRecord, Outgoing]]:
+        """The group's own messages not yet published, in the order they were stored."""
+        rows = self._db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS}, payload, idempotency_key, should_push FROM messages "
+            "WHERE group_id = ? AND delivery_status = 0 AND idempotency_key IS NOT NULL ORDER BY rowid",
+            (group_id,),
+        ).fetchall()
+        return [(_message(r), Outgoing(_opt(r[8]), str(r[9]), r[10] is None or bool(r[10]))) for r in rows]
+
+    def groups_with_unpublished(self) -> list[bytes]:
+        """The groups that have own messages not yet published."""
+        rows = self._db.execute(
+            "SELECT DISTINCT group_id FROM messages WHERE delivery_status = 0 AND idempotency_key IS NOT NULL"
+        ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def replace_payload(self, message_id: bytes, payload: bytes, payload_hash: bytes) -> None:
+        """An unpublished message of ours was encrypted again (for a later epoch): these bytes are the ones to
+        publish now."""
+        self._db.execute(
+            "UPDATE messages SET payload = ?, payload_hash = ? WHERE message_id = ? AND delivery_status = 0",
+            (payload, payload_hash, message_id),
+        )
+
+    def mark_failed(self, message_id: bytes) -> None:
+        """An own message can never be published: keep it, marked failed, without its MLS bytes."""
+        self._db.execute(
+            "UPDATE messages SET delivery_status = 2, payload = NULL WHERE message_id = ? AND delivery_status = 0",
+            (message_id,),
+        )
 
     def is_own_payload(self, payload_hash: bytes) -> bool:
         row = self._db.execute("SELECT 1 FROM messages WHERE payload_hash = ?", (payload_hash,)).fetchone()
         return row is not None
 
-    _MESSAGE_COLUMNS = (
-        "message_id, group_id, server_id, sender_inbox_id, sender_installation, sent_ns, content, published"
-    )
+    _MESSAGE_COLUMNS = "message_id, group_id, server_id, sender_inbox_id, sender_installation, sent_ns, content, delivery_status"
 
     def messages(self, group_id: bytes) -> list[MessageRecord]:
         rows = self._db.execute(
@@ -371,6 +487,10 @@ class ClientStore:
             (group_id,),
         ).fetchall()
         return [_message(r) for r in rows]
+
+    def delete_messages(self, group_id: bytes) -> int:
+        """Delete every message of the group (one whose creation failed); how many."""
+        return self._db.execute("DELETE FROM messages WHERE group_id = ?", (group_id,)).rowcount
 
     def delete_messages_sent_between(self, group_id: bytes, start_ns: int, end_ns: int) -> int:
         """Delete the group's messages sent in ``[start_ns, end_ns)``; how many (disappearing messages)."""
@@ -397,7 +517,7 @@ class ClientStore:
 
 def _message(r: Any) -> MessageRecord:
     return MessageRecord(
-        bytes(r[0]), bytes(r[1]), r[2], str(r[3]), bytes(r[4]), int(r[5]), bytes(r[6]), bool(r[7])
+        bytes(r[0]), bytes(r[1]), r[2], str(r[3]), bytes(r[4]), int(r[5]), bytes(r[6]), DeliveryStatus(r[7])
     )
 
 

@@ -6,7 +6,9 @@ A welcome joins its conversation, and the group stream is re-opened with the new
 subscription filters are fixed per call, as libxmtp does too). Every message is processed exactly as
 :meth:`~pyxmtp.client.conversation.ClientConversation.sync` would, in id order, and yielded once with its
 conversation, our own messages included (a bot answering everything should skip ``client.inbox_id``); one that
-a concurrent sync processed first is yielded all the same.
+a concurrent sync processed first is yielded all the same. Every (re)connect also publishes our messages the node
+does not have yet (:meth:`~pyxmtp.client.Client.publish_unpublished`), once the streams are open, so what that
+reads comes through them too.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ async def _session(client: Client) -> AsyncIterator[tuple[ClientConversation, De
     )
     groups = open_groups()
     try:
+        await client.publish_unpublished()
         while True:
             kind, item = await queue.get()
             if kind == _FAILED:

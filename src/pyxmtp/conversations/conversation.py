@@ -15,10 +15,11 @@ is unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from pyxmtp.mls.codec import decode
-from pyxmtp.mls.constants import ContentType
+from pyxmtp.mls.constants import ContentType, SenderType
 from pyxmtp.mls.crypto.keys import RandomSource, SignaturePrivateKey
 from pyxmtp.mls.errors import DecodeError, ValidationError
 from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage, parse_private_message
@@ -32,10 +33,11 @@ from .commit_validation import validate_commit
 from .content import ContentDecodeError, PlaintextEnvelope, message_id, parse_plaintext_envelope
 from .credential import build_credential
 from .dm_validation import check_dm_welcome
-from .group_context import ConversationContext, ConversationType, parse_group_context
+from .group_context import ConversationContext, ConversationType, GroupContextError, parse_group_context
 from .key_packages import MAX_KEY_PACKAGE_LIFETIME_RANGE, XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
 from .membership import Installation, StatesFor, check_leaves_belong, installations
 from .new_group import membership_extension, mutable_metadata_extension, with_extension
+from .permissions import Actor, evaluate_policy
 from .transcript import group_updated
 
 #: The MLS configuration of every conversation: libxmtp's (:data:`~pyxmtp.mls.group.XMTP_CONFIG`: received
@@ -244,6 +246,50 @@ class Conversation:
             return Skipped(f"a {type(envelope).__name__} (device sync), not a conversation message")
         mid = message_id(self.group_id, envelope.idempotency_key, envelope.content)
         return Received(mid, sender, envelope.idempotency_key, envelope.content, message.epoch)
+
+    def merge_removal(self, data: bytes, *, now: int) -> CommitMerged | None:
+        """Merge a commit that removes us on MLS's word and the group's remove-member policy alone, leaving out the
+        checks that need identity logs: for when those logs cannot be had (the node lacks them), so that a removal
+        is still noticed. None, the group unchanged, if ``data`` is not a commit for the current epoch that
+        removes us, by a member the policy allows to remove members; a super admin is never removed this way.
+
+        Decision: nothing of the group is readable after such a commit whatever its other changes, so checking
+        who may remove us is all that is left to check."""
+        if not self.is_active:
+            return None
+        header = _header(data)
+        if (
+            header.group_id != self.group_id
+            or header.content_type is not ContentType.commit
+            or header.epoch != self.epoch
+        ):
+            return None
+        result = self.group.process(data, now=now)
+        if not isinstance(result, StagedCommit) or not result.self_removed:
+            return None
+        mutable = self.context.mutable
+        if self.own_inbox_id in mutable.super_admins:
+            return None
+        committer = self._sender(result.sender.index)
+        actor = Actor(
+            committer.inbox_id,
+            committer.inbox_id in mutable.admins,
+            committer.inbox_id in mutable.super_admins,
+        )
+        if result.sender.sender_type is not SenderType.member or not evaluate_policy(
+            self.context.permissions.policies.remove_member_policy, actor
+        ):
+            return None
+        before = after = self.context
+        if result.extensions is not None:
+            with suppress(
+                GroupContextError
+            ):  # for the transcript entry only: what else it changed is not shown
+                after = parse_group_context(result.extensions)
+        self.group.merge_staged_commit(result)
+        return CommitMerged(
+            header.epoch + 1, committer, True, group_updated(before, after, committer.inbox_id)
+        )
 
     def _merge(self, staged: StagedCommit, states_for: StatesFor) -> CommitMerged:
         """Check the commit against XMTP's rules (:mod:`.commit_validation`), then merge it."""
