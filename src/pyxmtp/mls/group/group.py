@@ -201,25 +201,33 @@ class Group:
 
     @property
     def epoch(self) -> int:
-        """The current epoch number."""
-        return self._state.current.number
+        """The current epoch number; once a commit removed us (status ``INACTIVE``), the last epoch we were in.
+        :class:`StateError` only before an external join is merged (we were never in an epoch)."""
+        return self._state.latest()[0].epoch
 
     @property
     def group_context(self) -> GroupContext:
-        return self._state.current.context
+        """The GroupContext of :attr:`epoch`."""
+        return self._state.latest()[0]
 
     @property
     def extensions(self) -> tuple[Extension, ...]:
-        """The GroupContext extensions."""
-        return self._state.current.context.extensions
+        """The GroupContext extensions (of :attr:`epoch`)."""
+        return self._state.latest()[0].extensions
 
     @property
     def own_leaf_index(self) -> int:
         return self._state.own_leaf
 
     @property
+    def is_active(self) -> bool:
+        """False once a commit removed us (or reinitialised the group, or we abandoned an external join)."""
+        return self._state.status is not GroupStatus.INACTIVE
+
+    @property
     def epoch_authenticator(self) -> bytes:
-        return self._state.current.secrets.epoch_authenticator
+        """The ``epoch_authenticator`` of :attr:`epoch` (RFC 9420 8.7): equal at every member of that epoch."""
+        return self._state.latest()[1]
 
     @property
     def pending_commit(self) -> StagedCommit | None:
