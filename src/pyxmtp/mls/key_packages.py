@@ -3,7 +3,8 @@
 :func:`create_key_package` returns a :class:`KeyPackageBundle`: the public :class:`KeyPackage` to publish plus
 the two HPKE private keys a joiner needs (``init_key`` to open the Welcome, ``encryption_key`` for its leaf).
 The bundle serializes with :meth:`KeyPackageBundle.to_bytes` so that a client can store it until the Welcome
-arrives; the signature key is the caller's and is not part of it.
+arrives (the signature key is the caller's and is not part of it); :meth:`KeyPackageBundle.key_package_message`
+is what to publish.
 
 :func:`sign_leaf_node` builds and signs any :class:`LeafNode` (key package, update or commit source); the group
 engine uses it for Update proposals and commit paths. Received key packages are validated by
@@ -21,6 +22,7 @@ from .crypto.keys import HPKEPrivateKey, RandomSource, SignaturePrivateKey
 from .crypto.labels import make_key_package_ref, sign_with_label
 from .crypto.suite import CipherSuite, get_suite
 from .errors import LocalMLSError, ValidationError
+from .framing.messages import MLSMessage
 from .key_package_validation import KEY_PACKAGE_TBS_LABEL, LEAF_NODE_TBS_LABEL
 from .messages.credential import Credential
 from .messages.extensions import Extension, check_unique_extension_types
@@ -114,6 +116,10 @@ class KeyPackageBundle:
     def reference(self) -> bytes:
         """``KeyPackageRef`` (RFC 9420 section 5.2): how a Welcome addresses this key package."""
         return make_key_package_ref(self.suite, encode(self.key_package))
+
+    def key_package_message(self) -> bytes:
+        """The public key package as an MLSMessage (``mls_key_package``): the bytes to publish."""
+        return encode(MLSMessage(self.key_package))
 
     def encode(self, w: Writer) -> None:
         self.key_package.encode(w)

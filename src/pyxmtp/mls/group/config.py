@@ -125,3 +125,7 @@ class GroupConfig:
 
 XMTP_CONFIG = GroupConfig()
 """The settings XMTP uses (everything as PrivateMessage, 3 past epochs)."""
+
+INTEROP_CONFIG = GroupConfig(wire_format_policy=WireFormatPolicy.MIXED_CIPHERTEXT)
+"""XMTP's settings, but handshake messages are accepted in both wire formats (sent as PrivateMessages unless a
+call says ``wire_format=WireFormat.public_message``): for groups with other MLS implementations."""
