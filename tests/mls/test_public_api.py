@@ -307,3 +307,23 @@ def test_state_bytes_of_the_previous_format_still_load() -> None:
     assert old.to_bytes() == data
     message = old.create_message(b"still here", rng=rng)
     assert isinstance(a.g.process(message, now=NOW), ApplicationMessage)
+
+
+def test_a_bundle_from_key_packages_and_private_keys_made_elsewhere() -> None:
+    """A passive client's bundle: a key package (MLSMessage bytes) and its private keys as bytes; keys that are
+    not the key package's are the caller's error."""
+    maker = Peer("bob")
+    message = maker.key_package()
+    made = maker.bundles[0]
+    init, enc = made.init_private_key.to_bytes(), made.encryption_private_key.to_bytes()
+    bundle = KeyPackageBundle.from_private_keys(message, init, enc)
+    assert bundle.to_bytes() == made.to_bytes() and bundle.reference() == made.reference()
+    with pytest.raises(mls.LocalMLSError):
+        KeyPackageBundle.from_private_keys(message, enc, init)
+    a = Peer("alice")
+    a.create()
+    staged = commit_and_deliver(a, add=[message])
+    assert staged.welcome is not None
+    signer = maker.suite.signature_key_from_bytes(maker.signer.to_bytes())
+    b = Group.join(staged.welcome, bundle, signer, now=NOW, config=INTEROP_CONFIG)
+    assert b.epoch_authenticator == a.g.epoch_authenticator
