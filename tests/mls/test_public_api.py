@@ -261,13 +261,21 @@ def test_ratchet_tree_in_the_welcome_per_commit(in_welcome: bool) -> None:
     a, b = Peer("alice"), Peer("bob")
     config = mls.GroupConfig(use_ratchet_tree_extension=not in_welcome)
     a.create(config)
-    staged = commit_and_deliver(a, add=[b.key_package()], ratchet_tree_in_welcome=in_welcome)
+    staged = a.g.commit(add=[b.key_package()], rng=rng, now=NOW, ratchet_tree_in_welcome=in_welcome)
+    staged_tree = a.g.export_ratchet_tree(staged)
+    assert staged_tree != a.g.export_ratchet_tree()
+    a.g.merge_pending_commit()
     assert staged.welcome is not None
+    with pytest.raises(StateError):
+        a.g.export_ratchet_tree(staged)  # no longer a commit of the current epoch
     if not in_welcome:
         bundle = key_package_for_welcome(staged.welcome, b.bundles)
         assert bundle is not None
         with pytest.raises(WelcomeError):
             Group.join(staged.welcome, bundle, b.signer, now=NOW)
+        assert (
+            staged_tree == a.g.export_ratchet_tree()
+        )  # the tree of the pending commit's epoch, before merging
         b.join(staged.welcome, tree=a.g.export_ratchet_tree())
     else:
         b.join(staged.welcome)

@@ -278,10 +278,20 @@ class Group:
         """The public tree as a ``ratchet_tree`` node list (to hand to a joiner out of band)."""
         return self._state.tree.to_nodes()
 
-    def export_ratchet_tree(self) -> bytes:
+    def export_ratchet_tree(self, staged: StagedCommit | None = None) -> bytes:
         """The public tree as ``optional<Node> ratchet_tree<V>`` bytes (RFC 9420 12.4.3.3): what a joiner passes
-        as ``ratchet_tree=`` when the Welcome or GroupInfo does not carry it."""
-        return self._state.tree.to_bytes()
+        as ``ratchet_tree=`` when the Welcome or GroupInfo does not carry it. With ``staged`` (our pending
+        commit, or one :meth:`process` returned), the tree of the epoch that commit leads to, before merging
+        it: what the joiners of a Welcome made with ``ratchet_tree_in_welcome=False`` need."""
+        state = self._state
+        if staged is None:
+            return state.tree.to_bytes()
+        current = state.epoch
+        if staged.group_id != state.group_id or current is None or staged.base_epoch != current.number:
+            raise StateError("the staged commit is not a commit of this group's current epoch")
+        tree = state.tree.copy()
+        staged.delta.apply(tree)
+        return tree.to_bytes()
 
     def export_secret(self, label: str | bytes, context: bytes, length: int) -> bytes:
         """``MLS-Exporter(label, context, length)`` of the current epoch (RFC 9420 8.5)."""
