@@ -10,7 +10,8 @@ Identities and key packages
     (rng)`` a :class:`SignaturePrivateKey` (``.to_bytes()``, ``suite.signature_key_from_bytes(...)``);
     :meth:`Credential.basic` an identity; :func:`create_key_package` a :class:`KeyPackageBundle` (publish
     ``bundle.key_package_message()``, keep ``bundle.to_bytes()`` secret until the Welcome comes;
-    :func:`key_package_for_welcome` says which bundle a Welcome is for).
+    :func:`key_package_for_welcome` says which bundle a Welcome is for); :func:`parse_key_package_bytes` reads
+    a received one (a group validates every key package it adds).
 Groups
     :class:`Group`: ``create``, ``join`` (Welcome), ``join_by_external_commit`` (GroupInfo), ``commit`` and
     ``propose_*`` (with per-call ``wire_format`` and ``ratchet_tree_in_welcome``), ``create_message``
@@ -79,7 +80,7 @@ from .group.group import Group, key_package_for_welcome
 from .group.process import ProcessResult
 from .group.staged import StagedCommit
 from .group.transitions import GroupStatus
-from .key_packages import KeyPackageBundle, create_key_package, default_capabilities
+from .key_packages import KeyPackageBundle, create_key_package, default_capabilities, parse_key_package_bytes
 from .messages.credential import Credential
 from .messages.extensions import Extension
 from .messages.key_package import KeyPackage
@@ -153,4 +154,5 @@ __all__ = [
     "default_capabilities",
     "get_suite",
     "key_package_for_welcome",
+    "parse_key_package_bytes",
 ]
