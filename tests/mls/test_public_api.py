@@ -42,6 +42,7 @@ from pyxmtp.mls import (
     create_key_package,
     get_suite,
     key_package_for_welcome,
+    parse_key_package_bytes,
 )
 
 NOW = 1_700_000_000
@@ -326,6 +327,9 @@ def test_a_bundle_from_key_packages_and_private_keys_made_elsewhere() -> None:
     init, enc = made.init_private_key.to_bytes(), made.encryption_private_key.to_bytes()
     bundle = KeyPackageBundle.from_private_keys(message, init, enc)
     assert bundle.to_bytes() == made.to_bytes() and bundle.reference() == made.reference()
+    assert parse_key_package_bytes(message) == made.key_package == parse_key_package_bytes(message[4:])
+    with pytest.raises(mls.DecodeError):
+        parse_key_package_bytes(message[:-1])
     with pytest.raises(mls.LocalMLSError):
         KeyPackageBundle.from_private_keys(message, enc, init)
     a = Peer("alice")
