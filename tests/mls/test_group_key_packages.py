@@ -8,12 +8,12 @@ from pyxmtp.mls.codec import encode
 from pyxmtp.mls.crypto import get_suite, make_key_package_ref
 from pyxmtp.mls.errors import LocalMLSError
 from pyxmtp.mls.group import Group
-from pyxmtp.mls.group.testing import SeededRandom
 from pyxmtp.mls.key_package_validation import KeyPackageValidationError, validate_key_package
 from pyxmtp.mls.key_packages import DEFAULT_LIFETIME, LIFETIME_MARGIN, KeyPackageBundle, create_key_package
 from pyxmtp.mls.messages.credential import Credential
 from pyxmtp.mls.messages.extensions import Extension, LastResort
 from pyxmtp.mls.tree.nodes import Capabilities, Lifetime
+from tests.mls.helpers import SeededRandom
 
 NOW = 1_700_000_000
 
