@@ -75,7 +75,6 @@ from pyxmtp.mls.framing.protection import content_tbs
 from pyxmtp.mls.group import XMTP_CONFIG, Group, GroupStatus
 from pyxmtp.mls.group.epoch import Epoch
 from pyxmtp.mls.group.state import GroupState
-from pyxmtp.mls.group.testing import InMemoryGroup, SeededRandom
 from pyxmtp.mls.key_packages import KeyPackageBundle, create_key_package, default_capabilities, sign_leaf_node
 from pyxmtp.mls.key_schedule import EpochSecrets
 from pyxmtp.mls.messages.credential import Credential
@@ -86,6 +85,12 @@ from pyxmtp.mls.tree.private import TreePrivateState
 from pyxmtp.mls.tree.ratchet_tree import NodeValue, RatchetTree
 from pyxmtp.mls.tree.secret_tree import RatchetConfig
 from pyxmtp.mls.tree.treekem import derive_node_key
+
+# The in-memory group helpers are test code (tests/mls/helpers.py), not part of the package.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from tests.mls.helpers import InMemoryGroup, SeededRandom  # noqa: E402
 
 SUITE_ID = 3
 NOW = 1_700_000_000

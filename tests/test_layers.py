@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "storage": {"mls", "identity", "proto"},
     "node": {"mls", "identity", "proto", "conversations", "storage"},
     "client": {"mls", "identity", "proto", "conversations", "storage"},
-    "cli": {"mls", "identity", "proto", "conversations", "storage", "node", "client"},
+    "mls_interop": {"mls", "proto"},
+    "cli": {"mls", "identity", "proto", "conversations", "storage", "node", "client", "mls_interop"},
 }
 TOP_LEVEL_OK = {"__init__", "__main__"}
 

@@ -34,7 +34,7 @@ class RpcPeer(Protocol):
 class Processed:
     kind: str  # "application" | "commit" | "proposal"
     data: bytes | None
-    epoch: int | None  # None (pyxmtp) or the last epoch (ts-mls) once removed
+    epoch: int  # once removed: the last epoch the member was in
     active: bool
 
 

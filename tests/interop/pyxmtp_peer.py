@@ -1,36 +1,35 @@
 """pyxmtp's MLS group engine behind the same `rpc(op, **kw)` surface as the ts-mls harness.
 
 Same ops, same conventions (hex for bytes in replies; arguments may be bytes or hex), so that
-tests/interop/members.py drives either implementation. Commits we create are merged at once (there is no
-delivery service that could reject them). Handshake framing follows the group's wire-format policy:
-`public_handshakes` selects PURE_PLAINTEXT, otherwise PURE_CIPHERTEXT (XMTP's policy).
+tests/interop/members.py drives either implementation. Written only against the public API of `pyxmtp.mls`,
+as an outside developer would. Commits we create are merged at once (there is no delivery service that could
+reject them). Handshake framing follows the group's wire-format policy: `public_handshakes` selects
+PURE_PLAINTEXT, otherwise PURE_CIPHERTEXT (XMTP's policy); `tree_in_welcome` is passed per commit.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from pyxmtp.mls.codec import decode, encode
-from pyxmtp.mls.crypto.keys import SignaturePrivateKey
-from pyxmtp.mls.crypto.suite import CipherSuite, get_suite
-from pyxmtp.mls.framing.messages import MLSMessage
-from pyxmtp.mls.group import (
+from pyxmtp.mls import (
     XMTP_CONFIG,
     ApplicationMessage,
+    CipherSuite,
+    Credential,
     Group,
     GroupConfig,
-    GroupStatus,
+    KeyPackageBundle,
     ProposalReceived,
+    SignaturePrivateKey,
     StagedCommit,
     WireFormatPolicy,
+    create_key_package,
+    get_suite,
+    key_package_for_welcome,
 )
-from pyxmtp.mls.key_packages import KeyPackageBundle, create_key_package
-from pyxmtp.mls.messages.credential import Credential
-from pyxmtp.mls.messages.key_package import KeyPackage
-from pyxmtp.mls.messages.welcome import Welcome
 
 
 def _bytes(value: Any) -> bytes:
@@ -43,7 +42,7 @@ def _bytes(value: Any) -> bytes:
 
 def _config(public_handshakes: bool) -> GroupConfig:
     if public_handshakes:
-        return replace(XMTP_CONFIG, wire_format_policy=WireFormatPolicy.PURE_PLAINTEXT)
+        return GroupConfig(wire_format_policy=WireFormatPolicy.PURE_PLAINTEXT)
     return XMTP_CONFIG
 
 
@@ -54,6 +53,7 @@ class _Client:
     credential: Credential
     bundles: list[KeyPackageBundle] = field(default_factory=list)
     groups: dict[str, Group] = field(default_factory=dict)
+    tree_in_welcome: dict[str, bool] = field(default_factory=dict)
 
 
 class PyxmtpPeer:
@@ -98,7 +98,7 @@ class PyxmtpPeer:
         bundle = create_key_package(c.suite, c.signer, c.credential, rng=os.urandom, now=self.now())
         c.bundles.append(bundle)
         return {
-            "key_package": encode(MLSMessage(bundle.key_package)).hex(),
+            "key_package": bundle.key_package_message().hex(),
             "init_priv": bundle.init_private_key.to_bytes().hex(),
             "encryption_priv": bundle.encryption_private_key.to_bytes().hex(),
             "signature_priv": c.signer.to_bytes().hex(),
@@ -108,26 +108,24 @@ class PyxmtpPeer:
         self, *, client: str, group_id: Any, public_handshakes: bool = False, tree_in_welcome: bool = True
     ) -> dict[str, Any]:
         c = self._client(client)
-        config = replace(_config(public_handshakes), use_ratchet_tree_extension=tree_in_welcome)
         g = Group.create(
             c.suite,
             c.signer,
             c.credential,
             rng=os.urandom,
             now=self.now(),
-            config=config,
+            config=_config(public_handshakes),
             group_id=_bytes(group_id),
         )
-        return {"group": self._add_group(c, g)}
+        gid = self._add_group(c, g)
+        c.tree_in_welcome[gid] = tree_in_welcome
+        return {"group": gid}
 
-    def _commit(self, g: Group, tree_in_welcome: bool | None, **kw: Any) -> dict[str, Any]:
-        saved = g.state.config
-        if tree_in_welcome is not None:
-            g.state.config = replace(saved, use_ratchet_tree_extension=tree_in_welcome)
-        try:
-            staged = g.commit(rng=os.urandom, now=self.now(), **kw)
-        finally:
-            g.state.config = saved
+    def _commit(self, client: str, group: str, tree_in_welcome: bool | None, **kw: Any) -> dict[str, Any]:
+        g = self._group(client, group)
+        if tree_in_welcome is None:
+            tree_in_welcome = self._client(client).tree_in_welcome.get(group, True)
+        staged = g.commit(rng=os.urandom, now=self.now(), ratchet_tree_in_welcome=tree_in_welcome, **kw)
         g.merge_pending_commit()
         assert staged.message is not None
         return {
@@ -139,15 +137,13 @@ class PyxmtpPeer:
     def op_add(
         self, *, client: str, group: str, key_packages: list[Any], tree_in_welcome: bool | None = None
     ) -> dict[str, Any]:
-        return self._commit(
-            self._group(client, group), tree_in_welcome, add=[_bytes(kp) for kp in key_packages]
-        )
+        return self._commit(client, group, tree_in_welcome, add=[_bytes(kp) for kp in key_packages])
 
     def op_remove(self, *, client: str, group: str, leaves: list[int]) -> dict[str, Any]:
-        return self._commit(self._group(client, group), None, remove=list(leaves))
+        return self._commit(client, group, None, remove=list(leaves))
 
     def op_commit(self, *, client: str, group: str) -> dict[str, Any]:
-        return self._commit(self._group(client, group), None)
+        return self._commit(client, group, None)
 
     def op_propose_remove(self, *, client: str, group: str, leaf: int) -> dict[str, Any]:
         g = self._group(client, group)
@@ -175,21 +171,14 @@ class PyxmtpPeer:
         tree = None if ratchet_tree is None else _bytes(ratchet_tree)
         config = _config(public_handshakes)
         if key_package is not None:  # passive client: foreign key package and private keys
-            kp = decode(MLSMessage, _bytes(key_package)).body
-            assert isinstance(kp, KeyPackage)
-            bundle = KeyPackageBundle(
-                kp,
-                c.suite.hpke_private_key_from_bytes(_bytes(init_priv)),
-                c.suite.hpke_private_key_from_bytes(_bytes(encryption_priv)),
+            bundle = KeyPackageBundle.from_private_keys(
+                _bytes(key_package), _bytes(init_priv), _bytes(encryption_priv)
             )
             signer = c.suite.signature_key_from_bytes(_bytes(signature_priv))
         else:
-            w = decode(MLSMessage, data).body
-            assert isinstance(w, Welcome)
-            addressed = {s.new_member for s in w.secrets}
-            mine = [b for b in c.bundles if b.reference() in addressed]
-            assert len(mine) == 1, f"the Welcome names {len(mine)} of this client's key packages"
-            bundle, signer = mine[0], c.signer
+            found = key_package_for_welcome(data, c.bundles)
+            assert found is not None, "the Welcome names none of this client's key packages"
+            bundle, signer = found, c.signer
         g = Group.join(data, bundle, signer, now=self.now(), config=config, ratchet_tree=tree)
         if bundle in c.bundles:
             c.bundles.remove(bundle)
@@ -211,8 +200,7 @@ class PyxmtpPeer:
             assert isinstance(result, StagedCommit)
             g.merge_staged_commit(result)
             reply = {"kind": "commit"}
-        active = g.status is not GroupStatus.INACTIVE
-        return {**reply, "epoch": g.epoch if active else None, "active": active}
+        return {**reply, "epoch": g.epoch, "active": g.is_active}
 
     def op_group_info(self, *, client: str, group: str, with_tree: bool = True) -> dict[str, Any]:
         g = self._group(client, group)
@@ -238,15 +226,14 @@ class PyxmtpPeer:
         self, *, client: str, group: str, exporters: list[dict[str, Any]] | None = None
     ) -> dict[str, Any]:
         g = self._group(client, group)
-        active = g.status is not GroupStatus.INACTIVE
+        active = g.is_active
         return {
             "group_id": g.group_id.hex(),
             "epoch": g.epoch,
             "epoch_authenticator": g.epoch_authenticator.hex(),
             "tree_hash": g.group_context.tree_hash.hex(),
-            "computed_tree_hash": g.state.tree.tree_hash().hex(),
             "confirmed_transcript_hash": g.group_context.confirmed_transcript_hash.hex(),
-            "ratchet_tree": g.state.tree.to_bytes().hex(),
+            "ratchet_tree": g.export_ratchet_tree().hex(),
             "own_leaf": g.own_leaf_index,
             "members": [
                 {

@@ -36,12 +36,12 @@ from pyxmtp.mls.framing.protection import (
     unprotect_private,
     verify_content,
 )
-from pyxmtp.mls.group.testing import InMemoryGroup, SeededRandom
 from pyxmtp.mls.messages.group_info import GroupContext
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.mls.tree.nodes import LeafNode
 from pyxmtp.mls.tree.secret_tree import SecretTree
 from pyxmtp.mls.vectors.messages import rebuilt
+from tests.mls.helpers import InMemoryGroup, SeededRandom
 
 PROPS = settings(max_examples=100, deadline=None)
 EDDSA_SUITES = (1, 3, 4, 6)  # deterministic signatures: identical bytes from identical inputs

@@ -31,11 +31,11 @@ from pyxmtp.mls.crypto.labels import derive_secret, derive_tree_secret, expand_w
 from pyxmtp.mls.errors import WrongEpochError
 from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage
 from pyxmtp.mls.group import ApplicationMessage, Group, GroupConfig
-from pyxmtp.mls.group.testing import InMemoryGroup
 from pyxmtp.mls.key_packages import KeyPackageBundle
 from pyxmtp.mls.messages.welcome import GroupSecrets, Welcome
 from pyxmtp.mls.tree.math import left, right, root
 from pyxmtp.mls.welcome_crypto import decrypt_group_secrets
+from tests.mls.helpers import InMemoryGroup
 
 NOW = 1_700_000_000
 SUITE = get_suite(3)  # InMemoryGroup's default

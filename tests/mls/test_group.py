@@ -22,7 +22,6 @@ from pyxmtp.mls.group import (
     WireFormatPolicy,
 )
 from pyxmtp.mls.group.errors import InvalidArgument, MissingPSKError, WelcomeError
-from pyxmtp.mls.group.testing import InMemoryGroup, SeededRandom
 from pyxmtp.mls.messages.extensions import Extension, ExternalSender, ExternalSenders, RequiredCapabilities
 from pyxmtp.mls.messages.group_info import GroupInfo
 from pyxmtp.mls.messages.proposals import (
@@ -35,6 +34,7 @@ from pyxmtp.mls.messages.proposals import (
     ResumptionPSK,
 )
 from pyxmtp.mls.messages.welcome import Welcome
+from tests.mls.helpers import InMemoryGroup, SeededRandom
 
 NOW = 1_700_000_000
 

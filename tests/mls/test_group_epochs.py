@@ -9,10 +9,10 @@ import pytest
 from pyxmtp.mls.errors import MissingKeyError, StateError, WrongEpochError
 from pyxmtp.mls.group import ApplicationMessage, Group, GroupConfig, GroupStatus
 from pyxmtp.mls.group.errors import OwnMessageError
-from pyxmtp.mls.group.testing import InMemoryGroup
 from pyxmtp.mls.group.transitions import TRANSITIONS, GroupInput, next_status
 from pyxmtp.mls.messages.proposals import Proposal, ReInit
 from pyxmtp.mls.tree.secret_tree import RatchetType, SecretTree
+from tests.mls.helpers import InMemoryGroup
 
 NOW = 1_700_000_000
 

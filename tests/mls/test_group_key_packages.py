@@ -7,12 +7,13 @@ import pytest
 from pyxmtp.mls.codec import encode
 from pyxmtp.mls.crypto import get_suite, make_key_package_ref
 from pyxmtp.mls.errors import LocalMLSError
-from pyxmtp.mls.group.testing import SeededRandom
+from pyxmtp.mls.group import Group
 from pyxmtp.mls.key_package_validation import KeyPackageValidationError, validate_key_package
 from pyxmtp.mls.key_packages import DEFAULT_LIFETIME, LIFETIME_MARGIN, KeyPackageBundle, create_key_package
 from pyxmtp.mls.messages.credential import Credential
 from pyxmtp.mls.messages.extensions import Extension, LastResort
 from pyxmtp.mls.tree.nodes import Capabilities, Lifetime
+from tests.mls.helpers import SeededRandom
 
 NOW = 1_700_000_000
 
@@ -81,3 +82,26 @@ def test_misuse_is_a_local_error() -> None:
     ext = Extension(0xFF00, b"")
     with pytest.raises(LocalMLSError):
         create_key_package(3, ed25519, Credential.basic(b"x"), rng=rng, now=NOW, leaf_extensions=(ext, ext))
+
+
+def test_grease_key_package_extensions_are_ignored_like_unknown_ones() -> None:
+    """mls-rs adds GREASE extensions (RFC 9420 13.5) to its key packages without listing them in the leaf's
+    capabilities: such a key package validates and can be added; an unknown non-GREASE type that the
+    capabilities do not list is still refused."""
+    suite = get_suite(3)
+    rng = SeededRandom(2)
+    signer = suite.generate_signature_key(rng)
+    caps = Capabilities((1,), (3,), (), (), (1,))
+
+    def made(extension_type: int) -> KeyPackageBundle:
+        extensions = (Extension(extension_type, b"\x00"),)
+        return create_key_package(
+            3, signer, Credential.basic(b"me"), rng=rng, now=NOW, capabilities=caps, extensions=extensions
+        )
+
+    validate_key_package(made(0x5A5A).key_package, now=NOW)
+    with pytest.raises(KeyPackageValidationError, match="capabilities"):
+        validate_key_package(made(0xFF00).key_package, now=NOW)
+    group = Group.create(3, suite.generate_signature_key(rng), Credential.basic(b"a"), rng=rng, now=NOW)
+    staged = group.commit(add=[made(0x5A5A).key_package], rng=rng, now=NOW)
+    assert len(staged.added) == 1

@@ -31,9 +31,9 @@ from pyxmtp.mls.group import (
     StagedCommit,
     WireFormatPolicy,
 )
-from pyxmtp.mls.group.testing import InMemoryGroup
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.mls.messages.proposals import Update
+from tests.mls.helpers import InMemoryGroup
 
 NOW = 1_700_000_000
 TOLERANCE = 5  # out_of_order_tolerance of every member

@@ -27,8 +27,8 @@ from pyxmtp.mls.errors import DecodeError, MLSError, RemoteMLSError
 from pyxmtp.mls.framing.messages import MLSMessage, PrivateMessage, parse_private_message
 from pyxmtp.mls.group import ApplicationMessage, Group, GroupConfig, ProposalReceived, StagedCommit
 from pyxmtp.mls.group import WireFormatPolicy as Policy
-from pyxmtp.mls.group.testing import InMemoryGroup
 from pyxmtp.mls.key_packages import KeyPackageBundle
+from tests.mls.helpers import InMemoryGroup
 
 NOW = 1_700_000_000
 POLICIES = (Policy.PURE_CIPHERTEXT, Policy.PURE_PLAINTEXT)

@@ -27,7 +27,6 @@ from pyxmtp.mls.group.errors import (
 )
 from pyxmtp.mls.group.proposals import CachedProposal, ProposalRules, apply_proposals
 from pyxmtp.mls.group.send import frame
-from pyxmtp.mls.group.testing import InMemoryGroup
 from pyxmtp.mls.group.tree_delta import TreeJournal
 from pyxmtp.mls.messages.commit import Commit
 from pyxmtp.mls.messages.extensions import Extension, RequiredCapabilities
@@ -49,6 +48,7 @@ from pyxmtp.mls.messages.proposals import (
     Update,
 )
 from pyxmtp.mls.transcript import InvalidConfirmationTag
+from tests.mls.helpers import InMemoryGroup
 
 NOW = 1_700_000_000
 POLICY = GroupConfig(wire_format_policy=WireFormatPolicy.MIXED_PLAINTEXT)

@@ -13,7 +13,7 @@ from pyxmtp.mls.framing.messages import MLSMessage, PublicMessage
 from pyxmtp.mls.framing.protection import authenticate, membership_tag
 from pyxmtp.mls.group import Group, GroupConfig, WireFormatPolicy
 from pyxmtp.mls.group.errors import WireFormatError, WrongGroupError
-from pyxmtp.mls.group.testing import InMemoryGroup, SeededRandom
+from tests.mls.helpers import InMemoryGroup, SeededRandom
 
 NOW = 1_700_000_000
 

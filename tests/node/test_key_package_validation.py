@@ -51,7 +51,6 @@ def test_xmtp_validation_returns_inbox_and_installation_key() -> None:
         ({"source": LeafNodeSource.update}, "leaf_node_source"),
         ({"kp_extensions": (Extension(0x000A, b""), Extension(0x000A, b""))}, "extensions"),
         ({"kp_extensions": (Extension(0x0001, b"\x00"),)}, "extensions"),
-        ({"kp_extensions": (Extension(0x0A0A, b""),)}, "extensions"),
         ({"kp_extensions": (Extension(0xFF07, b""),)}, "capabilities"),
         ({"not_before": NOW + 100}, "lifetime"),
         ({"not_after": NOW}, "lifetime"),
@@ -109,6 +108,11 @@ def test_capability_listed_unknown_extension_is_accepted() -> None:
     validate_key_package(
         KeyPackageSpec(capabilities=caps, kp_extensions=(Extension(0xFF07, b"x"),)).build(), now=NOW
     )
+
+
+def test_grease_extension_is_ignored_like_an_unknown_one() -> None:
+    """RFC 9420 13.5 GREASE in the key package's extensions, not listed in the capabilities (as mls-rs sends)."""
+    validate_key_package(KeyPackageSpec(kp_extensions=(Extension(0x0A0A, b""),)).build(), now=NOW)
 
 
 def test_malformed_and_trailing_bytes_are_decode_errors() -> None:

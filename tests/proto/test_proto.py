@@ -33,6 +33,7 @@ from pyxmtp.proto.mls.message_contents import (
     welcome_pointer_pb2,
     wrapper_encryption_pb2,
 )
+from pyxmtp.proto.mls_client import mls_client_pb2, mls_client_pb2_grpc
 from pyxmtp.proto.mls_validation.v1 import service_pb2, service_pb2_grpc
 from tests.conftest import interop_unavailable
 
@@ -96,6 +97,43 @@ VALIDATION_API = [
     "ValidateInboxIdKeyPackages",
     "VerifySmartContractWalletSignatures",
 ]
+# the IETF MLS interop harness (mlswg/mls-implementations interop/proto/mls_client.proto)
+MLS_CLIENT = [
+    "Name",
+    "SupportedCiphersuites",
+    "CreateGroup",
+    "CreateKeyPackage",
+    "JoinGroup",
+    "ExternalJoin",
+    "GroupInfo",
+    "StateAuth",
+    "Export",
+    "Protect",
+    "Unprotect",
+    "StorePSK",
+    "AddProposal",
+    "UpdateProposal",
+    "RemoveProposal",
+    "ExternalPSKProposal",
+    "ResumptionPSKProposal",
+    "GroupContextExtensionsProposal",
+    "Commit",
+    "HandleCommit",
+    "HandlePendingCommit",
+    "ReInitProposal",
+    "ReInitCommit",
+    "HandlePendingReInitCommit",
+    "HandleReInitCommit",
+    "ReInitWelcome",
+    "HandleReInitWelcome",
+    "CreateBranch",
+    "HandleBranch",
+    "NewMemberAddProposal",
+    "CreateExternalSigner",
+    "AddExternalSigner",
+    "ExternalSignerProposal",
+    "Free",
+]
 
 # service full name, its descriptor, generated stub class, expected methods
 SERVICES: list[tuple[str, ServiceDescriptor, Any, list[str]]] = [
@@ -122,6 +160,12 @@ SERVICES: list[tuple[str, ServiceDescriptor, Any, list[str]]] = [
         service_pb2.DESCRIPTOR.services_by_name["ValidationApi"],
         service_pb2_grpc.ValidationApiStub,
         VALIDATION_API,
+    ),
+    (
+        "mls_client.MLSClient",
+        mls_client_pb2.DESCRIPTOR.services_by_name["MLSClient"],
+        mls_client_pb2_grpc.MLSClientStub,
+        MLS_CLIENT,
     ),
 ]
 
@@ -159,6 +203,10 @@ def channel() -> Iterator[grpc.Channel]:
     )
     service_pb2_grpc.add_ValidationApiServicer_to_server(
         service_pb2_grpc.ValidationApiServicer(),  # type: ignore[abstract]
+        server,
+    )
+    mls_client_pb2_grpc.add_MLSClientServicer_to_server(
+        mls_client_pb2_grpc.MLSClientServicer(),  # type: ignore[abstract]
         server,
     )
     port = server.add_insecure_port("127.0.0.1:0")
@@ -210,7 +258,22 @@ def test_generated_paths_are_xmtps() -> None:
     assert "/xmtp.mls.api.v1.MlsApi/SendGroupMessages" in paths
     assert "/xmtp.identity.api.v1.IdentityApi/GetInboxIds" in paths
     assert "/xmtp.migration.api.v1.D14nMigrationApi/FetchD14nCutover" in paths
-    assert len(paths) == len(MLS_API) + len(IDENTITY_API) + 1 + len(VALIDATION_API)
+    assert "/mls_client.MLSClient/HandlePendingCommit" in paths
+    assert len(paths) == len(MLS_API) + len(IDENTITY_API) + 1 + len(VALIDATION_API) + len(MLS_CLIENT)
+
+
+def test_mls_interop_field_numbers() -> None:
+    """A few of the IETF interop harness's field numbers, as the Go test-runner encodes them."""
+    commit = mls_client_pb2.CommitRequest(state_id=1, external_tree=True, force_path=True)
+    assert commit.SerializeToString() == bytes.fromhex("080120012801")
+    reply = mls_client_pb2.CreateKeyPackageResponse(transaction_id=2, signature_priv=b"\x05")
+    assert reply.SerializeToString() == bytes.fromhex("08022a0105")
+    join = mls_client_pb2.ExternalJoinRequest(
+        remove_prior=True, psks=[mls_client_pb2.PreSharedKey(psk_id=b"i")]
+    )
+    assert join.SerializeToString() == bytes.fromhex("280132030a0169")
+    description = mls_client_pb2.ProposalDescription(proposal_type=b"add", epoch_id=3, cipher_suite=7)
+    assert description.SerializeToString() == bytes.fromhex("0a0361646428034007")
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,10 +454,15 @@ OMITTED = {".xmtp.device_sync.BackupElement"}
 _OUR_PREFIX = "pyxmtp/proto/"
 
 
+# our schemas that are not XMTP's (libxmtp has no counterpart)
+NOT_XMTP = {"pyxmtp.proto.mls_client.mls_client_pb2"}
+
+
 def _our_files() -> list[descriptor_pb2.FileDescriptorProto]:
+    """Our XMTP schemas."""
     files = []
     for info in pkgutil.walk_packages(pyxmtp.proto.__path__, "pyxmtp.proto."):
-        if info.name.endswith("_pb2"):
+        if info.name.endswith("_pb2") and info.name not in NOT_XMTP:
             fd: FileDescriptor = importlib.import_module(info.name).DESCRIPTOR
             proto = descriptor_pb2.FileDescriptorProto()
             fd.CopyToProto(proto)

@@ -171,15 +171,16 @@ def validate_key_package(
     _check_unique(leaf.extensions, "leaf node")
     for ext in kp.extensions:
         t = ext.extension_type
-        if t in DEFAULT_EXTENSION_TYPES or is_grease(t):
+        if t in DEFAULT_EXTENSION_TYPES:
             raise KeyPackageValidationError(
                 "extensions", f"extension type 0x{t:04x} is not allowed in a key package"
             )
 
+    # GREASE extensions (RFC 9420 13.5; mls-rs adds them to key packages) are ignored like unknown ones
     supported = set(leaf.capabilities.extensions)
     for ext in kp.extensions:
         t = ext.extension_type
-        if t not in supported and t not in DEFAULT_EXTENSION_TYPES:
+        if t not in supported and not is_grease(t):
             raise KeyPackageValidationError(
                 "capabilities", f"extension type 0x{t:04x} is not listed in the leaf node's capabilities"
             )

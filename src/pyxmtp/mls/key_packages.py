@@ -3,7 +3,8 @@
 :func:`create_key_package` returns a :class:`KeyPackageBundle`: the public :class:`KeyPackage` to publish plus
 the two HPKE private keys a joiner needs (``init_key`` to open the Welcome, ``encryption_key`` for its leaf).
 The bundle serializes with :meth:`KeyPackageBundle.to_bytes` so that a client can store it until the Welcome
-arrives; the signature key is the caller's and is not part of it.
+arrives (the signature key is the caller's and is not part of it); :meth:`KeyPackageBundle.key_package_message`
+is what to publish.
 
 :func:`sign_leaf_node` builds and signs any :class:`LeafNode` (key package, update or commit source); the group
 engine uses it for Update proposals and commit paths. Received key packages are validated by
@@ -20,8 +21,9 @@ from .constants import DEFAULT_EXTENSION_TYPES, LeafNodeSource, ProtocolVersion
 from .crypto.keys import HPKEPrivateKey, RandomSource, SignaturePrivateKey
 from .crypto.labels import make_key_package_ref, sign_with_label
 from .crypto.suite import CipherSuite, get_suite
-from .errors import LocalMLSError, ValidationError
-from .key_package_validation import KEY_PACKAGE_TBS_LABEL, LEAF_NODE_TBS_LABEL
+from .errors import DecodeError, LocalMLSError, ValidationError
+from .framing.messages import MLSMessage
+from .key_package_validation import KEY_PACKAGE_TBS_LABEL, LEAF_NODE_TBS_LABEL, parse_key_package
 from .messages.credential import Credential
 from .messages.extensions import Extension, check_unique_extension_types
 from .messages.key_package import KeyPackage
@@ -55,6 +57,18 @@ def default_capabilities(
         proposals=tuple(sorted(set(proposal_types))),
         credentials=(credential.credential_type,),
     )
+
+
+def parse_key_package_bytes(data: bytes) -> KeyPackage:
+    """A KeyPackage from MLSMessage bytes (``mls_key_package``) or bare TLS bytes (parsed, not validated:
+    a group validates every key package it adds)."""
+    try:
+        body = decode(MLSMessage, data).body
+    except DecodeError:
+        return parse_key_package(data)
+    if not isinstance(body, KeyPackage):
+        raise DecodeError("KeyPackage", 0, f"expected a KeyPackage, got a {type(body).__name__} MLSMessage")
+    return body
 
 
 def sign_leaf_node(
@@ -107,6 +121,22 @@ class KeyPackageBundle:
     init_private_key: HPKEPrivateKey
     encryption_private_key: HPKEPrivateKey
 
+    @classmethod
+    def from_private_keys(
+        cls, key_package: KeyPackage | bytes, init_private_key: bytes, encryption_private_key: bytes
+    ) -> KeyPackageBundle:
+        """A bundle from a key package (parsed, or as MLSMessage or bare KeyPackage bytes) and its two HPKE
+        private keys as bytes (e.g. made elsewhere); :class:`LocalMLSError` unless they are its keys."""
+        kp = key_package if isinstance(key_package, KeyPackage) else parse_key_package_bytes(key_package)
+        suite = get_suite(kp.cipher_suite)
+        init_key = suite.hpke_private_key_from_bytes(init_private_key)
+        encryption_key = suite.hpke_private_key_from_bytes(encryption_private_key)
+        if init_key.public_bytes() != kp.init_key:
+            raise LocalMLSError("init_private_key is not the private half of the key package's init_key")
+        if encryption_key.public_bytes() != kp.leaf_node.encryption_key:
+            raise LocalMLSError("encryption_private_key is not the private half of the leaf's encryption_key")
+        return cls(kp, init_key, encryption_key)
+
     @property
     def suite(self) -> CipherSuite:
         return get_suite(self.key_package.cipher_suite)
@@ -114,6 +144,10 @@ class KeyPackageBundle:
     def reference(self) -> bytes:
         """``KeyPackageRef`` (RFC 9420 section 5.2): how a Welcome addresses this key package."""
         return make_key_package_ref(self.suite, encode(self.key_package))
+
+    def key_package_message(self) -> bytes:
+        """The public key package as an MLSMessage (``mls_key_package``): the bytes to publish."""
+        return encode(MLSMessage(self.key_package))
 
     def encode(self, w: Writer) -> None:
         self.key_package.encode(w)
@@ -191,5 +225,6 @@ __all__ = [
     "KeyPackageBundle",
     "create_key_package",
     "default_capabilities",
+    "parse_key_package_bytes",
     "sign_leaf_node",
 ]

@@ -8,13 +8,14 @@ table), :mod:`.state` / :mod:`.epoch` (serializable state), :mod:`.proposals` (v
 
 from __future__ import annotations
 
-from .config import XMTP_CONFIG, GroupConfig, WireFormatPolicy
+from .config import INTEROP_CONFIG, XMTP_CONFIG, GroupConfig, WireFormatPolicy
 from .events import ApplicationMessage, Member, ProposalReceived
-from .group import Group
+from .group import Group, key_package_for_welcome
 from .staged import StagedCommit
 from .transitions import GroupStatus
 
 __all__ = [
+    "INTEROP_CONFIG",
     "XMTP_CONFIG",
     "ApplicationMessage",
     "Group",
@@ -24,4 +25,5 @@ __all__ = [
     "ProposalReceived",
     "StagedCommit",
     "WireFormatPolicy",
+    "key_package_for_welcome",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..codec import encode
+from ..constants import WireFormat
 from ..crypto.keys import RandomSource
 from ..framing.content import AuthenticatedContent, FramedContent, FramedContentAuthData, Sender
 from ..framing.messages import MLSMessage
@@ -30,7 +31,7 @@ from .epoch import Epoch
 from .errors import InvalidArgument, MissingPSKError, ProposalError
 from .process import proposal_rules
 from .proposals import AppliedProposals, CachedProposal, apply_proposals
-from .send import frame
+from .send import frame, handshake_wire_format
 from .staged import StagedCommit
 from .state import GroupState
 from .transitions import GroupInput, next_status
@@ -71,9 +72,15 @@ def create_commit(
     psks: Mapping[bytes, bytes] | None = None,
     authenticated_data: bytes = b"",
     with_group_info: bool = False,
+    wire_format: WireFormat | None = None,
+    ratchet_tree_in_welcome: bool | None = None,
 ) -> StagedCommit:
-    """Build our commit (see the module docstring) and make it the pending commit."""
+    """Build our commit (see the module docstring) and make it the pending commit. ``wire_format`` and
+    ``ratchet_tree_in_welcome`` override the group's configuration for this commit only."""
     status = next_status(state.status, GroupInput.COMMIT)
+    wire_format = handshake_wire_format(state, wire_format)
+    if ratchet_tree_in_welcome is None:
+        ratchet_tree_in_welcome = state.config.use_ratchet_tree_extension
     suite = state.suite
     current = state.current
     tree = state.tree
@@ -82,7 +89,6 @@ def create_commit(
     group_id = current.context.group_id
     candidates = list(state.proposals) if by_reference else []
     candidates += [CachedProposal(p, me, None) for p in proposals]
-    wire_format = state.config.wire_format_policy.outgoing
 
     with journaled(tree) as journal:
         applied = _apply_dropping_invalid(state, journal, candidates, now, psks)
@@ -145,7 +151,7 @@ def create_commit(
             state.ratchet_config(),
             context_bytes,
         )
-        tree_nodes = tree.to_nodes() if applied.added and state.config.use_ratchet_tree_extension else None
+        tree_nodes = tree.to_nodes() if applied.added and ratchet_tree_in_welcome else None
         welcome = None
         if applied.added:
             welcome = build_welcome_message(

@@ -148,3 +148,7 @@ XMTP_CONFIG = GroupConfig(check_received_lifetimes=False)
 received key package's lifetime is not checked (in Adds or in a Welcome's tree), so that a member who syncs
 weeks late, or a peer whose key package has an odd lifetime, does not leave the group behind. (The bound on
 lifetime ranges is the XMTP application's: :mod:`pyxmtp.conversations` sets it.)"""
+
+INTEROP_CONFIG = GroupConfig(wire_format_policy=WireFormatPolicy.MIXED_CIPHERTEXT)
+"""For groups with other MLS implementations: handshake messages are accepted in both wire formats (sent as
+PrivateMessages unless a call says ``wire_format=WireFormat.public_message``); RFC 9420's lifetime checks on."""

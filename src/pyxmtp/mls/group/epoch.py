@@ -1,5 +1,6 @@
-"""Per-epoch state: the current :class:`Epoch` (context, our private tree keys, secrets, transcript) and the
-:class:`PastEpoch` records kept so that late application messages still decrypt.
+"""Per-epoch state: the current :class:`Epoch` (context, our private tree keys, secrets, transcript), the
+:class:`PastEpoch` records kept so that late application messages still decrypt, and the :class:`FinalEpoch` a
+removed member remembers.
 
 The ratchet tree is not part of an :class:`Epoch`: the group keeps one live tree (see :mod:`.state`), and a
 staged commit carries its changes as a :class:`~pyxmtp.mls.group.tree_delta.TreeDelta`.
@@ -123,3 +124,21 @@ class PastEpoch:
             secret_tree = SecretTree.decode(r)
             leaves = r.vector_v(lambda rr: (rr.u32(), rr.optional(LeafNode.decode)))
             return cls(epoch, context_bytes, sender_data_secret, secret_tree, dict(leaves))
+
+
+@dataclass(frozen=True, slots=True)
+class FinalEpoch:
+    """What a member keeps of the last epoch it was in once a commit removed it: that epoch's GroupContext and
+    epoch authenticator (public facts about the epoch, no secret that decrypts anything)."""
+
+    context: GroupContext
+    epoch_authenticator: bytes
+
+    def encode(self, w: Writer) -> None:
+        self.context.encode(w)
+        w.opaque_v(self.epoch_authenticator)
+
+    @classmethod
+    def decode(cls, r: Reader) -> FinalEpoch:
+        with r.structure("FinalEpoch"):
+            return cls(GroupContext.decode(r), r.opaque_v())

@@ -18,9 +18,10 @@ Typical flow::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..codec import decode, encode
+from ..constants import ResumptionPSKUsage, WireFormat
 from ..crypto.keys import RandomSource, SignaturePrivateKey
 from ..crypto.suite import CipherSuite, get_suite
 from ..errors import DecodeError, StateError
@@ -39,6 +40,7 @@ from ..messages.proposals import (
     PreSharedKeyID,
     Proposal,
     Remove,
+    ResumptionPSK,
 )
 from ..messages.welcome import Welcome
 from ..tree.nodes import Capabilities, Lifetime, Node
@@ -54,7 +56,7 @@ from .send import create_application_message, create_proposal, make_update
 from .staged import StagedCommit
 from .state import GroupState
 from .transitions import GroupInput, GroupStatus, check_allowed, next_status
-from .welcome import TreeInput, export_group_info, join_from_welcome
+from .welcome import TreeInput, export_group_info, join_from_welcome, parse_welcome
 
 #: RFC 9420's defaults (see :class:`GroupConfig`); XMTP passes :data:`~pyxmtp.mls.group.config.XMTP_CONFIG`.
 _DEFAULT_CONFIG = GroupConfig()
@@ -71,6 +73,19 @@ def _key_package(kp: KeyPackage | bytes) -> KeyPackage:
     if not isinstance(body, KeyPackage):
         raise InvalidArgument(f"expected a KeyPackage, got a {type(body).__name__} MLSMessage")
     return body
+
+
+def key_package_for_welcome(
+    welcome: bytes | Welcome, key_packages: Iterable[KeyPackageBundle]
+) -> KeyPackageBundle | None:
+    """Which of ``key_packages`` the Welcome (MLSMessage bytes or parsed) is for, if any: the one whose
+    KeyPackageRef it has an entry for. Pass that one to :meth:`Group.join` (then delete it)."""
+    parsed = parse_welcome(welcome)
+    recipients = {secrets.new_member for secrets in parsed.secrets}
+    for bundle in key_packages:
+        if bundle.key_package.cipher_suite == parsed.cipher_suite and bundle.reference() in recipients:
+            return bundle
+    return None
 
 
 class Group:
@@ -207,45 +222,56 @@ class Group:
 
     @property
     def epoch(self) -> int:
-        """The current epoch number."""
-        return self._state.current.number
+        """The current epoch number; once a commit removed us (status ``INACTIVE``), the last epoch we were in.
+        :class:`StateError` only before an external join is merged (we were never in an epoch)."""
+        return self._state.latest()[0].epoch
 
     @property
     def last_epoch(self) -> int | None:
-        """The current epoch; in a group a commit removed us from, the last epoch we were in (None if no past
-        epoch is kept: ``max_past_epochs`` 0)."""
-        state = self._state
-        if state.epoch is not None:
-            return state.epoch.number
-        return state.past[-1].epoch if state.past else None
+        """:attr:`epoch`, or None where it has no answer: a group state from before the final epoch was kept
+        (format 1) that a commit removed us from and that keeps no past epoch either."""
+        return None if self._last_context() is None else self.last_group_context.epoch
 
     @property
     def last_group_context(self) -> GroupContext:
-        """The current GroupContext; in a group a commit removed us from, the one of the last epoch we were in.
-        :class:`StateError` if none is kept (``max_past_epochs`` 0)."""
+        """:attr:`group_context`, also for a group state from before the final epoch was kept (format 1) that a
+        commit removed us from: then the context of the newest past epoch kept. :class:`StateError` if none is."""
+        context = self._last_context()
+        if context is None:
+            raise StateError(
+                f"the group keeps no epoch (status {self._state.status.name}, no past epoch kept)"
+            )
+        return context
+
+    def _last_context(self) -> GroupContext | None:
         state = self._state
-        if state.epoch is not None:
-            return state.epoch.context
-        if not state.past:
-            raise StateError(f"the group keeps no epoch (status {state.status.name}, no past epoch kept)")
-        return decode(GroupContext, state.past[-1].context_bytes)
+        if state.epoch is not None or state.final is not None:
+            return state.latest()[0]
+        return decode(GroupContext, state.past[-1].context_bytes) if state.past else None
 
     @property
     def group_context(self) -> GroupContext:
-        return self._state.current.context
+        """The GroupContext of :attr:`epoch`."""
+        return self._state.latest()[0]
 
     @property
     def extensions(self) -> tuple[Extension, ...]:
-        """The GroupContext extensions."""
-        return self._state.current.context.extensions
+        """The GroupContext extensions (of :attr:`epoch`)."""
+        return self._state.latest()[0].extensions
 
     @property
     def own_leaf_index(self) -> int:
         return self._state.own_leaf
 
     @property
+    def is_active(self) -> bool:
+        """False once a commit removed us (or reinitialised the group, or we abandoned an external join)."""
+        return self._state.status is not GroupStatus.INACTIVE
+
+    @property
     def epoch_authenticator(self) -> bytes:
-        return self._state.current.secrets.epoch_authenticator
+        """The ``epoch_authenticator`` of :attr:`epoch` (RFC 9420 8.7): equal at every member of that epoch."""
+        return self._state.latest()[1]
 
     @property
     def pending_commit(self) -> StagedCommit | None:
@@ -287,6 +313,21 @@ class Group:
         """The public tree as a ``ratchet_tree`` node list (to hand to a joiner out of band)."""
         return self._state.tree.to_nodes()
 
+    def export_ratchet_tree(self, staged: StagedCommit | None = None) -> bytes:
+        """The public tree as ``optional<Node> ratchet_tree<V>`` bytes (RFC 9420 12.4.3.3): what a joiner passes
+        as ``ratchet_tree=`` when the Welcome or GroupInfo does not carry it. With ``staged`` (our pending
+        commit, or one :meth:`process` returned), the tree of the epoch that commit leads to, before merging
+        it: what the joiners of a Welcome made with ``ratchet_tree_in_welcome=False`` need."""
+        state = self._state
+        if staged is None:
+            return state.tree.to_bytes()
+        current = state.epoch
+        if staged.group_id != state.group_id or current is None or staged.base_epoch != current.number:
+            raise StateError("the staged commit is not a commit of this group's current epoch")
+        tree = state.tree.copy()
+        staged.delta.apply(tree)
+        return tree.to_bytes()
+
     def export_secret(self, label: str | bytes, context: bytes, length: int) -> bytes:
         """``MLS-Exporter(label, context, length)`` of the current epoch (RFC 9420 8.5)."""
         check_allowed(self._state.status, GroupInput.USE_EPOCH_SECRETS)
@@ -308,32 +349,80 @@ class Group:
         return create_application_message(self._state, data, rng=rng, authenticated_data=authenticated_data)
 
     def propose(
-        self, proposal: Proposal, *, rng: RandomSource, now: int, authenticated_data: bytes = b""
+        self,
+        proposal: Proposal,
+        *,
+        rng: RandomSource,
+        now: int,
+        authenticated_data: bytes = b"",
+        wire_format: WireFormat | None = None,
     ) -> bytes:
-        """Send any proposal by reference; it is cached for the next commit of this epoch."""
+        """Send any proposal by reference; it is cached for the next commit of this epoch. ``wire_format``
+        (``WireFormat.public_message`` or ``private_message``) overrides the group's policy for this message."""
         return create_proposal(
-            self._state, proposal, rng=rng, now=now, authenticated_data=authenticated_data
+            self._state,
+            proposal,
+            rng=rng,
+            now=now,
+            authenticated_data=authenticated_data,
+            wire_format=wire_format,
         )[0]
 
-    def propose_add(self, key_package: KeyPackage | bytes, *, rng: RandomSource, now: int) -> bytes:
-        return self.propose(Proposal(Add(_key_package(key_package))), rng=rng, now=now)
+    def propose_add(
+        self,
+        key_package: KeyPackage | bytes,
+        *,
+        rng: RandomSource,
+        now: int,
+        wire_format: WireFormat | None = None,
+    ) -> bytes:
+        """An Add of ``key_package`` (parsed, or MLSMessage or bare KeyPackage bytes)."""
+        proposal = Proposal(Add(_key_package(key_package)))
+        return self.propose(proposal, rng=rng, now=now, wire_format=wire_format)
 
-    def propose_remove(self, leaf_index: int, *, rng: RandomSource, now: int) -> bytes:
-        return self.propose(Proposal(Remove(leaf_index)), rng=rng, now=now)
+    def propose_remove(
+        self, leaf_index: int, *, rng: RandomSource, now: int, wire_format: WireFormat | None = None
+    ) -> bytes:
+        """A Remove of the member at ``leaf_index``."""
+        return self.propose(Proposal(Remove(leaf_index)), rng=rng, now=now, wire_format=wire_format)
 
     def propose_group_context_extensions(
-        self, extensions: tuple[Extension, ...], *, rng: RandomSource, now: int
+        self,
+        extensions: Sequence[Extension],
+        *,
+        rng: RandomSource,
+        now: int,
+        wire_format: WireFormat | None = None,
     ) -> bytes:
-        return self.propose(Proposal(GroupContextExtensions(tuple(extensions))), rng=rng, now=now)
+        """A GroupContextExtensions proposal: ``extensions`` replace the group's."""
+        proposal = Proposal(GroupContextExtensions(tuple(extensions)))
+        return self.propose(proposal, rng=rng, now=now, wire_format=wire_format)
 
-    def propose_external_psk(self, psk_id: bytes, *, rng: RandomSource, now: int) -> bytes:
+    def propose_external_psk(
+        self, psk_id: bytes, *, rng: RandomSource, now: int, wire_format: WireFormat | None = None
+    ) -> bytes:
         """A PreSharedKey proposal for an external PSK (the committer and every member need its secret)."""
-        return self.propose(self.external_psk_proposal(psk_id, rng=rng), rng=rng, now=now)
+        proposal = self.external_psk_proposal(psk_id, rng=rng)
+        return self.propose(proposal, rng=rng, now=now, wire_format=wire_format)
+
+    def propose_resumption_psk(
+        self, epoch: int, *, rng: RandomSource, now: int, wire_format: WireFormat | None = None
+    ) -> bytes:
+        """A PreSharedKey proposal for this group's resumption PSK of ``epoch`` (the current one or a kept past
+        one, see ``GroupConfig.max_past_epochs``)."""
+        proposal = self.resumption_psk_proposal(epoch, rng=rng)
+        return self.propose(proposal, rng=rng, now=now, wire_format=wire_format)
 
     def external_psk_proposal(self, psk_id: bytes, *, rng: RandomSource) -> Proposal:
         """A PreSharedKey proposal for an external PSK with a fresh nonce (to send or commit inline)."""
         suite = self._state.suite
         return Proposal(PreSharedKey(PreSharedKeyID(ExternalPSK(psk_id), rng(suite.hash_len))))
+
+    def resumption_psk_proposal(self, epoch: int, *, rng: RandomSource) -> Proposal:
+        """A PreSharedKey proposal for this group's resumption PSK of ``epoch`` (usage ``application``) with a
+        fresh nonce (to send or commit inline)."""
+        psk = ResumptionPSK(ResumptionPSKUsage.application, self._state.group_id, epoch)
+        return Proposal(PreSharedKey(PreSharedKeyID(psk, rng(self._state.suite.hash_len))))
 
     def propose_update(
         self,
@@ -343,6 +432,7 @@ class Group:
         credential: Credential | None = None,
         capabilities: Capabilities | None = None,
         leaf_extensions: tuple[Extension, ...] | None = None,
+        wire_format: WireFormat | None = None,
     ) -> bytes:
         """An Update of our leaf with a fresh encryption key (optionally a new credential, capabilities or
         leaf extensions)."""
@@ -351,7 +441,7 @@ class Group:
         proposal, key = make_update(
             state, rng=rng, credential=credential, capabilities=capabilities, leaf_extensions=leaf_extensions
         )
-        data = create_proposal(state, proposal, rng=rng, now=now)[0]
+        data = create_proposal(state, proposal, rng=rng, now=now, wire_format=wire_format)[0]
         state.own_update_keys[key.public_bytes()] = key
         return data
 
@@ -368,10 +458,16 @@ class Group:
         psks: Mapping[bytes, bytes] | None = None,
         authenticated_data: bytes = b"",
         with_group_info: bool = False,
+        wire_format: WireFormat | None = None,
+        ratchet_tree_in_welcome: bool | None = None,
     ) -> StagedCommit:
         """Commit the cached proposals (``by_reference``) plus inline ``proposals``, ``remove`` (leaf indices)
         and ``add`` (key packages). Returns the pending commit: send ``.message`` (and ``.welcome`` to the new
-        members), then :meth:`merge_pending_commit` (or :meth:`clear_pending_commit` if it was rejected)."""
+        members), then :meth:`merge_pending_commit` (or :meth:`clear_pending_commit` if it was rejected).
+
+        For this commit only, ``wire_format`` (``WireFormat.public_message`` or ``private_message``) overrides
+        the group's wire-format policy and ``ratchet_tree_in_welcome`` its ``use_ratchet_tree_extension``
+        (False: joiners need :meth:`export_ratchet_tree` of the new epoch, out of band)."""
         inline = [*proposals, *(Proposal(Remove(i)) for i in remove)]
         inline += [Proposal(Add(_key_package(kp))) for kp in add]
         return create_commit(
@@ -384,6 +480,8 @@ class Group:
             psks=psks,
             authenticated_data=authenticated_data,
             with_group_info=with_group_info,
+            wire_format=wire_format,
+            ratchet_tree_in_welcome=ratchet_tree_in_welcome,
         )
 
     def merge_pending_commit(self) -> None:

@@ -1,7 +1,8 @@
 """What a member sends besides commits: application messages and proposals by reference (RFC 9420 6, 12.1).
 
-Every message is signed with our leaf's key over the current GroupContext and sent as the group's policy says
-(application data always as a PrivateMessage). Sending consumes a generation of our sender ratchet.
+Every message is signed with our leaf's key over the current GroupContext and sent as the group's policy says,
+unless the caller names a handshake wire format for that one message (:func:`handshake_wire_format`);
+application data is always a PrivateMessage. Sending consumes a generation of our sender ratchet.
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ from .process import proposal_rules
 from .proposals import CachedProposal, check_single_proposal
 from .state import GroupState
 from .transitions import GroupInput, check_allowed
+
+
+def handshake_wire_format(state: GroupState, wire_format: WireFormat | None) -> WireFormat:
+    """The wire format of a handshake message we send: ``wire_format`` if given (PublicMessage or
+    PrivateMessage), else the group policy's."""
+    if wire_format is None:
+        return state.config.wire_format_policy.outgoing
+    if wire_format not in (WireFormat.public_message, WireFormat.private_message):
+        raise InvalidArgument(
+            f"a proposal or commit is sent as a PublicMessage or a PrivateMessage, not {wire_format!r}"
+        )
+    return WireFormat(wire_format)
 
 
 def padding_policy(state: GroupState) -> PaddingPolicy:
@@ -94,23 +107,25 @@ def create_application_message(
 
 
 def create_proposal(
-    state: GroupState, proposal: Proposal, *, rng: RandomSource, now: int, authenticated_data: bytes = b""
+    state: GroupState,
+    proposal: Proposal,
+    *,
+    rng: RandomSource,
+    now: int,
+    authenticated_data: bytes = b"",
+    wire_format: WireFormat | None = None,
 ) -> tuple[bytes, CachedProposal]:
-    """Send ``proposal`` by reference: validate it, frame it, cache it. ``(MLSMessage bytes, cached)``."""
+    """Send ``proposal`` by reference: validate it, frame it (as ``wire_format``, default the policy's), cache
+    it. ``(MLSMessage bytes, cached)``."""
     check_allowed(state.status, GroupInput.PROPOSE)
+    framing = handshake_wire_format(state, wire_format)
     me = Sender.member(state.own_leaf)
     try:
         check_single_proposal(state.tree, proposal, me, proposal_rules(state, now, None, received=False))
         state.proposals.check_room(proposal)
     except MLSError as exc:
         raise InvalidArgument(f"invalid proposal: {exc}") from exc
-    data, content = protect(
-        state,
-        proposal,
-        state.config.wire_format_policy.outgoing,
-        rng=rng,
-        authenticated_data=authenticated_data,
-    )
+    data, content = protect(state, proposal, framing, rng=rng, authenticated_data=authenticated_data)
     cached = CachedProposal(proposal, me, make_proposal_ref(state.suite, encode(content)))
     state.proposals.add(cached)
     return data, cached

@@ -4,14 +4,15 @@
 status, our leaf and signature key, the live ratchet tree, the current :class:`~pyxmtp.mls.group.epoch.Epoch`,
 the by-reference proposals of this epoch, the private keys of our own pending Update proposals, the
 :class:`~pyxmtp.mls.group.epoch.PastEpoch` records (at most ``config.max_past_epochs``), the resumption PSKs
-of the current and kept past epochs, and our pending commit.
+of the current and kept past epochs, our pending commit, and once a commit removed us the
+:class:`~pyxmtp.mls.group.epoch.FinalEpoch` (the last epoch we were in: its context and authenticator).
 
 :meth:`GroupState.merge` moves to the next epoch: the old epoch becomes a past epoch (the oldest beyond the
 window is deleted with its secrets), the tree delta is applied, caches are cleared. Serialization
 (:meth:`GroupState.to_bytes` / :meth:`GroupState.from_bytes`) writes exactly the live state::
 
     struct {
-        uint8 format = 2;                     /* 1: GroupConfig without max_lifetime_range */
+        uint8 format = 2;                     /* format 1: GroupConfig without max_lifetime_range, no final_epoch */
         uint8 status;
         GroupConfig config;
         uint16 cipher_suite;
@@ -25,6 +26,7 @@ window is deleted with its secrets), the tree delta is applied, caches are clear
         PastEpoch past_epochs<V>;             /* oldest first */
         ResumptionPSK resumption_psks<V>;     /* struct { uint64 epoch; opaque psk<V>; } */
         optional<StagedCommit> pending_commit;
+        optional<FinalEpoch> final_epoch;
     } GroupState;
 
 The bytes hold secrets: store them encrypted.
@@ -40,11 +42,12 @@ from ..crypto.keys import HPKEPrivateKey, SignaturePrivateKey
 from ..crypto.suite import CipherSuite, get_suite
 from ..errors import LocalMLSError, StateError
 from ..messages._codec import encode_item
+from ..messages.group_info import GroupContext
 from ..tree.nodes import LeafNode
 from ..tree.ratchet_tree import RatchetTree
 from ..tree.secret_tree import RatchetConfig
 from .config import GroupConfig
-from .epoch import Epoch, PastEpoch
+from .epoch import Epoch, FinalEpoch, PastEpoch
 from .proposal_store import ProposalStore
 from .staged import StagedCommit
 from .transitions import GroupInput, GroupStatus, next_status
@@ -68,6 +71,7 @@ class GroupState:
     past: list[PastEpoch] = field(default_factory=list)
     resumption_psks: dict[int, bytes] = field(default_factory=dict)
     pending: StagedCommit | None = None
+    final: FinalEpoch | None = None
 
     # --- queries ----------------------------------------------------------------------------------------------
     @property
@@ -76,6 +80,15 @@ class GroupState:
         if self.epoch is None:
             raise StateError(f"the group has no current epoch (status {self.status.name})")
         return self.epoch
+
+    def latest(self) -> tuple[GroupContext, bytes]:
+        """``(group context, epoch authenticator)`` of the current epoch or, once a commit removed us, of the
+        last epoch we were in; :class:`StateError` if we were never in one (external join not merged)."""
+        if self.epoch is not None:
+            return self.epoch.context, self.epoch.secrets.epoch_authenticator
+        if self.final is not None:
+            return self.final.context, self.final.epoch_authenticator
+        raise StateError(f"the group has no current epoch (status {self.status.name})")
 
     def ratchet_config(self) -> RatchetConfig:
         return RatchetConfig(self.config.out_of_order_tolerance, self.config.max_forward_distance)
@@ -127,6 +140,8 @@ class GroupState:
             self._retire(current, dict(staged.delta.old_leaves))
         staged.delta.apply(self.tree)
         nxt = staged.next_epoch
+        if nxt is None and current is not None:
+            self.final = FinalEpoch(current.context, current.secrets.epoch_authenticator)
         self.epoch = nxt
         if nxt is not None:
             self.own_leaf = nxt.private.leaf_index
@@ -181,6 +196,7 @@ class GroupState:
         w.vector_v(self.past, encode_item)
         w.vector_v(sorted(self.resumption_psks.items()), resumption)
         w.optional(self.pending, encode_item)
+        w.optional(self.final, encode_item)
 
     @classmethod
     def decode(cls, r: Reader) -> GroupState:
@@ -206,6 +222,7 @@ class GroupState:
             past = r.vector_v(PastEpoch.decode)
             psks = r.vector_v(lambda rr: (rr.u64(), rr.opaque_v()))
             pending = r.optional(lambda rr: StagedCommit.decode(rr, suite))
+            final = r.optional(FinalEpoch.decode) if fmt >= 2 else None
             if epoch is None and status is not GroupStatus.INACTIVE and pending is None:
                 raise r.error("an active group state has neither an epoch nor a pending commit", start)
             return cls(
@@ -222,6 +239,7 @@ class GroupState:
                 past,
                 dict(psks),
                 pending,
+                final,
             )
 
     def to_bytes(self) -> bytes:

@@ -1,5 +1,5 @@
-"""Helpers for tests, benchmarks and examples: a seeded random source and an in-memory "delivery service"
-that keeps several members of one group in step.
+"""Test helpers (also used by benchmarks/mls_bench.py): a seeded random source and an in-memory "delivery
+service" that keeps several members of one group in step.
 
 ::
 
@@ -17,18 +17,22 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..crypto.keys import SignaturePrivateKey
-from ..crypto.suite import CipherSuite, get_suite
-from ..key_packages import KeyPackageBundle, create_key_package
-from ..messages.credential import Credential
-from ..messages.extensions import Extension
-from ..messages.key_package import KeyPackage
-from ..messages.proposals import Proposal
-from .config import GroupConfig
-from .group import Group
-from .process import ProcessResult
-from .staged import StagedCommit
-from .transitions import GroupStatus
+from pyxmtp.mls import (
+    CipherSuite,
+    Credential,
+    Extension,
+    Group,
+    GroupConfig,
+    GroupStatus,
+    KeyPackage,
+    KeyPackageBundle,
+    ProcessResult,
+    Proposal,
+    SignaturePrivateKey,
+    StagedCommit,
+    create_key_package,
+    get_suite,
+)
 
 
 class SeededRandom:
