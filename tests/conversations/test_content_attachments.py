@@ -36,7 +36,7 @@ from pyxmtp.conversations.content import (
     encrypt_attachment,
     encrypt_content,
 )
-from pyxmtp.proto.mls.message_contents.content_types import attachments_pb2
+from pyxmtp.proto.mls.message_contents.content_types import multi_remote_attachment_pb2
 
 from .attachment_oracle import oracle_open, oracle_seal
 
@@ -156,7 +156,7 @@ def test_multi_remote_attachment_wire_form() -> None:
     assert ec.content_type == MULTI_REMOTE_ATTACHMENT
     assert ec.parameters == {}
     assert ec.fallback == "Can't display this content. This app doesn't support multiple remote attachments."
-    message = attachments_pb2.MultiRemoteAttachment.FromString(ec.content)
+    message = multi_remote_attachment_pb2.MultiRemoteAttachment.FromString(ec.content)
     assert [a.url for a in message.attachments] == ["https://files.example/abc", "https://y"]
     assert message.attachments[0].content_length == 1234 and message.attachments[0].filename == "photo.jpg"
     assert not message.attachments[1].HasField("content_length")

@@ -308,11 +308,14 @@ def test_a_removed_member_stays_readable() -> None:
 
 
 def test_state_bytes_of_the_previous_format_still_load() -> None:
-    """Group states stored before the removed-member record existed (format 1) load unchanged."""
+    """Group states stored before the removed-member record and the lifetime-range bound existed (format 1) load
+    unchanged."""
     a, b, _ = trio()
     data = b.g.to_bytes()
-    assert data[0] == 2 and data[-1] == 0  # format 2, no final epoch
-    old = Group.from_bytes(b"\x01" + data[1:-1])
+    # format 2: after the format and status bytes, the config (policy, four u32, three bools, then the optional
+    # lifetime-range bound: absent here); at the end, no final epoch
+    assert data[0] == 2 and data[2 + 1 + 16 + 3] == 0 and data[-1] == 0
+    old = Group.from_bytes(b"\x01" + data[1:22] + data[23:-1])
     assert old.to_bytes() == data
     message = old.create_message(b"still here", rng=rng)
     assert isinstance(a.g.process(message, now=NOW), ApplicationMessage)

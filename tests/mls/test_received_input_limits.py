@@ -16,7 +16,6 @@ from pyxmtp.mls.group import proposal_store as store_module
 from pyxmtp.mls.group import proposals as proposals_module
 from pyxmtp.mls.group import welcome as welcome_module
 from pyxmtp.mls.group.errors import InvalidArgument, ProposalError, ProposalStoreFull, WelcomeError
-from pyxmtp.mls.group.testing import InMemoryGroup, SeededRandom
 from pyxmtp.mls.key_package_validation import KeyPackageValidationError, validate_key_package
 from pyxmtp.mls.key_packages import DEFAULT_LIFETIME, LIFETIME_MARGIN, create_key_package
 from pyxmtp.mls.messages.extensions import Extension
@@ -24,6 +23,7 @@ from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.mls.messages.proposals import GroupContextExtensions, Proposal, Remove
 from pyxmtp.mls.tree.leaf_validation import LeafValidationError
 from pyxmtp.mls.tree.nodes import Lifetime
+from tests.mls.helpers import InMemoryGroup, SeededRandom
 
 NOW = 1_700_000_000
 DAY = 24 * 3600
@@ -46,15 +46,6 @@ def test_defaults_check_received_lifetimes_without_a_range_bound_and_xmtp_skips_
     assert not XMTP_CONFIG.check_received_lifetimes and XMTP_CONFIG.max_lifetime_range is None
     restored = Group.from_bytes(three(CHECKS_OFF)["bob"].to_bytes())
     assert restored.config == CHECKS_OFF  # the choice is kept with the group
-
-
-def test_a_group_state_of_the_first_format_still_loads() -> None:
-    """Format 1 had no max_lifetime_range: databases written before it are read as having none."""
-    data = three(GroupConfig())["bob"].to_bytes()
-    at = 2 + 1 + 4 * 4 + 3  # format, status, then the config's policy, four u32 and three bools
-    assert data[0] == 2 and data[at] == 0  # an absent optional<uint64>
-    old = Group.from_bytes(b"\x01" + data[1:at] + data[at + 1 :])
-    assert old.config == GroupConfig() and old.to_bytes() == data
 
 
 @pytest.mark.parametrize(

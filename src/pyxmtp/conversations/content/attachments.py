@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
-from pyxmtp.proto.mls.message_contents.content_types import attachments_pb2
+from pyxmtp.proto.mls.message_contents.content_types import multi_remote_attachment_pb2
 
 from .codec import ContentCodec, check_str, check_u32, parameter, parse_hex, parse_u32, to_utf8, utf8
 from .encoded import ContentTypeId, EncodedContent
@@ -187,7 +187,7 @@ class MultiRemoteAttachmentCodec(ContentCodec[MultiRemoteAttachment]):
     encodes = (MultiRemoteAttachment,)
 
     def encode(self, value: MultiRemoteAttachment) -> EncodedContent:
-        message = attachments_pb2.MultiRemoteAttachment()
+        message = multi_remote_attachment_pb2.MultiRemoteAttachment()
         for item in value.attachments:
             if not isinstance(item, RemoteAttachment):
                 raise ContentArgumentError(
@@ -216,7 +216,7 @@ class MultiRemoteAttachmentCodec(ContentCodec[MultiRemoteAttachment]):
     def decode(self, encoded: EncodedContent) -> MultiRemoteAttachment:
         structure = str(MULTI_REMOTE_ATTACHMENT)
         try:
-            message = attachments_pb2.MultiRemoteAttachment.FromString(encoded.content)
+            message = multi_remote_attachment_pb2.MultiRemoteAttachment.FromString(encoded.content)
         except ProtobufDecodeError as exc:
             raise ContentDecodeError(
                 structure, f"content is not a MultiRemoteAttachment protobuf: {exc}"

@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
 from pyxmtp.proto.mls.message_contents import transcript_messages_pb2
-from pyxmtp.proto.mls.message_contents.content_types import group_requests_pb2
+from pyxmtp.proto.mls.message_contents.content_types import delete_message_pb2, leave_request_pb2
 
 from .codec import ContentCodec, check_str
 from .encoded import ContentTypeId, EncodedContent
@@ -131,7 +131,7 @@ class LeaveRequestCodec(ContentCodec[LeaveRequest]):
     encodes = (LeaveRequest,)
 
     def encode(self, value: LeaveRequest) -> EncodedContent:
-        message = group_requests_pb2.LeaveRequest()
+        message = leave_request_pb2.LeaveRequest()
         if value.authenticated_note is not None:
             if not isinstance(value.authenticated_note, bytes | bytearray | memoryview):
                 raise ContentArgumentError("a leave request's authenticated_note must be bytes")
@@ -139,8 +139,8 @@ class LeaveRequestCodec(ContentCodec[LeaveRequest]):
         return EncodedContent(LEAVE_REQUEST, {}, message.SerializeToString())
 
     def decode(self, encoded: EncodedContent) -> LeaveRequest:
-        m = _parse(group_requests_pb2.LeaveRequest, encoded.content, str(LEAVE_REQUEST))
-        assert isinstance(m, group_requests_pb2.LeaveRequest)
+        m = _parse(leave_request_pb2.LeaveRequest, encoded.content, str(LEAVE_REQUEST))
+        assert isinstance(m, leave_request_pb2.LeaveRequest)
         return LeaveRequest(m.authenticated_note if m.HasField("authenticated_note") else None)
 
 
@@ -153,10 +153,10 @@ class DeleteMessageCodec(ContentCodec[DeleteMessage]):
 
     def encode(self, value: DeleteMessage) -> EncodedContent:
         check_str(value.message_id, "message_id")
-        body = group_requests_pb2.DeleteMessage(message_id=value.message_id).SerializeToString()
+        body = delete_message_pb2.DeleteMessage(message_id=value.message_id).SerializeToString()
         return EncodedContent(DELETE_MESSAGE, {}, body)
 
     def decode(self, encoded: EncodedContent) -> DeleteMessage:
-        m = _parse(group_requests_pb2.DeleteMessage, encoded.content, str(DELETE_MESSAGE))
-        assert isinstance(m, group_requests_pb2.DeleteMessage)
+        m = _parse(delete_message_pb2.DeleteMessage, encoded.content, str(DELETE_MESSAGE))
+        assert isinstance(m, delete_message_pb2.DeleteMessage)
         return DeleteMessage(m.message_id)
