@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import grpc
 import httpx
 import pytest
 
-from pyxmtp.node import BucketLimit, RateLimits
+from pyxmtp.node import BucketLimit, Node, NodeConfig, RateLimits
 from pyxmtp.node.history import FILE_TTL, MAX_UPLOAD_BYTES, HistoryServer
 from pyxmtp.node.ratelimit import RateLimiter
 from pyxmtp.proto.mls.api.v1 import mls_pb2
@@ -407,3 +408,33 @@ def test_cli_no_history(tmp_path: Path) -> None:
         assert not (tmp_path / "data" / "history").exists()
     finally:
         proc.kill()
+
+
+async def test_a_tls_node_serves_the_history_server_over_https(tmp_path: Path) -> None:
+    from tests.client.test_tls import self_signed
+
+    cert, key, pem = self_signed(tmp_path)
+    node = await Node.start(
+        NodeConfig(
+            host="127.0.0.1",
+            port=0,
+            data_dir=tmp_path / "node",
+            rate_limits=None,
+            tls_cert=cert,
+            tls_key=key,
+            history_port=0,
+        )
+    )
+    try:
+        assert node.history is not None and node.history.scheme == "https"
+        context = ssl.create_default_context(cadata=pem.decode())
+        base = f"https://127.0.0.1:{node.history.port}"
+        async with httpx.AsyncClient(base_url=base, verify=context) as client:
+            up = await client.post("/upload", content=b"over tls")
+            assert up.status_code == 200
+            assert (await client.get(f"/files/{up.text}")).content == b"over tls"
+        with pytest.raises(httpx.HTTPError):  # no plaintext on that port
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.history.port}") as plain:
+                await plain.get("/")
+    finally:
+        await node.stop(grace=0)
