@@ -87,9 +87,10 @@ class User:
         return str(self.client.inbox_id())
 
     @classmethod
-    async def register(cls, api: Any, key: bytes | None = None) -> User:
+    async def register(cls, api: Any, key: bytes | None = None, *, device_sync: bool = False) -> User:
         """A new libxmtp installation of the wallet ``key`` (a new wallet if None): its inbox is created the
-        first time, later installations are added to it."""
+        first time, later installations are added to it. ``device_sync``: run libxmtp's device-sync worker
+        (sync group, sync requests and replies)."""
         new_wallet = key is None
         key = os.urandom(32) if key is None else key
         address = v.ethereum_address_from_pubkey(v.ethereum_generate_public_key(key))
@@ -98,9 +99,8 @@ class User:
             assert await v.get_inbox_id_for_identifier(api, ident) is None
         inbox_id = v.generate_inbox_id(ident, 0)
         db = v.DbOptions(db=None, encryption_key=None, max_db_pool_size=None, min_db_pool_size=None)
-        client = await v.create_client(
-            api, api, db, inbox_id, ident, 0, None, v.FfiDeviceSyncMode.DISABLED, None, None
-        )
+        mode = v.FfiDeviceSyncMode.ENABLED if device_sync else v.FfiDeviceSyncMode.DISABLED
+        client = await v.create_client(api, api, db, inbox_id, ident, 0, None, mode, None, None)
         request = client.signature_request()
         text = await request.signature_text()
         await request.add_ecdsa_signature(v.ethereum_sign_recoverable(text.encode(), key, True))

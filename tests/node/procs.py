@@ -36,6 +36,7 @@ class NodeProcess:
                 str(port),
                 "--data-dir",
                 str(data_dir),
+                *(() if "--history-port" in extra else ("--no-history",)),  # not on the fixed port 5558
                 *extra,
             ],
             stdout=self._log,

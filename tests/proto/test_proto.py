@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 import pyxmtp.proto
+from pyxmtp.proto.device_sync import consent_backup_pb2, device_sync_pb2, group_backup_pb2, message_backup_pb2
 from pyxmtp.proto.device_sync import content_pb2 as device_sync_content_pb2
 from pyxmtp.proto.identity import credential_pb2
 from pyxmtp.proto.identity.api.v1 import identity_pb2, identity_pb2_grpc
@@ -419,6 +420,26 @@ def test_device_sync_payloads_parse() -> None:
     assert env.SerializeToString() == bytes.fromhex("1208" + "0a016b" + "2a03" + "0a0170")
 
 
+def test_backup_element_layout() -> None:
+    consent = device_sync_pb2.BackupElement(
+        consent=consent_backup_pb2.ConsentSave(entity_type=2, state=2, entity="i", consented_at_ns=1)
+    )
+    # consent(4) { entity_type(1)=2, state(2)=2, entity(3)="i", consented_at_ns(4)=1 }
+    assert consent.SerializeToString() == bytes.fromhex("2209" + "0802" + "1002" + "1a0169" + "2001")
+    group = device_sync_pb2.BackupElement(
+        group=group_backup_pb2.GroupSave(
+            id=b"\x01", dm_id="", metadata=group_backup_pb2.ImmutableMetadataSave(creator_inbox_id="c")
+        )
+    )
+    # group(2) { id(1), dm_id(9) present though empty, metadata(13) { creator_inbox_id(1)="c" } }
+    assert group.SerializeToString() == bytes.fromhex("120a" + "0a0101" + "4a00" + "6a03" + "0a0163")
+    message = device_sync_pb2.BackupElement(
+        group_message=message_backup_pb2.GroupMessageSave(id=b"\x02", sequence_id=0, content_type="text")
+    )
+    # group_message(3) { id(1), sequence_id(14)=0 present, content_type(16)="text" }
+    assert message.SerializeToString() == bytes.fromhex("1a0c" + "0a0102" + "7000" + "820104" + "74657874")
+
+
 # --------------------------------------------------------------------------------------------
 # (4) agreement with the schemas compiled into libxmtp (xmtp-bindings)
 
@@ -448,8 +469,8 @@ RENAMED_FIELDS = {
     (".xmtp.device_sync.content.DeviceSyncRequest", 2): "pin_code",
     (".xmtp.device_sync.content.DeviceSyncRequest", 3): "kind",
 }
-# Deliberately not defined here (device-sync archive contents; see device_sync.proto).
-OMITTED = {".xmtp.device_sync.BackupElement"}
+# Deliberately not defined here.
+OMITTED: set[str] = set()
 
 _OUR_PREFIX = "pyxmtp/proto/"
 

@@ -1,4 +1,5 @@
-"""``pyxmtp node``: run an XMTP v3 node (gRPC MlsApi + IdentityApi) until SIGINT or SIGTERM."""
+"""``pyxmtp node``: run an XMTP v3 node (gRPC MlsApi + IdentityApi, and the device-sync history server) until
+SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "node",
-        help="run an XMTP v3 node (gRPC MlsApi + IdentityApi)",
-        description="Run an XMTP v3 node that real libxmtp clients can use (http://HOST:PORT, v3 API).",
+        help="run an XMTP v3 node (gRPC MlsApi + IdentityApi) and its device-sync history server",
+        description="Run an XMTP v3 node that real libxmtp clients can use (http://HOST:PORT, v3 API), with the "
+        "history server libxmtp's device sync uploads archives to (http://HOST:HISTORY_PORT).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
@@ -43,6 +45,24 @@ def register(sub: Any) -> None:
         "--tls-cert", default=None, help="serve TLS with this PEM certificate chain (and --tls-key)"
     )
     p.add_argument("--tls-key", default=None, help="the PEM private key of --tls-cert")
+    p.add_argument(
+        "--history-port",
+        type=int,
+        default=5558,
+        help="port of the device-sync history server (libxmtp's HTTP upload/download API; default 5558)",
+    )
+    p.add_argument("--no-history", action="store_true", help="do not serve the history server")
+    p.add_argument(
+        "--history-dir",
+        default=None,
+        help="directory of the history server's uploads (default: DATA_DIR/history, also with --database-url)",
+    )
+    p.add_argument(
+        "--history-max-bytes",
+        type=int,
+        default=10 * 1024**3,
+        help="total bytes of uploads kept before new ones are refused (default 10 GiB); each expires after 7 days",
+    )
     p.add_argument("--no-rate-limit", action="store_true", help="switch the per-IP rate limits off")
     p.add_argument(
         "--read-capacity", type=int, default=20_000, help="per-IP read bucket size (default 20000)"
@@ -94,6 +114,9 @@ def _config(args: argparse.Namespace) -> Any:
         grace_period=args.grace_period,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
+        history_port=None if args.no_history else args.history_port,
+        history_dir=Path(args.history_dir) if args.history_dir else None,
+        history_max_bytes=args.history_max_bytes,
     )
 
 

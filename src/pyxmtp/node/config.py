@@ -46,6 +46,13 @@ class NodeConfig:
     #: Serve TLS with this PEM certificate chain and private key (both, or neither: plaintext).
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Serve libxmtp's history-server HTTP API (device-sync archives, ``node.history``) on this port, on ``host``
+    #: (0: a free port; None: not at all). The CLI's default is 5558, node-sdk's local history-server URL.
+    history_port: int | None = None
+    #: Where uploads are kept; None: ``data_dir / "history"`` (also with PostgreSQL).
+    history_dir: Path | None = None
+    #: Total bytes the history server stores before it refuses uploads (507).
+    history_max_bytes: int = 10 * 1024**3
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < MIN_MESSAGE_BYTES:

@@ -31,6 +31,7 @@ from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from .config import NodeConfig
 from .errors import ApiError, invalid_argument
+from .history import HistoryServer, start_history
 from .identity_api import IdentityApiService
 from .migration_api import MigrationApiService
 from .mls_api import Broadcaster, MlsApiService
@@ -290,6 +291,7 @@ class Node:
         self.dispatcher = dispatcher
         self.health = health
         self.gate = gate
+        self.history: HistoryServer | None = None  # the history server, when config.history_port is set
         self._stopped = False
 
     @property
@@ -352,10 +354,12 @@ class Node:
             await server.start()
             for service in HEALTH_SERVICES:
                 await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+            history = await start_history(config, gate.limiter, server)
         except BaseException:
             await store.close()
             raise
         node = cls(config, store, server, port, dispatcher, health, gate)
+        node.history = history
         scheme = "TLS" if config.tls_cert is not None else "plaintext"
         log.info("pyxmtp node listening on %s, %s (data in %s)", node.address, scheme, store.description)
         return node
@@ -371,6 +375,8 @@ class Node:
         self.dispatcher.close()  # each stream ends with UNAVAILABLE "service is shutting down"
         # let those statuses go out before the server's GOAWAY, so no client sees its connection close under a stream
         await self.gate.streams_ended(min(grace, STREAMS_END_WAIT))
+        if self.history is not None:
+            await self.history.stop()
         await self.server.stop(grace)
         await self.store.close()
         log.info("pyxmtp node stopped")

@@ -22,9 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from pyxmtp.proto.device_sync import consent_backup_pb2 as pyxmtp_dot_proto_dot_device__sync_dot_consent__backup__pb2
+from pyxmtp.proto.device_sync import event_backup_pb2 as pyxmtp_dot_proto_dot_device__sync_dot_event__backup__pb2
+from pyxmtp.proto.device_sync import group_backup_pb2 as pyxmtp_dot_proto_dot_device__sync_dot_group__backup__pb2
+from pyxmtp.proto.device_sync import message_backup_pb2 as pyxmtp_dot_proto_dot_device__sync_dot_message__backup__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*pyxmtp/proto/device_sync/device_sync.proto\x12\x10xmtp.device_sync\"\xac\x01\n\x12\x42\x61\x63kupMetadataSave\x12:\n\x08\x65lements\x18\x02 \x03(\x0e\x32(.xmtp.device_sync.BackupElementSelection\x12\x16\n\x0e\x65xported_at_ns\x18\x03 \x01(\x03\x12\x15\n\x08start_ns\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x06\x65nd_ns\x18\x05 \x01(\x03H\x01\x88\x01\x01\x42\x0b\n\t_start_nsB\t\n\x07_end_ns\"\xb7\x01\n\x0e\x41rchiveOptions\x12:\n\x08\x65lements\x18\x01 \x03(\x0e\x32(.xmtp.device_sync.BackupElementSelection\x12\x15\n\x08start_ns\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x06\x65nd_ns\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12%\n\x1d\x65xclude_disappearing_messages\x18\x04 \x01(\x08\x42\x0b\n\t_start_nsB\t\n\x07_end_ns*\xb7\x01\n\x16\x42\x61\x63kupElementSelection\x12(\n$BACKUP_ELEMENT_SELECTION_UNSPECIFIED\x10\x00\x12%\n!BACKUP_ELEMENT_SELECTION_MESSAGES\x10\x01\x12$\n BACKUP_ELEMENT_SELECTION_CONSENT\x10\x02\x12&\n\x1e\x42\x41\x43KUP_ELEMENT_SELECTION_EVENT\x10\x03\x1a\x02\x08\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*pyxmtp/proto/device_sync/device_sync.proto\x12\x10xmtp.device_sync\x1a-pyxmtp/proto/device_sync/consent_backup.proto\x1a+pyxmtp/proto/device_sync/event_backup.proto\x1a+pyxmtp/proto/device_sync/group_backup.proto\x1a-pyxmtp/proto/device_sync/message_backup.proto\"\xdb\x02\n\rBackupElement\x12\x38\n\x08metadata\x18\x01 \x01(\x0b\x32$.xmtp.device_sync.BackupMetadataSaveH\x00\x12\x39\n\x05group\x18\x02 \x01(\x0b\x32(.xmtp.device_sync.group_backup.GroupSaveH\x00\x12J\n\rgroup_message\x18\x03 \x01(\x0b\x32\x31.xmtp.device_sync.message_backup.GroupMessageSaveH\x00\x12?\n\x07\x63onsent\x18\x04 \x01(\x0b\x32,.xmtp.device_sync.consent_backup.ConsentSaveH\x00\x12=\n\x05\x65vent\x18\x05 \x01(\x0b\x32(.xmtp.device_sync.event_backup.EventSaveB\x02\x18\x01H\x00\x42\t\n\x07\x65lement\"\xac\x01\n\x12\x42\x61\x63kupMetadataSave\x12:\n\x08\x65lements\x18\x02 \x03(\x0e\x32(.xmtp.device_sync.BackupElementSelection\x12\x16\n\x0e\x65xported_at_ns\x18\x03 \x01(\x03\x12\x15\n\x08start_ns\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x06\x65nd_ns\x18\x05 \x01(\x03H\x01\x88\x01\x01\x42\x0b\n\t_start_nsB\t\n\x07_end_ns\"\xb7\x01\n\x0e\x41rchiveOptions\x12:\n\x08\x65lements\x18\x01 \x03(\x0e\x32(.xmtp.device_sync.BackupElementSelection\x12\x15\n\x08start_ns\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x06\x65nd_ns\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12%\n\x1d\x65xclude_disappearing_messages\x18\x04 \x01(\x08\x42\x0b\n\t_start_nsB\t\n\x07_end_ns*\xb7\x01\n\x16\x42\x61\x63kupElementSelection\x12(\n$BACKUP_ELEMENT_SELECTION_UNSPECIFIED\x10\x00\x12%\n!BACKUP_ELEMENT_SELECTION_MESSAGES\x10\x01\x12$\n BACKUP_ELEMENT_SELECTION_CONSENT\x10\x02\x12&\n\x1e\x42\x41\x43KUP_ELEMENT_SELECTION_EVENT\x10\x03\x1a\x02\x08\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +37,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BACKUPELEMENTSELECTION'].values_by_name["BACKUP_ELEMENT_SELECTION_EVENT"]._loaded_options = None
   _globals['_BACKUPELEMENTSELECTION'].values_by_name["BACKUP_ELEMENT_SELECTION_EVENT"]._serialized_options = b'\010\001'
-  _globals['_BACKUPELEMENTSELECTION']._serialized_start=426
-  _globals['_BACKUPELEMENTSELECTION']._serialized_end=609
-  _globals['_BACKUPMETADATASAVE']._serialized_start=65
-  _globals['_BACKUPMETADATASAVE']._serialized_end=237
-  _globals['_ARCHIVEOPTIONS']._serialized_start=240
-  _globals['_ARCHIVEOPTIONS']._serialized_end=423
+  _globals['_BACKUPELEMENT'].fields_by_name['event']._loaded_options = None
+  _globals['_BACKUPELEMENT'].fields_by_name['event']._serialized_options = b'\030\001'
+  _globals['_BACKUPELEMENTSELECTION']._serialized_start=960
+  _globals['_BACKUPELEMENTSELECTION']._serialized_end=1143
+  _globals['_BACKUPELEMENT']._serialized_start=249
+  _globals['_BACKUPELEMENT']._serialized_end=596
+  _globals['_BACKUPMETADATASAVE']._serialized_start=599
+  _globals['_BACKUPMETADATASAVE']._serialized_end=771
+  _globals['_ARCHIVEOPTIONS']._serialized_start=774
+  _globals['_ARCHIVEOPTIONS']._serialized_end=957
 # @@protoc_insertion_point(module_scope)
