@@ -1,21 +1,34 @@
 """The node: a ``grpc.aio`` server with MlsApi, IdentityApi and D14nMigrationApi over one store.
 
 Every method is registered with raw-bytes (de)serializers and wrapped by :func:`_wrap_unary` /
-:func:`_wrap_stream`, which parse the request (malformed protobuf -> INVALID_ARGUMENT), charge the per-IP rate
-limit (the peer address is only visible on the call context, not to a server interceptor), run the handler,
+:func:`_wrap_stream`, which charge the per-IP rate limit (the peer address is only visible on the call context,
+not to a server interceptor) and parse the request (malformed protobuf -> INVALID_ARGUMENT), run the handler,
 turn :class:`~pyxmtp.node.errors.ApiError` into the call's status, and log one line per call at DEBUG
 (method, peer, status, duration; never payloads).
+
+What a call costs (see :class:`_Gate`), so that refusing an abusive IP is cheap and a big read pays for its size:
+
+1. before its request is parsed, its size: one token, plus one per full 64 KiB (:data:`BYTES_PER_TOKEN`); an IP
+   whose bucket cannot cover that is refused (RESOURCE_EXHAUSTED) without the parse;
+2. once parsed, what it asks for, less what step 1 took: one token per element of the request's list (messages
+   sent, subscription filters, installation keys, inboxes, identifiers, group ids, commit-log entries,
+   signatures), as xmtp-node-go charges a batched send per message;
+3. once a unary call has its response, one token per full 64 KiB of it (a page of big messages), taken even if
+   the bucket runs dry: the IP's next calls wait for the refill.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import unquote
 
 import grpc
 from google.protobuf import message as pb_message
@@ -47,27 +60,53 @@ rpc_log = logging.getLogger("pyxmtp.node.rpc")
 Context = grpc.aio.ServicerContext[bytes, bytes]
 Handler = Callable[[Any, Context], Awaitable[Any]]
 
-#: Methods charged to the write bucket, and how many tokens a request costs there.
-_WRITE_COSTS: dict[str, Callable[[Any], int]] = {
-    "RegisterInstallation": lambda req: 1,
-    "UploadKeyPackage": lambda req: 1,
-    "PublishIdentityUpdate": lambda req: 1,
-    "SendWelcomeMessages": lambda req: len(req.messages),
-    "SendGroupMessages": lambda req: len(req.messages),
-}
+#: Methods charged to the write bucket (xmtp-node-go's publish bucket); every other method is a read.
+WRITE_METHODS = frozenset(
+    {
+        "RegisterInstallation",
+        "UploadKeyPackage",
+        "PublishIdentityUpdate",
+        "SendWelcomeMessages",
+        "SendGroupMessages",
+    }
+)
+#: A request's size and a unary response's size cost one token per full this many bytes (see the docstring).
+BYTES_PER_TOKEN = 64 * 1024
 
 
+@functools.lru_cache(maxsize=4096)
 def peer_ip(peer: str | None) -> str:
-    """The client IP from ``context.peer()`` (``ipv4:1.2.3.4:5``, ``ipv6:[::1]:5``); ``ip_unknown`` if none."""
+    """The rate-limit key of a caller, from ``context.peer()`` (``ipv4:1.2.3.4:5``, ``ipv6:%5B::1%5D:5``): its IPv4
+    address (also when it comes IPv4-mapped on an IPv6 socket), ``::1``, or else the /64 network of its IPv6
+    address (a single host is commonly given a whole /64); ``ip_unknown`` if none."""
     if not peer:
         return "ip_unknown"
     kind, _, rest = peer.partition(":")
     if kind == "ipv4":
         return rest.rpartition(":")[0] or "ip_unknown"
-    if kind == "ipv6":
-        host = rest.rpartition(":")[0]
-        return host.strip("[]") or "ip_unknown"
-    return kind or "ip_unknown"
+    if kind != "ipv6":
+        return kind or "ip_unknown"
+    host = unquote(rest).rpartition(":")[0].strip("[]")
+    try:
+        address = ipaddress.IPv6Address(host)
+    except ValueError:
+        return host or "ip_unknown"
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.is_loopback:
+        return "::1"
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
+def _items_of(request_class: type[pb_message.Message]) -> Callable[[Any], int] | None:
+    """How many items a parsed request asks for: the length of its list field (requests have at most one)."""
+    lists = [f.name for f in request_class.DESCRIPTOR.fields if f.is_repeated]
+    if not lists:
+        return None
+    if len(lists) > 1:
+        raise ValueError(f"{request_class.DESCRIPTOR.full_name} has several lists: {lists}")
+    name = lists[0]
+    return lambda request: len(getattr(request, name))
 
 
 @dataclass(slots=True)
@@ -75,11 +114,18 @@ class _Call:
     method: str
     request_class: type[pb_message.Message]
     rate_kind: str
-    cost: Callable[[Any], int]
+    items: Callable[[Any], int] | None
+
+
+def _parse(call: _Call, raw: bytes) -> Any:
+    try:
+        return call.request_class.FromString(raw)
+    except pb_message.DecodeError as exc:
+        raise invalid_argument(f"malformed {call.request_class.DESCRIPTOR.full_name}: {exc}") from exc
 
 
 class _Gate:
-    """Parsing, rate limiting and logging shared by every wrapped method."""
+    """Rate limiting, parsing and logging shared by every wrapped method."""
 
     def __init__(self, limiter: RateLimiter | None) -> None:
         self.limiter = limiter
@@ -110,17 +156,32 @@ class _Gate:
         return True
 
     def admit(self, call: _Call, raw: bytes, context: Context) -> Any:
+        """The parsed request, once the caller's bucket has paid for it (steps 1 and 2 of the module docstring).
+        RESOURCE_EXHAUSTED when it cannot; INVALID_ARGUMENT for malformed bytes."""
+        limiter = self.limiter
+        if limiter is None:
+            return _parse(call, raw)
+        ip = peer_ip(context.peer())
+        paid = 1 + len(raw) // BYTES_PER_TOKEN
         try:
-            request = call.request_class.FromString(raw)
-        except pb_message.DecodeError as exc:
-            raise invalid_argument(f"malformed {call.request_class.DESCRIPTOR.full_name}: {exc}") from exc
-        if self.limiter is not None:
-            cost = call.cost(request)
-            try:
-                self.limiter.spend(call.rate_kind, peer_ip(context.peer()), cost)
-            except RateLimitExceeded as exc:
-                raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from exc
+            limiter.spend(call.rate_kind, ip, paid)
+        except RateLimitExceeded as exc:
+            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
+        request = _parse(call, raw)
+        if call.items is not None:
+            cost = call.items(request)
+            if cost > paid:
+                try:
+                    limiter.spend(call.rate_kind, ip, cost - paid)
+                except RateLimitExceeded:
+                    whole = RateLimitExceeded(call.rate_kind, ip, cost, limiter.capacity(call.rate_kind))
+                    raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(whole)) from None
         return request
+
+    def charge_response(self, call: _Call, context: Context, size: int) -> None:
+        """Step 3: a unary response of ``size`` bytes costs one token per full :data:`BYTES_PER_TOKEN`."""
+        if self.limiter is not None and size >= BYTES_PER_TOKEN:
+            self.limiter.charge(call.rate_kind, peer_ip(context.peer()), size // BYTES_PER_TOKEN)
 
     @staticmethod
     def done(call: _Call, context: Context, code: grpc.StatusCode, start: float) -> None:
@@ -184,6 +245,7 @@ def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Conte
     async def handler(raw: bytes, context: Context) -> bytes:
         response = await _serve(gate, call, fn, raw, context)
         data: bytes = response.SerializeToString()
+        gate.charge_response(call, context, len(data))
         return data
 
     return handler
@@ -225,12 +287,12 @@ def service_handler(service: ServiceDescriptor, servicer: object, gate: _Gate) -
         if fn is None or method.client_streaming:
             handlers[method.name] = _unimplemented(method)
             continue
-        write_cost = _WRITE_COSTS.get(method.name)
+        request_class = message_factory.GetMessageClass(method.input_type)
         call = _Call(
             f"{service.name}/{method.name}",
-            message_factory.GetMessageClass(method.input_type),
-            WRITE if write_cost is not None else READ,
-            write_cost if write_cost is not None else (lambda req: 1),
+            request_class,
+            WRITE if method.name in WRITE_METHODS else READ,
+            _items_of(request_class),
         )
         if method.server_streaming:
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(_wrap_stream(gate, call, fn))
