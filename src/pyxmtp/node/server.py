@@ -373,7 +373,7 @@ class Node:
                 read_threads=config.sqlite_read_threads,
             )
         try:
-            dispatcher = Dispatcher(config.subscriber_backlog)
+            dispatcher = Dispatcher(config.subscriber_backlog, config.subscriber_backlog_bytes)
             store.add_listener(Broadcaster(dispatcher))
             gate = _Gate(RateLimiter(config.rate_limits) if config.rate_limits is not None else None)
             server = grpc.aio.server(
