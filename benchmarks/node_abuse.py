@@ -23,7 +23,7 @@ The figure is the growth of the well-behaved p95 under the flood: the median ove
 baseline p95 of the same round) - 1, target at most 50 %.
 
 Each round also floods, for as long, a bare grpc.aio server that refuses every call with RESOURCE_EXHAUSTED
-without looking at it (``refusing_server``, a subprocess for the whole run): its CPU per call is the floor of any
+without reading it (``refusing_server``, a subprocess for the whole run): its CPU per call is the floor of any
 refusal in gRPC's Python server, to set beside the node's (the node's extra CPU under the flood over the flood's
 calls, which also counts the tenth of them the flooder's budget lets through).
 
@@ -140,14 +140,16 @@ class Caller:
 async def serve_refusing(port: int) -> None:
     """Answer every call RESOURCE_EXHAUSTED, the request unread: the floor of a refusal in grpc.aio."""
 
-    async def refuse(request: bytes, context: Any) -> None:
+    async def refuse(requests: Any, context: Any) -> None:
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "rate limit exceeded")
 
     class Refuse(grpc.GenericRpcHandler):
+        """Client-streaming handlers, as the node's: gRPC calls them before reading the request."""
+
         def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
             if details.method.endswith("/SubscribeGroupMessages"):  # type: ignore[attr-defined]
-                return grpc.unary_stream_rpc_method_handler(refuse)
-            return grpc.unary_unary_rpc_method_handler(refuse)
+                return grpc.stream_stream_rpc_method_handler(refuse)
+            return grpc.stream_unary_rpc_method_handler(refuse)
 
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((Refuse(),))

@@ -3,9 +3,10 @@ charged before it is parsed, and a read pays for what it asks for and for the by
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
@@ -166,7 +167,8 @@ async def test_rate_limits_can_be_switched_off(start_node: StartNode) -> None:
 @needs_ipv6
 async def test_an_exhausted_ip_is_refused_before_its_request_is_parsed(start_node: StartNode) -> None:
     """Garbage a parse would answer with INVALID_ARGUMENT is answered RESOURCE_EXHAUSTED once the IP's bucket is
-    empty, however big: the bucket is checked first. Another IP is served and its garbage still parsed."""
+    empty, however big: the bucket is checked first, before the request is even read. Another IP is served and
+    its garbage still parsed."""
     node, flooder, other = await two_ips(start_node, rate_limits=RateLimits(read=BucketLimit(20, 1)))
     g = os.urandom(16)
     assert await raw_call(flooder, QUERY_GROUP_MESSAGES, GARBAGE) == grpc.StatusCode.INVALID_ARGUMENT
@@ -178,6 +180,16 @@ async def test_an_exhausted_ip_is_refused_before_its_request_is_parsed(start_nod
         await flooder.mls.QueryGroupMessages(query(g))
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "read budget of 127.0.0.1" in (info.value.details() or "")
+    # not even read: a call whose request never comes is refused all the same
+    never = asyncio.Event()
+
+    async def no_request() -> AsyncIterator[bytes]:
+        await never.wait()
+        yield b""
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await flooder.channel.stream_unary(QUERY_GROUP_MESSAGES)(no_request())
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
     assert await raw_call(other, QUERY_GROUP_MESSAGES, GARBAGE) == grpc.StatusCode.INVALID_ARGUMENT
     await other.mls.QueryGroupMessages(query(g))

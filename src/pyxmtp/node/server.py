@@ -1,15 +1,18 @@
 """The node: a ``grpc.aio`` server with MlsApi, IdentityApi and D14nMigrationApi over one store.
 
-Every method is registered with raw-bytes (de)serializers and wrapped by :func:`_wrap_unary` /
-:func:`_wrap_stream`, which charge the per-IP rate limit (the peer address is only visible on the call context,
-not to a server interceptor) and parse the request (malformed protobuf -> INVALID_ARGUMENT), run the handler,
-turn :class:`~pyxmtp.node.errors.ApiError` into the call's status, and log one line per call at DEBUG
-(method, peer, status, duration; never payloads).
+Every method is wrapped by :func:`_wrap_unary` / :func:`_wrap_stream`, which charge the per-IP rate limit (the
+peer address is only visible on the call context, not to a server interceptor), read and parse the request
+(malformed protobuf -> INVALID_ARGUMENT), run the handler, turn :class:`~pyxmtp.node.errors.ApiError` into the
+call's status, and log one line per call at DEBUG (method, peer, status, duration; never payloads). They are
+registered as client-streaming handlers (the same calls on the wire: a unary request is a stream of one
+message), so that gRPC hands the call over before it has read the request: a refused call's request is never
+read into Python.
 
 What a call costs (see :class:`_Gate`), so that refusing an abusive IP is cheap and a big read pays for its size:
 
-1. before its request is parsed, its size: one token, plus one per full 64 KiB (:data:`BYTES_PER_TOKEN`); an IP
-   whose bucket cannot cover that is refused (RESOURCE_EXHAUSTED) without the parse;
+1. before its request is read, the IP's bucket must hold a token: one that does not is refused
+   (RESOURCE_EXHAUSTED) at once; before the request is parsed, its size: one token, plus one per full 64 KiB
+   (:data:`BYTES_PER_TOKEN`);
 2. once parsed, what it asks for, less what step 1 took: one token per element of the request's list (messages
    sent, subscription filters, installation keys, inboxes, identifiers, group ids, commit-log entries,
    signatures), as xmtp-node-go charges a batched send per message;
@@ -155,13 +158,23 @@ class _Gate:
             return False
         return True
 
-    def admit(self, call: _Call, raw: bytes, context: Context) -> Any:
-        """The parsed request, once the caller's bucket has paid for it (steps 1 and 2 of the module docstring).
+    def knock(self, call: _Call, context: Context) -> str:
+        """The caller's rate-limit key, once its bucket is known to hold a token (step 1, before the read)."""
+        limiter = self.limiter
+        if limiter is None:
+            return ""
+        ip = peer_ip(context.peer())
+        if limiter.tokens(call.rate_kind, ip) < 1:
+            exc = RateLimitExceeded(call.rate_kind, ip, 1, limiter.capacity(call.rate_kind))
+            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        return ip
+
+    def admit(self, call: _Call, raw: bytes, ip: str) -> Any:
+        """The parsed request, once ``ip``'s bucket has paid for it (steps 1 and 2 of the module docstring).
         RESOURCE_EXHAUSTED when it cannot; INVALID_ARGUMENT for malformed bytes."""
         limiter = self.limiter
         if limiter is None:
             return _parse(call, raw)
-        ip = peer_ip(context.peer())
         paid = 1 + len(raw) // BYTES_PER_TOKEN
         try:
             limiter.spend(call.rate_kind, ip, paid)
@@ -215,12 +228,16 @@ def _call_gone(call: _Call) -> asyncio.CancelledError:
     return asyncio.CancelledError()
 
 
-async def _serve(gate: _Gate, call: _Call, fn: Handler, raw: bytes, context: Context) -> Any:
-    """Run one call of ``fn``: parse and charge the request, map errors to the status, log the call."""
+async def _serve(gate: _Gate, call: _Call, fn: Handler, context: Context) -> Any:
+    """Run one call of ``fn``: charge, read and parse the request, map errors to the status, log the call."""
     start = time.perf_counter()
     code = grpc.StatusCode.OK
     try:
-        return await fn(gate.admit(call, raw, context), context)
+        ip = gate.knock(call, context)
+        raw = await context.read()
+        if not isinstance(raw, bytes):  # EOF: the client closed its side without a request
+            raise invalid_argument(f"no {call.request_class.DESCRIPTOR.full_name} was sent")
+        return await fn(gate.admit(call, raw, ip), context)
     except asyncio.CancelledError:
         code = grpc.StatusCode.CANCELLED
         raise
@@ -241,9 +258,12 @@ async def _serve(gate: _Gate, call: _Call, fn: Handler, raw: bytes, context: Con
         gate.done(call, context, code, start)
 
 
-def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[bytes]]:
-    async def handler(raw: bytes, context: Context) -> bytes:
-        response = await _serve(gate, call, fn, raw, context)
+Requests = AsyncIterator[bytes]
+
+
+def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[Requests, Context], Awaitable[bytes]]:
+    async def handler(requests: Requests, context: Context) -> bytes:
+        response = await _serve(gate, call, fn, context)
         data: bytes = response.SerializeToString()
         gate.charge_response(call, context, len(data))
         return data
@@ -251,11 +271,11 @@ def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Conte
     return handler
 
 
-def _wrap_stream(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[None]]:
-    async def handler(raw: bytes, context: Context) -> None:
+def _wrap_stream(gate: _Gate, call: _Call, fn: Handler) -> Callable[[Requests, Context], Awaitable[None]]:
+    async def handler(requests: Requests, context: Context) -> None:
         gate.stream_opened()
         try:
-            await _serve(gate, call, fn, raw, context)
+            await _serve(gate, call, fn, context)
         finally:
             gate.stream_closed()
 
@@ -294,10 +314,11 @@ def service_handler(service: ServiceDescriptor, servicer: object, gate: _Gate) -
             WRITE if method.name in WRITE_METHODS else READ,
             _items_of(request_class),
         )
+        # client-streaming on our side only: gRPC calls the handler before reading the request (see above)
         if method.server_streaming:
-            handlers[method.name] = grpc.unary_stream_rpc_method_handler(_wrap_stream(gate, call, fn))
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(_wrap_stream(gate, call, fn))
         else:
-            handlers[method.name] = grpc.unary_unary_rpc_method_handler(_wrap_unary(gate, call, fn))
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(_wrap_unary(gate, call, fn))
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
