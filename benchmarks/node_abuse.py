@@ -6,9 +6,9 @@ tokens refilled at 4 000 a minute, 3 000 write tokens at 600 a minute, per IP) a
 so that two client IPs reach it from this machine:
 
 - the well-behaved client (this process) calls it from 127.0.0.1 at a steady ``--abuse-rate`` (40 calls/s,
-  within both of its budgets for the whole run): QueryGroupMessages of a 50-message group, SendGroupMessages of
-  one message, FetchKeyPackages of 3 keys, QueryGroupMessages again, GetIdentityUpdates of 2 inboxes; every
-  call's latency is a sample;
+  within both of its budgets for the whole run): QueryGroupMessages of a group (50 messages at the start, then
+  growing by the client's sends: pages of up to 100), SendGroupMessages of one message to it, FetchKeyPackages
+  of 3 keys, QueryGroupMessages again, GetIdentityUpdates of 2 inboxes; every call's latency is a sample;
 - the flooder (``--flood``, its own process, so that its CPU is measured apart) calls it from ::1. It first
   drains its read bucket (a flood that has been going on for a while), then sends ``--flood-rate`` calls/s
   (default 667: ten times the 66.7 calls/s its read budget sustains), open loop, in a cycle of 20 calls that
@@ -23,7 +23,7 @@ The figure is the growth of the well-behaved p95 under the flood: the median ove
 baseline p95 of the same round) - 1, target at most 50 %.
 
 Each round also floods, for as long, a bare grpc.aio server that refuses every call with RESOURCE_EXHAUSTED
-without reading it (``refusing_server``, a subprocess for the whole run): its CPU per call is the floor of any
+without reading it (``refusing`` in each round, a subprocess for the whole run): its CPU per call is the floor of any
 refusal in gRPC's Python server, to set beside the node's (the node's extra CPU under the flood over the flood's
 calls, which also counts the tenth of them the flooder's budget lets through).
 
