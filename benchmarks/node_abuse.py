@@ -6,9 +6,9 @@ tokens refilled at 4 000 a minute, 3 000 write tokens at 600 a minute, per IP) a
 so that two client IPs reach it from this machine:
 
 - the well-behaved client (this process) calls it from 127.0.0.1 at a steady ``--abuse-rate`` (40 calls/s,
-  within both of its budgets for the whole run): QueryGroupMessages of a group (50 messages at the start, then
-  growing by the client's sends: pages of up to 100), SendGroupMessages of one message to it, FetchKeyPackages
-  of 3 keys, QueryGroupMessages again, GetIdentityUpdates of 2 inboxes; every call's latency is a sample;
+  within both of its budgets for the whole run): QueryGroupMessages of a 50-message group, SendGroupMessages of
+  one message (to another group, so that every round reads the same page), FetchKeyPackages of 3 keys,
+  QueryGroupMessages again, GetIdentityUpdates of 2 inboxes; every call's latency is a sample;
 - the flooder (``--flood``, its own process, so that its CPU is measured apart) calls it from ::1. It first
   drains its read bucket (a flood that has been going on for a while), then sends ``--flood-rate`` calls/s
   (default 667: ten times the 66.7 calls/s its read budget sustains), open loop, in a cycle of 20 calls that
@@ -220,10 +220,11 @@ class WellBehaved:
         self.channel = grpc.aio.insecure_channel(address)
         self.call = Caller(self.channel)
         self.group_id = group_id
+        self.sink = payloads.group_id()  # where it sends: the group it reads stays at 50 messages
         self.payloads = payloads
 
     def cycle(self) -> list[tuple[str, bytes]]:
-        send = send_request([self.payloads.message(self.group_id)])
+        send = send_request([self.payloads.message(self.sink)])
         return [
             ("QueryGroupMessages", query_request(self.group_id)),
             ("SendGroupMessages", send),
