@@ -2,6 +2,7 @@
 
     python benchmarks/node_bench.py            # JSON on stdout (about two minutes)
     python benchmarks/node_bench.py --quick    # fewer, shorter rounds
+    python benchmarks/node_bench.py --abuse    # a flooding IP against a well-behaved one (see node_abuse.py)
 
 Two servers run as subprocesses for the whole run, and this process drives both with the same load:
 
@@ -522,12 +523,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="PostgreSQL for the postgres store (a schema of this run is created and dropped)",
     )
     p.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    abuse = p.add_argument_group("--abuse: a flooding IP against a well-behaved one (node_abuse.py)")
+    abuse.add_argument("--abuse", action="store_true", help="run the abuse benchmark instead")
+    abuse.add_argument("--abuse-rate", type=float, default=40.0, help="the well-behaved client's calls/s")
+    abuse.add_argument("--abuse-seconds", type=float, default=10.0, help="seconds of each phase")
+    abuse.add_argument("--abuse-rounds", type=int, default=5, help="baseline + flood phases")
+    abuse.add_argument(
+        "--flood-rate", type=float, default=10 * 4000 / 60, help="the flooder's calls/s (10x its read refill)"
+    )
+    abuse.add_argument("--flood-in-flight", type=int, default=512, help="the flooder's most calls at once")
     args = p.parse_args(argv)
     if not args.stores or any(store not in STORES for store in args.stores):
         p.error(f"--stores takes a comma-separated list of {', '.join(STORES)}")
     if args.quick:
         args.rounds, args.latency_rounds, args.seconds = 2, 1, 2.0
         args.batched_messages, args.single_messages = 20_000, 2_000
+        args.abuse_rounds, args.abuse_seconds = 2, 5.0
     return args
 
 
@@ -535,5 +546,9 @@ if __name__ == "__main__":
     arguments = parse_args()
     if arguments.serve_bare:
         asyncio.run(serve_bare(arguments.serve_bare))
+    elif arguments.abuse:
+        import node_abuse
+
+        sys.exit(node_abuse.main(arguments))
     else:
         print(json.dumps(asyncio.run(run(arguments)), indent=2))

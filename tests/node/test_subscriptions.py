@@ -1,11 +1,13 @@
 """SubscribeGroupMessages / SubscribeWelcomeMessages: headers at once, replay then live, no gaps or duplicates,
-slow readers cut off with ABORTED (section 8.5)."""
+slow readers cut off with ABORTED (section 8.5), past their backlog in messages or in bytes."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
+import tracemalloc
 
 import grpc
 import pytest
@@ -155,6 +157,61 @@ async def test_slow_reader_is_aborted(start_node: StartNode) -> None:
     assert info.value.details() == "caller did not read all messages fast enough"
     assert 0 < received < 40
     assert node.dispatcher.subscription_count == 0
+    await reader.channel.close()
+    await writer.channel.close()
+
+
+async def test_a_reader_past_its_byte_budget_is_cut_off_and_its_backlog_let_go(start_node: StartNode) -> None:
+    """A reader that reads nothing while 10 MiB go to its group: what the node holds for it never passes its
+    1 MiB budget, the node's memory grows by far less than what was published, and the reader, once it reads,
+    gets what was already on its way and then ABORTED."""
+    budget = 1 << 20
+    node = await start_node(subscriber_backlog_bytes=budget)
+    reader, writer = connect(node.address), connect(node.address)
+    g = os.urandom(16)
+    call = subscribe(reader, (g, 0))
+    await call.initial_metadata()
+    requests = [send_request(private_message(g, payload=os.urandom(256 * 1024))) for _ in range(40)]
+    await writer.mls.SendGroupMessages(send_request(private_message(g)))  # warm up the path
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        held = []
+        while requests:
+            await writer.mls.SendGroupMessages(requests.pop())
+            held.append(node.dispatcher.held_bytes)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert max(held) <= budget
+    assert node.dispatcher.subscription_count == 0 and held[-1] == 0  # cut off, its backlog let go
+    assert grown < 3 * budget, f"the node holds {grown} bytes more after 10 MiB were published"
+    received = 0
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        while await call.read() is not grpc.aio.EOF:
+            received += 1
+    assert info.value.code() == grpc.StatusCode.ABORTED
+    assert info.value.details() == "caller did not read all messages fast enough"
+    assert received < 41
+    await reader.channel.close()
+    await writer.channel.close()
+
+
+async def test_a_backlog_takes_one_message_bigger_than_its_budget(start_node: StartNode) -> None:
+    """A message alone over the byte budget still reaches a reader that keeps up."""
+    node = await start_node(subscriber_backlog_bytes=1024)
+    reader, writer = connect(node.address), connect(node.address)
+    g = os.urandom(16)
+    call = subscribe(reader, (g, 0))
+    await call.initial_metadata()
+    payloads = [private_message(g, payload=os.urandom(64 * 1024)) for _ in range(3)]
+    for p in payloads:
+        await writer.mls.SendGroupMessages(send_request(p))
+        [m] = await read_n(call, 1)
+        assert m.v1.data == p
+    call.cancel()
     await reader.channel.close()
     await writer.channel.close()
 

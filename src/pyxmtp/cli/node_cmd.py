@@ -88,6 +88,12 @@ def register(sub: Any) -> None:
         default=1024,
         help="messages a live subscription may fall behind before it is aborted (default 1024)",
     )
+    p.add_argument(
+        "--subscriber-backlog-bytes",
+        type=int,
+        default=8 * 1024 * 1024,
+        help="bytes of messages a live subscription may fall behind before it is aborted (default 8 MiB)",
+    )
     p.add_argument("--grace-period", type=float, default=5.0, help="seconds to finish calls on shutdown")
     p.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="debug logs one line per request")
     p.set_defaults(func=run)
@@ -111,6 +117,7 @@ def _config(args: argparse.Namespace) -> Any:
         database_url=args.database_url,
         database_schema=args.database_schema,
         subscriber_backlog=args.subscriber_backlog,
+        subscriber_backlog_bytes=args.subscriber_backlog_bytes,
         grace_period=args.grace_period,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,

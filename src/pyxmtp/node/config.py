@@ -35,6 +35,8 @@ class NodeConfig:
     database_schema: str | None = None
     #: A live subscription may fall this many messages behind before it is cut off with ABORTED.
     subscriber_backlog: int = 1024
+    #: ... or this many bytes of messages (one message bigger than this alone is let through).
+    subscriber_backlog_bytes: int = 8 * 1024 * 1024
     #: Seconds in-flight calls get to finish on shutdown.
     grace_period: float = 5.0
     #: The largest gRPC message the node receives or sends (xmtp-node-go: 50 MB); replies stay within a page's

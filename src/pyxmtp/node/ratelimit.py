@@ -2,8 +2,10 @@
 
 Two buckets per client IP: ``read`` (every call that is not a publish: capacity 20 000, refill 4 000 per minute)
 and ``write`` (RegisterInstallation, UploadKeyPackage, PublishIdentityUpdate, SendWelcomeMessages,
-SendGroupMessages: capacity 3 000, refill 600 per minute). A call costs 1 token, a batched send one token per
-message. Refill is continuous (``rate / 60`` tokens per second, capped at the capacity).
+SendGroupMessages: capacity 3 000, refill 600 per minute). Refill is continuous (``rate / 60`` tokens per
+second, capped at the capacity). What a call costs is the server's business (:mod:`pyxmtp.node.server`); this
+module only keeps the buckets: :meth:`RateLimiter.spend` takes tokens only if the bucket holds them all,
+:meth:`RateLimiter.charge` takes them anyway (for work already done), down to at most one capacity of debt.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ class RateLimits:
 
 
 class RateLimitExceeded(Exception):
-    def __init__(self, kind: str, ip: str, cost: int) -> None:
+    def __init__(self, kind: str, ip: str, cost: int, capacity: int) -> None:
         self.kind = kind
         self.ip = ip
         self.cost = cost
-        super().__init__(f"rate limit exceeded: {kind} budget of {ip} cannot cover a cost of {cost}")
+        never = f" (more than its capacity of {capacity}: split the request)" if cost > capacity else ""
+        super().__init__(f"rate limit exceeded: {kind} budget of {ip} cannot cover a cost of {cost}{never}")
 
 
 class RateLimiter:
@@ -50,8 +53,11 @@ class RateLimiter:
     def _limit(self, kind: str) -> BucketLimit:
         return self.limits.write if kind == WRITE else self.limits.read
 
-    def spend(self, kind: str, ip: str, cost: int) -> None:
-        """Take ``cost`` tokens from ``ip``'s ``kind`` bucket, or raise :class:`RateLimitExceeded` (taking none)."""
+    def capacity(self, kind: str) -> int:
+        return self._limit(kind).capacity
+
+    def _refilled(self, kind: str, ip: str) -> list[float]:
+        """``ip``'s ``kind`` bucket, refilled up to now."""
         limit = self._limit(kind)
         now = self._clock()
         key = (kind, ip)
@@ -64,12 +70,25 @@ class RateLimiter:
             tokens, last = bucket
             bucket[0] = min(float(limit.capacity), tokens + (now - last) * limit.refill_per_minute / 60.0)
             bucket[1] = now
+        return bucket
+
+    def spend(self, kind: str, ip: str, cost: int) -> None:
+        """Take ``cost`` tokens from ``ip``'s ``kind`` bucket, or raise :class:`RateLimitExceeded` (taking none)."""
+        bucket = self._refilled(kind, ip)
         if bucket[0] < cost:
-            raise RateLimitExceeded(kind, ip, cost)
+            raise RateLimitExceeded(kind, ip, cost, self.capacity(kind))
         bucket[0] -= cost
 
+    def charge(self, kind: str, ip: str, cost: int) -> None:
+        """Take ``cost`` tokens whether the bucket holds them or not: below zero, the IP's next calls are refused
+        until the refill has paid the debt. The debt stops at one capacity."""
+        if cost <= 0:
+            return
+        bucket = self._refilled(kind, ip)
+        bucket[0] = max(-float(self._limit(kind).capacity), bucket[0] - cost)
+
     def tokens(self, kind: str, ip: str) -> float:
-        """Tokens currently available (for tests and diagnostics)."""
+        """Tokens currently available, negative while in debt (for tests and diagnostics)."""
         limit = self._limit(kind)
         bucket = self._buckets.get((kind, ip))
         if bucket is None:

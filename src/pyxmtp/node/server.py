@@ -1,21 +1,37 @@
 """The node: a ``grpc.aio`` server with MlsApi, IdentityApi and D14nMigrationApi over one store.
 
-Every method is registered with raw-bytes (de)serializers and wrapped by :func:`_wrap_unary` /
-:func:`_wrap_stream`, which parse the request (malformed protobuf -> INVALID_ARGUMENT), charge the per-IP rate
-limit (the peer address is only visible on the call context, not to a server interceptor), run the handler,
-turn :class:`~pyxmtp.node.errors.ApiError` into the call's status, and log one line per call at DEBUG
-(method, peer, status, duration; never payloads).
+Every method is wrapped by :func:`_wrap_unary` / :func:`_wrap_stream`, which charge the per-IP rate limit (the
+peer address is only visible on the call context, not to a server interceptor), read and parse the request
+(malformed protobuf -> INVALID_ARGUMENT), run the handler, turn :class:`~pyxmtp.node.errors.ApiError` into the
+call's status, and log one line per call at DEBUG (method, peer, status, duration; never payloads). They are
+registered as client-streaming handlers (the same calls on the wire: a unary request is a stream of one
+message), so that gRPC hands the call over before it has read the request: a refused call's request is never
+read into Python.
+
+What a call costs (see :class:`_Gate`), so that refusing an abusive IP is cheap and a big read pays for its size:
+
+1. before its request is read, the IP's bucket must hold a token: one that does not is refused
+   (RESOURCE_EXHAUSTED) at once; before the request is parsed, its size: one token, plus one per full 64 KiB
+   (:data:`BYTES_PER_TOKEN`);
+2. once parsed, what it asks for, less what step 1 took: one token per element of the request's list (messages
+   sent, subscription filters, installation keys, inboxes, identifiers, group ids, commit-log entries,
+   signatures), as xmtp-node-go charges a batched send per message;
+3. once a unary call has its response, one token per full 64 KiB of it (a page of big messages), taken even if
+   the bucket runs dry: the IP's next calls wait for the refill.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import unquote
 
 import grpc
 from google.protobuf import message as pb_message
@@ -48,27 +64,53 @@ rpc_log = logging.getLogger("pyxmtp.node.rpc")
 Context = grpc.aio.ServicerContext[bytes, bytes]
 Handler = Callable[[Any, Context], Awaitable[Any]]
 
-#: Methods charged to the write bucket, and how many tokens a request costs there.
-_WRITE_COSTS: dict[str, Callable[[Any], int]] = {
-    "RegisterInstallation": lambda req: 1,
-    "UploadKeyPackage": lambda req: 1,
-    "PublishIdentityUpdate": lambda req: 1,
-    "SendWelcomeMessages": lambda req: len(req.messages),
-    "SendGroupMessages": lambda req: len(req.messages),
-}
+#: Methods charged to the write bucket (xmtp-node-go's publish bucket); every other method is a read.
+WRITE_METHODS = frozenset(
+    {
+        "RegisterInstallation",
+        "UploadKeyPackage",
+        "PublishIdentityUpdate",
+        "SendWelcomeMessages",
+        "SendGroupMessages",
+    }
+)
+#: A request's size and a unary response's size cost one token per full this many bytes (see the docstring).
+BYTES_PER_TOKEN = 64 * 1024
 
 
+@functools.lru_cache(maxsize=4096)
 def peer_ip(peer: str | None) -> str:
-    """The client IP from ``context.peer()`` (``ipv4:1.2.3.4:5``, ``ipv6:[::1]:5``); ``ip_unknown`` if none."""
+    """The rate-limit key of a caller, from ``context.peer()`` (``ipv4:1.2.3.4:5``, ``ipv6:%5B::1%5D:5``): its IPv4
+    address (also when it comes IPv4-mapped on an IPv6 socket), ``::1``, or else the /64 network of its IPv6
+    address (a single host is commonly given a whole /64); ``ip_unknown`` if none."""
     if not peer:
         return "ip_unknown"
     kind, _, rest = peer.partition(":")
     if kind == "ipv4":
         return rest.rpartition(":")[0] or "ip_unknown"
-    if kind == "ipv6":
-        host = rest.rpartition(":")[0]
-        return host.strip("[]") or "ip_unknown"
-    return kind or "ip_unknown"
+    if kind != "ipv6":
+        return kind or "ip_unknown"
+    host = unquote(rest).rpartition(":")[0].strip("[]")
+    try:
+        address = ipaddress.IPv6Address(host)
+    except ValueError:
+        return host or "ip_unknown"
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.is_loopback:
+        return "::1"
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
+def _items_of(request_class: type[pb_message.Message]) -> Callable[[Any], int] | None:
+    """How many items a parsed request asks for: the length of its list field (requests have at most one)."""
+    lists = [f.name for f in request_class.DESCRIPTOR.fields if f.is_repeated]
+    if not lists:
+        return None
+    if len(lists) > 1:
+        raise ValueError(f"{request_class.DESCRIPTOR.full_name} has several lists: {lists}")
+    name = lists[0]
+    return lambda request: len(getattr(request, name))
 
 
 @dataclass(slots=True)
@@ -76,11 +118,18 @@ class _Call:
     method: str
     request_class: type[pb_message.Message]
     rate_kind: str
-    cost: Callable[[Any], int]
+    items: Callable[[Any], int] | None
+
+
+def _parse(call: _Call, raw: bytes) -> Any:
+    try:
+        return call.request_class.FromString(raw)
+    except pb_message.DecodeError as exc:
+        raise invalid_argument(f"malformed {call.request_class.DESCRIPTOR.full_name}: {exc}") from exc
 
 
 class _Gate:
-    """Parsing, rate limiting and logging shared by every wrapped method."""
+    """Rate limiting, parsing and logging shared by every wrapped method."""
 
     def __init__(self, limiter: RateLimiter | None) -> None:
         self.limiter = limiter
@@ -110,18 +159,43 @@ class _Gate:
             return False
         return True
 
-    def admit(self, call: _Call, raw: bytes, context: Context) -> Any:
+    def knock(self, call: _Call, context: Context) -> str:
+        """The caller's rate-limit key, once its bucket is known to hold a token (step 1, before the read)."""
+        limiter = self.limiter
+        if limiter is None:
+            return ""
+        ip = peer_ip(context.peer())
+        if limiter.tokens(call.rate_kind, ip) < 1:
+            exc = RateLimitExceeded(call.rate_kind, ip, 1, limiter.capacity(call.rate_kind))
+            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        return ip
+
+    def admit(self, call: _Call, raw: bytes, ip: str) -> Any:
+        """The parsed request, once ``ip``'s bucket has paid for it (steps 1 and 2 of the module docstring).
+        RESOURCE_EXHAUSTED when it cannot; INVALID_ARGUMENT for malformed bytes."""
+        limiter = self.limiter
+        if limiter is None:
+            return _parse(call, raw)
+        paid = 1 + len(raw) // BYTES_PER_TOKEN
         try:
-            request = call.request_class.FromString(raw)
-        except pb_message.DecodeError as exc:
-            raise invalid_argument(f"malformed {call.request_class.DESCRIPTOR.full_name}: {exc}") from exc
-        if self.limiter is not None:
-            cost = call.cost(request)
-            try:
-                self.limiter.spend(call.rate_kind, peer_ip(context.peer()), cost)
-            except RateLimitExceeded as exc:
-                raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from exc
+            limiter.spend(call.rate_kind, ip, paid)
+        except RateLimitExceeded as exc:
+            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
+        request = _parse(call, raw)
+        if call.items is not None:
+            cost = call.items(request)
+            if cost > paid:
+                try:
+                    limiter.spend(call.rate_kind, ip, cost - paid)
+                except RateLimitExceeded:
+                    whole = RateLimitExceeded(call.rate_kind, ip, cost, limiter.capacity(call.rate_kind))
+                    raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(whole)) from None
         return request
+
+    def charge_response(self, call: _Call, context: Context, size: int) -> None:
+        """Step 3: a unary response of ``size`` bytes costs one token per full :data:`BYTES_PER_TOKEN`."""
+        if self.limiter is not None and size >= BYTES_PER_TOKEN:
+            self.limiter.charge(call.rate_kind, peer_ip(context.peer()), size // BYTES_PER_TOKEN)
 
     @staticmethod
     def done(call: _Call, context: Context, code: grpc.StatusCode, start: float) -> None:
@@ -155,12 +229,16 @@ def _call_gone(call: _Call) -> asyncio.CancelledError:
     return asyncio.CancelledError()
 
 
-async def _serve(gate: _Gate, call: _Call, fn: Handler, raw: bytes, context: Context) -> Any:
-    """Run one call of ``fn``: parse and charge the request, map errors to the status, log the call."""
+async def _serve(gate: _Gate, call: _Call, fn: Handler, context: Context) -> Any:
+    """Run one call of ``fn``: charge, read and parse the request, map errors to the status, log the call."""
     start = time.perf_counter()
     code = grpc.StatusCode.OK
     try:
-        return await fn(gate.admit(call, raw, context), context)
+        ip = gate.knock(call, context)
+        raw = await context.read()
+        if not isinstance(raw, bytes):  # EOF: the client closed its side without a request
+            raise invalid_argument(f"no {call.request_class.DESCRIPTOR.full_name} was sent")
+        return await fn(gate.admit(call, raw, ip), context)
     except asyncio.CancelledError:
         code = grpc.StatusCode.CANCELLED
         raise
@@ -181,20 +259,24 @@ async def _serve(gate: _Gate, call: _Call, fn: Handler, raw: bytes, context: Con
         gate.done(call, context, code, start)
 
 
-def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[bytes]]:
-    async def handler(raw: bytes, context: Context) -> bytes:
-        response = await _serve(gate, call, fn, raw, context)
+Requests = AsyncIterator[bytes]
+
+
+def _wrap_unary(gate: _Gate, call: _Call, fn: Handler) -> Callable[[Requests, Context], Awaitable[bytes]]:
+    async def handler(requests: Requests, context: Context) -> bytes:
+        response = await _serve(gate, call, fn, context)
         data: bytes = response.SerializeToString()
+        gate.charge_response(call, context, len(data))
         return data
 
     return handler
 
 
-def _wrap_stream(gate: _Gate, call: _Call, fn: Handler) -> Callable[[bytes, Context], Awaitable[None]]:
-    async def handler(raw: bytes, context: Context) -> None:
+def _wrap_stream(gate: _Gate, call: _Call, fn: Handler) -> Callable[[Requests, Context], Awaitable[None]]:
+    async def handler(requests: Requests, context: Context) -> None:
         gate.stream_opened()
         try:
-            await _serve(gate, call, fn, raw, context)
+            await _serve(gate, call, fn, context)
         finally:
             gate.stream_closed()
 
@@ -226,17 +308,18 @@ def service_handler(service: ServiceDescriptor, servicer: object, gate: _Gate) -
         if fn is None or method.client_streaming:
             handlers[method.name] = _unimplemented(method)
             continue
-        write_cost = _WRITE_COSTS.get(method.name)
+        request_class = message_factory.GetMessageClass(method.input_type)
         call = _Call(
             f"{service.name}/{method.name}",
-            message_factory.GetMessageClass(method.input_type),
-            WRITE if write_cost is not None else READ,
-            write_cost if write_cost is not None else (lambda req: 1),
+            request_class,
+            WRITE if method.name in WRITE_METHODS else READ,
+            _items_of(request_class),
         )
+        # client-streaming on our side only: gRPC calls the handler before reading the request (see above)
         if method.server_streaming:
-            handlers[method.name] = grpc.unary_stream_rpc_method_handler(_wrap_stream(gate, call, fn))
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(_wrap_stream(gate, call, fn))
         else:
-            handlers[method.name] = grpc.unary_unary_rpc_method_handler(_wrap_unary(gate, call, fn))
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(_wrap_unary(gate, call, fn))
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
@@ -313,7 +396,7 @@ class Node:
                 read_threads=config.sqlite_read_threads,
             )
         try:
-            dispatcher = Dispatcher(config.subscriber_backlog)
+            dispatcher = Dispatcher(config.subscriber_backlog, config.subscriber_backlog_bytes)
             store.add_listener(Broadcaster(dispatcher))
             gate = _Gate(RateLimiter(config.rate_limits) if config.rate_limits is not None else None)
             server = grpc.aio.server(
