@@ -1,23 +1,34 @@
 """The PostgreSQL store (``asyncpg``, the ``postgres`` extra): for operators who already run PostgreSQL, want
-its backups and replication, or a database that grows past one disk.
+its backups and replication, or a database that grows past one disk -- and for running several node processes,
+on one machine or several, over one schema.
 
-Connections: one *writer* connection runs every write, and a small pool serves reads. The writer holds a
-session-level advisory lock for as long as the store is open, so a second node process on the same database
-(and schema) refuses to start instead of interleaving its ids with ours.
+Connections: one *writer* connection runs every write of this process, a small pool serves reads, and a
+*listening* connection hears what the other processes commit (:mod:`.postgres_feed`). Every node process holds a
+*shared* session-level advisory lock on the schema while it runs: any number of them can, while a node of an
+older version, which takes that lock exclusively (it assumed it wrote alone), cannot start beside them, nor they
+beside it.
 
-Writes are grouped like the SQLite store's: a writer task takes every write queued at that moment and runs
-them as one transaction (each non-message write in a SAVEPOINT of its own, so that a failing one rolls back
-alone). All the group messages of such a batch, from however many requests, go in with one statement. A batch
-of group messages only is that one statement on its own (an implicit transaction): one round trip. Replies
-come after COMMIT, which with PostgreSQL's default ``synchronous_commit = on`` has flushed the WAL: a reply
-means the write survives a crash of the node or of the database server.
+Writes are grouped: the writer takes every write queued at that moment and runs them as one transaction (each
+non-message write in a SAVEPOINT of its own, so that a failing one rolls back alone). All the group messages of
+such a batch, from however many requests, go in with one statement. A batch of group messages only is that one
+statement on its own (an implicit transaction): one round trip. Replies come after COMMIT, which with
+PostgreSQL's default ``synchronous_commit = on`` has flushed the WAL: a reply means the write survives a crash
+of the node or of the database server.
 
-Ordering: the writer runs one transaction at a time, so ids (identity columns) are handed out in commit order
-and listeners hear of the commits in that order, before the writing coroutines resume. Everything a reply
-acknowledged is visible to every read that starts after it (read-your-writes).
+Ordering across processes: ids come from each table's identity sequence, which every process draws from. Before
+a transaction draws an id for a key (group, installation, inbox), it takes a transaction-level advisory lock on
+that key (all its keys at once, sorted, so two writers never wait for each other in a cycle); the lock is let go
+only once the commit is visible. So within a key, ids are drawn and become visible in commit order: a reader
+that has seen id ``n`` of a group never later finds a smaller one there -- which is what cursors and
+subscriptions rely on. Writes to different keys do not wait for each other. Ids of one batch increase but need
+not be contiguous (other processes draw from the same sequence), and ON CONFLICT or a rollback leaves gaps.
+
+Each write that stores group messages or welcomes notifies the schema's channel (delivered at commit) with the
+keys it wrote; every process's listening connection hears it and reads the new rows of the keys its live
+subscriptions watch, from the last id it delivered for each (:meth:`PostgresStore.watch`).
 
 Errors: a lost connection or a failing statement fails the writes of that batch with :class:`StoreError`; the
-writer reconnects for the next batch (and takes the advisory lock again).
+writer reconnects for the next batch (and takes the shared lock again).
 """
 
 from __future__ import annotations
@@ -26,16 +37,18 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
-import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import asyncpg
 
 from . import postgres_schema as sql
 from .base import (
+    GROUP_MESSAGES,
+    WELCOMES,
     CommitLogRecord,
     FailureLog,
     GroupMessageFields,
@@ -53,22 +66,37 @@ from .base import (
     runs_of_writes,
     settle_writes,
 )
+from .postgres_conn import (
+    CLIENT_ERRORS,
+    COMMIT_LOG_KEY,
+    GROUP_KEY,
+    INBOX_KEY,
+    LOCK_CLASS,
+    MIGRATION_LOCK_CLASS,
+    ORDER_LOCK_CLASS,
+    WELCOME_KEY,
+    Connection,
+    SchemaKeys,
+    connection_lost,
+    is_closed,
+    notes,
+    quote_identifier,
+    redacted,
+    storable,
+)
+from .postgres_feed import Feed
 
 log = logging.getLogger("pyxmtp.node.store")
 
 #: At most this many queued writes share one transaction.
 MAX_JOBS_PER_COMMIT = 256
-#: The advisory lock's first key ("pyxp"); the second is a hash of the schema name.
-LOCK_CLASS = 0x70797870
 CONNECT_TIMEOUT = 10.0
 APPLICATION_NAME = "pyxmtp node"
-
-#: What asyncpg raises when a statement or its connection fails (InternalClientError: a connection that
-#: died in the middle of an operation can leave asyncpg's protocol in a state it reports that way).
-_CLIENT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+#: A writing transaction left open this long by a node that stopped answering (its host froze, the network
+#: between dropped) is ended by the server, so that the ordering locks it holds do not stall the other nodes.
+IDLE_IN_TRANSACTION_MS = 30_000
 
 T = TypeVar("T")
-Connection = Any  # asyncpg.Connection (untyped)
 #: A write other than group messages: runs on the writer connection inside the batch's transaction.
 WriteFn = Callable[[Connection], Awaitable[Any]]
 
@@ -79,47 +107,8 @@ class _Job:
     messages: Sequence[GroupMessageFields]
     future: asyncio.Future[Any]
     notify: Callable[[Any], None] | None
-
-
-def _storable(text: str) -> bool:
-    """Whether PostgreSQL can hold ``text`` in a text column (no NUL character): a string it cannot hold was
-    never stored, so a lookup of one finds nothing (SQLite would have looked, and found nothing too)."""
-    return "\x00" not in text
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` means the connection is gone (rather than the statement failing on a live one):
-    SQLSTATE classes 08 (connection exception) and 57P (the server shutting it down), or asyncpg's errors for a
-    broken connection, which it may raise before it has noticed the connection closed."""
-    if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError)):
-        return True
-    state = getattr(exc, "sqlstate", None) or ""
-    return state.startswith(("08", "57P"))
-
-
-def _is_closed(conn: Connection) -> bool:
-    """Whether a pooled connection is closed; a proxy the pool has already taken back counts as closed."""
-    try:
-        return bool(conn.is_closed())
-    except asyncpg.InterfaceError:
-        return True
-
-
-def _redacted(dsn: str) -> str:
-    """``dsn`` without its password (URI form; a key=value string is reduced to its host, port and dbname)."""
-    if "://" not in dsn:
-        keep = [part for part in dsn.split() if part.split("=", 1)[0] in ("host", "port", "dbname", "user")]
-        return " ".join(keep)
-    parts = urllib.parse.urlsplit(dsn)
-    netloc = parts.netloc.rsplit("@", 1)
-    if len(netloc) == 2:
-        user = netloc[0].split(":", 1)[0]
-        netloc = [f"{user}@{netloc[1]}"]
-    return urllib.parse.urlunsplit((parts.scheme, netloc[0], parts.path, "", ""))
-
-
-def _quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    #: The ordering locks a write other than group messages takes (those of group messages come from them).
+    keys: set[int] = field(default_factory=set)
 
 
 class PostgresStore(Store):
@@ -133,9 +122,17 @@ class PostgresStore(Store):
         # Named in pg_stat_activity, unless the URI names the connections itself.
         named = "application_name" in dsn
         self._writer_settings = {} if named else {"application_name": f"{APPLICATION_NAME} (writer)"}
+        self._writer_settings["idle_in_transaction_session_timeout"] = str(IDLE_IN_TRANSACTION_MS)
         self._server_settings = {} if named else {"application_name": APPLICATION_NAME}
+        #: The listening connection is named after the process, so an operator can tell whose it is.
+        self._listen_settings = (
+            {} if named else {"application_name": f"{APPLICATION_NAME} (listen, pid {os.getpid()})"}
+        )
         if schema:
-            self._server_settings["search_path"] = _quote_identifier(schema)
+            self._server_settings["search_path"] = quote_identifier(schema)
+        self._keys: SchemaKeys | None = None
+        self._writer_pid: int | None = None
+        self.feed: Feed | None = None
         self._writer: Connection | None = None
         self._pool: Any = None
         self._queue: list[_Job] = []
@@ -146,7 +143,7 @@ class PostgresStore(Store):
 
     @property
     def description(self) -> str:
-        where = _redacted(self._dsn)
+        where = redacted(self._dsn)
         return f"PostgreSQL {where}, schema {self._schema}" if self._schema else f"PostgreSQL {where}"
 
     @classmethod
@@ -163,7 +160,12 @@ class PostgresStore(Store):
                 server_settings=store._server_settings,
                 timeout=CONNECT_TIMEOUT,
             )
+            assert store._keys is not None
+            store.feed = Feed(store, store._keys.channel, store._connect_listener, lambda: store._writer_pid)
+            await store.feed.start()
         except BaseException:
+            if store._pool is not None:
+                await store._pool.close()
             if store._writer is not None:
                 await store._writer.close()
             raise
@@ -172,24 +174,44 @@ class PostgresStore(Store):
         )
         return store
 
-    async def _connect_writer(self, *, migrate: bool) -> Connection:
+    async def _connect(self, settings: dict[str, str]) -> Connection:
         try:
-            conn = await asyncpg.connect(
-                self._dsn, timeout=CONNECT_TIMEOUT, server_settings=self._writer_settings
-            )
+            return await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT, server_settings=settings)
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def _connect_listener(self) -> Connection:
+        return await self._connect(self._listen_settings)
+
+    async def _connect_writer(self, *, migrate: bool) -> Connection:
+        conn = await self._connect(self._writer_settings)
         try:
+            if migrate:  # creating the schema too: two nodes starting at once take turns
+                async with conn.transaction():
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock($1, hashtext(coalesce($2, current_schema(), '')))",
+                        MIGRATION_LOCK_CLASS,
+                        self._schema,
+                    )
+                    if self._schema:
+                        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self._schema)}")
             if self._schema:
-                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_identifier(self._schema)}")
-                await conn.execute(f"SET search_path = {_quote_identifier(self._schema)}")
+                await conn.execute(f"SET search_path = {quote_identifier(self._schema)}")
+            schema = await conn.fetchval("SELECT current_schema()")
+            if schema is None:
+                raise StoreError("the database has no schema to keep the node's tables in (see search_path)")
             locked = await conn.fetchval(
-                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", LOCK_CLASS
+                "SELECT pg_try_advisory_lock_shared($1, hashtext(current_schema()))", LOCK_CLASS
             )
             if not locked:
-                raise StoreError("the database schema is in use by another node process")
+                raise StoreError(
+                    "the database schema is in use by a node process of an older version, which must run "
+                    "alone: stop it first"
+                )
             if migrate:
                 await self._migrate(conn)
+            self._keys = SchemaKeys(schema)
+            self._writer_pid = conn.get_server_pid()
         except BaseException:
             await conn.close()
             raise
@@ -198,6 +220,9 @@ class PostgresStore(Store):
     @staticmethod
     async def _migrate(conn: Connection) -> None:
         async with conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", MIGRATION_LOCK_CLASS
+            )
             await conn.execute(sql.VERSION_TABLE)
             version = await conn.fetchval("SELECT version FROM pyxmtp_schema")
             if version is None:
@@ -217,11 +242,12 @@ class PostgresStore(Store):
         fn: WriteFn | None,
         messages: Sequence[GroupMessageFields] = (),
         notify: Callable[[Any], None] | None = None,
+        keys: set[int] | None = None,
     ) -> asyncio.Future[Any]:
         if self._closed:
             raise StoreError("the store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Job(fn, messages, future, notify))
+        self._queue.append(_Job(fn, messages, future, notify, keys or set()))
         self._wake.set()
         return future
 
@@ -235,8 +261,8 @@ class PostgresStore(Store):
                 async with self._pool.acquire() as conn:
                     try:
                         return await fn(conn)
-                    except _CLIENT_ERRORS as exc:
-                        if attempt or not (_connection_lost(exc) or _is_closed(conn)):
+                    except CLIENT_ERRORS as exc:
+                        if attempt or not (connection_lost(exc) or is_closed(conn)):
                             raise
                         log.warning("a pooled PostgreSQL connection was lost (%s); reading again", exc)
                         with contextlib.suppress(
@@ -245,7 +271,7 @@ class PostgresStore(Store):
                             conn.terminate()
                 # The others were most likely lost with it (a server restart): replace them all.
                 await self._pool.expire_connections()
-            except _CLIENT_ERRORS as exc:
+            except CLIENT_ERRORS as exc:
                 raise StoreError(f"PostgreSQL read failed: {exc}") from exc
         raise AssertionError("unreachable")
 
@@ -278,7 +304,7 @@ class PostgresStore(Store):
                 else:
                     outcomes = await self._run_transaction(conn, batch)
             except Exception as exc:
-                if len(batch) == 1 or conn.is_closed() or _connection_lost(exc):
+                if len(batch) == 1 or conn.is_closed() or connection_lost(exc):
                     raise
             else:
                 self._failures.succeeded()
@@ -286,7 +312,7 @@ class PostgresStore(Store):
             return [(await self._run_batch([job]))[0] for job in batch]
         except Exception as exc:
             failure = exc if isinstance(exc, StoreError) else StoreError(f"PostgreSQL write failed: {exc}")
-            if _connection_lost(exc) or (
+            if connection_lost(exc) or (
                 isinstance(exc, StoreError) and not isinstance(exc, InboxLogConflict)
             ):
                 self._failures.failed(exc)  # the server went away: once, not a traceback per write
@@ -294,9 +320,23 @@ class PostgresStore(Store):
                 log.exception("PostgreSQL write failed")
             return [(False, failure)] * len(batch)
 
+    def _lock_key(self, kind: bytes, key: bytes) -> int:
+        assert self._keys is not None
+        return self._keys.lock_key(kind, key)
+
     async def _run_transaction(self, conn: Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
+        assert self._keys is not None
+        keys: set[int] = set()
+        for job in batch:
+            keys |= (
+                job.keys
+                if job.fn is not None
+                else self._keys.lock_keys(GROUP_KEY, (m[0] for m in job.messages))
+            )
         async with conn.transaction():
+            if keys:  # every ordering lock of the batch at once, in order (see the module docstring)
+                await conn.execute(sql.LOCK_KEYS, ORDER_LOCK_CLASS, sorted(keys))
             for run in runs_of_writes(batch):
                 job = run[0]
                 if job.fn is None:
@@ -317,25 +357,38 @@ class PostgresStore(Store):
     async def _insert_group_messages(self, conn: Connection, jobs: list[_Job]) -> list[tuple[bool, Any]]:
         messages = [m for job in jobs for m in job.messages] if len(jobs) > 1 else jobs[0].messages
         group_ids, datas, hmacs, pushes, commits = zip(*messages, strict=True)
+        groups = set(group_ids)
+        assert self._keys is not None
         now = time.time_ns()
         rows = await conn.fetch(
             sql.INSERT_GROUP_MESSAGES, now, group_ids, datas, hmacs, [bool(p) for p in pushes],
-            [bool(c) for c in commits],
+            [bool(c) for c in commits], ORDER_LOCK_CLASS, sorted(self._keys.lock_keys(GROUP_KEY, groups)),
+            self._keys.channel, notes(GROUP_KEY, groups),
         )  # fmt: skip
         flat = [v for m in messages for v in m]
         inserted: list[int] | None = None
+        ids: list[int] | None = None
         first = min(r[0] for r in rows) if rows else 0
         if len(rows) != len(messages) or max(r[0] for r in rows) - first != len(messages) - 1:
-            first, inserted = _match_inserted(rows, messages)
+            inserted, ids = _match_inserted(rows, messages)
+            first = 0
         outcomes: list[tuple[bool, Any]] = []
         offset = 0
         for job in jobs:
             n = len(job.messages)
-            mine = None if inserted is None else [i - offset for i in inserted if offset <= i < offset + n]
+            mine: list[int] | None = None
+            my_ids: list[int] | None = None
+            if inserted is not None and ids is not None:
+                picked = [
+                    (i, n_id) for i, n_id in zip(inserted, ids, strict=True) if offset <= i < offset + n
+                ]
+                mine, my_ids = [i - offset for i, _ in picked], [n_id for _, n_id in picked]
             outcomes.append(
                 (
                     True,
-                    StoredGroupMessages(flat[5 * offset : 5 * (offset + n)], 5, 2, first + offset, now, mine),
+                    StoredGroupMessages(
+                        flat[5 * offset : 5 * (offset + n)], 5, 2, first + offset, now, mine, my_ids
+                    ),
                 )
             )
             offset += n
@@ -402,6 +455,10 @@ class PostgresStore(Store):
     async def insert_welcomes(self, welcomes: Sequence[NewWelcome]) -> list[WelcomeRecord]:
         items = list(welcomes)
 
+        installations = {w.installation_key for w in items}
+        assert self._keys is not None
+        keys = self._keys.lock_keys(WELCOME_KEY, installations)
+
         async def job(conn: Connection) -> list[WelcomeRecord]:
             now = time.time_ns()
             rows = await conn.fetch(
@@ -413,6 +470,10 @@ class PostgresStore(Store):
                 [w.wrapper_algorithm for w in items],
                 [w.welcome_metadata for w in items],
                 [1 if w.is_pointer else 0 for w in items],
+                ORDER_LOCK_CLASS,
+                sorted(keys),
+                self._keys.channel if self._keys else "",
+                notes(WELCOME_KEY, installations),
             )
             ids = {bytes(r[1]): r[0] for r in rows}
             out: list[WelcomeRecord] = []
@@ -424,7 +485,7 @@ class PostgresStore(Store):
 
         if not items:
             return []
-        result: list[WelcomeRecord] = await self._submit(job, notify=self._notify_welcomes)
+        result: list[WelcomeRecord] = await self._submit(job, notify=self._notify_welcomes, keys=keys)
         return result
 
     async def query_welcomes(
@@ -475,7 +536,7 @@ class PostgresStore(Store):
 
     # --- identity -------------------------------------------------------------------------------------------
     async def inbox_log(self, inbox_id: str) -> list[InboxLogRecord]:
-        if not _storable(inbox_id):
+        if not storable(inbox_id):
             return []
         rows = await self._read(lambda c: c.fetch(sql.INBOX_LOG, inbox_id))
         return [InboxLogRecord(*r) for r in rows]
@@ -506,7 +567,9 @@ class PostgresStore(Store):
                 await conn.execute(sql.REVOKE_ADDRESS, seq, address, inbox_id)
             return InboxLogRecord(seq, inbox_id, now, update)
 
-        result: InboxLogRecord = await self._submit(job)
+        # the length check and the append are atomic across node processes: the inbox's lock is held first
+        keys = {self._lock_key(INBOX_KEY, inbox_id.encode())}
+        result: InboxLogRecord = await self._submit(job, keys=keys)
         return result
 
     async def identity_updates(self, requests: Sequence[tuple[str, int]]) -> list[list[InboxLogRecord]]:
@@ -515,7 +578,7 @@ class PostgresStore(Store):
         async def read(conn: Connection) -> list[list[InboxLogRecord]]:
             return [
                 [InboxLogRecord(*r) for r in await conn.fetch(sql.INBOX_LOG_AFTER, inbox_id, after)]
-                if _storable(inbox_id)
+                if storable(inbox_id)
                 else []
                 for inbox_id, after in reqs
             ]
@@ -523,7 +586,7 @@ class PostgresStore(Store):
         return await self._read(read)
 
     async def inbox_ids_for_addresses(self, addresses: Sequence[str]) -> dict[str, str]:
-        wanted = [a for a in dict.fromkeys(addresses) if _storable(a)]
+        wanted = [a for a in dict.fromkeys(addresses) if storable(a)]
         rows = await self._read(lambda c: c.fetch(sql.INBOX_IDS_FOR_ADDRESSES, wanted))
         found = {r[0]: r[1] for r in rows}
         return {a: found[a] for a in wanted if a in found}
@@ -545,7 +608,8 @@ class PostgresStore(Store):
 
         if not items:
             return []
-        result: list[CommitLogRecord] = await self._submit(job)
+        keys = {self._lock_key(COMMIT_LOG_KEY, e.group_id) for e in items}
+        result: list[CommitLogRecord] = await self._submit(job, keys=keys)
         return result
 
     async def query_commit_log(
@@ -557,6 +621,54 @@ class PostgresStore(Store):
         rows[:] = [CommitLogRecord(*r) for r in rows]
         return rows
 
+    # --- live delivery --------------------------------------------------------------------------------------
+    async def watch(self, kind: str, keys: Sequence[bytes]) -> None:
+        if self.feed is not None:
+            await self.feed.watch(_feed_kind(kind), keys)
+
+    def unwatch(self, kind: str, keys: Sequence[bytes]) -> None:
+        if self.feed is not None:
+            self.feed.unwatch(_feed_kind(kind), keys)
+
+    def _notify_group_messages(self, records: Sequence[GroupMessageRecord]) -> None:
+        """This process committed ``records``: the feed reads them back for the watched groups, after whatever
+        another process committed to those groups before them (see :mod:`.postgres_feed`)."""
+        if records and self.feed is not None:
+            groups: Iterable[bytes] = (
+                records.group_ids()
+                if isinstance(records, StoredGroupMessages)
+                else {r.group_id for r in records}
+            )
+            self.feed.poke(GROUP_KEY, groups)
+
+    def _notify_welcomes(self, records: Sequence[WelcomeRecord]) -> None:
+        if records and self.feed is not None:
+            self.feed.poke(WELCOME_KEY, {r.installation_key for r in records})
+
+    def _tell_listeners(self, kind: bytes, records: Sequence[Any]) -> None:
+        """Called by the feed with records read back, in id order within each key."""
+        if kind == GROUP_KEY:
+            super()._notify_group_messages(records)
+        else:
+            super()._notify_welcomes(records)
+
+    async def read_after(
+        self, kind: bytes, keys: Sequence[bytes], cursors: Sequence[int], limit: int, max_bytes: int
+    ) -> tuple[list[Any], bool]:
+        """For the feed: the rows of each key above its cursor (at most ``limit`` per key), ascending by id,
+        within ``max_bytes`` (but at least one); and whether the byte budget cut them short."""
+        query = sql.GROUP_MESSAGES_AFTER if kind == GROUP_KEY else sql.WELCOMES_AFTER
+        make = GroupMessageRecord if kind == GROUP_KEY else WelcomeRecord
+        rows = await self._read(lambda c: c.fetch(query, list(keys), list(cursors), limit, max_bytes))
+        cut = bool(rows) and len(rows) < rows[0][-1]
+        return [make(*r[:-1]) for r in rows], cut
+
+    async def newest_ids(self, kind: bytes, keys: Sequence[bytes]) -> list[int]:
+        """For the feed: the newest id of each key (0 if none), in order."""
+        query = sql.NEWEST_GROUP_MESSAGE_IDS if kind == GROUP_KEY else sql.NEWEST_WELCOME_IDS
+        rows = await self._read(lambda c: c.fetch(query, list(keys)))
+        return [r[1] for r in rows]
+
     # --- lifecycle ------------------------------------------------------------------------------------------
     async def close(self) -> None:
         """Finish the queued writes, then close the connections (which releases the advisory lock)."""
@@ -566,26 +678,37 @@ class PostgresStore(Store):
         self._wake.set()
         if self._task is not None:
             await self._task
+        if self.feed is not None:
+            await self.feed.close()
         await self._pool.close()
         if self._writer is not None:
             with contextlib.suppress(OSError, asyncpg.InterfaceError):
                 await self._writer.close()
 
 
+def _feed_kind(kind: str) -> bytes:
+    if kind == GROUP_MESSAGES:
+        return GROUP_KEY
+    if kind == WELCOMES:
+        return WELCOME_KEY
+    raise ValueError(f"nothing to watch of kind {kind!r}")
+
+
 def _match_inserted(
     rows: Sequence[Any], messages: Sequence[GroupMessageFields]
-) -> tuple[int, list[int] | None]:
+) -> tuple[list[int], list[int]]:
     """Which inputs the insert stored (it returned ``(id, hash)`` of those): the first occurrence of each new
-    payload. Every input drew one id in order, so input ``i`` has id ``first + i``; returns ``(first, indices)``."""
+    payload, and its id. Every input drew one id in input order, so the ids increase; returns
+    ``(indices, ids)``."""
     returned = {bytes(r[1]): r[0] for r in rows}
     inserted: list[int] = []
-    first = 0
+    ids: list[int] = []
     for i, (group_id, data, *_rest) in enumerate(messages):
         record_id = returned.pop(hashlib.sha256(group_id + data).digest(), None)
         if record_id is None:
             continue
-        if inserted and record_id - i != first:
+        if ids and record_id <= ids[-1]:
             raise StoreError("PostgreSQL assigned group message ids out of input order")
-        first = record_id - i
         inserted.append(i)
-    return first, inserted
+        ids.append(record_id)
+    return inserted, ids
