@@ -630,6 +630,10 @@ class PostgresStore(Store):
         if self.feed is not None:
             self.feed.unwatch(_feed_kind(kind), keys)
 
+    def watching(self, kind: str) -> int:
+        """How many keys of ``kind`` are watched."""
+        return 0 if self.feed is None else self.feed.watching(_feed_kind(kind))
+
     def _notify_group_messages(self, records: Sequence[GroupMessageRecord]) -> None:
         """This process committed ``records``: the feed reads them back for the watched groups, after whatever
         another process committed to those groups before them (see :mod:`.postgres_feed`)."""
