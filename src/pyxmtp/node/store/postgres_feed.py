@@ -98,12 +98,15 @@ class Feed:
     # --- what is watched -----------------------------------------------------------------------------------
     async def watch(self, kind: bytes, keys: Sequence[bytes]) -> None:
         watched = self._watched[kind]
-        new = list(dict.fromkeys(k for k in keys if k not in watched))
-        if new:
+        while True:
+            new = list(dict.fromkeys(k for k in keys if k not in watched))
+            if not new:
+                break
             newest = await self._store.newest_ids(kind, new)
             for key, top in zip(new, newest, strict=True):
                 if key not in watched:  # a concurrent watch of the same key may have come first
                     watched[key] = _Watch(0, top)
+            # while the newest ids were read, the last unwatch of a key watched before may have come: again
         for key in keys:
             watched[key].refs += 1
 

@@ -1,0 +1,143 @@
+"""Node processes on one PostgreSQL schema, over the wire (raw gRPC): what one node acknowledged, another reads
+at once; paging and cursors agree across nodes; a subscriber on one node receives, in id order and once, what is
+written through the others, also across a cut of its node's listening connection (pg_terminate_backend)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from pyxmtp.proto.mls.api.v1 import mls_pb2
+
+from .apihelpers import ASC, query, send_request
+from .builders import private_message
+from .conftest import Client, connect
+from .postgres import DSN, postgres_schemas
+from .procs import NodeProcess, free_port
+from .waiting import until
+
+asyncpg = pytest.importorskip("asyncpg")
+pytestmark = pytest.mark.timeout(120)
+
+Filter = mls_pb2.SubscribeGroupMessagesRequest.Filter
+
+
+@asynccontextmanager
+async def nodes(tmp_path: Path, count: int) -> AsyncIterator[list[tuple[NodeProcess, Client]]]:
+    """``count`` node processes on one fresh schema, each with a raw client."""
+    async with postgres_schemas() as new_schema:
+        flags = ["--database-url", DSN, "--database-schema", new_schema(), "--no-rate-limit"]
+        procs = [
+            NodeProcess(tmp_path / f"data-{i}", free_port(), *flags, log=tmp_path / f"node-{i}.log")
+            for i in range(count)
+        ]
+        clients: list[Client] = []
+        try:
+            await asyncio.gather(*(asyncio.to_thread(p.wait_listening) for p in procs))
+            clients = [connect(p.address) for p in procs]
+            yield list(zip(procs, clients, strict=True))
+        finally:
+            for c in clients:
+                await c.channel.close()
+            for p in procs:
+                p.signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    await asyncio.to_thread(p.wait, 30)
+                except Exception:
+                    p.kill()
+    for p in procs:
+        assert "Traceback" not in p.log(), p.log()
+
+
+async def read_ids(call, n: int) -> list[int]:  # type: ignore[no-untyped-def]
+    out: list[int] = []
+    while len(out) < n:
+        m = await asyncio.wait_for(call.read(), 30)
+        assert m is not None and m is not __import__("grpc").aio.EOF, "stream ended"
+        out.append(m.v1.id)
+    return out
+
+
+async def all_ids(client: Client, group: bytes, limit: int = 7) -> list[int]:
+    """Every id of the group, paged ``limit`` at a time with the node's cursors."""
+    out: list[int] = []
+    cursor = 0
+    while True:
+        resp = await client.mls.QueryGroupMessages(query(group, ASC, cursor=cursor, limit=limit))
+        out += [m.v1.id for m in resp.messages]
+        if resp.paging_info.id_cursor == 0:
+            return out
+        cursor = resp.paging_info.id_cursor
+
+
+async def test_reads_dedupe_and_paging_agree_across_nodes(tmp_path: Path) -> None:
+    async with nodes(tmp_path, 3) as ((_, a), (_, b), (_, c)):
+        group = os.urandom(16)
+        for i in range(12):
+            writer, reader = (a, b, c)[i % 3], (a, b, c)[(i + 1) % 3]
+            payload = private_message(group, payload=b"%d" % i)
+            await writer.mls.SendGroupMessages(send_request(payload))
+            # read-your-writes across nodes: acknowledged on one, there on the next at once
+            resp = await reader.mls.QueryGroupMessages(query(group, ASC, cursor=0, limit=100))
+            assert resp.messages[-1].v1.data == payload
+        # one new payload through all three nodes at once is stored once
+        again = private_message(group, payload=b"again")
+        await asyncio.gather(*(n.mls.SendGroupMessages(send_request(again)) for n in (a, b, c)))
+        ids = [await all_ids(n, group) for n in (a, b, c)]
+        assert ids[0] == ids[1] == ids[2] and len(ids[0]) == 13 and ids[0] == sorted(ids[0])
+
+
+async def test_a_subscriber_gets_every_node_s_writes_in_order_across_a_cut_listening_connection(
+    tmp_path: Path,
+) -> None:
+    async with nodes(tmp_path, 3) as ((_, a), (node_b, b), (_, c)):
+        group = os.urandom(16)
+        call = b.mls.SubscribeGroupMessages(
+            mls_pb2.SubscribeGroupMessagesRequest(filters=[Filter(group_id=group, id_cursor=0)])
+        )
+        await call.initial_metadata()
+
+        async def send(n: int, through: Client) -> None:
+            await through.mls.SendGroupMessages(send_request(private_message(group, payload=b"%d" % n)))
+
+        # the subscription is registered once its first message arrives
+        await send(0, a)
+        got = await read_ids(call, 1)
+        await asyncio.gather(*(send(n, (a, b, c)[n % 3]) for n in range(1, 31)))
+        got += await read_ids(call, 30)
+
+        admin = await asyncpg.connect(DSN)
+        try:
+            name = f"pyxmtp node (listen, pid {node_b.proc.pid})"
+
+            async def listen_pid() -> int | None:
+                pid: int | None = await admin.fetchval(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = $1", name
+                )
+                return pid
+
+            pid = await listen_pid()
+            assert pid is not None
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+            # written while B may not be listening; B reads them from its last delivered id once it listens again
+            for n in range(31, 41):
+                await send(n, (a, c)[n % 2])
+
+            async def listening_again() -> bool:
+                return (await listen_pid()) not in (None, pid)
+
+            await until(listening_again)
+            await send(41, a)
+        finally:
+            await admin.close()
+        got += await read_ids(call, 11)
+        assert got == await all_ids(a, group, 100)  # every message, in id order, once
+        call.cancel()
+        assert "re-establishing" in node_b.log()
