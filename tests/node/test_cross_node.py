@@ -5,6 +5,7 @@ written through the others, also across a cut of its node's listening connection
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -141,3 +142,52 @@ async def test_a_subscriber_gets_every_node_s_writes_in_order_across_a_cut_liste
         assert got == await all_ids(a, group, 100)  # every message, in id order, once
         call.cancel()
         assert "re-establishing" in node_b.log()
+
+
+async def test_a_pyxmtp_client_whose_node_died_streams_on_from_its_cursor_through_another(
+    tmp_path: Path,
+) -> None:
+    """Bob's stream is on node B; B is killed with -9 while alice (on A) goes on writing; bob's client is made
+    again from his database on node A: his stream delivers what he missed, from his cursor, then what comes
+    next, each text once."""
+    from pyxmtp.client import Client
+    from pyxmtp.identity.eth import LocalWalletSigner
+
+    async with nodes(tmp_path, 2) as ((node_a, _), (node_b, _)):
+        alice_wallet, bob_wallet = LocalWalletSigner.generate(), LocalWalletSigner.generate()
+        alice = await Client.create(node_a.address, alice_wallet, db_path=tmp_path / "alice.db")
+        await alice.register(alice_wallet)
+        bob = await Client.create(node_b.address, bob_wallet, db_path=tmp_path / "bob.db")
+        await bob.register(bob_wallet)
+        got: asyncio.Queue[str] = asyncio.Queue()
+
+        async def listen(client: Client) -> None:
+            async for _, message in client.stream_all_messages():
+                if isinstance(message.content, str):
+                    await got.put(message.content)
+
+        dm = await alice.create_dm(bob.inbox_id)
+        await bob.sync_welcomes()
+        listener = asyncio.create_task(listen(bob))
+        try:
+            await dm.send_text("one")
+            assert await asyncio.wait_for(got.get(), 30) == "one"  # written through A, streamed on B
+            node_b.kill()
+            for text in ("two", "three"):
+                await dm.send_text(text)
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            await bob.close()
+            bob = await Client.create(node_a.address, bob_wallet, db_path=tmp_path / "bob.db")
+            listener = asyncio.create_task(listen(bob))
+            assert [await asyncio.wait_for(got.get(), 30) for _ in range(2)] == ["two", "three"]
+            await dm.send_text("four")
+            assert await asyncio.wait_for(got.get(), 30) == "four"
+            assert got.empty()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            await bob.close()
+            await alice.close()
