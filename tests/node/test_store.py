@@ -169,7 +169,7 @@ async def test_postgres_refuses_a_newer_schema() -> None:
     async with postgres_schemas() as new_schema:
         schema = new_schema()
         store = await PostgresStore.open(DSN, schema=schema)
-        await store._writer.execute("UPDATE pyxmtp_schema SET version = 99")
+        await store.writer.connection.execute("UPDATE pyxmtp_schema SET version = 99")
         await store.close()
         with pytest.raises(StoreError, match="newer"):
             await PostgresStore.open(DSN, schema=schema)

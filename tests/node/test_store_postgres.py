@@ -62,7 +62,7 @@ async def test_the_writer_reconnects_after_its_connection_is_killed(
     first = await store.insert_group_messages([msg(b"g", b"before")])
     admin = await asyncpg.connect(DSN)
     try:
-        pid = store._writer.get_server_pid()
+        pid = store.writer.connection.get_server_pid()
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         await until(
             lambda: admin.fetchval("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", pid)
@@ -152,12 +152,13 @@ async def test_its_connections_are_named_in_pg_stat_activity(store: PostgresStor
         names = dict(
             await admin.fetch(
                 "SELECT pid, application_name FROM pg_stat_activity WHERE pid = ANY($1::int[])",
-                [store._writer.get_server_pid(), *pooled],
+                [store.writer.connection.get_server_pid(), store.feed.listen_pid, *pooled],
             )
         )
     finally:
         await admin.close()
-    assert names[store._writer.get_server_pid()] == "pyxmtp node (writer)"
+    assert names[store.writer.connection.get_server_pid()] == "pyxmtp node (writer)"
+    assert names[store.feed.listen_pid] == f"pyxmtp node (listen, pid {os.getpid()})"
     assert {names[pid] for pid in pooled} == {"pyxmtp node"}
 
 
