@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import json
 import os
@@ -263,11 +262,18 @@ async def latency(
                 received += 1
                 if sent >= warm_until:
                     samples.append((now - sent) / 1e6)
-                if received == n:
-                    return
 
         read_task = asyncio.create_task(reader())
         in_flight: set[asyncio.Future[Any]] = set()
+        failures: dict[str, int] = {}
+
+        def sent(task: asyncio.Future[Any]) -> None:
+            in_flight.discard(task)
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None:  # counted, so that the subscriber is not waited for in vain
+                code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else type(exc).__name__
+                failures[code] = failures.get(code, 0) + 1
+
         start = time.monotonic()
         for i, data in enumerate(datas):
             delay = start + i / rate - time.monotonic()
@@ -275,17 +281,22 @@ async def latency(
                 await asyncio.sleep(delay)
             task = asyncio.ensure_future(send(send_request([stamp(data)])))
             in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
+            task.add_done_callback(sent)
         send_seconds = time.monotonic() - start
-        await asyncio.gather(*in_flight)
-        # a server that lost a message, or one so starved of CPU that it is that far behind: say how many
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(read_task, 60)
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        # every acknowledged message must arrive; a server that lost one, or one so starved of CPU that it is
+        # a minute behind, shows as missing
+        deadline = time.monotonic() + 60
+        while received < n - sum(failures.values()) and time.monotonic() < deadline and not read_task.done():
+            await asyncio.sleep(0.01)
         stream.cancel()
+        read_task.cancel()
+        await asyncio.gather(read_task, return_exceptions=True)
     samples.sort()
     return {
         "achieved_send_rate_per_s": round(n / send_seconds),
-        "missing_after_60_s": n - received,
+        "failed_sends": failures,
+        "missing_after_60_s": n - sum(failures.values()) - received,
         "samples": len(samples),
         "p50_ms": round(statistics.median(samples), 3),
         "p99_ms": round(samples[int(len(samples) * 0.99) - 1], 3),

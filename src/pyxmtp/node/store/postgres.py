@@ -511,10 +511,13 @@ class PostgresStore(Store):
 
     def _tell_listeners(self, kind: bytes, records: Sequence[Any]) -> None:
         """Called by the feed with records read back, in id order within each key."""
-        if kind == GROUP_KEY:
-            super()._notify_group_messages(records)
-        else:
-            super()._notify_welcomes(records)
+        try:  # a listener's bug must not stop the feed (its delivered ids have moved on)
+            if kind == GROUP_KEY:
+                super()._notify_group_messages(records)
+            else:
+                super()._notify_welcomes(records)
+        except Exception:
+            log.exception("store listener failed")
 
     async def read_after(
         self, kind: bytes, keys: Sequence[bytes], cursors: Sequence[int], limit: int, max_bytes: int

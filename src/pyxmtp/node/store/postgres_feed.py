@@ -242,6 +242,16 @@ class Feed:
                 entry = watched.get(key)
                 if entry is not None and r[0] > entry.delivered:
                     entry.delivered = r[0]
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "feed read %s: %d keys from %s: %d rows up to %s%s",
+                    kind.decode(),
+                    len(chunk),
+                    min(e.delivered for e in entries.values()),
+                    len(records),
+                    records[-1][0] if records else "-",
+                    " (cut)" if cut else "",
+                )
             if records:
                 self._store._tell_listeners(kind, records)
             keys += [k for k in chunk if cut or counts.get(k, 0) >= PER_KEY]
