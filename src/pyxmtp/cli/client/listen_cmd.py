@@ -9,7 +9,7 @@ from typing import Any
 
 from . import sdk
 from .options import Settings
-from .output import Output, safe_text
+from .output import Output, plural, safe_text
 from .render import Names, conversation_label, describe, message_json, message_line, short_ids
 from .session import Session, open_session, unreachable_hint
 
@@ -59,8 +59,10 @@ async def _listen(args: argparse.Namespace, settings: Settings, output: Output) 
             try:
                 await sdk.sync_welcomes(client)  # the node answers: connected
                 connected = True
-                count = len([c for c in sdk.conversations(client) if c.is_active])
-                output.notice(f"listening on {node} ({count} conversations); Ctrl-C stops")
+                active = [c for c in sdk.conversations(client) if c.is_active]
+                await sdk.warm_identities(client, (i for c in active for i in c.member_inbox_ids()))
+                count = len(active)
+                output.notice(f"listening on {node} ({plural(count, 'conversation')}); Ctrl-C stops")
                 wait = RECONNECT_FIRST_WAIT
                 async for conversation, message in sdk.stream(client):
                     await _show(output, labels, conversation, message)

@@ -76,6 +76,15 @@ async def sync_welcomes(client: Client) -> list[ClientConversation]:
 
 
 async def sync(conversation: ClientConversation) -> list[DecodedMessage]:
+    """Process what the node has for ``conversation``. The members' identity logs are fetched first: the SDK
+    fetches the logs a commit needs once per commit, but learns which ones it needs one inbox at a time, so a
+    commit needing two logs the process has not seen (a removal read by a fresh process: the committer's and
+    the removed member's) would be passed over."""
+    if conversation.is_active:
+        with contextlib.suppress(ApiCallError, MLSError):  # the sync itself reports a node that is away
+            await conversation.client.identities.fetch(
+                conversation.client.api, conversation.member_inbox_ids()
+            )
     return await conversation.sync()
 
 
