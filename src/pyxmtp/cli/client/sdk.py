@@ -81,11 +81,15 @@ async def sync(conversation: ClientConversation) -> list[DecodedMessage]:
     commit needing two logs the process has not seen (a removal read by a fresh process: the committer's and
     the removed member's) would be passed over."""
     if conversation.is_active:
-        with contextlib.suppress(ApiCallError, MLSError):  # the sync itself reports a node that is away
-            await conversation.client.identities.fetch(
-                conversation.client.api, conversation.member_inbox_ids()
-            )
+        await warm_identities(conversation.client, conversation.member_inbox_ids())
     return await conversation.sync()
+
+
+async def warm_identities(client: Client, inbox_ids: Iterable[str]) -> None:
+    """Fetch these inboxes' identity logs into the client's cache (see :func:`sync`; a stream's messages are
+    processed the same way). Failures are left to the call that needs the logs to report."""
+    with contextlib.suppress(ApiCallError, MLSError):
+        await client.identities.fetch(client.api, sorted(set(inbox_ids)))
 
 
 def is_dm(conversation: ClientConversation) -> bool:
