@@ -35,11 +35,13 @@ class Result:
 async def run(
     *args: str,
     check: bool = True,
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
     stdin: bytes | None = None,
     cwd: Path | None = None,
 ) -> Result:
-    """``python -m pyxmtp ARGS``: its exit status and output (``check``: it must succeed)."""
+    """``python -m pyxmtp ARGS``: its exit status and output (``check``: it must succeed). ``env`` adds to
+    :data:`BASE_ENV` (None: unset)."""
+    merged = {k: v for k, v in {**BASE_ENV, **(env or {})}.items() if v is not None}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -48,7 +50,7 @@ async def run(
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**BASE_ENV, **(env or {})},
+        env=merged,
         cwd=cwd,
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin), 120)
