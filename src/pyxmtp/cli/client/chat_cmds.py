@@ -56,8 +56,18 @@ def register(command: Any) -> None:
         listing = command(name, aliases=aliases, help="sync, then list the conversations")
         listing.set_defaults(handler=_list)
 
-    read = command("read", help="sync a conversation and print its messages")
-    read.add_argument("conversation", metavar="CONVERSATION", help="conversation id or a unique prefix")
+    read = command(
+        "read",
+        help="sync a conversation and print its messages",
+        description="Sync a conversation and print its messages, oldest first, each with its short id (for "
+        "react and reply). CONVERSATION is its id or a unique prefix, or a person (an 0x address or an inbox "
+        "id) for your DM with them.",
+    )
+    read.add_argument(
+        "conversation",
+        metavar="CONVERSATION",
+        help="conversation id prefix, or the 0x address / inbox id of a DM",
+    )
     read.add_argument("--limit", type=_positive, metavar="N", help="only the last N messages")
     read.add_argument(
         "--since",
@@ -258,7 +268,7 @@ async def _list(args: argparse.Namespace, settings: Settings, output: Output) ->
 async def _read(args: argparse.Namespace, settings: Settings, output: Output) -> None:
     since = None if args.since is None else parse_since(args.since, time.time_ns())
     async with open_session(settings, output, "read") as session:
-        conversation = await session.conversation(args.conversation)
+        conversation = await session.target(args.conversation, create=False)
         names = await session.names(conversation.member_inbox_ids())
         await sync_all(session.client, [conversation], [conversation_label(conversation, names)])
         messages = sdk.messages(conversation)

@@ -12,6 +12,8 @@ from .options import Settings
 from .output import Output, safe_text
 from .session import Session, open_session
 
+_FIELDS = ("inbox_id", "address", "installation_id", "home", "node")
+
 
 def register(command: Any) -> None:
     init = command(
@@ -32,7 +34,13 @@ def register(command: Any) -> None:
         help="import the Ethereum private key in the environment variable VAR",
     )
     init.set_defaults(handler=_init)
-    whoami = command("whoami", help="print the inbox id, wallet address and installation id")
+    whoami = command(
+        "whoami",
+        help="print the inbox id, wallet address and installation id",
+        description="Print the inbox id, wallet address and installation id of this home (no node needed). "
+        "With FIELD, only that value: BOB=$(pyxmtp client --home bob whoami address)",
+    )
+    whoami.add_argument("field", nargs="?", choices=_FIELDS, metavar="FIELD", help=" | ".join(_FIELDS))
     whoami.set_defaults(handler=_whoami)
 
 
@@ -47,10 +55,10 @@ async def _init(args: argparse.Namespace, settings: Settings, output: Output) ->
 
 async def _whoami(args: argparse.Namespace, settings: Settings, output: Output) -> None:
     async with open_session(settings, output, "whoami") as session:
-        _print_identity(session)
+        _print_identity(session, args.field)
 
 
-def _print_identity(session: Session) -> None:
+def _print_identity(session: Session, field: str | None = None) -> None:
     client = session.client
     obj = {
         "inbox_id": client.inbox_id,
@@ -59,5 +67,8 @@ def _print_identity(session: Session) -> None:
         "home": str(session.settings.home),
         "node": session.settings.node.target,
     }
+    if field is not None:
+        session.output.record({field: obj[field]}, safe_text(obj[field]))
+        return
     text = "\n".join(f"{key}: {safe_text(value)}" for key, value in obj.items())
     session.output.record(obj, text)

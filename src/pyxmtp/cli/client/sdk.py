@@ -168,6 +168,10 @@ def own_inbox(client: Client) -> str:
 
 
 # --- changes ------------------------------------------------------------------------------------------------
+def find_dm(client: Client, inbox_id: str) -> ClientConversation | None:
+    return client.dm_with(inbox_id)
+
+
 async def find_or_create_dm(client: Client, inbox_id: str) -> ClientConversation:
     return await client.find_or_create_dm(inbox_id)
 

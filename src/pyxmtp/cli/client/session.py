@@ -73,19 +73,27 @@ class Session:
         assert found is not None
         return found
 
-    async def target(self, text: str) -> sdk.ClientConversation:
-        """A conversation by id prefix, or the DM (found or made) with an address or an inbox id."""
-        if sdk.looks_like_address(text):
-            return await self.dm(await sdk.inbox_of(self.client, text))
-        found = await self._find(text, synced=False, people=True)
-        if found is not None:
-            return found
-        return await self.dm(await sdk.inbox_of(self.client, text))
+    async def target(self, text: str, *, create: bool = True) -> sdk.ClientConversation:
+        """A conversation by id prefix, or the DM with an address or an inbox id (made if there is none and
+        ``create``)."""
+        if not sdk.looks_like_address(text):
+            found = await self._find(text, synced=False, people=True)
+            if found is not None:
+                return found
+        else:
+            await self.sync_welcomes()
+        return await self.dm(await sdk.inbox_of(self.client, text), create=create)
 
-    async def dm(self, inbox_id: str) -> sdk.ClientConversation:
+    async def dm(self, inbox_id: str, *, create: bool = True) -> sdk.ClientConversation:
+        """The DM with ``inbox_id``: the one this home has, else (``create``) a new one."""
         if inbox_id == self.me:
             raise CliError("that is your own inbox: a DM is with someone else")
-        return await sdk.find_or_create_dm(self.client, inbox_id)
+        if create:
+            return await sdk.find_or_create_dm(self.client, inbox_id)
+        found = sdk.find_dm(self.client, inbox_id)
+        if found is None:
+            raise CliError(f"no DM with {inbox_id} in this home yet (send or dm starts one)")
+        return found
 
     async def _find(self, text: str, *, synced: bool, people: bool) -> sdk.ClientConversation | None:
         prefix = sdk.normalise_id(text)
