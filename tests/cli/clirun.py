@@ -76,6 +76,20 @@ class User:
             "client", "--home", str(self.home), "--node", self.node.address, *args, check=check, stdin=stdin
         )
 
+    def argv(self, *args: str) -> list[str]:
+        """The command line of ``pyxmtp client ARGS`` for this user (run it with :data:`BASE_ENV`)."""
+        return [
+            sys.executable,
+            "-m",
+            "pyxmtp",
+            "client",
+            "--home",
+            str(self.home),
+            "--node",
+            self.node.address,
+            *args,
+        ]
+
     async def json(self, *args: str) -> Any:
         return (await self(*args, "--json")).json()
 

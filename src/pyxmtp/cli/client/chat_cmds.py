@@ -9,7 +9,15 @@ import re
 import time
 from typing import Any
 
-from pyxmtp.conversations.content import Reaction, ReactionAction, ReactionSchema, Reply, Text, encode_content
+from pyxmtp.conversations.content import (
+    GroupUpdated,
+    Reaction,
+    ReactionAction,
+    ReactionSchema,
+    Reply,
+    Text,
+    encode_content,
+)
 
 from . import sdk
 from .errors import CliError, UsageError
@@ -17,7 +25,6 @@ from .options import Settings
 from .output import Output, local_time, plural, safe_text
 from .progress import sync_all
 from .render import (
-    Names,
     conversation_json,
     conversation_label,
     describe,
@@ -291,11 +298,10 @@ def _inboxes_named(messages: list[sdk.DecodedMessage]) -> set[str]:
     """Every inbox a message or an update entry names (to look their addresses up in one go)."""
     out = {m.sender_inbox_id for m in messages}
     for m in messages:
-        update = m.content
-        for attr in ("added_inboxes", "removed_inboxes", "left_inboxes", "admins_added", "admins_removed"):
-            out.update(getattr(update, attr, ()))
+        u = m.content
+        if isinstance(u, GroupUpdated):
+            out.add(u.initiated_by_inbox_id)
+            for ids in (u.added_inboxes, u.removed_inboxes, u.left_inboxes, u.admins_added, u.admins_removed):
+                out.update(ids)
+            out.update(u.super_admins_added + u.super_admins_removed)
     return out
-
-
-def label_for(conversation: sdk.ClientConversation, names: Names) -> str:
-    return conversation_label(conversation, names)

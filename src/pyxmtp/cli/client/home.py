@@ -48,9 +48,16 @@ def make_home(home: Path) -> None:
 def load_wallet(home: Path) -> LocalWalletSigner:
     path = home / WALLET_FILE
     if not path.is_file():
+        old = Path("pyxmtp-client")  # the default home of earlier versions, in the working directory
+        hint = (
+            f"(earlier versions kept the home in ./{old}: give --home {old})"
+            if (old / WALLET_FILE).is_file() and old.absolute() != home
+            else None
+        )
         raise CliError(
             f"no wallet in {home}: run `pyxmtp client --home {home} init` first "
-            "(--wallet-key-file or --wallet-key-env to import a key)"
+            "(--wallet-key-file or --wallet-key-env to import a key)",
+            hint,
         )
     try:
         return wallet_from_text(path.read_text(), str(path))

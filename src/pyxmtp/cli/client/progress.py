@@ -67,7 +67,7 @@ class _Bar:
             MofNCompleteColumn(),
             TextColumn("{task.fields[new]} new messages"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=Console(stderr=True, emoji=False, highlight=False),
             transient=True,
         )
         self._task: Any = self._progress.add_task("", total=total, new=0)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pyxmtp.conversations.content import (
     Attachment,
+    ContentDecodeError,
     DeleteMessage,
     GroupUpdated,
     LeaveRequest,
@@ -25,7 +26,6 @@ from pyxmtp.conversations.content import (
     UnknownContent,
     decode_content,
 )
-from pyxmtp.conversations.content.errors import ContentDecodeError
 
 from . import sdk
 from .output import iso_time, local_time, plural, safe_text
@@ -161,10 +161,11 @@ def describe(content: object, names: Names, short: dict[str, str]) -> tuple[str,
         return "group_updated", group_updated(content, names)
     if isinstance(content, Reply):
         try:
-            inner = decode_content(content.content)
+            inner: object = decode_content(content.content)
         except ContentDecodeError:
-            inner = None
-        _, said = describe(inner, names, short) if inner is not None else ("", "[unreadable content]")
+            inner = UnknownContent(content.content)
+        # one level only: a reply quoting a reply quoting ... (a peer's choice) is not followed down
+        _, said = ("reply", "[a reply]") if isinstance(inner, Reply) else describe(inner, names, short)
         return "reply", f"(reply to {_ref(content.reference, short)}) {said}"
     if isinstance(content, Reaction):
         emoji = safe_text(content.content)
