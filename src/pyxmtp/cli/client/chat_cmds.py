@@ -22,7 +22,7 @@ from pyxmtp.conversations.content import (
 from . import sdk
 from .errors import CliError, UsageError
 from .options import Settings
-from .output import Output, local_time, plural, safe_text
+from .output import Output, iso_time, local_time, plural, safe_text
 from .progress import sync_all
 from .render import (
     conversation_json,
@@ -257,7 +257,8 @@ async def _list(args: argparse.Namespace, settings: Settings, output: Output) ->
             obj = conversation_json(conversation, names, shorts[conversation.group_id])
             obj.update(members=len(conversation.member_inbox_ids()), messages=count)
             last = messages[-1].sent_ns if messages else None
-            obj["last_message_at"] = None if last is None else local_time(last)
+            obj["last_message_ns"] = last
+            obj["last_message_at"] = None if last is None else iso_time(last)
             state = "" if conversation.is_active else "  [left]"
             when = f"  last {local_time(last)}" if last is not None else ""
             members = plural(len(conversation.member_inbox_ids()), "member")
