@@ -161,8 +161,9 @@ async def test_the_cli_reaches_a_tls_node_and_a_plaintext_one_is_refused(tmp_pat
         alice_home, bob_home = tmp_path / "alice", tmp_path / "bob"
         alice = fields((await cli(node, alice_home, *tls, "init"))[1])
         bob = fields((await cli(node, bob_home, *tls, "init"))[1])
-        _, out, _ = await cli(node, alice_home, *tls, "send", bob["address"], "over TLS")
-        _, read, _ = await cli(node, bob_home, *tls, "read", out.strip())
+        _, out, _ = await cli(node, alice_home, *tls, "send", bob["address"], "over TLS", "--json")
+        dm_id = json.loads(out)["conversation"]
+        _, read, _ = await cli(node, bob_home, *tls, "read", dm_id)
         assert read.strip().endswith("over TLS")
 
         # a library client with the same CA sees the CLI's message: one node, one TLS port
@@ -195,7 +196,7 @@ async def test_the_cli_reaches_a_tls_node_and_a_plaintext_one_is_refused(tmp_pat
         assert code == 1 and "holds no PEM certificate" in err
 
         # and the TLS client carries on
-        _, read, _ = await cli(node, bob_home, *tls, "read", out.strip())
+        _, read, _ = await cli(node, bob_home, *tls, "read", dm_id)
         assert read.strip().endswith("over TLS")
     finally:
         await node.stop(grace=0)
