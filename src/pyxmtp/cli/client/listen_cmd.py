@@ -60,7 +60,6 @@ async def _listen(args: argparse.Namespace, settings: Settings, output: Output) 
                 await sdk.sync_welcomes(client)  # the node answers: connected
                 connected = True
                 active = [c for c in sdk.conversations(client) if c.is_active]
-                await sdk.warm_identities(client, (i for c in active for i in c.member_inbox_ids()))
                 count = len(active)
                 output.notice(f"listening on {node} ({plural(count, 'conversation')}); Ctrl-C stops")
                 wait = RECONNECT_FIRST_WAIT

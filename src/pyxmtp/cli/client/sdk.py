@@ -76,20 +76,8 @@ async def sync_welcomes(client: Client) -> list[ClientConversation]:
 
 
 async def sync(conversation: ClientConversation) -> list[DecodedMessage]:
-    """Process what the node has for ``conversation``. The members' identity logs are fetched first: the SDK
-    fetches the logs a commit needs once per commit, but learns which ones it needs one inbox at a time, so a
-    commit needing two logs the process has not seen (a removal read by a fresh process: the committer's and
-    the removed member's) would be passed over."""
-    if conversation.is_active:
-        await warm_identities(conversation.client, conversation.member_inbox_ids())
+    """Process what the node has for ``conversation``."""
     return await conversation.sync()
-
-
-async def warm_identities(client: Client, inbox_ids: Iterable[str]) -> None:
-    """Fetch these inboxes' identity logs into the client's cache (see :func:`sync`; a stream's messages are
-    processed the same way). Failures are left to the call that needs the logs to report."""
-    with contextlib.suppress(ApiCallError, MLSError):
-        await client.identities.fetch(client.api, sorted(set(inbox_ids)))
 
 
 def is_dm(conversation: ClientConversation) -> bool:
