@@ -3,6 +3,7 @@ CLI (real processes against a real node)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import grpc
@@ -62,9 +63,11 @@ async def test_the_cli_leaves_no_conversation_after_a_failed_send_or_group(
     assert code == 1 and "no identity log" in err and "Traceback" not in err
     code, _, err = await cli(node, home, "group", "half", bob["inbox_id"], NOBODY, check=False)
     assert code == 1 and "no identity log" in err and "Traceback" not in err
-    _, listing, _ = await cli(node, home, "list")
+    _, listing, _ = await cli(node, home, "list", "--json")
     assert listing.strip() == ""
-    _, out, _ = await cli(node, home, "send", bob["inbox_id"], "hello bob")
-    _, listing, _ = await cli(node, home, "list")
+    _, out, _ = await cli(node, home, "send", bob["inbox_id"], "hello bob", "--json")
+    _, listing, _ = await cli(node, home, "list", "--json")
     [line] = listing.strip().splitlines()  # only the DM that worked
-    assert line.startswith(f"{out.strip()}  dm with {bob['inbox_id']}")
+    entry = json.loads(line)
+    assert entry["conversation"] == json.loads(out)["conversation"]
+    assert entry["kind"] == "dm" and entry["peer_inbox_id"] == bob["inbox_id"]

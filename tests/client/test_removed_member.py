@@ -139,13 +139,17 @@ async def test_the_cli_of_a_removed_member_lists_reads_and_listens(node: Node, t
     renamed = await alice.create_group([bob["inbox_id"], carol.inbox_id], name="before")
     for group in (plain, renamed):
         await group.send_text(f"hello bob in {group.name}")
+
     async def listing() -> dict[str, tuple[str, bool]]:
         """``{conversation id: (name, active)}`` as ``list --json`` shows them."""
         _, out, _ = await cli(node, bob_home, "list", "--json")
         entries = [json.loads(line) for line in out.splitlines()]
         return {e["conversation"]: (e["name"], e["active"]) for e in entries}
 
-    assert await listing() == {plain.group_id.hex(): ("plain", True), renamed.group_id.hex(): ("before", True)}
+    assert await listing() == {
+        plain.group_id.hex(): ("plain", True),
+        renamed.group_id.hex(): ("before", True),
+    }
     await renamed.update_name("after")
     for group in (plain, renamed):
         await group.remove_members([bob["inbox_id"]])
