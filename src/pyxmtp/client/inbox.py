@@ -1,5 +1,6 @@
 """Managing an inbox from the client: linked accounts, the recovery identifier, installations, signatures with the
-installation key, inbox states and key-package statuses (node-sdk 6.0's identity API over libxmtp 1.10).
+installation key, inbox states, and (from :mod:`.key_package_status`) key-package statuses: node-sdk 6.0's identity
+API over libxmtp 1.10.
 
 Each function takes what it needs explicitly: an :class:`InboxContext` (``api``, ``identities``,
 ``installation``, ``inbox_id``, ``clock_ns``; a :class:`~pyxmtp.client.Client` has all five), or less.
@@ -38,7 +39,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pyxmtp.conversations.key_packages import validate_xmtp_key_package
 from pyxmtp.identity import builder
 from pyxmtp.identity.actions import RevokeAssociation
 from pyxmtp.identity.associations import apply_update, verify_update
@@ -50,16 +50,55 @@ from pyxmtp.identity.members import MemberIdentifier, MemberKind
 from pyxmtp.identity.signature_request import SignatureRequest, WireSigner
 from pyxmtp.identity.signatures import Signer, SmartContractWalletVerifier
 from pyxmtp.identity.state import AssociationState
-from pyxmtp.mls.errors import MLSError, ValidationError
-from pyxmtp.mls.key_package_validation import KeyPackageValidationError, parse_key_package
 
 from .api import NodeApi
 from .identity import IdentityCache
+from .key_package_status import (
+    KeyPackageLifetime,
+    KeyPackageReplyError,
+    KeyPackageStatus,
+    key_package_status,
+    key_package_statuses,
+)
+
+__all__ = [
+    "AccountAlreadyAssociated",
+    "GroupInstallations",
+    "IdentityAccess",
+    "InboxContext",
+    "InboxNotFound",
+    "InboxOperationError",
+    "InboxState",
+    "InstallationInfo",
+    "InstallationsUpdate",
+    "KeyPackageLifetime",
+    "KeyPackageReplyError",
+    "KeyPackageStatus",
+    "NotAMember",
+    "add_account",
+    "add_account_request",
+    "apply_signature_request",
+    "association_states",
+    "change_recovery_identifier",
+    "change_recovery_identifier_request",
+    "inbox_state",
+    "inbox_states",
+    "key_package_status",
+    "key_package_statuses",
+    "remove_account",
+    "remove_account_request",
+    "revoke_all_other_installations",
+    "revoke_all_other_installations_request",
+    "revoke_installations",
+    "revoke_installations_request",
+    "revoke_installations_with_signer",
+    "sign_with_installation_key",
+    "update_group_installations",
+    "verify_signed_with_installation_key",
+    "verify_signed_with_public_key",
+]
 
 AnySigner = Signer | WireSigner
-
-#: Installations asked about per FetchKeyPackages call by :func:`key_package_statuses` (replies stay a few MB).
-KEY_PACKAGE_STATUS_BATCH = 1000
 
 
 class InboxContext(Protocol):
@@ -131,10 +170,6 @@ class NotAMember(InboxOperationError):
         names = ", ".join(repr(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
         super().__init__(f"not members of inbox {inbox_id}: {names}")
         self.missing = list(missing)
-
-
-class KeyPackageReplyError(ValidationError):
-    """The node answered a FetchKeyPackages call with a different number of key packages than asked for."""
 
 
 # --- reading states -------------------------------------------------------------------------------------------
@@ -565,74 +600,3 @@ def verify_signed_with_public_key(text: str, signature: bytes, public_key: bytes
 def verify_signed_with_installation_key(ctx: InboxContext, text: str, signature: bytes) -> bool:
     """Whether this installation signed ``text`` (node-sdk ``verifySignedWithInstallationKey``)."""
     return verify_signed_with_public_key(text, signature, ctx.installation.public_key)
-
-
-# --- key packages ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPackageLifetime:
-    """A key package's validity window, Unix seconds (``not_after`` exclusive, as libxmtp checks it)."""
-
-    not_before: int
-    not_after: int
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPackageStatus:
-    """What the node holds for one installation (node-sdk ``KeyPackageStatus``): the lifetime of its current key
-    package, and why it cannot be used, if it cannot. ``lifetime`` is also given for a key package that only
-    its lifetime makes unusable (an expired one; libxmtp gives none then); it is None when there is no key
-    package or it does not verify."""
-
-    lifetime: KeyPackageLifetime | None
-    validation_error: str | None
-
-    @property
-    def valid(self) -> bool:
-        return self.validation_error is None
-
-
-def key_package_status(installation_id: bytes, data: bytes, now_s: int) -> KeyPackageStatus:
-    """The status of ``data``, served as ``installation_id``'s key package, at Unix time ``now_s``: every check
-    made before the installation is added to a group (signatures, XMTP credential, lifetime and its range)."""
-    if not data:
-        return KeyPackageStatus(None, "the node has no key package for this installation")
-    try:
-        _inbox_id, key, verified = validate_xmtp_key_package(data, now_s)
-    except KeyPackageValidationError as exc:
-        lifetime = None
-        if exc.check in ("lifetime", "lifetime_range"):  # checked last: everything else, signatures too, held
-            leaf_lifetime = parse_key_package(data).leaf_node.lifetime
-            if leaf_lifetime is not None:
-                lifetime = KeyPackageLifetime(leaf_lifetime.not_before, leaf_lifetime.not_after)
-        return KeyPackageStatus(lifetime, str(exc))
-    except MLSError as exc:
-        return KeyPackageStatus(None, str(exc))
-    if key != installation_id:
-        return KeyPackageStatus(
-            None, f"the node served installation {key.hex()}'s key package for {installation_id.hex()}"
-        )
-    window = verified.lifetime
-    return KeyPackageStatus(KeyPackageLifetime(window.not_before, window.not_after), None)
-
-
-async def key_package_statuses(
-    ctx: InboxContext, installation_ids: Sequence[bytes]
-) -> dict[bytes, KeyPackageStatus]:
-    """Each installation's current key package on the node, checked (node-sdk
-    ``getKeyPackageStatusesForInstallationIds``). :class:`KeyPackageReplyError` if the node answers for a
-    different number of installations than asked."""
-    wanted = list(dict.fromkeys(bytes(i) for i in installation_ids))
-    now_s = ctx.clock_ns() // 10**9
-    out: dict[bytes, KeyPackageStatus] = {}
-    for start in range(0, len(wanted), KEY_PACKAGE_STATUS_BATCH):
-        batch = wanted[start : start + KEY_PACKAGE_STATUS_BATCH]
-        packages = await ctx.api.fetch_key_packages(batch)
-        if len(packages) != len(batch):
-            raise KeyPackageReplyError(
-                f"FetchKeyPackages asked about {len(batch)} installations, the node answered {len(packages)}"
-            )
-        for installation_id, data in zip(batch, packages, strict=True):
-            out[installation_id] = key_package_status(installation_id, data, now_s)
-    return out
