@@ -53,50 +53,11 @@ from pyxmtp.identity.state import AssociationState
 
 from .api import NodeApi
 from .identity import IdentityCache
-from .key_package_status import (
-    KeyPackageLifetime,
-    KeyPackageReplyError,
-    KeyPackageStatus,
-    key_package_status,
-    key_package_statuses,
-)
-
-__all__ = [
-    "AccountAlreadyAssociated",
-    "GroupInstallations",
-    "IdentityAccess",
-    "InboxContext",
-    "InboxNotFound",
-    "InboxOperationError",
-    "InboxState",
-    "InstallationInfo",
-    "InstallationsUpdate",
-    "KeyPackageLifetime",
-    "KeyPackageReplyError",
-    "KeyPackageStatus",
-    "NotAMember",
-    "add_account",
-    "add_account_request",
-    "apply_signature_request",
-    "association_states",
-    "change_recovery_identifier",
-    "change_recovery_identifier_request",
-    "inbox_state",
-    "inbox_states",
-    "key_package_status",
-    "key_package_statuses",
-    "remove_account",
-    "remove_account_request",
-    "revoke_all_other_installations",
-    "revoke_all_other_installations_request",
-    "revoke_installations",
-    "revoke_installations_request",
-    "revoke_installations_with_signer",
-    "sign_with_installation_key",
-    "update_group_installations",
-    "verify_signed_with_installation_key",
-    "verify_signed_with_public_key",
-]
+from .key_package_status import KeyPackageLifetime as KeyPackageLifetime
+from .key_package_status import KeyPackageReplyError as KeyPackageReplyError
+from .key_package_status import KeyPackageStatus as KeyPackageStatus
+from .key_package_status import key_package_status as key_package_status
+from .key_package_status import key_package_statuses as key_package_statuses
 
 AnySigner = Signer | WireSigner
 
@@ -276,14 +237,19 @@ async def add_account_request(
 
     :class:`AccountAlreadyAssociated` if the account already has an inbox (this one; or another one, unless
     ``allow_inbox_reassign``: the account then moves here and leaves that inbox unreachable by it)."""
+    state = await _own_state(ctx)
+    return await _add_account(ctx, state, new_identifier, allow_inbox_reassign, scw_verifier)
+
+
+async def _add_account(
+    ctx: InboxContext,
+    state: AssociationState,
+    new_identifier: MemberIdentifier,
+    allow_inbox_reassign: bool,
+    scw_verifier: SmartContractWalletVerifier | None,
+) -> SignatureRequest:
     if not new_identifier.is_identifier:
         raise ValueError("an account is an Ethereum address or a passkey")
-    if new_identifier.kind is MemberKind.ETHEREUM:
-        found = await ctx.api.get_inbox_ids([(new_identifier.address, new_identifier.identifier_kind())])
-        current = found.get(new_identifier.address)
-        if current is not None and (current == ctx.inbox_id or not allow_inbox_reassign):
-            raise AccountAlreadyAssociated(new_identifier, current, this_inbox=current == ctx.inbox_id)
-    state = await _own_state(ctx)
     if state.get(new_identifier) is not None:
         raise AccountAlreadyAssociated(new_identifier, ctx.inbox_id, this_inbox=True)
     installation = ctx.installation.identifier
@@ -291,6 +257,11 @@ async def add_account_request(
         raise InboxOperationError(
             f"installation {installation} is not (or no longer) a member of inbox {ctx.inbox_id}"
         )
+    if new_identifier.kind is MemberKind.ETHEREUM:  # the node indexes addresses only, as xmtp-node-go
+        found = await ctx.api.get_inbox_ids([(new_identifier.address, new_identifier.identifier_kind())])
+        current = found.get(new_identifier.address)
+        if current is not None and (current == ctx.inbox_id or not allow_inbox_reassign):
+            raise AccountAlreadyAssociated(new_identifier, current, this_inbox=current == ctx.inbox_id)
     request = builder.add_account_request(
         ctx.inbox_id,
         new_identifier,
@@ -312,9 +283,19 @@ async def remove_account_request(
     """Unlink a wallet or passkey (node-sdk ``unsafe_removeAccountSignatureRequest``), to be signed by the
     recovery identifier. It also revokes every installation that account registered: if this installation is
     one of them, :class:`InboxOperationError` unless ``allow_self_revocation``."""
+    state = await _own_state(ctx)
+    return _remove_account(ctx, state, identifier, allow_self_revocation, scw_verifier)
+
+
+def _remove_account(
+    ctx: InboxContext,
+    state: AssociationState,
+    identifier: MemberIdentifier,
+    allow_self_revocation: bool,
+    scw_verifier: SmartContractWalletVerifier | None,
+) -> SignatureRequest:
     if not identifier.is_identifier:
         raise ValueError("an account is an Ethereum address or a passkey; revoke installations by id")
-    state = await _own_state(ctx)
     if state.get(identifier) is None:
         raise NotAMember(ctx.inbox_id, [identifier])
     registered = {m.identifier for m in state.members_by_parent(identifier)}
@@ -373,7 +354,12 @@ async def revoke_all_other_installations_request(
     """Revoke every installation of this inbox but this one (node-sdk
     ``unsafe_revokeAllOtherInstallationsSignatureRequest``), to be signed by the recovery identifier; None when
     there is no other."""
-    state = await _own_state(ctx)
+    return _revoke_all_others(ctx, await _own_state(ctx), scw_verifier)
+
+
+def _revoke_all_others(
+    ctx: InboxContext, state: AssociationState, scw_verifier: SmartContractWalletVerifier | None
+) -> SignatureRequest | None:
     others = [i for i in state.installations() if i != ctx.installation.public_key]
     if not others:
         return None
@@ -388,9 +374,17 @@ async def change_recovery_identifier_request(
 ) -> SignatureRequest:
     """Make ``new_identifier`` (a wallet or passkey, member or not) the recovery identifier (node-sdk
     ``unsafe_changeRecoveryIdentifierSignatureRequest``), to be signed by the current one."""
+    return _change_recovery(ctx, await _own_state(ctx), new_identifier, scw_verifier)
+
+
+def _change_recovery(
+    ctx: InboxContext,
+    state: AssociationState,
+    new_identifier: MemberIdentifier,
+    scw_verifier: SmartContractWalletVerifier | None,
+) -> SignatureRequest:
     if not new_identifier.is_identifier:
         raise ValueError("the recovery identifier is an Ethereum address or a passkey")
-    state = await _own_state(ctx)
     return builder.change_recovery_request(
         ctx.inbox_id,
         state.recovery_identifier,
@@ -420,9 +414,10 @@ async def apply_signature_request(
     scw_verifier: SmartContractWalletVerifier | None = None,
 ) -> AssociationState:
     """Publish a fully signed request and return the inbox's state with it (node-sdk
-    ``unsafe_applySignatureRequest``). Checked first as the node will check it (see the module docstring):
-    :class:`~pyxmtp.identity.errors.SignatureRequestError` (``missing_signer``) if a signature is missing, the
-    identity layer's error naming the broken rule or bound otherwise; nothing is published then."""
+    ``unsafe_applySignatureRequest``). Checked first, against the inbox's latest state, as the node will check
+    it (see the module docstring): :class:`~pyxmtp.identity.errors.SignatureRequestError` (``missing_signer``)
+    if a signature is missing, the identity layer's error naming the broken rule or bound otherwise; nothing is
+    published then."""
     return await _apply(ctx.api, ctx.identities, request, scw_verifier)
 
 
@@ -431,11 +426,14 @@ async def _apply(
     identities: IdentityCache,
     request: SignatureRequest,
     scw_verifier: SmartContractWalletVerifier | None,
+    state: AssociationState | None = None,
 ) -> AssociationState:
+    """Check, publish, read back; ``state``: the inbox's state the request was just built on (else fetched)."""
     update = request.build_identity_update()
     verifier = scw_verifier if scw_verifier is not None else request.scw_verifier
     inbox_id = request.inbox_id
-    state = (await association_states(api, identities, [inbox_id]))[inbox_id]
+    if state is None:
+        state = (await association_states(api, identities, [inbox_id]))[inbox_id]
     check_update_shape(update)
     verified = verify_update(update, scw_verifier=verifier)
     if all(state.has_seen(raw) for raw in verified.signer_bytes()):
@@ -449,10 +447,6 @@ async def _apply(
     return latest
 
 
-def _sign(request: SignatureRequest, signer: AnySigner) -> None:
-    request.sign_with(signer)
-
-
 async def add_account(
     ctx: InboxContext,
     new_signer: AnySigner,
@@ -462,11 +456,10 @@ async def add_account(
 ) -> AssociationState:
     """Link ``new_signer``'s wallet or passkey to this inbox in one call (node-sdk ``unsafe_addAccount``): the
     installation key and the new account sign. See :func:`add_account_request`."""
-    request = await add_account_request(
-        ctx, new_signer.identifier, allow_inbox_reassign=allow_inbox_reassign, scw_verifier=scw_verifier
-    )
-    _sign(request, new_signer)
-    return await _apply(ctx.api, ctx.identities, request, scw_verifier)
+    state = await _own_state(ctx)
+    request = await _add_account(ctx, state, new_signer.identifier, allow_inbox_reassign, scw_verifier)
+    request.sign_with(new_signer)
+    return await _apply(ctx.api, ctx.identities, request, scw_verifier, state)
 
 
 async def remove_account(
@@ -479,13 +472,13 @@ async def remove_account(
 ) -> AssociationState:
     """Unlink an account, signed by the recovery identifier (node-sdk ``removeAccount``); see
     :func:`remove_account_request`. A signer that is not the recovery identifier is refused before anything is
-    signed (:class:`~pyxmtp.identity.errors.AssociationError`, ``missing_existing_member``)."""
-    _require_recovery(await _own_state(ctx), recovery_signer.identifier)
-    request = await remove_account_request(
-        ctx, identifier, allow_self_revocation=allow_self_revocation, scw_verifier=scw_verifier
-    )
-    _sign(request, recovery_signer)
-    return await _apply(ctx.api, ctx.identities, request, scw_verifier)
+    signed (:class:`~pyxmtp.identity.errors.AssociationError`, ``missing_existing_member``), as by every
+    function here that needs it."""
+    state = await _own_state(ctx)
+    _require_recovery(state, recovery_signer.identifier)
+    request = _remove_account(ctx, state, identifier, allow_self_revocation, scw_verifier)
+    request.sign_with(recovery_signer)
+    return await _apply(ctx.api, ctx.identities, request, scw_verifier, state)
 
 
 async def revoke_installations(
@@ -500,8 +493,8 @@ async def revoke_installations(
     state = await _own_state(ctx)
     _require_recovery(state, recovery_signer.identifier)
     request = _revoke_installations(ctx.inbox_id, state, installation_ids, ctx.clock_ns(), scw_verifier)
-    _sign(request, recovery_signer)
-    return await _apply(ctx.api, ctx.identities, request, scw_verifier)
+    request.sign_with(recovery_signer)
+    return await _apply(ctx.api, ctx.identities, request, scw_verifier, state)
 
 
 async def revoke_all_other_installations(
@@ -511,11 +504,11 @@ async def revoke_all_other_installations(
     ``revokeAllOtherInstallations``); when there is no other, nothing is published."""
     state = await _own_state(ctx)
     _require_recovery(state, recovery_signer.identifier)
-    request = await revoke_all_other_installations_request(ctx, scw_verifier=scw_verifier)
+    request = _revoke_all_others(ctx, state, scw_verifier)
     if request is None:
         return state
-    _sign(request, recovery_signer)
-    return await _apply(ctx.api, ctx.identities, request, scw_verifier)
+    request.sign_with(recovery_signer)
+    return await _apply(ctx.api, ctx.identities, request, scw_verifier, state)
 
 
 async def change_recovery_identifier(
@@ -527,10 +520,11 @@ async def change_recovery_identifier(
 ) -> AssociationState:
     """Make ``new_identifier`` the recovery identifier, signed by the current one (node-sdk
     ``changeRecoveryIdentifier``). From then on only ``new_identifier`` can revoke or change it again."""
-    _require_recovery(await _own_state(ctx), recovery_signer.identifier)
-    request = await change_recovery_identifier_request(ctx, new_identifier, scw_verifier=scw_verifier)
-    _sign(request, recovery_signer)
-    return await _apply(ctx.api, ctx.identities, request, scw_verifier)
+    state = await _own_state(ctx)
+    _require_recovery(state, recovery_signer.identifier)
+    request = _change_recovery(ctx, state, new_identifier, scw_verifier)
+    request.sign_with(recovery_signer)
+    return await _apply(ctx.api, ctx.identities, request, scw_verifier, state)
 
 
 async def revoke_installations_with_signer(
@@ -549,8 +543,8 @@ async def revoke_installations_with_signer(
     state = (await association_states(api, identities, [inbox_id]))[inbox_id]
     _require_recovery(state, recovery_signer.identifier)
     request = _revoke_installations(inbox_id, state, installation_ids, clock_ns(), scw_verifier)
-    _sign(request, recovery_signer)
-    return await _apply(api, identities, request, scw_verifier)
+    request.sign_with(recovery_signer)
+    return await _apply(api, identities, request, scw_verifier, state)
 
 
 @dataclass
