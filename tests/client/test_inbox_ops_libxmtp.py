@@ -320,9 +320,7 @@ async def test_a_new_recovery_address_is_libxmtps_too_and_the_old_one_cannot_rev
     with pytest.raises(AssociationError) as err:  # refused by our client
         await revoke_installations(phone, wallet, [laptop.installation_id])
     assert err.value.rule == "missing_existing_member"
-    request = v.revoke_installations(
-        api, ident(wallet.address), phone.inbox_id, [laptop.installation_id]
-    )
+    request = v.revoke_installations(api, ident(wallet.address), phone.inbox_id, [laptop.installation_id])
     await request.add_ecdsa_signature(wallet.sign(await request.signature_text()))
     with pytest.raises(v.FfiError):  # and by the node, when libxmtp publishes it
         await v.apply_signature_request(api, request)
@@ -330,9 +328,7 @@ async def test_a_new_recovery_address_is_libxmtps_too_and_the_old_one_cannot_rev
     assert set(own.installation_ids) == {phone.installation_id, laptop.installation_id}
 
     # the new recovery address revokes, through libxmtp; our client sees it
-    request = v.revoke_installations(
-        api, ident(recovery.address), phone.inbox_id, [laptop.installation_id]
-    )
+    request = v.revoke_installations(api, ident(recovery.address), phone.inbox_id, [laptop.installation_id])
     await request.add_ecdsa_signature(recovery.sign(await request.signature_text()))
     await v.apply_signature_request(api, request)
     [own] = await inbox_states(phone, [phone.inbox_id], refresh=True)
