@@ -152,12 +152,40 @@ async def test_socks5h_leaves_the_name_to_the_proxy(
     assert peers.take() == []
 
 
-async def test_an_http_connect_proxy(node: Node, proxy: SocksProxy, caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_http_connect_proxy(
+    node: Node, proxy: SocksProxy, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """http:// is gRPC's own CONNECT support: calls reach the node from the proxy's address; a dead proxy or
+    refused credentials are typed errors without the password."""
+    for name in ("no_grpc_proxy", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
     peers = Peers(caplog)
     async with NodeApi(f"localhost:{node.port}", proxy=proxy.url("http"), timeout=10) as api:
-        for _ in range(3):
+        for _ in range(10):
             await api.get_inbox_ids([("0x" + "22" * 20, ETHEREUM)])
-    assert peers.take() == [PROXY_SOURCE] * 3
+    assert peers.take() == [PROXY_SOURCE] * 10
+
+    dead = f"http://alice:{PASSWORD}@127.0.0.1:{free_port()}"
+    for url, why in ((dead, "Connection refused"), (proxy.url("http", password="wrong"), "407")):
+        async with NodeApi(node.address, proxy=url, timeout=10) as api:
+            with pytest.raises(ProxyCallError) as caught:
+                await api.get_inbox_ids([("0x" + "22" * 20, ETHEREUM)])
+        assert why in caught.value.reason and caught.value.proxy.startswith("http://***@127.0.0.1:")
+        assert PASSWORD not in _shown(caught.value)
+    assert peers.take() == []
+
+
+async def test_an_http_connect_proxy_is_refused_where_grpc_would_go_around_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("no_grpc_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "localhost")
+    with pytest.raises(TransportConfigError, match="no_proxy is set"):
+        make_channel("localhost:5556", proxy="http://127.0.0.1:8080")
+    monkeypatch.delenv("no_proxy")
+    with pytest.raises(TransportConfigError, match="one node address"):
+        make_channel(["127.0.0.1:1", "127.0.0.1:2"], proxy="http://127.0.0.1:8080")
 
 
 def _shown(exc: BaseException) -> str:

@@ -97,7 +97,7 @@ class NodeApi:
 
     def _error(self, name: str, exc: grpc.aio.AioRpcError) -> ApiCallError:
         """The call's error; a :class:`ProxyCallError` when the proxy is why the node could not be reached."""
-        failure = self._transport.proxy_failure()
+        failure = self._transport.proxy_failure(exc.details() or "")
         if failure is not None and exc.code() in (
             grpc.StatusCode.UNAVAILABLE,
             grpc.StatusCode.DEADLINE_EXCEEDED,

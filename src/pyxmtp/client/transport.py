@@ -7,19 +7,21 @@ one comma-separated string) and an optional proxy URL (``socks5h://[user:pass@]h
 the node's name, ``socks5://``: we resolve it, ``http://``: an HTTP CONNECT proxy), and returns a
 :class:`Transport`: the channel and what must be closed with it.
 
-Without a proxy, gRPC does everything: one name is resolved by gRPC's DNS resolver, several IP addresses become
-gRPC's ``ipv4:``/``ipv6:`` multi-address target, and gRPC's ``round_robin`` policy spreads calls over every
-address that answers and reconnects to those that fall away; read calls that fail UNAVAILABLE are retried by gRPC
-(:data:`RETRIED_METHODS`), on another node when one is down.
+Without a proxy, gRPC does everything. One ``host:port`` keeps gRPC's default policy (pick_first: the first of the
+name's addresses that answers, the next one when it fails; a channel left idle while its node restarts connects
+again at once on its next call). Several IP addresses become gRPC's ``ipv4:``/``ipv6:`` multi-address target under
+gRPC's ``round_robin`` policy, which spreads calls over every address that answers and reconnects to those that
+fall away; so does a gRPC target URI given as it is (``dns:///name:port`` balances over all the records of a
+name). Read calls that fail UNAVAILABLE are retried by gRPC (:data:`RETRIED_METHODS`), on another node when one
+is down.
 
-gRPC itself cannot speak SOCKS (grpc/grpc#7526; its ``grpc.http_proxy`` setting ignores a ``socks5h://`` URL and
-connects directly), and its HTTP CONNECT support breaks on multi-address targets. So with a proxy, the channel
-connects to a relay of ours instead: a Unix socket in a fresh owner-only directory (no other local user can
-connect to it; a loopback TCP port where there are no Unix sockets), where every connection gRPC opens is
-carried through one proxy connection (python-socks) to one of the node addresses. The relay tries the addresses
-in turn from the one that last worked, so a dead node is skipped and gRPC's reconnection lands on a live one.
-The channel keeps the node's name as its authority, so TLS still checks the node's certificate (and sends the
-node's name as SNI, as a direct connection would) and the node sees the same ``:authority``.
+An HTTP CONNECT proxy is gRPC's own ``grpc.http_proxy`` (one node address; refused while ``no_proxy`` is set,
+as gRPC would then connect directly to the names it lists). gRPC cannot speak SOCKS (grpc/grpc#7526; its
+``grpc.http_proxy`` ignores a ``socks5h://`` URL and connects directly), so with a SOCKS5 proxy the channel
+connects to our relay (:mod:`.socks_relay`), which carries each connection through the proxy to the first node
+address that answers. The channel keeps the node's name as its authority, so TLS still checks the node's
+certificate (and sends the node's name as SNI, as a direct connection would) and the node sees the same
+``:authority``.
 
 What the node sees through a proxy: the proxy's address, never ours. What the local network sees: a connection to
 the proxy only; with ``socks5h://`` no DNS query either (``socks5://`` resolves the node's name here). What stays
@@ -32,39 +34,38 @@ proxy URL is never shown (:class:`ProxyUrl` prints ``***``) nor logged.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import logging
 import os
-import random
 import re
-import shutil
-import socket
-import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import grpc
-from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
-from python_socks.async_.asyncio import Proxy
 
 from pyxmtp.proto.identity.api.v1 import identity_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2
+
+from .socks_relay import ProxyFailure, SocksRelay
+
+__all__ = [
+    "NodeAddress",
+    "ProxyFailure",
+    "ProxyUrl",
+    "Transport",
+    "TransportConfigError",
+    "make_channel",
+    "parse_address",
+    "parse_addresses",
+]
 
 log = logging.getLogger("pyxmtp.client.transport")
 
 #: At most this many node addresses in one channel.
 MAX_ADDRESSES = 64
-#: The relay carries at most this many connections at once (gRPC opens one per channel, a few while reconnecting).
-MAX_RELAYED_CONNECTIONS = 16
-_RELAY_CHUNK = 256 * 1024
-#: What gRPC may send before a node answers, kept to send again to the next address (HTTP/2 flow control keeps
-#: it near 64 KiB; a TLS hello is far less).
-MAX_REPLAY_BYTES = 1024 * 1024
 _GRPC_URI = re.compile(r"^(dns|ipv4|ipv6|unix|unix-abstract|vsock):(?!\d+$)")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
 
@@ -221,247 +222,42 @@ class ProxyUrl:
         return text.replace(self.password, "***") if self.password else text
 
 
-@dataclass(frozen=True, slots=True)
-class ProxyFailure:
-    """Why the last connection through the proxy failed: ``proxy`` (printed without password), the node
-    ``address`` tried last, and the ``reason``."""
-
-    proxy: str
-    address: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"through the proxy {self.proxy} to {self.address}: {self.reason}"
-
-
-_Pair = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-# --- the relay ------------------------------------------------------------------------------------------------
-class _Relay:
-    """Listens where only this user can connect; carries each accepted connection through one proxy connection to
-    a node address (see the module docstring). Needs the running event loop."""
-
-    def __init__(self, proxy: ProxyUrl, addresses: Sequence[NodeAddress], connect_timeout: float) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise TransportConfigError(
-                "a proxied channel is made inside the running asyncio event loop"
-            ) from None
-        self.proxy = proxy
-        self.addresses = list(addresses)
-        self.connect_timeout = connect_timeout
-        self._client = Proxy(
-            ProxyType.HTTP if proxy.kind == "http" else ProxyType.SOCKS5,
-            proxy.host,
-            proxy.port,
-            username=proxy.username,
-            password=proxy.password,
-            rdns=proxy.kind != "socks5",  # socks5h and CONNECT: the proxy resolves the node's name
-            loop=loop,
-        )
-        self._preferred = random.randrange(len(self.addresses))  # spread many clients' first connections
-        self._failure: ProxyFailure | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
-        self._dir: str | None = None
-        sock = self._listen()
-        self._server_start = loop.create_task(self._start(sock))
-
-    def _listen(self) -> socket.socket:
-        if hasattr(socket, "AF_UNIX") and sys.platform != "win32":
-            self._dir = tempfile.mkdtemp(prefix="pyxmtp-proxy-")  # mode 0700: only this user connects
-            path = os.path.join(self._dir, "s")
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.bind(path)
-            except OSError:
-                sock.close()
-                shutil.rmtree(self._dir, ignore_errors=True)
-                raise
-            self.target = f"unix:{path}"
-        else:  # no Unix sockets: loopback TCP (other local users could connect to the port)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            self.target = f"ipv4:127.0.0.1:{sock.getsockname()[1]}"
-        sock.listen(MAX_RELAYED_CONNECTIONS)
-        sock.setblocking(False)
-        return sock
-
-    async def _start(self, sock: socket.socket) -> asyncio.Server:
-        if sock.family == socket.AF_INET:
-            return await asyncio.start_server(self._accepted, sock=sock)
-        return await asyncio.start_unix_server(self._accepted, sock=sock)
-
-    @property
-    def failure(self) -> ProxyFailure | None:
-        return self._failure
-
-    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            if self._closed or len(self._tasks) > MAX_RELAYED_CONNECTIONS:
-                return
-            upstream = await self._reach_node(reader, writer)
-            if upstream is None:
-                return
-            try:
-                await _splice((reader, writer), upstream)
-            finally:
-                upstream[1].close()
-        except OSError as exc:
-            log.debug("a relayed connection through %s ended: %s", self.proxy, self.proxy.scrub(str(exc)))
-        except asyncio.CancelledError:
-            if not self._closed:
-                raise
-            # closed by close(): end quietly (asyncio's server logs a callback task that ends cancelled)
-        finally:
-            writer.close()
-            self._tasks.discard(task)
-
-    async def _reach_node(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Pair | None:
-        """A proxy connection to the first node address whose node answers, trying them in turn from the one that
-        last worked. A connection counts once the node has sent its first bytes (its HTTP/2 settings, or its TLS
-        hello): a proxy may say it connected and then close (pproxy does), a node may die. What gRPC sent until
-        then goes again to the next address: no node read it, as a node speaks (or answers the TLS hello) before
-        it reads a request."""
-        sent = bytearray()
-        count = len(self.addresses)
-        for step in range(count):
-            index = (self._preferred + step) % count
-            address = self.addresses[index]
-            try:
-                sock = await self._client.connect(address.host, address.port, timeout=self.connect_timeout)
-            except ProxyTimeoutError:  # the proxy is slow, or its way to this node is (Tor)
-                self._fail(address, f"no connection through the proxy within {self.connect_timeout:g} s")
-                continue
-            except ProxyConnectionError as exc:
-                cause = exc.__cause__
-                why = cause.strerror if isinstance(cause, OSError) and cause.strerror else "no connection"
-                self._fail(address, f"the proxy is unreachable ({why})")
-                return None  # the proxy itself is away: other addresses would not fare better
-            except ProxyError as exc:  # the proxy answered: it refused us, or could not reach this node
-                self._fail(address, f"the proxy refused: {exc or 'it closed the connection'}")
-                continue
-            except socket.gaierror as exc:  # socks5://: our resolver does not know the name
-                self._fail(
-                    address, f"cannot resolve {address.host} here ({exc}); socks5h:// has the proxy do it"
-                )
-                continue
-            except OSError as exc:  # the proxy reset the connection during its handshake
-                self._fail(address, f"the connection to the proxy failed ({exc.strerror or exc})")
-                return None
-            try:
-                upstream = await asyncio.open_connection(sock=sock, limit=_RELAY_CHUNK)
-            except OSError:
-                sock.close()
-                raise
-            upstream[1].write(bytes(sent))
-            answer = await self._first_answer(reader, upstream, sent)
-            if answer:
-                writer.write(answer)
-                self._preferred = index
-                self._failure = None
-                log.debug("connected to %s through %s", address, self.proxy)
-                return upstream
-            upstream[1].close()
-            if answer is None:  # gRPC closed its side, or sent more than can be kept for another address
-                return None
-            self._fail(address, "the connection through the proxy closed before the node answered")
-        return None
-
-    async def _first_answer(
-        self, reader: asyncio.StreamReader, upstream: _Pair, sent: bytearray
-    ) -> bytes | None:
-        """The node's first bytes (b"" if the connection to it fails, or it stays silent for the connect timeout),
-        passing on what gRPC sends meanwhile and keeping it in ``sent``; None if gRPC closed first (or sent more
-        than :data:`MAX_REPLAY_BYTES`: that could not go to another address)."""
-
-        async def forward() -> None:
-            while data := await reader.read(_RELAY_CHUNK):
-                if len(sent) + len(data) > MAX_REPLAY_BYTES:
-                    return
-                sent.extend(data)
-                upstream[1].write(data)
-                await upstream[1].drain()  # an error here is the node's side failing
-
-        forwarding = asyncio.ensure_future(forward())
-        answering = asyncio.ensure_future(upstream[0].read(_RELAY_CHUNK))
-        try:
-            await asyncio.wait(
-                (forwarding, answering), timeout=self.connect_timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            if answering.done():
-                return b"" if answering.exception() is not None else answering.result()
-            if forwarding.done():
-                return b"" if forwarding.exception() is not None else None
-            return b""
-        finally:
-            for task in (forwarding, answering):
-                task.cancel()
-            await asyncio.gather(forwarding, answering, return_exceptions=True)
-
-    def _fail(self, address: NodeAddress, reason: str) -> None:
-        self._failure = ProxyFailure(str(self.proxy), str(address), self.proxy.scrub(reason))
-        log.info("cannot reach the node %s", self._failure)
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            server: asyncio.Server | None = await self._server_start
-        except OSError:
-            server = None
-        if server is not None:
-            server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-
-
-async def _splice(a: _Pair, b: _Pair) -> None:
-    """Copy bytes both ways until either side ends (an HTTP/2 connection is over when one side closes)."""
-
-    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while data := await reader.read(_RELAY_CHUNK):
-            writer.write(data)
-            await writer.drain()
-
-    tasks = [asyncio.ensure_future(pump(a[0], b[1])), asyncio.ensure_future(pump(b[0], a[1]))]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
 # --- the channel ----------------------------------------------------------------------------------------------
 class Transport:
-    """A channel to the node (:attr:`channel`) and, with a proxy, the relay that closes with it."""
+    """A channel to the node (:attr:`channel`) and, with a SOCKS5 proxy, the relay that closes with it."""
 
-    def __init__(self, channel: grpc.aio.Channel, description: str, relay: _Relay | None = None) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        description: str,
+        *,
+        relay: SocksRelay | None = None,
+        connect_proxy: tuple[ProxyUrl, NodeAddress] | None = None,
+    ) -> None:
         self.channel = channel
         self.description = description
         self._relay = relay
+        self._connect_proxy = connect_proxy  # an HTTP CONNECT proxy, gRPC's own, and the node behind it
 
     @property
     def relay_target(self) -> str | None:
         """Where the relay listens for the channel (``unix:/tmp/pyxmtp-proxy-.../s``); None without a proxy."""
         return self._relay.target if self._relay is not None else None
 
-    def proxy_failure(self) -> ProxyFailure | None:
+    def proxy_failure(self, details: str = "") -> ProxyFailure | None:
         """Why the last connection through the proxy failed, if it did (None once one succeeds; always None
-        without a proxy)."""
-        return self._relay.failure if self._relay is not None else None
+        without a proxy). For gRPC's own HTTP CONNECT, ``details`` of the failed call say why when the channel
+        cannot connect."""
+        if self._relay is not None:
+            return self._relay.failure
+        if self._connect_proxy is None:
+            return None
+        if self.channel.get_state() != grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+            return None  # connected: an UNAVAILABLE status is the node's own
+        proxy, address = self._connect_proxy
+        return ProxyFailure(
+            str(proxy), str(address), proxy.scrub(f"no connection through the proxy ({details})")
+        )
 
     async def close(self) -> None:
         await self.channel.close()
@@ -508,7 +304,7 @@ def make_channel(
     if proxy is None:
         _warn_ignored_socks_environment()
         if len(nodes) == 1:
-            return _channel(str(first), credentials, options, names, balanced=True)
+            return _channel(str(first), credentials, options, names, balanced=False)
         versions = {a.ip_version for a in nodes}
         if versions == {4}:
             target = "ipv4:" + ",".join(map(str, nodes))
@@ -521,10 +317,47 @@ def make_channel(
             )
         return _channel(target, credentials, options, names, balanced=True)
     proxy_url = proxy if isinstance(proxy, ProxyUrl) else ProxyUrl.parse(proxy)
-    relay = _Relay(proxy_url, nodes, connect_timeout)
+    if proxy_url.kind == "http":
+        return _connect_channel(proxy_url, nodes, credentials, options, f"{names} via {proxy_url}")
+    try:
+        relay = SocksRelay(proxy_url, nodes, connect_timeout)
+    except RuntimeError:  # no running event loop
+        raise TransportConfigError(
+            "a proxied channel is made inside the running asyncio event loop"
+        ) from None
     options.append(("grpc.enable_http_proxy", 0))  # never gRPC's own proxy (http_proxy in the environment)
     return _channel(
         relay.target, credentials, options, f"{names} via {proxy_url}", balanced=False, relay=relay
+    )
+
+
+def _connect_channel(
+    proxy: ProxyUrl,
+    nodes: list[NodeAddress],
+    credentials: grpc.ChannelCredentials | None,
+    options: list[tuple[str, object]],
+    description: str,
+) -> Transport:
+    """gRPC's own HTTP CONNECT support: it keeps the bytes a node sends right behind the proxy's answer (a gRPC
+    node speaks first), which python-socks's CONNECT may read away with the answer. gRPC sends the node's name
+    to the proxy (no DNS query here) and takes one node address."""
+    if len(nodes) > 1:
+        raise TransportConfigError(
+            "an HTTP CONNECT proxy takes one node address; several go through socks5h://"
+        )
+    for name in ("no_grpc_proxy", "no_proxy", "NO_PROXY"):
+        if os.environ.get(name):
+            raise TransportConfigError(
+                f"${name} is set: gRPC would connect directly to the names it lists, around the HTTP proxy "
+                "(unset it, or use socks5h://)"
+            )
+    credentials_part = ""
+    if proxy.username is not None and proxy.password is not None:
+        credentials_part = f"{quote(proxy.username, safe='')}:{quote(proxy.password, safe='')}@"
+    host = f"[{proxy.host}]" if ":" in proxy.host else proxy.host
+    options.append(("grpc.http_proxy", f"http://{credentials_part}{host}:{proxy.port}"))
+    return _channel(
+        str(nodes[0]), credentials, options, description, balanced=False, connect_proxy=(proxy, nodes[0])
     )
 
 
@@ -547,7 +380,8 @@ def _channel(
     description: str,
     *,
     balanced: bool,
-    relay: _Relay | None = None,
+    relay: SocksRelay | None = None,
+    connect_proxy: tuple[ProxyUrl, NodeAddress] | None = None,
 ) -> Transport:
     config: dict[str, object] = {
         "methodConfig": [{"name": list(RETRIED_METHODS), "retryPolicy": _RETRY_POLICY}]
@@ -559,4 +393,4 @@ def _channel(
         channel = grpc.aio.insecure_channel(target, options=options)
     else:
         channel = grpc.aio.secure_channel(target, credentials, options=options)
-    return Transport(channel, description, relay)
+    return Transport(channel, description, relay=relay, connect_proxy=connect_proxy)
