@@ -17,6 +17,8 @@ from pyxmtp.proto.identity.api.v1 import identity_pb2, identity_pb2_grpc
 from pyxmtp.proto.identity.associations import association_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2, mls_pb2_grpc
 
+from .transport import ProxyFailure, make_channel
+
 PAGE_SIZE = 100
 #: The largest request the client sends: the node's own receive limit (xmtp-node-go's ``--max-msg-size``, 50 MiB).
 MAX_SEND_BYTES = 50 * 1024 * 1024
@@ -39,27 +41,47 @@ class ApiCallError(Exception):
         self.details = details
 
 
+class ProxyCallError(ApiCallError):
+    """An RPC failed because the node could not be reached through the proxy: ``proxy`` (printed without its
+    password), the node ``address`` tried last and the ``reason`` (the proxy unreachable, our credentials refused,
+    no node reachable through it)."""
+
+    def __init__(self, method: str, code: grpc.StatusCode, failure: ProxyFailure) -> None:
+        super().__init__(method, code, str(failure))
+        self.proxy = failure.proxy
+        self.address = failure.address
+        self.reason = failure.reason
+
+
 class NodeApi:
-    """One node, over one channel (``address`` as ``host:port``; plaintext unless ``credentials`` are given)."""
+    """The node, over one channel (:func:`~.transport.make_channel`): ``address`` as ``host:port``, ``http://`` or
+    ``https://host:port``, or several of them (a list or comma-separated: gRPC's round_robin over them);
+    plaintext unless ``credentials`` are given or the addresses say ``https://``; through ``proxy``
+    (``socks5h://[user:pass@]host:port``, ``socks5://``, ``http://``) if given."""
 
     def __init__(
-        self, address: str, *, credentials: grpc.ChannelCredentials | None = None, timeout: float = 30.0
+        self,
+        address: str | Sequence[str],
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout: float = 30.0,
+        proxy: str | None = None,
     ) -> None:
-        self.address = address
+        self.address = address if isinstance(address, str) else ",".join(address)
         self.timeout = timeout
         options = [
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
         ]
-        if credentials is None:
-            self._channel = grpc.aio.insecure_channel(address, options=options)
-        else:
-            self._channel = grpc.aio.secure_channel(address, credentials, options=options)
+        self._transport = make_channel(
+            address, credentials=credentials, proxy=proxy, options=options, connect_timeout=timeout
+        )
+        self._channel = self._transport.channel
         self._mls = mls_pb2_grpc.MlsApiStub(self._channel)
         self._identity = identity_pb2_grpc.IdentityApiStub(self._channel)
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._transport.close()
 
     async def __aenter__(self) -> NodeApi:
         return self
@@ -71,7 +93,17 @@ class NodeApi:
         try:
             return await method(request, timeout=self.timeout)  # type: ignore[operator]
         except grpc.aio.AioRpcError as exc:
-            raise ApiCallError(name, exc.code(), exc.details() or "") from exc
+            raise self._error(name, exc) from exc
+
+    def _error(self, name: str, exc: grpc.aio.AioRpcError) -> ApiCallError:
+        """The call's error; a :class:`ProxyCallError` when the proxy is why the node could not be reached."""
+        failure = self._transport.proxy_failure(exc.details() or "")
+        if failure is not None and exc.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        ):
+            return ProxyCallError(name, exc.code(), failure)
+        return ApiCallError(name, exc.code(), exc.details() or "")
 
     # --- identity -----------------------------------------------------------------------------------------
     async def get_inbox_ids(
@@ -216,7 +248,7 @@ class NodeApi:
             async for message in call:
                 yield message
         except grpc.aio.AioRpcError as exc:
-            raise ApiCallError(name, exc.code(), exc.details() or "") from exc
+            raise self._error(name, exc) from exc
         finally:
             call.cancel()
 

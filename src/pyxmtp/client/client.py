@@ -109,7 +109,7 @@ class Client:
     @classmethod
     async def create(
         cls,
-        address: str,
+        address: str | Sequence[str],
         owner: Signer,
         *,
         db_path: str | Path | None = None,
@@ -118,12 +118,22 @@ class Client:
         rng: Callable[[int], bytes] = os.urandom,
         clock_ns: Callable[[], int] = time.time_ns,
         credentials: grpc.ChannelCredentials | None = None,
+        proxy: str | None = None,
     ) -> Client:
         """The client of ``owner``'s inbox (nonce ``nonce``) at the node ``address``, keeping its state in
         ``db_path`` (None: in memory), encrypted if ``db_encryption_key`` (32 bytes; the ``encrypted`` extra) is
         given. A new database gets a new installation key. ``credentials`` (``grpc.ssl_channel_credentials()``)
-        reach a node over TLS; without them the channel is plaintext, as to a node on localhost."""
-        store = ClientStore(db_path, encryption_key=db_encryption_key)
+        reach a node over TLS; without them the channel is plaintext, as to a node on localhost. ``address`` may
+        list several nodes, and ``proxy`` (``socks5h://127.0.0.1:9050`` for Tor) hides our IP address from them
+        (see :class:`~.api.NodeApi`)."""
+        api = NodeApi(
+            address, credentials=credentials, proxy=proxy
+        )  # a bad address or proxy fails here, first
+        try:
+            store = ClientStore(db_path, encryption_key=db_encryption_key)
+        except BaseException:
+            await api.close()
+            raise
         saved = store.installation()
         if saved is None:
             installation = InstallationKey.generate(rng)
@@ -134,7 +144,7 @@ class Client:
         else:
             installation, inbox_id, nonce, hmac_key = InstallationKey(saved[0]), saved[1], saved[2], saved[3]
         client = cls(
-            NodeApi(address, credentials=credentials),
+            api,
             store,
             installation,
             inbox_id,
