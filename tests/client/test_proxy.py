@@ -320,3 +320,29 @@ async def test_through_the_proxy_a_dead_node_is_replaced_by_the_other(
     finally:
         for n in nodes:
             n.kill()
+
+
+async def test_the_cli_reaches_the_node_through_the_proxy(
+    node: Node, proxy: SocksProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`pyxmtp client --proxy socks5h://…` (real processes): every call of that home's comes from the proxy's
+    address, and the password is on no output; `$PYXMTP_PROXY` does the same."""
+    from .test_cli import cli, fields  # the CLI test helpers: real `pyxmtp client` processes
+
+    peers = Peers(caplog)
+    url = proxy.url("socks5h")
+    alice = fields((await cli(node, tmp_path / "alice", "init", "--proxy", url))[1])
+    bob = await new_client(node, tmp_path / "bob.db")
+    peers.take()
+    code, out, err = await cli(
+        node, tmp_path / "alice", "send", bob.inbox_id, "via the proxy", "--proxy", url
+    )
+    assert code == 0 and PASSWORD not in out + err
+    _, out, err = await cli(node, tmp_path / "alice", "list", env={"PYXMTP_PROXY": url})
+    assert PASSWORD not in out + err
+    alice_peers = peers.take()
+    assert len(alice_peers) >= 4 and set(alice_peers) == {PROXY_SOURCE}, alice_peers
+    [dm] = await bob.sync_welcomes()
+    await dm.sync()
+    assert dm.texts() == ["via the proxy"] and dm.dm_peer == alice["inbox_id"]
+    await bob.close()

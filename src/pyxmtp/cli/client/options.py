@@ -1,7 +1,7 @@
 """The options every ``pyxmtp client`` command takes, their defaults and environment variables, and the node
 address forms accepted.
 
-The common options (``--home``, ``--node``, ``--tls``, ``--ca-file``, ``--json``, ``--log-level``) work before
+The common options (``--home``, ``--node``, ``--tls``, ``--ca-file``, ``--proxy``, ``--json``, ``--log-level``) work before
 or after the command: they are declared on ``pyxmtp client`` with their defaults, and again on every command
 with no default (``argparse.SUPPRESS``), so a value given after the command wins and one not given there does
 not overwrite the value given before it.
@@ -67,8 +67,8 @@ def add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "--node",
         metavar="ADDRESS",
         default=default(None),
-        help=f"the node: HOST:PORT, http://HOST[:PORT] or https://HOST[:PORT] (TLS) "
-        f"(default: $PYXMTP_NODE, else {DEFAULT_NODE})",
+        help=f"the node: HOST:PORT, http://HOST[:PORT] or https://HOST[:PORT] (TLS); several, comma-separated, "
+        f"are balanced and a dead one skipped (default: $PYXMTP_NODE, else {DEFAULT_NODE})",
     )
     group.add_argument(
         "--tls",
@@ -81,6 +81,15 @@ def add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
         metavar="PEM",
         default=default(None),
         help="reach the node over TLS, its certificate checked against this CA (or self-signed certificate)",
+    )
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=default(None),
+        # no default shown: $PYXMTP_PROXY may hold a password
+        help="reach the node through this proxy, so the node sees the proxy's address, not yours: "
+        "socks5h://[USER:PASS@]HOST:PORT (Tor: socks5h://127.0.0.1:9050; the proxy resolves the node's name), "
+        "socks5://, or http:// (CONNECT) (default: $PYXMTP_PROXY, else none)",
     )
     group.add_argument(
         "--json",
@@ -102,6 +111,17 @@ class NodeAddress:
 
     target: str
     tls: bool
+
+
+def parse_nodes(text: str) -> NodeAddress:
+    """One node address or several, comma-separated (see :func:`parse_node`; all plaintext or all TLS): the
+    ``target`` is their ``host:port`` forms, comma-separated, as the SDK takes them."""
+    nodes = [parse_node(part) for part in text.split(",") if part.strip()]
+    if not nodes:
+        raise UsageError(f"--node {text!r}: no address")
+    if len({n.tls for n in nodes}) > 1:
+        raise UsageError(f"--node {text!r}: mixes http:// and https:// nodes")
+    return NodeAddress(",".join(n.target for n in nodes), tls=nodes[0].tls)
 
 
 def parse_node(text: str) -> NodeAddress:
@@ -146,13 +166,14 @@ class Settings:
     home: Path
     node: NodeAddress
     ca_file: Path | None
+    proxy: str | None
     json: bool
     log_level: str
 
 
 def settings(args: argparse.Namespace) -> Settings:
     """The common options of ``args``, with the environment's values and the defaults filled in."""
-    node = parse_node(args.node or os.environ.get("PYXMTP_NODE") or DEFAULT_NODE)
+    node = parse_nodes(args.node or os.environ.get("PYXMTP_NODE") or DEFAULT_NODE)
     explicit_http = (args.node or os.environ.get("PYXMTP_NODE") or "").strip().lower().startswith("http://")
     if explicit_http and (args.tls or args.ca_file):
         raise UsageError("an http:// node is plaintext: drop --tls / --ca-file, or use https://")
@@ -166,6 +187,7 @@ def settings(args: argparse.Namespace) -> Settings:
         home=home,
         node=node,
         ca_file=Path(args.ca_file) if args.ca_file else None,
+        proxy=args.proxy or os.environ.get("PYXMTP_PROXY") or None,
         json=bool(args.json),
         log_level=level,
     )

@@ -45,9 +45,10 @@ async def open_client(
     *,
     db_key: bytes | None,
     credentials: grpc.ChannelCredentials | None,
+    proxy: str | None = None,
 ) -> Client:
     return await Client.create(
-        node, wallet, db_path=db_path, db_encryption_key=db_key, credentials=credentials
+        node, wallet, db_path=db_path, db_encryption_key=db_key, credentials=credentials, proxy=proxy
     )
 
 

@@ -152,7 +152,12 @@ async def open_session(
     with lock:
         wallet = homes.init_wallet(home, imported) if init else homes.load_wallet(home)
         client = await sdk.open_client(
-            settings.node.target, wallet, home / homes.DATABASE_FILE, db_key=db_key, credentials=creds
+            settings.node.target,
+            wallet,
+            home / homes.DATABASE_FILE,
+            db_key=db_key,
+            credentials=creds,
+            proxy=settings.proxy,
         )
         try:
             yield Session(settings, output, wallet, client)
