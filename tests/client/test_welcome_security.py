@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -183,7 +184,9 @@ async def test_a_stranger_without_an_inbox_cannot_pose_as_bob(
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     stranger = await Client.create(node.address, LocalWalletSigner.generate(), db_path=tmp_path / "s.db")
-    stranger.inbox_id = bob.inbox_id  # its leaf names Bob's inbox; its installation is in no log
+    stranger.ctx = replace(
+        stranger.ctx, inbox_id=bob.inbox_id
+    )  # its leaf names Bob's; its installation is in no log
     await stranger.rotate_key_package()  # the node takes key packages from anyone
     await forge(stranger, [alice], dm_claiming(bob.inbox_id, alice.inbox_id, members={bob.inbox_id: 0}))
     await refused(alice, "identity log", caplog)
@@ -417,7 +420,8 @@ async def test_added_by_is_who_signed_the_welcome_not_the_creator_field(node: No
     [alices] = await alice.sync_welcomes()
     record = alice.store.conversation(alices.group_id)
     assert record is not None and record.added_by == bob.inbox_id
-    assert alices.conversation.context.metadata.creator_inbox_id == carol.inbox_id == group.client.inbox_id
+    assert alices.conversation.context.metadata.creator_inbox_id == carol.inbox_id
+    assert group.conversation.context.metadata.creator_inbox_id == carol.inbox_id
 
 
 async def test_a_welcome_wrapped_with_another_algorithm_than_its_keys_is_refused(

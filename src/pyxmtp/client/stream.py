@@ -17,17 +17,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import grpc
 
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
-from .api import ApiCallError
+from .api import ApiCallError, NodeApi
 from .conversation import ClientConversation, DecodedMessage
 
-if TYPE_CHECKING:
-    from .client import Client
+
+class StreamSource(Protocol):
+    """What a stream needs of the client."""
+
+    @property
+    def api(self) -> NodeApi: ...
+    @property
+    def installation_id(self) -> bytes: ...
+    @property
+    def welcome_cursor(self) -> int: ...
+    def conversations(self) -> list[ClientConversation]: ...
+    def conversation(self, group_id: bytes) -> ClientConversation | None: ...
+    async def sync_welcomes(self) -> list[ClientConversation]: ...
+    async def publish_unpublished(self) -> None: ...
+
 
 log = logging.getLogger("pyxmtp.client")
 
@@ -65,7 +78,7 @@ async def _pump(kind: str, source: AsyncIterator[object], queue: asyncio.Queue[t
 
 
 async def stream_all_messages(
-    client: Client, *, reconnect: bool = True
+    client: StreamSource, *, reconnect: bool = True
 ) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
     """Yield ``(conversation, message)`` for every new message until cancelled (see the module docstring).
 
@@ -88,7 +101,7 @@ async def stream_all_messages(
             wait = min(wait * 2, RECONNECT_MAX_WAIT)
 
 
-async def _session(client: Client) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
+async def _session(client: StreamSource) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
     """One pair of node streams, until one of them fails."""
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
     api = client.api
