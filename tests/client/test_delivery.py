@@ -29,12 +29,13 @@ from pyxmtp.client import (
     MessageTooLarge,
 )
 from pyxmtp.client.delivery import MAX_CONTENT_BYTES
-from pyxmtp.client.store import ClientStore, ClientStoreError
+from pyxmtp.client.store import SCHEMA_VERSION, ClientStore, ClientStoreError
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from .conftest import new_client
+from .old_schemas import to_version_0
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -256,53 +257,6 @@ async def test_a_group_with_100_texts_of_45_kb_and_a_5_mb_message_syncs(node: No
 
 
 # --- a database made by the pyxmtp before delivery status (schema version 0) ----------------------------------
-OLD_SCHEMA = """
-CREATE TABLE IF NOT EXISTS installation (
-    id INTEGER PRIMARY KEY CHECK (id = 1), seed BLOB NOT NULL, inbox_id TEXT NOT NULL, nonce INTEGER NOT NULL,
-    hmac_key BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS key_packages (
-    hpke_public_key BLOB PRIMARY KEY, bundle BLOB NOT NULL, wrapper_private_key BLOB,
-    created_ns INTEGER NOT NULL, delete_at_ns INTEGER
-);
-CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS conversations (
-    group_id BLOB PRIMARY KEY, state BLOB NOT NULL, cursor INTEGER NOT NULL, created_ns INTEGER NOT NULL,
-    added_by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    message_id BLOB PRIMARY KEY, group_id BLOB NOT NULL, server_id INTEGER, sender_inbox_id TEXT NOT NULL,
-    sender_installation BLOB NOT NULL, sent_ns INTEGER NOT NULL, content BLOB NOT NULL,
-    published INTEGER NOT NULL, payload_hash BLOB
-);
-CREATE INDEX IF NOT EXISTS messages_by_group ON messages (group_id, sent_ns);
-CREATE INDEX IF NOT EXISTS messages_by_payload ON messages (payload_hash);
-"""
-
-
-def to_old_schema(path: Path) -> None:
-    """Rewrite a client database as the old code kept it: no delivery status or kept bytes, no version."""
-    db = sqlite3.connect(str(path), isolation_level=None)
-    try:
-        db.execute("BEGIN")
-        db.execute("DROP INDEX messages_unpublished")
-        for column in ("payload", "idempotency_key", "should_push"):
-            db.execute(f"ALTER TABLE messages DROP COLUMN {column}")
-        db.execute("ALTER TABLE messages RENAME COLUMN delivery_status TO published")
-        db.execute("PRAGMA user_version = 0")
-        db.execute("COMMIT")
-        sql = [r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")]
-    finally:
-        db.close()
-    old = sqlite3.connect(":memory:")
-    old.executescript(OLD_SCHEMA)
-    expected = [
-        r[0] for r in old.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
-    ]
-    old.close()
-    assert ["".join(s.split()) for s in sql] == ["".join(s.split()) for s in expected]
-
-
 async def test_a_database_of_the_old_schema_is_migrated_and_its_unpublished_message_sent(
     node: Node, tmp_path: Path
 ) -> None:
@@ -314,11 +268,11 @@ async def test_a_database_of_the_old_schema_is_migrated_and_its_unpublished_mess
     with pytest.raises(MessageNotPublished) as failure:
         await alice_group.send_text("left unpublished by the old code")
     await alice.close()
-    to_old_schema(tmp_path / "alice.db")
+    to_version_0(tmp_path / "alice.db")
 
     alice = await Client.create(node.address, LocalWalletSigner.generate(), db_path=tmp_path / "alice.db")
     db = sqlite3.connect(str(tmp_path / "alice.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
     assert alice.unpublished() == []  # published at start-up
     assert await texts_read(bob_group) == Counter(

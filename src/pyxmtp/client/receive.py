@@ -25,6 +25,7 @@ from pyxmtp.mls.framing.messages import parse_private_message
 from pyxmtp.mls.group.errors import OwnMessageError
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
+from .content_fields import MessageKind, transcript_entry_id
 from .identity import IdentityNeeded
 from .session import GroupSession
 from .store import DeliveryStatus, MessageRecord
@@ -135,6 +136,7 @@ def apply_now(session: GroupSession, v1: mls_pb2.GroupMessage.V1, fetched: set[s
             v1.created_ns,
             outcome.encoded_content,
             DeliveryStatus.PUBLISHED,
+            inserted_ns=ctx.clock_ns(),
         )
         if not store.add_message(record):
             record = None  # the same message id again (a resend): stored once
@@ -209,9 +211,8 @@ def transcript_entry(
 ) -> MessageRecord | None:
     """Store a commit's "group updated" entry (local only: its id is made from the group and the node's id)."""
     group_id = session.group_id
-    entry_id = hashlib.sha256(b"group_updated\x00" + group_id + v1.id.to_bytes(8, "big")).digest()
     record = MessageRecord(
-        entry_id,
+        transcript_entry_id(group_id, v1.id),
         group_id,
         v1.id,
         committer.inbox_id,
@@ -219,5 +220,7 @@ def transcript_entry(
         v1.created_ns,
         content,
         DeliveryStatus.PUBLISHED,
+        MessageKind.MEMBERSHIP_CHANGE,
+        inserted_ns=session.ctx.clock_ns(),
     )
     return record if session.ctx.store.add_message(record) else None
