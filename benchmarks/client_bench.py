@@ -438,13 +438,13 @@ async def _sync_round(directory: Path, n: int, index: int) -> tuple[float, float
             await client.register(wallet)
             clients.append(client)
         alice, bob = clients
-        conversation = await alice.create_dm(bob.inbox_id)
-        [joined] = await bob.sync_welcomes()
+        conversation = await alice.conversations.create_dm(bob.inbox_id)
+        [joined] = await bob.conversations.sync()
         await joined.sync()
         inputs = [
             mls_pb2.GroupMessageInput(
                 v1=mls_pb2.GroupMessageInput.V1(
-                    data=conversation.conversation.encrypt(envelope_of(f"message {i}"), rng=os.urandom)
+                    data=conversation._session.core.encrypt(envelope_of(f"message {i}"), rng=os.urandom)
                 )
             )
             for i in range(n)

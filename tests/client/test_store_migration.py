@@ -35,9 +35,9 @@ async def test_a_version_1_database_gets_kinds_content_types_references_and_cons
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     carol = await new_client(node, tmp_path / "carol.db")
-    talked = await alice.create_group([bob.inbox_id], name="talked")
-    await carol.create_group([bob.inbox_id], name="only read")
-    joined = {c.name: c for c in await bob.sync_welcomes()}
+    talked = await alice.conversations.create_group([bob.inbox_id], name="talked")
+    await carol.conversations.create_group([bob.inbox_id], name="only read")
+    joined = {c.name: c for c in await bob.conversations.sync()}
     bob_talked = joined["talked"]
     hello = await talked.send_text("hello bob")
     await bob_talked.sync()

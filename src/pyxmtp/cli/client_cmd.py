@@ -37,9 +37,16 @@ from typing import Any
 
 import grpc
 
-from pyxmtp.client import Client, ClientConversation
+from pyxmtp.client import (
+    Client,
+    ClientConversation,
+    CommitConflict,
+    DecodedMessage,
+    Dm,
+    Group,
+    MembershipUpdateError,
+)
 from pyxmtp.client.api import ApiCallError
-from pyxmtp.client.conversation import CommitConflict, DecodedMessage, MembershipUpdateError
 from pyxmtp.client.store import ClientStoreError
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.members import is_valid_address, sanitize_address
@@ -186,7 +193,12 @@ async def _run(args: argparse.Namespace) -> None:
     else:
         wallet = _load_wallet(home)
     client = await Client.create(
-        args.node, wallet, db_path=home / "client.db", db_encryption_key=db_key, credentials=credentials
+        args.node,
+        wallet,
+        db_path=home / "client.db",
+        db_encryption_key=db_key,
+        credentials=credentials,
+        register=False,  # init registers
     )
     try:
         await COMMANDS[args.client_command](client, wallet, args)
@@ -220,8 +232,8 @@ async def _inbox_of(client: Client, who: str) -> str:
 
 async def _send(client: Client, wallet: LocalWalletSigner, args: argparse.Namespace) -> None:
     peer = await _inbox_of(client, args.to)
-    await client.sync_welcomes()
-    dm = await client.find_or_create_dm(peer)
+    await client.conversations.sync()
+    dm = await client.conversations.create_dm(peer)
     await dm.sync()
     await dm.send_text(args.text)
     print(dm.group_id.hex())
@@ -229,21 +241,22 @@ async def _send(client: Client, wallet: LocalWalletSigner, args: argparse.Namesp
 
 async def _group(client: Client, wallet: LocalWalletSigner, args: argparse.Namespace) -> None:
     members = [await _inbox_of(client, m) for m in args.members]
-    group = await client.create_group(members, name=args.name)
+    group = await client.conversations.create_group(members, name=args.name)
     if args.text:
         await group.send_text(args.text)
     print(group.group_id.hex())
 
 
 def _title(conversation: ClientConversation) -> str:
-    if conversation.dm_peer is not None:
-        return f"dm with {safe_text(conversation.dm_peer)}"
-    return f"group '{safe_text(conversation.name)}' ({len(conversation.member_inbox_ids())} members)"
+    if isinstance(conversation, Dm):
+        return f"dm with {safe_text(conversation.peer_inbox_id)}"
+    name = conversation.name if isinstance(conversation, Group) else ""
+    return f"group '{safe_text(name)}' ({len(conversation.member_inbox_ids())} members)"
 
 
 async def _list(client: Client, wallet: LocalWalletSigner, args: argparse.Namespace) -> None:
-    await client.sync_welcomes()
-    for conversation in client.conversations():
+    await client.conversations.sync()
+    for conversation in client.conversations.list():
         await conversation.sync()
         state = "" if conversation.is_active else " [left]"
         print(
@@ -272,8 +285,8 @@ async def _read(client: Client, wallet: LocalWalletSigner, args: argparse.Namesp
         group_id = bytes.fromhex(args.conversation)
     except ValueError:
         raise CliError(f"{args.conversation!r} is not a conversation id (hex)") from None
-    await client.sync_welcomes()
-    conversation = client.conversation(group_id)
+    await client.conversations.sync()
+    conversation = client.conversations.get_conversation_by_id(group_id)
     if conversation is None:
         raise CliError(f"no conversation {args.conversation} in this installation")
     await conversation.sync()
@@ -283,8 +296,10 @@ async def _read(client: Client, wallet: LocalWalletSigner, args: argparse.Namesp
 
 async def _listen(client: Client, wallet: LocalWalletSigner, args: argparse.Namespace) -> None:
     with contextlib.suppress(asyncio.CancelledError):
-        async for conversation, message in client.stream_all_messages():
-            print(_line(conversation, message, args.json), flush=True)
+        async for message in client.conversations.stream_all_messages():
+            conversation = client.conversations.get_conversation_by_id(message.group_id)
+            if conversation is not None:
+                print(_line(conversation, message, args.json), flush=True)
 
 
 COMMANDS = {

@@ -1,22 +1,27 @@
-"""The asyncio XMTP client: one installation of one inbox, talking to one node.
+"""The asyncio XMTP client: one installation of one inbox, talking to one node (node-sdk's ``Client``).
 
 Typical use::
 
-    wallet = LocalWalletSigner.generate()
-    client = await Client.create("127.0.0.1:5556", wallet, db_path="alice.db")
-    await client.register(wallet)             # once per installation: identity update + key package
-    for conversation in await client.sync_welcomes():
-        await conversation.sync()
-        for message in conversation.messages():
-            print(message.sender_inbox_id, message.content)
-    dm = client.dm_with(bob_inbox_id)
-    await dm.send_text("hi bob")
+    wallet = LocalWalletSigner.generate()                 # or any pyxmtp.identity.signatures.Signer
+    async with await Client.create("127.0.0.1:5556", wallet, db_path="alice.db") as client:
+        dm = await client.conversations.create_dm(bob_inbox_id)
+        await dm.send_text("hi bob")
+        async with client.conversations.stream_all_messages() as stream:
+            async for message in stream:
+                print(message.sender_inbox_id, message.content)
+
+:meth:`Client.create` opens (or makes) the database and registers the installation when it is not yet (the
+signer signs once, for a new installation); :meth:`Client.build` opens a client without a signer.
 
 The client follows libxmtp's order of calls (protocol reference, section 9): it uploads its key package before
 publishing the identity update that adds its installation; it processes welcomes and group messages in the
 node's id order, remembering cursors; it rotates its key package after consuming welcomes and deletes the
 private keys of replaced ones after a grace period (:data:`KEY_PACKAGE_GRACE_NS`), so late welcomes still open
 but a stolen database does not open old ones forever.
+
+Every part gets a :class:`~.context.ClientContext` (the node API, the database, the identity cache, the keys,
+the clock, the randomness, the content registry); :attr:`Client.conversations` is the collection of
+conversations, :attr:`Client.preferences` consent and inbox states.
 """
 
 from __future__ import annotations
@@ -24,37 +29,33 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import grpc
 
-from pyxmtp.conversations.content import STANDARD_REGISTRY
-from pyxmtp.conversations.conversation import Conversation as CoreConversation
-from pyxmtp.conversations.group_context import ConversationType
+from pyxmtp.conversations.content import STANDARD_REGISTRY, ContentCodec, ContentRegistry
 from pyxmtp.conversations.key_packages import XMTP_CIPHER_SUITE
-from pyxmtp.conversations.new_group import dm_extensions, group_extensions
 from pyxmtp.identity.builder import add_installation_request, create_inbox_request
 from pyxmtp.identity.inbox import inbox_id_for
 from pyxmtp.identity.installation import InstallationKey
-from pyxmtp.identity.members import sanitize_address
+from pyxmtp.identity.members import MemberIdentifier
 from pyxmtp.identity.signatures import Signer
 from pyxmtp.mls.crypto.keys import SignaturePrivateKey
 from pyxmtp.mls.crypto.suite import get_suite
 from pyxmtp.mls.errors import MLSError
-from pyxmtp.mls.messages.extensions import Extension
-from pyxmtp.proto.identity.associations import association_pb2
 
-from . import commits, key_packages, welcomes
+from . import key_packages
 from .api import ApiCallError, NodeApi
 from .context import ClientContext
-from .conversation import ClientConversation, DecodedMessage
+from .conversations import Conversations
+from .errors import NotRegistered
 from .identity import IdentityCache
 from .key_packages import KEY_PACKAGE_GRACE_NS, KEY_PACKAGE_ROTATION_NS
-from .session import GroupSession, SessionCache
+from .members import Identifier, InboxState, as_identifier, identifier_key, inbox_ids_for
+from .preferences import Preferences
 from .store import ClientStore
-from .stream import stream_all_messages
-from .welcomes import PointeeNotYetThere, UnusableWelcome, WelcomeForHeldConversation
+from .welcomes import WELCOME_CURSOR, PointeeNotYetThere, UnusableWelcome, WelcomeForHeldConversation
 
 __all__ = [
     "HMAC_KEY_LENGTH",
@@ -72,78 +73,158 @@ log = logging.getLogger("pyxmtp.client")
 HMAC_KEY_LENGTH = 42
 
 
+def _registry(codecs: Iterable[ContentCodec[object]]) -> ContentRegistry:
+    codecs = list(codecs)
+    if not codecs:
+        return STANDARD_REGISTRY
+    registry = ContentRegistry.standard()
+    for codec in codecs:
+        registry.register(codec, replace=True)
+    return registry
+
+
 class Client:
-    """One installation (see the module docstring). Build with :meth:`create`."""
+    """One installation (see the module docstring). Make one with :meth:`create` or :meth:`build`."""
 
     def __init__(
         self,
-        api: NodeApi,
-        store: ClientStore,
-        installation: InstallationKey,
-        inbox_id: str,
-        hmac_key: bytes,
+        ctx: ClientContext,
         *,
         nonce: int = 0,
-        rng: Callable[[int], bytes] = os.urandom,
-        clock_ns: Callable[[], int] = time.time_ns,
+        signer: Signer | None = None,
+        identifier: MemberIdentifier | None = None,
     ) -> None:
-        signer: SignaturePrivateKey = get_suite(XMTP_CIPHER_SUITE).signature_key_from_bytes(installation.seed)
-        self.ctx = ClientContext(
-            api=api,
-            store=store,
-            identities=IdentityCache(),
-            installation=installation,
-            signer=signer,
-            inbox_id=inbox_id,
-            hmac_key=hmac_key,
-            clock_ns=clock_ns,
-            rng=rng,
-            registry=STANDARD_REGISTRY,
-        )
+        self.ctx = ctx
         self.nonce = nonce
-        self._sessions = SessionCache(self.ctx)
-        self._handles: dict[bytes, ClientConversation] = {}
+        self._owner = signer
+        self._identifier = identifier if identifier is not None or signer is None else signer.identifier
+        self.conversations = Conversations(ctx)
+        self.preferences = Preferences(ctx)
 
     @classmethod
     async def create(
         cls,
         address: str,
-        owner: Signer,
+        signer: Signer,
         *,
         db_path: str | Path | None = None,
         db_encryption_key: bytes | None = None,
         nonce: int = 0,
+        register: bool = True,
+        codecs: Iterable[ContentCodec[object]] = (),
+        api_timeout: float = 30.0,
+        credentials: grpc.ChannelCredentials | None = None,
         rng: Callable[[int], bytes] = os.urandom,
         clock_ns: Callable[[], int] = time.time_ns,
-        credentials: grpc.ChannelCredentials | None = None,
     ) -> Client:
-        """The client of ``owner``'s inbox (nonce ``nonce``) at the node ``address``, keeping its state in
+        """The client of ``signer``'s inbox (nonce ``nonce``) at the node ``address``, keeping its state in
         ``db_path`` (None: in memory), encrypted if ``db_encryption_key`` (32 bytes; the ``encrypted`` extra) is
-        given. A new database gets a new installation key. ``credentials`` (``grpc.ssl_channel_credentials()``)
-        reach a node over TLS; without them the channel is plaintext, as to a node on localhost."""
+        given. A new database gets a new installation key; an existing one keeps its installation and inbox
+        (``signer`` is then only needed to register an installation that is not yet). Registers the
+        installation unless ``register`` is false (node-sdk's ``disableAutoRegister``).
+
+        ``codecs`` add content types of your own to the standard ones. ``api_timeout`` bounds each call to the
+        node, including the wait for a node that is restarting. ``credentials``
+        (``grpc.ssl_channel_credentials()``) reach a node over TLS; without them the channel is plaintext, as to
+        a node on localhost."""
+        client = await cls._open(
+            address,
+            signer.identifier,
+            nonce=nonce,
+            db_path=db_path,
+            db_encryption_key=db_encryption_key,
+            codecs=codecs,
+            api_timeout=api_timeout,
+            credentials=credentials,
+            rng=rng,
+            clock_ns=clock_ns,
+            signer=signer,
+        )
+        if register:
+            try:
+                await client.register()
+            except BaseException:
+                await client.close()
+                raise
+        return client
+
+    @classmethod
+    async def build(
+        cls,
+        address: str,
+        identifier: Identifier,
+        *,
+        db_path: str | Path | None = None,
+        db_encryption_key: bytes | None = None,
+        nonce: int = 0,
+        codecs: Iterable[ContentCodec[object]] = (),
+        api_timeout: float = 30.0,
+        credentials: grpc.ChannelCredentials | None = None,
+        rng: Callable[[int], bytes] = os.urandom,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> Client:
+        """The client of ``identifier``'s inbox without a signer (node-sdk's ``Client.build``): for an
+        installation registered already (its database). It never registers; :meth:`register` then needs a
+        signer."""
+        return await cls._open(
+            address,
+            as_identifier(identifier),
+            nonce=nonce,
+            db_path=db_path,
+            db_encryption_key=db_encryption_key,
+            codecs=codecs,
+            api_timeout=api_timeout,
+            credentials=credentials,
+            rng=rng,
+            clock_ns=clock_ns,
+            signer=None,
+        )
+
+    @classmethod
+    async def _open(
+        cls,
+        address: str,
+        identifier: MemberIdentifier,
+        *,
+        nonce: int,
+        db_path: str | Path | None,
+        db_encryption_key: bytes | None,
+        codecs: Iterable[ContentCodec[object]],
+        api_timeout: float,
+        credentials: grpc.ChannelCredentials | None,
+        rng: Callable[[int], bytes],
+        clock_ns: Callable[[], int],
+        signer: Signer | None,
+    ) -> Client:
         store = ClientStore(db_path, encryption_key=db_encryption_key)
         saved = store.installation()
         if saved is None:
             installation = InstallationKey.generate(rng)
-            inbox_id = inbox_id_for(owner.identifier, nonce)
+            inbox_id = inbox_id_for(identifier, nonce)
             hmac_key = rng(HMAC_KEY_LENGTH)
             with store.transaction():
                 store.set_installation(installation.seed, inbox_id, nonce, hmac_key)
         else:
             installation, inbox_id, nonce, hmac_key = InstallationKey(saved[0]), saved[1], saved[2], saved[3]
-        client = cls(
-            NodeApi(address, credentials=credentials),
-            store,
-            installation,
-            inbox_id,
-            hmac_key,
-            nonce=nonce,
-            rng=rng,
-            clock_ns=clock_ns,
+        mls_signer: SignaturePrivateKey = get_suite(XMTP_CIPHER_SUITE).signature_key_from_bytes(
+            installation.seed
         )
+        ctx = ClientContext(
+            api=NodeApi(address, credentials=credentials, timeout=api_timeout),
+            store=store,
+            identities=IdentityCache(),
+            installation=installation,
+            signer=mls_signer,
+            inbox_id=inbox_id,
+            hmac_key=hmac_key,
+            clock_ns=clock_ns,
+            rng=rng,
+            registry=_registry(codecs),
+        )
+        client = cls(ctx, nonce=nonce, signer=signer, identifier=identifier)
         if store.groups_with_unpublished():  # left by a crash or a failed call: publish them now
             try:
-                await client.publish_unpublished()
+                await client.conversations.publish_unpublished()
             except (ApiCallError, MLSError) as exc:  # the node is away or misbehaves: open all the same
                 log.warning(
                     "messages stored earlier are not published yet (the next sync tries again): %s", exc
@@ -154,7 +235,33 @@ class Client:
         await self.ctx.api.close()
         self.ctx.store.close()
 
-    # --- what the parts share -------------------------------------------------------------------------------
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- who ----------------------------------------------------------------------------------------------
+    @property
+    def inbox_id(self) -> str:
+        return self.ctx.inbox_id
+
+    @property
+    def installation_id(self) -> bytes:
+        """This installation's id: its public signature key (``.hex()`` for node-sdk's string)."""
+        return self.ctx.installation_id
+
+    @property
+    def account_identifier(self) -> MemberIdentifier | None:
+        """The identifier the client was made with (the signer's, or the one given to :meth:`build`)."""
+        return self._identifier
+
+    @property
+    def signer(self) -> SignaturePrivateKey:
+        """The installation's MLS signature key."""
+        return self.ctx.signer
+
+    # the shared means, for code that works below the public API
     @property
     def api(self) -> NodeApi:
         return self.ctx.api
@@ -172,44 +279,37 @@ class Client:
         return self.ctx.installation
 
     @property
-    def signer(self) -> SignaturePrivateKey:
-        return self.ctx.signer
-
-    @property
-    def inbox_id(self) -> str:
-        return self.ctx.inbox_id
-
-    @property
-    def hmac_key(self) -> bytes:
-        return self.ctx.hmac_key
-
-    @property
-    def rng(self) -> Callable[[int], bytes]:
-        return self.ctx.rng
-
-    @property
     def clock_ns(self) -> Callable[[], int]:
         return self.ctx.clock_ns
 
     @property
-    def installation_id(self) -> bytes:
-        return self.ctx.installation_id
+    def welcome_cursor(self) -> int:
+        """The id of the last welcome processed."""
+        return self.ctx.store.cursor(WELCOME_CURSOR)
 
     # --- registration -------------------------------------------------------------------------------------
     async def is_registered(self) -> bool:
+        """Whether the inbox's identity log (as the node serves it now) lists this installation."""
         await self.ctx.fetch_identities([self.inbox_id])
         state = self.identities.state(self.inbox_id)
         return state is not None and self.installation_id in state.installations()
 
-    async def register(self, owner: Signer) -> None:
-        """Add this installation to the inbox (creating the inbox if it has no log yet), signed by ``owner``
-        (a member of the inbox: its wallet) and the installation key. Idempotent."""
+    async def register(self, signer: Signer | None = None) -> None:
+        """Add this installation to the inbox (creating the inbox if it has no log yet), signed by ``signer`` (a
+        member of the inbox: its wallet; by default the one the client was created with) and the installation
+        key. Idempotent: a registered installation only gets its key-package upkeep. :class:`NotRegistered` if
+        it is not registered and there is no signer."""
         if await self.is_registered():
             await self.maintain()
             return
+        owner = signer if signer is not None else self._owner
+        if owner is None:
+            raise NotRegistered(
+                f"installation {self.installation_id.hex()} is not registered and has no signer"
+            )
         await self.rotate_key_package()  # libxmtp uploads first, then publishes the update
         state = self.identities.state(self.inbox_id)
-        now = self.clock_ns()
+        now = self.ctx.clock_ns()
         if state is None:
             request = create_inbox_request(
                 owner.identifier, self.installation_id, nonce=self.nonce, client_timestamp_ns=now
@@ -226,7 +326,7 @@ class Client:
 
     async def maintain(self) -> None:
         """Key-package upkeep, as libxmtp's workers (:func:`.key_packages.maintain`). Cheap when nothing is
-        due; :meth:`register` and :meth:`sync_welcomes` call it."""
+        due; :meth:`register` and every sync of welcomes call it."""
         await key_packages.maintain(self.ctx)
 
     async def rotate_key_package(self) -> None:
@@ -234,142 +334,64 @@ class Client:
         await key_packages.rotate_key_package(self.ctx)
 
     # --- finding people -----------------------------------------------------------------------------------
-    async def inbox_ids_of(self, addresses: Sequence[str]) -> dict[str, str | None]:
-        """The inbox id of each Ethereum address (lowercased in the answer), None for an address without one."""
-        wanted = [sanitize_address(a) for a in addresses]
-        found = await self.api.get_inbox_ids([(a, association_pb2.IDENTIFIER_KIND_ETHEREUM) for a in wanted])
-        return {a: found.get(a) for a in wanted}
+    async def fetch_inbox_id_by_identifier(self, identifier: Identifier) -> str | None:
+        """The inbox id of ``identifier`` (an Ethereum address or a :class:`MemberIdentifier`), None if it has
+        none."""
+        return next(iter((await inbox_ids_for(self.api, [identifier])).values()))
 
-    async def can_message(self, addresses: Sequence[str]) -> dict[str, bool]:
-        """Whether each address has an XMTP inbox with an installation that can be reached."""
-        inboxes = await self.inbox_ids_of(addresses)
+    async def inbox_ids_of(self, identifiers: Sequence[Identifier]) -> dict[str, str | None]:
+        """The inbox id of each identifier (keyed by its lowercase address or a passkey's hex), None for one
+        without an inbox."""
+        return await inbox_ids_for(self.api, identifiers)
+
+    async def can_message(self, identifiers: Sequence[Identifier]) -> dict[str, bool]:
+        """Whether each identifier (keyed as in :meth:`inbox_ids_of`) has an inbox with an installation that
+        can be reached."""
+        inboxes = await inbox_ids_for(self.api, identifiers)
         known = [i for i in inboxes.values() if i is not None]
         await self.ctx.fetch_identities(known)
         out = {}
-        for address, inbox_id in inboxes.items():
+        for key, inbox_id in inboxes.items():
             state = None if inbox_id is None else self.identities.state(inbox_id)
-            out[address] = state is not None and bool(state.installations())
+            out[key] = state is not None and bool(state.installations())
         return out
 
-    # --- our messages the node does not have yet ------------------------------------------------------------
-    def unpublished(self) -> list[tuple[ClientConversation, DecodedMessage]]:
-        """Our messages stored but not yet published (:attr:`~.store.DeliveryStatus.UNPUBLISHED`), by
-        conversation, in the order they were sent; :meth:`publish_unpublished` publishes them."""
-        out: list[tuple[ClientConversation, DecodedMessage]] = []
-        for group_id in self.store.groups_with_unpublished():
-            conversation = self.conversation(group_id)
-            if conversation is not None:
-                out += [
-                    (conversation, m) for m in conversation.messages() if not m.published and not m.failed
-                ]
-        return out
+    async def inbox_state(self, *, refresh: bool = False) -> InboxState:
+        """This inbox's state (identifiers, installations) from the identity cache, fetched from the node if
+        not there yet or if ``refresh``."""
+        return await self.preferences.inbox_state(refresh=refresh)
 
-    async def publish_unpublished(self) -> None:
-        """Sync every conversation that has messages of ours the node does not have yet (stored before a crash or
-        a failed call), which publishes them; :meth:`create` and every (re)connect of
-        :meth:`stream_all_messages` do it. Raises :class:`~.errors.MessageNotPublished` if the node still
-        cannot be reached (they stay stored)."""
-        for group_id in self.store.groups_with_unpublished():
-            conversation = self.conversation(group_id)
-            if conversation is not None:
-                await conversation.sync()
+    async def inbox_states_for(self, inbox_ids: Sequence[str], *, refresh: bool = False) -> list[InboxState]:
+        """These inboxes' states (see :meth:`inbox_state`), in order; an inbox without an identity log is left
+        out."""
+        return await self.preferences.inbox_states(inbox_ids, refresh=refresh)
 
-    # --- conversations ------------------------------------------------------------------------------------
-    def _handle(self, session: GroupSession) -> ClientConversation:
-        handle = self._handles.get(session.group_id)
-        if handle is None or handle._session is not session:
-            handle = self._handles[session.group_id] = ClientConversation(session)
-        return handle
+    @staticmethod
+    def identifier_key(identifier: Identifier) -> str:
+        """How :meth:`can_message` and :meth:`inbox_ids_of` key an identifier."""
+        return identifier_key(as_identifier(identifier))
 
-    def conversations(self, *, include_sync_groups: bool = False) -> list[ClientConversation]:
-        """Every conversation this installation is in, oldest first. libxmtp's device-sync groups (its
-        installations' private channel, conversation type SYNC) are left out unless asked for."""
-        out = [self._handle(s) for s in self._sessions.all()]
-        if include_sync_groups:
-            return out
-        return [c for c in out if c.conversation.conversation_type is not ConversationType.SYNC]
+    # --- identity management (libxmtp's signature requests): the inbox module's work in progress -----------
+    async def add_account(self, signer: Signer, *, allow_inbox_reassign: bool = False) -> None:
+        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
 
-    def conversation(self, group_id: bytes) -> ClientConversation | None:
-        session = self._sessions.get(group_id)
-        return None if session is None else self._handle(session)
+    async def remove_account(self, identifier: Identifier) -> None:
+        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
 
-    def dm_with(self, inbox_id: str) -> ClientConversation | None:
-        """The active DM with ``inbox_id`` (the newest, if several), or None. Only a DM whose members are
-        exactly us and ``inbox_id`` counts (every DM joined is checked so; this also holds for a database
-        written before that check)."""
-        found = [
-            c
-            for c in self.conversations()
-            if c.is_active
-            and c.conversation.dm_peer == inbox_id
-            and set(c.member_inbox_ids()) == {self.inbox_id, inbox_id}
-        ]
-        return found[-1] if found else None
+    async def change_recovery_identifier(self, identifier: Identifier) -> None:
+        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
 
-    async def create_dm(self, peer_inbox_id: str) -> ClientConversation:
-        """A new DM with ``peer_inbox_id`` (every installation of both inboxes is added and welcomed).
+    async def revoke_installations(self, installation_ids: Sequence[bytes]) -> None:
+        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
 
-        libxmtp reuses an existing DM (``find_or_create_dm``); :meth:`find_or_create_dm` does that here.
-        """
-        extensions = dm_extensions(self.inbox_id, peer_inbox_id, rng=self.rng)
-        return await self._create(extensions, [peer_inbox_id])
+    async def revoke_all_other_installations(self) -> None:
+        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
 
-    async def find_or_create_dm(self, peer_inbox_id: str) -> ClientConversation:
-        """The active DM with ``peer_inbox_id`` (:meth:`dm_with`), else a new one."""
-        existing = self.dm_with(peer_inbox_id)
-        return (
-            existing if existing is not None and existing.is_active else await self.create_dm(peer_inbox_id)
-        )
+    def sign_with_installation_key(self, text: str) -> bytes:
+        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
 
-    async def create_group(
-        self, inbox_ids: Sequence[str], *, name: str = "", description: str = "", image_url: str = ""
-    ) -> ClientConversation:
-        """A new group with us as super admin and ``inbox_ids`` as members (the "all members" permissions)."""
-        extensions = group_extensions(
-            self.inbox_id, rng=self.rng, name=name, description=description, image_url=image_url
-        )
-        return await self._create(extensions, inbox_ids)
+    def verify_signed_with_installation_key(self, text: str, signature: bytes) -> bool:
+        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
 
-    async def _create(
-        self, extensions: tuple[Extension, ...], inbox_ids: Sequence[str]
-    ) -> ClientConversation:
-        """A new conversation, stored only once its members are added and welcomed: a creation that fails (an
-        inbox without identity log, the node unreachable) or is cut short leaves nothing behind."""
-        ctx = self.ctx
-        now_ns = ctx.clock_ns()
-        core = CoreConversation.create(extensions, ctx.signer, ctx.inbox_id, rng=ctx.rng, now=now_ns // 10**9)
-        group_id = core.group_id
-        # its state writes touch no row until it is saved
-        session = GroupSession(ctx, core, 0, created_ns=now_ns, added_by=ctx.inbox_id)
-        try:
-            async with session.lock:
-                await commits.update_membership(session, add=inbox_ids)
-        except BaseException:
-            with ctx.store.transaction():  # the commit's "group updated" entry, if it got that far
-                ctx.store.delete_messages(group_id)
-            raise
-        with ctx.store.transaction():
-            ctx.store.save_conversation(session.record())
-        self._sessions.add(session)
-        return self._handle(session)
-
-    async def sync_welcomes(self) -> list[ClientConversation]:
-        """Process every welcome that arrived since the last call; the conversations joined, in order.
-
-        A welcome that cannot be used (not for a key package of ours any more, tampered, a tree that does not
-        match the identity logs, a DM that is not one, a conversation we hold already) is logged and skipped;
-        the cursor moves past it either way, as libxmtp does.
-        """
-        return [self._handle(s) for s in await welcomes.sync_welcomes(self.ctx, self._sessions)]
-
-    @property
-    def welcome_cursor(self) -> int:
-        """The id of the last welcome processed."""
-        return self.store.cursor(welcomes.WELCOME_CURSOR)
-
-    def stream_all_messages(
-        self, *, reconnect: bool = True
-    ) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
-        """Every new message of every conversation, live, across node restarts unless ``reconnect`` is false
-        (see :mod:`pyxmtp.client.stream`)."""
-        return stream_all_messages(self, reconnect=reconnect)
+    async def fetch_key_package_statuses(self, installation_ids: Sequence[bytes]) -> dict[bytes, object]:
+        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")

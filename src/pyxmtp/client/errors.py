@@ -48,3 +48,7 @@ class MessageTooLarge(ValueError):
 
 class InactiveConversation(LocalMLSError):
     """We were removed from the conversation: nothing can be sent into it any more."""
+
+
+class NotRegistered(LocalMLSError):
+    """The installation is not in its inbox's identity log, and there is no signer to register it."""

@@ -141,5 +141,10 @@ class SessionCache:
         self._by_id.pop(group_id, None)
 
     def all(self) -> list[GroupSession]:
-        """Every conversation the database holds, oldest first."""
-        return [self.load(r) for r in self.ctx.store.conversations()]
+        """Every conversation the database holds, oldest first (only those not loaded yet are read)."""
+        out = []
+        for group_id in self.ctx.store.conversation_ids():
+            session = self.get(group_id)
+            if session is not None:
+                out.append(session)
+        return out

@@ -295,6 +295,11 @@ class ClientStore:
         rows = self._db.execute("SELECT * FROM conversations ORDER BY created_ns").fetchall()
         return [ConversationRecord(bytes(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
+    def conversation_ids(self) -> list[bytes]:
+        """Every conversation's group id, oldest first (by ``created_ns``)."""
+        rows = self._db.execute("SELECT group_id FROM conversations ORDER BY created_ns").fetchall()
+        return [bytes(r[0]) for r in rows]
+
     def save_conversation(self, record: ConversationRecord) -> None:
         """Insert a new conversation; never overwrites one (``sqlite3.IntegrityError`` if its group is held)."""
         self._db.execute(
@@ -508,6 +513,15 @@ class ClientStore:
         """Each group's newest message time (application messages and transcript entries alike)."""
         rows = self._db.execute("SELECT group_id, max(sent_ns) FROM messages GROUP BY group_id").fetchall()
         return {bytes(r[0]): int(r[1]) for r in rows}
+
+    def latest_by_sender(self, group_id: bytes, content_type: tuple[str, str]) -> dict[str, int]:
+        """Each sender's newest message time among the group's messages of ``content_type``."""
+        rows = self._db.execute(
+            "SELECT sender_inbox_id, max(sent_ns) FROM messages WHERE group_id = ? AND content_authority = ? "
+            "AND content_type = ? GROUP BY sender_inbox_id",
+            (group_id, *content_type),
+        ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
 
     # --- consent ------------------------------------------------------------------------------------------
     def consent(self, entity_type: int, entity: str) -> ConsentRecord | None:
