@@ -102,6 +102,10 @@ class NodeApi:
     async def close(self) -> None:
         await self._channel.close()
 
+    def connectivity(self) -> grpc.ChannelConnectivity:
+        """The channel's state (READY once connected; TRANSIENT_FAILURE while the node cannot be reached)."""
+        return self._channel.get_state()
+
     async def __aenter__(self) -> NodeApi:
         return self
 

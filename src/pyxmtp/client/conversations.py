@@ -402,6 +402,7 @@ class Conversations:
 
     def _store(self, session: GroupSession) -> Conversation:
         ctx = self._ctx
+        session.joined_cursor = session.cursor
         with ctx.store.transaction():
             ctx.store.save_conversation(session.record())
             consent.on_created(ctx, session.group_id)

@@ -36,6 +36,7 @@ class ConversationHub:
         self._factory = factory
         self._handles: dict[bytes, Conversation] = {}
         self._listeners: set[asyncio.Queue[GroupSession]] = set()
+        self._welcomes = asyncio.Lock()  # one welcome walk at a time (streams and syncs may ask at once)
 
     def handle(self, session: GroupSession) -> Conversation:
         """The public handle of ``session`` (the same object each time)."""
@@ -65,7 +66,8 @@ class ConversationHub:
         def on_join(core: CoreConversation, readded: bool) -> None:
             consent.on_joined(self.ctx, self.sessions, core, readded)
 
-        joined = await welcomes.sync_welcomes(self.ctx, self.sessions, on_join)
+        async with self._welcomes:
+            joined = await welcomes.sync_welcomes(self.ctx, self.sessions, on_join)
         for session in joined:
             self.announce(session)
         return joined

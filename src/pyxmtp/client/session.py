@@ -35,6 +35,7 @@ class GroupSession:
         "ctx",
         "cursor",
         "installations_checked",
+        "joined_cursor",
         "lock",
         "publish_due",
     )
@@ -45,6 +46,9 @@ class GroupSession:
         self.ctx = ctx
         self.core = core
         self.cursor = cursor
+        #: the cursor when this session was made (a conversation joined or created): streams that hear of it
+        #: later start from here, whoever synced it meanwhile
+        self.joined_cursor = cursor
         self.created_ns = created_ns
         #: the inbox that added us (ours for a conversation we created)
         self.added_by = added_by

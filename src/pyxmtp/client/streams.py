@@ -266,6 +266,7 @@ async def _all_session(
     ctx = hub.ctx
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
     opened = [0]
+    subscribed: set[bytes] = set()
 
     def on_open() -> None:
         opened[0] += 1
@@ -277,6 +278,8 @@ async def _all_session(
         for session in active:
             seen.setdefault(session.group_id, session.cursor)
         filters = [(s.group_id, seen[s.group_id]) for s in active]
+        subscribed.clear()
+        subscribed.update(g for g, _ in filters)
         source = ctx.api.subscribe_group_messages(filters, on_open=on_open)
         return asyncio.create_task(_pump(_GROUP, source, queue))
 
@@ -298,8 +301,10 @@ async def _all_session(
                 continue
             if kind == _JOINED:
                 assert isinstance(item, GroupSession)
-                if _subscribed(item) and item.group_id not in seen:
-                    seen[item.group_id] = item.cursor  # from where we joined: its messages all come through
+                if _subscribed(item) and item.group_id not in subscribed:
+                    # from where we joined (or were added back): its messages all come through, also if another
+                    # task synced it meanwhile
+                    seen[item.group_id] = max(seen.get(item.group_id, 0), item.joined_cursor)
                     await _stop(groups)
                     groups = open_groups()
                 continue

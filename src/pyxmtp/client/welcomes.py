@@ -211,7 +211,7 @@ def _store(
         sessions.add(session)
         return session
     # every handle shares the session: it takes the new group
-    held.core, held.cursor, held.added_by = core, cursor, record.added_by
+    held.core, held.cursor, held.joined_cursor, held.added_by = core, cursor, cursor, record.added_by
     held.installations_checked = 0
     return held
 
