@@ -115,6 +115,11 @@ class Conversations:
         self._ctx = ctx
         self.hub = ConversationHub(ctx, _handle)
 
+    @property
+    def topic(self) -> str:
+        """The installation's welcome topic (for push-notification servers)."""
+        return f"/xmtp/mls/1/w-{self._ctx.installation_id.hex()}/proto"
+
     def _wrap(self, session: GroupSession) -> Conversation:
         return self.hub.handle(session)
 

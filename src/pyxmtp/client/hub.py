@@ -64,6 +64,7 @@ class ConversationHub:
         """Join the conversations of every new welcome (consent recorded as libxmtp does); each is announced."""
 
         def on_join(core: CoreConversation, readded: bool) -> None:
+            # seam: once leave requests exist, pass after_leave_request=<we had asked to leave that group>
             consent.on_joined(self.ctx, self.sessions, core, readded)
 
         async with self._welcomes:
