@@ -107,7 +107,7 @@ async def test_what_peers_write_cannot_drive_the_terminal(
     assert mode(home / "wallet.key") == 0o600 and mode(home / "client.db") == 0o600
 
     peer = await new_client(node, tmp_path / "peer.db")
-    group = await peer.create_group([victim["inbox_id"]], name=HOSTILE_NAME)
+    group = await peer.conversations.create_group([victim["inbox_id"]], name=HOSTILE_NAME)
     await group.send_text(HOSTILE)
     gid = group.group_id.hex()
 
@@ -123,7 +123,7 @@ async def test_what_peers_write_cannot_drive_the_terminal(
     assert read.rstrip("\n").endswith(escaped) and read.count("pwned") == 1  # one line, not a forged two
 
     # live: a new DM (its welcome) and another group message, streamed as text and as JSON
-    dm = await peer.create_dm(victim["inbox_id"])
+    dm = await peer.conversations.create_dm(victim["inbox_id"])
     await dm.send_text(HOSTILE)
     await group.send_text("\x1b[2J" + HOSTILE)
     async with listening(node, home, "--json") as listen:
@@ -176,9 +176,9 @@ async def test_the_cli_reaches_a_tls_node_and_a_plaintext_one_is_refused(tmp_pat
         )
         await carol.register(wallet)
         await cli(node, alice_home, *tls, "send", carol.inbox_id, "to carol")
-        [dm] = await carol.sync_welcomes()
+        [dm] = await carol.conversations.sync()
         await dm.sync()
-        assert dm.texts() == ["to carol"] and dm.dm_peer == alice["inbox_id"]
+        assert dm.texts() == ["to carol"] and dm.peer_inbox_id == alice["inbox_id"]
         await carol.close()
 
         # plaintext, and TLS that does not trust the node's certificate: refused, said plainly, no traceback
