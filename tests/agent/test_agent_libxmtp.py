@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from pyxmtp.agent import Agent, CommandContext, CommandRouter, ConversationContext, MessageContext
+from pyxmtp.agent import filters as f
 from pyxmtp.client import Dm, EnrichedReply, Group
 from pyxmtp.conversations.content import (
     GroupUpdated,
     Markdown,
     Reaction,
+    ReactionV2Codec,
     Reply,
     Text,
     encode_content,
@@ -42,6 +44,14 @@ def chat_agent(agent: Agent, seen: Recorder) -> None:
     @agent.on_text
     async def text(ctx: MessageContext[str]) -> None:
         seen.add(("text", ctx.content))
+        message = ctx.message
+        checks = (
+            f.is_text(message),
+            f.has_content(message),
+            f.is_dm(ctx.conversation),
+            f.is_group(ctx.conversation),
+        )
+        seen.add(("text checks", checks, ctx.is_text(), ctx.is_reply()))
         if ctx.content == "react to this":
             await ctx.send_reaction("👀")
         else:
@@ -50,12 +60,20 @@ def chat_agent(agent: Agent, seen: Recorder) -> None:
     @agent.on_reply
     async def reply(ctx: MessageContext[EnrichedReply]) -> None:
         answered = ctx.content.in_reply_to
+        seen.add(("reply checks", f.is_reply(ctx.message), f.is_text_reply(ctx.message), ctx.is_reply()))
         seen.add(("reply", ctx.content.content, ctx.content.reference, answered and answered.content))
         await ctx.send_reply(f"you replied {ctx.content.content}")
 
     @agent.on_reaction
     async def reaction(ctx: MessageContext[Reaction]) -> None:
         seen.add(("reaction", ctx.content.content, ctx.content.reference, ctx.content.action))
+        message = ctx.message
+        checks = (
+            f.has_content_type(message, "reaction"),
+            f.uses_codec(message, ReactionV2Codec),
+            ctx.is_reaction(),
+        )
+        seen.add(("reaction checks", checks))
         await ctx.send_text(f"{await ctx.get_sender_address()} reacted {ctx.content.content}")
 
     @agent.on_dm
@@ -108,11 +126,16 @@ async def test_a_libxmtp_user_and_an_agent_talk_in_a_dm(node: Node, tmp_path: Pa
     )
 
     await seen.wait_until_contains("dm")  # the conversation's event, handled beside its messages
+    text_checks = ("text checks", (True, True, True, False), True, False)
     assert [i for i in seen.items if i != "dm"] == [
         ("text", "hello agent"),
+        text_checks,
+        ("reply checks", True, True, True),
         ("reply", "nice echo", echo.id.hex(), "echo: hello agent"),
         ("reaction", "👍", echo.id.hex(), "added"),
+        ("reaction checks", (True, True, True)),
         ("text", "react to this"),
+        text_checks,
         ("command", "/ping", "x y", ["x", "y"]),
     ]
     texts = [s.value for s in await read(dm) if s.type_id == "text"]
@@ -149,7 +172,11 @@ async def test_an_agent_joins_a_libxmtp_group_and_follows_its_updates(node: Node
 
     @agent.on_text
     async def text(ctx: MessageContext[str]) -> None:
-        seen.add(("text", ctx.content, ctx.is_group()))
+        admin = (
+            f.is_group_admin(ctx.conversation, ctx.message),
+            f.is_group_super_admin(ctx.conversation, ctx.message),
+        )
+        seen.add(("text", ctx.content, ctx.is_group(), admin))
 
     await agent.start()
     api = await libxmtp_api(node)
@@ -171,7 +198,7 @@ async def test_an_agent_joins_a_libxmtp_group_and_follows_its_updates(node: Node
 
     assert seen.items == [
         ("group", "agents welcome", alice.inbox_id),
-        ("text", "hi all", True),
+        ("text", "hi all", True, (False, True)),  # alice made the group: its super admin
         ("update", alice.inbox_id, (("group_name", "agents welcome", "renamed by alice"),), ()),
         ("update", alice.inbox_id, (), (carol.inbox_id,)),
     ]

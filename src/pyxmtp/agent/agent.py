@@ -377,10 +377,18 @@ class Agent(Handlers):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop_requested.wait(), wait)
                 wait = min(wait * 2, RESTART_MAX_WAIT)
+        except asyncio.CancelledError:
+            if not started.done():
+                started.set_result(None)  # cancelled by stop() or a second signal: not running
+            raise
+        except Exception as exc:  # the agent's own failure, not a handler's (those are guarded)
+            if not started.done():
+                started.set_exception(exc)
+            raise
         finally:
             await self._close_streams()
-            if not started.done():
-                started.set_result(None)  # stopped before it was ready
+        if not started.done():
+            started.set_result(None)  # stopped before it was ready
         if self._start_emitted and not self._stop_emitted:
             self._stop_emitted = True
             await self._emit(events.STOP, AgentContext(self._client))

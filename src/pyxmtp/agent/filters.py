@@ -13,6 +13,8 @@ A content type is matched by authority and type id, any version (``has_content_t
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyxmtp.client import Client, Conversation, DecodedMessage, Dm, EnrichedReply, Group
 from pyxmtp.conversations.content import (
     ACTIONS,
@@ -82,7 +84,7 @@ def has_content_type(message: DecodedMessage, content_type: ContentTypeId | str)
     return (found.authority_id, found.type_id) == (content_type.authority_id, content_type.type_id)
 
 
-def uses_codec(message: DecodedMessage, codec: ContentCodec[object] | type[ContentCodec[object]]) -> bool:
+def uses_codec(message: DecodedMessage, codec: ContentCodec[Any] | type[ContentCodec[Any]]) -> bool:
     """Of the type ``codec`` (an instance or its class) reads, in its major version."""
     found = message.content_type
     return found is not None and found.same_type(codec.content_type)
