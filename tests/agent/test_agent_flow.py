@@ -5,6 +5,8 @@ stopping from a handler, and restarting from the database."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +330,22 @@ async def test_unknown_event_names_are_refused(agent: Agent) -> None:
     assert agent.handlers("unknown-message") == [handler]
     agent.remove_handler("unknown-message", handler)
     assert agent.handlers("unknown-message") == []
+
+
+async def test_a_signal_stops_an_agent_still_waiting_for_its_node(
+    agent: Agent, recorder: Recorder, node: Node
+) -> None:
+    """SIGTERM while start() waits for a node that went away (the streams retry it): run() returns, no start
+    or stop was emitted, and the signal handlers are gone again."""
+
+    @agent.on_start
+    def started(ctx: AgentContext) -> None:
+        recorder.add("start")
+
+    await node.stop(grace=0)
+    run = asyncio.create_task(agent.run())
+    await eventually(lambda: agent.is_running, "the agent to be starting")
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(run, 30)
+    assert not agent.is_running and recorder.items == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

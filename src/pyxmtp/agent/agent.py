@@ -94,6 +94,7 @@ class Agent(Handlers):
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_emitted = False
         self._stop_emitted = True
+        self._closing: asyncio.Task[None] | None = None
 
     # --- making one ---------------------------------------------------------------------------------------
     @classmethod
@@ -298,7 +299,7 @@ class Agent(Handlers):
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
-        if not self._stop_emitted:  # the runner was cancelled before it could
+        if self._start_emitted and not self._stop_emitted:  # the runner was cancelled before it could
             self._stop_emitted = True
             await self._emit(events.STOP, AgentContext(self._client))
 
@@ -344,6 +345,8 @@ class Agent(Handlers):
             return
         log.info("%s: stopping", signum.name)
         self._stop_requested.set()
+        # closing the streams also ends a start() still waiting for the node; run() then stops the agent
+        self._closing = asyncio.get_running_loop().create_task(self._close_streams())
 
     async def close(self) -> None:
         """Stop, and close the client if the agent made it."""
