@@ -1,6 +1,7 @@
 # pyxmtp: two commands from a fresh clone.
 #   make run   - create .venv, install pyxmtp, run a node on 127.0.0.1:5556 (data in ./pyxmtp-data)
 #   make test  - create .venv with the dev extras, then pytest + ruff + mypy + the layer contract
+#   make shell - a shell with .venv/bin on PATH (the pyxmtp command), after installing
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,7 +14,7 @@ PYTEST_ARGS ?=
 # e.g. make bench-node NODE_BENCH_ARGS='--stores sqlite,postgres' (PostgreSQL at --database-url, default local test)
 NODE_BENCH_ARGS ?=
 
-.PHONY: run test install install-dev pytest lint typecheck layers bench bench-mls bench-node bench-client proto clean
+.PHONY: run shell test install install-dev pytest lint typecheck layers bench bench-mls bench-node bench-client proto clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,10 @@ install-dev: $(VENV)/.stamp-dev
 
 run: install
 	$(VENV)/bin/pyxmtp node --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+shell: install
+	@echo "pyxmtp is on PATH in this shell ($(abspath $(VENV))/bin); exit to leave it"
+	@VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(VENV))/bin:$$PATH" $${SHELL:-/bin/bash} -i
 
 test: install-dev
 	$(PY) -m pytest -n 2 -rs $(PYTEST_ARGS)

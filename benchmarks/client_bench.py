@@ -47,6 +47,10 @@ Figures (texts of 20 bytes and of 1 KiB):
     it has not seen. Reference floor: one Ed25519ph verification (``verify_ed25519ph``, as identity runs it)
     + one EIP-191 address recovery (``recover_address``: secp256k1 recovery and Keccak-256); the wallet's one
     signature serves both actions and is verified once.
+``sync`` and ``bot``
+    through an in-process node: ``sync()`` of a backlog, per message; and a bot (its own process) streaming all
+    messages in 1 000 conversations, its CPU time per message against the same bot in one conversation (the
+    floor, same run), and its memory (:mod:`client_bot`; ``--bot-conversations N``).
 
 Every figure is the median over several rounds; each round times the figure(s) and the floor back to back, so a
 noisy (shared, 2-core) machine slows both alike. ``ratio_to_floor`` is the median of the per-round ratios,
@@ -69,6 +73,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from client_bot import bench_bot
 from mls_bench import Series, machine, timed, write_report
 
 from pyxmtp.client import Client
@@ -438,13 +443,13 @@ async def _sync_round(directory: Path, n: int, index: int) -> tuple[float, float
             await client.register(wallet)
             clients.append(client)
         alice, bob = clients
-        conversation = await alice.create_dm(bob.inbox_id)
-        [joined] = await bob.sync_welcomes()
+        conversation = await alice.conversations.create_dm(bob.inbox_id)
+        [joined] = await bob.conversations.sync()
         await joined.sync()
         inputs = [
             mls_pb2.GroupMessageInput(
                 v1=mls_pb2.GroupMessageInput.V1(
-                    data=conversation.conversation.encrypt(envelope_of(f"message {i}"), rng=os.urandom)
+                    data=conversation._session.core.encrypt(envelope_of(f"message {i}"), rng=os.urandom)
                 )
             )
             for i in range(n)
@@ -503,6 +508,17 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
         row("identity_state", results["identity_state"])
     if "sync" in results:
         row(f"sync ({results['sync']['messages']} messages waiting), per message", results["sync"])
+    if "bot" in results:
+        bot = results["bot"]
+        many, one = bot["many_conversations"], bot["one_conversation"]
+        row(
+            f"bot streaming, {many['conversations']} conversations, CPU per message (floor: 1 conversation)",
+            {
+                "seconds": many["cpu_seconds_per_message"],
+                "floor_seconds": one["cpu_seconds_per_message"],
+                "ratio_to_floor": bot["cpu_ratio"],
+            },
+        )
     return rows
 
 
@@ -510,7 +526,7 @@ def human(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
 
 
-FIGURES = ("receive", "send", "join", "identity", "sync")
+FIGURES = ("receive", "send", "join", "identity", "sync", "bot")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -521,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
         "--db-dir", type=Path, default=None, help="where the SQLite files go (default: a temp dir)"
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/...)")
+    parser.add_argument(
+        "--bot-conversations", type=int, default=None, help="conversations of the bot figure (default 1000)"
+    )
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     unknown = only - set(FIGURES)
@@ -557,6 +576,11 @@ def main(argv: list[str] | None = None) -> int:
         log("sync a backlog through a node")
         with tempfile.TemporaryDirectory(prefix="client-bench-sync-", dir=args.db_dir) as tmp:
             results["sync"] = bench_sync(Path(tmp), 2 if quick else 5, 100 if quick else 500)
+    if "bot" in only:
+        conversations = args.bot_conversations or (100 if quick else 1000)
+        log(f"a bot streaming in 1 and {conversations} conversations")
+        with tempfile.TemporaryDirectory(prefix="client-bench-bot-", dir=args.db_dir) as tmp:
+            results["bot"] = bench_bot(Path(tmp), conversations, 200 if quick else 1000, log)
     log("done")
 
     info = machine()
@@ -587,6 +611,19 @@ def main(argv: list[str] | None = None) -> int:
             f"bare overwrite + fdatasync {human(r['disk_sync_seconds'])}, "
             f"state to_bytes {human(r['state_to_bytes_seconds'])} ({r['state_bytes']} B, twice per message)",
             file=sys.stderr,
+        )
+    if "bot" in results:
+        bot = results["bot"]
+        for key in ("one_conversation", "many_conversations"):
+            r = bot[key]
+            print(
+                f"bot in {r['conversations']} conversations: RSS {r['rss_ready_bytes'] / 2**20:.1f} MiB once "
+                f"streaming, peak {r['rss_peak_bytes'] / 2**20:.1f} MiB; wall {human(r['wall_seconds_per_message'])} "
+                "a message (the sender's pace)",
+                file=sys.stderr,
+            )
+        print(
+            f"bot memory per conversation {bot['rss_per_conversation_bytes'] / 1024:.1f} KiB", file=sys.stderr
         )
     print(f"load average {load_at_start[0]:.2f} -> {info['load_average_at_end'][0]:.2f}", file=sys.stderr)
     print(f"written to {out}", file=sys.stderr)

@@ -33,17 +33,17 @@ def wallet_in(home: Path) -> LocalWalletSigner:
 
 async def run(node: str, home: Path) -> None:
     wallet = wallet_in(home)
-    client = await Client.create(node, wallet, db_path=home / "bot.db")
-    await client.register(wallet)
-    print(f"echo bot {wallet.address} (inbox {client.inbox_id}) on {node}", flush=True)
-    try:
-        async for conversation, message in client.stream_all_messages():
-            if message.sender_inbox_id == client.inbox_id:
-                continue  # our own echoes come back on the stream too
-            if isinstance(message.content, str):
-                await conversation.send_text(message.content)
-    finally:
-        await client.close()
+    async with await Client.create(
+        node, wallet, db_path=home / "bot.db"
+    ) as client:  # registers the first time
+        print(f"echo bot {wallet.address} (inbox {client.inbox_id}) on {node}", flush=True)
+        async with client.conversations.stream_all_messages() as stream:
+            async for message in stream:
+                if message.sender_inbox_id == client.inbox_id:
+                    continue  # our own echoes come back on the stream too
+                conversation = client.conversations.get_conversation_by_id(message.conversation_id)
+                if conversation is not None and isinstance(message.content, str):
+                    await conversation.send_text(message.content)
 
 
 def main() -> None:

@@ -22,8 +22,9 @@ ALLOWED: dict[str, set[str]] = {
     "storage": {"mls", "identity", "proto"},
     "node": {"mls", "identity", "proto", "conversations", "storage"},
     "client": {"mls", "identity", "proto", "conversations", "storage"},
+    "agent": {"mls", "identity", "proto", "conversations", "client"},
     "mls_interop": {"mls", "proto"},
-    "cli": {"mls", "identity", "proto", "conversations", "storage", "node", "client", "mls_interop"},
+    "cli": {"mls", "identity", "proto", "conversations", "storage", "node", "client", "agent", "mls_interop"},
 }
 TOP_LEVEL_OK = {"__init__", "__main__"}
 

@@ -27,9 +27,7 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
 async def new_client(node: Node, path: Path, **options: object) -> Client:
     """A new registered pyxmtp client (its own wallet, its database at ``path``)."""
     wallet = LocalWalletSigner.generate()
-    client = await Client.create(node.address, wallet, db_path=path, **options)  # type: ignore[arg-type]
-    await client.register(wallet)
-    return client
+    return await Client.create(node.address, wallet, db_path=path, **options)  # type: ignore[arg-type]
 
 
 async def eventually(

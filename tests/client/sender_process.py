@@ -28,7 +28,7 @@ def say(*parts: object) -> None:
 async def main(node: str, db: str, run: str, options: Sequence[str]) -> None:
     # the database holds the installation: the wallet is only needed to make a new one
     client = await Client.create(node, LocalWalletSigner.generate(), db_path=db)
-    [conversation] = client.conversations()
+    [conversation] = client.conversations.list()
     if "--final" in options:
         await conversation.sync()
         for m in conversation.messages():
@@ -55,7 +55,7 @@ async def main(node: str, db: str, run: str, options: Sequence[str]) -> None:
     client.api.send_group_messages = publish  # type: ignore[method-assign]
 
     async def receive() -> None:
-        async for _, message in client.stream_all_messages():
+        async for message in client.conversations.stream_all_messages():
             if message.sender_inbox_id != client.inbox_id and isinstance(message.content, str):
                 say("got", message.content)
 

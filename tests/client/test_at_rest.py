@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from pyxmtp.client import Client, ClientConversation
+from pyxmtp.client import Client, Conversation
 from pyxmtp.client.client import KEY_PACKAGE_GRACE_NS
 from pyxmtp.client.store import ClientStore
 from pyxmtp.identity.eth import LocalWalletSigner
@@ -221,11 +221,11 @@ async def test_deleted_secrets_leave_the_files(
         for watch in watches:
             watch.check()
 
-    group = await alice.create_group([bob.inbox_id], name="at rest")
-    joined: list[ClientConversation] = []
+    group = await alice.conversations.create_group([bob.inbox_id], name="at rest")
+    joined: list[Conversation] = []
 
     async def join() -> None:
-        joined.extend(await bob.sync_welcomes())
+        joined.extend(await bob.conversations.sync())
 
     await step(join())
     [bob_group] = joined
@@ -246,7 +246,7 @@ async def test_deleted_secrets_leave_the_files(
         await step(commit())
         await step(group.sync())
         await step(bob_group.sync())
-    assert group.conversation.epoch >= 7 and bob_group.conversation.epoch == group.conversation.epoch
+    assert group.epoch >= 7 and bob_group.epoch == group.epoch
 
     # the key package bob's welcome used was replaced; its private keys are deleted after the grace period
     clock.now += KEY_PACKAGE_GRACE_NS + 1
@@ -284,7 +284,7 @@ async def test_deleted_secrets_leave_the_files(
         db_path=tmp_path / "bob" / "client.db",
         db_encryption_key=key,
     )
-    again = reopened.conversation(bob_group.group_id)
+    again = reopened.conversations.get_conversation_by_id(bob_group.group_id)
     assert again is not None and again.texts() == texts
     await again.send_text("after a restart")
     await reopened.close()

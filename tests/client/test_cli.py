@@ -53,10 +53,10 @@ async def test_two_users_talk_through_the_cli(node: Node, tmp_path: Path) -> Non
     assert stat.S_IMODE(os.stat(alice_home / "wallet.key").st_mode) == 0o600
     assert fields((await cli(node, alice_home, "init"))[1]) == alice  # init again: the same inbox, registered
 
-    _, out, _ = await cli(node, alice_home, "send", bob["address"].upper().replace("0X", "0x"), "hello bob")
-    dm_id = out.strip()
+    _, out, _ = await cli(node, alice_home, "send", bob["address"].upper(), "hello bob", "--json")
+    dm_id = json.loads(out)["conversation"]
     _, listing, _ = await cli(node, bob_home, "list")
-    assert dm_id in listing and f"dm with {alice['inbox_id']}" in listing
+    assert dm_id[:8] in listing and f"dm with {alice['address']}" in listing
     _, read, _ = await cli(node, bob_home, "read", dm_id)
     assert read.strip().endswith("hello bob")
 
@@ -89,9 +89,9 @@ async def test_two_users_talk_through_the_cli(node: Node, tmp_path: Path) -> Non
         await listen.wait()
 
     _, out, _ = await cli(
-        node, bob_home, "group", "cli group", alice["address"], "--text", "a group from the cli"
+        node, bob_home, "group", "cli group", alice["address"], "--text", "a group from the cli", "--json"
     )
-    group_id = out.strip()
+    group_id = json.loads(out)["conversation"]
     _, read, _ = await cli(node, alice_home, "read", group_id)
     assert read.strip().endswith("a group from the cli")
 
@@ -104,7 +104,7 @@ async def test_mistakes_are_reported_not_raised(node: Node, tmp_path: Path) -> N
     code, _, err = await cli(node, home, "send", "0x" + "11" * 20, "anyone?", check=False)
     assert code == 1 and "has no XMTP inbox on this node" in err
     code, _, err = await cli(node, home, "send", "bob", "hi", check=False)
-    assert code == 1 and "neither an inbox id" in err
+    assert code == 1 and "is not a conversation id, an 0x address or an inbox id" in err
     code, _, err = await cli(node, home, "read", "zz", check=False)
     assert code == 1 and "is not a conversation id" in err
     assert "Traceback" not in err

@@ -107,7 +107,7 @@ async def test_what_peers_write_cannot_drive_the_terminal(
     assert mode(home / "wallet.key") == 0o600 and mode(home / "client.db") == 0o600
 
     peer = await new_client(node, tmp_path / "peer.db")
-    group = await peer.create_group([victim["inbox_id"]], name=HOSTILE_NAME)
+    group = await peer.conversations.create_group([victim["inbox_id"]], name=HOSTILE_NAME)
     await group.send_text(HOSTILE)
     gid = group.group_id.hex()
 
@@ -123,7 +123,7 @@ async def test_what_peers_write_cannot_drive_the_terminal(
     assert read.rstrip("\n").endswith(escaped) and read.count("pwned") == 1  # one line, not a forged two
 
     # live: a new DM (its welcome) and another group message, streamed as text and as JSON
-    dm = await peer.create_dm(victim["inbox_id"])
+    dm = await peer.conversations.create_dm(victim["inbox_id"])
     await dm.send_text(HOSTILE)
     await group.send_text("\x1b[2J" + HOSTILE)
     async with listening(node, home, "--json") as listen:
@@ -161,8 +161,9 @@ async def test_the_cli_reaches_a_tls_node_and_a_plaintext_one_is_refused(tmp_pat
         alice_home, bob_home = tmp_path / "alice", tmp_path / "bob"
         alice = fields((await cli(node, alice_home, *tls, "init"))[1])
         bob = fields((await cli(node, bob_home, *tls, "init"))[1])
-        _, out, _ = await cli(node, alice_home, *tls, "send", bob["address"], "over TLS")
-        _, read, _ = await cli(node, bob_home, *tls, "read", out.strip())
+        _, out, _ = await cli(node, alice_home, *tls, "send", bob["address"], "over TLS", "--json")
+        dm_id = json.loads(out)["conversation"]
+        _, read, _ = await cli(node, bob_home, *tls, "read", dm_id)
         assert read.strip().endswith("over TLS")
 
         # a library client with the same CA sees the CLI's message: one node, one TLS port
@@ -175,9 +176,9 @@ async def test_the_cli_reaches_a_tls_node_and_a_plaintext_one_is_refused(tmp_pat
         )
         await carol.register(wallet)
         await cli(node, alice_home, *tls, "send", carol.inbox_id, "to carol")
-        [dm] = await carol.sync_welcomes()
+        [dm] = await carol.conversations.sync()
         await dm.sync()
-        assert dm.texts() == ["to carol"] and dm.dm_peer == alice["inbox_id"]
+        assert dm.texts() == ["to carol"] and dm.peer_inbox_id == alice["inbox_id"]
         await carol.close()
 
         # plaintext, and TLS that does not trust the node's certificate: refused, said plainly, no traceback
@@ -195,7 +196,7 @@ async def test_the_cli_reaches_a_tls_node_and_a_plaintext_one_is_refused(tmp_pat
         assert code == 1 and "holds no PEM certificate" in err
 
         # and the TLS client carries on
-        _, read, _ = await cli(node, bob_home, *tls, "read", out.strip())
+        _, read, _ = await cli(node, bob_home, *tls, "read", dm_id)
         assert read.strip().endswith("over TLS")
     finally:
         await node.stop(grace=0)

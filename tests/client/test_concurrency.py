@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from pyxmtp.client import Group
 from pyxmtp.node import Node, NodeConfig
 
-from .conftest import eventually, new_client, streams_open
+from .conftest import eventually, new_client
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,20 +24,22 @@ async def test_syncs_sends_and_a_stream_at_once(
     caplog.set_level(logging.WARNING, logger="pyxmtp.client")
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
-    dm = await alice.create_dm(bob.inbox_id)
-    [bob_dm] = await bob.sync_welcomes()
+    dm = await alice.conversations.create_group([bob.inbox_id])
+    [bob_dm] = await bob.conversations.sync()
+    assert isinstance(bob_dm, Group)
     streamed: list[str] = []
     updates: list[object] = []
+    stream = bob.conversations.stream_all_messages()
 
     async def listen() -> None:
-        async for _, message in bob.stream_all_messages():
+        async for message in stream:
             if isinstance(message.content, str):
                 streamed.append(message.content)
             else:
                 updates.append(message)
 
     listener = asyncio.create_task(listen())
-    await streams_open(node, 2)
+    await stream.wait_ready()
     for i in range(10):
         await dm.send_text(f"alice {i}")
     await asyncio.gather(
@@ -50,9 +53,8 @@ async def test_syncs_sends_and_a_stream_at_once(
     )
     await dm.send_text("last")  # the stream delivers in the node's order: once it has this, it had the rest
     await eventually(lambda: "last" in streamed, "the stream to reach alice's last message")
-    listener.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await listener
+    await stream.close()
+    await listener  # the loop ends once the stream is closed
     texts = bob_dm.texts()
     assert sorted(texts) == sorted([f"alice {i}" for i in range(10)] + ["bob a", "bob b", "last"])
     assert len(set(streamed)) == len(streamed) and set(streamed) == set(texts)  # each streamed once
@@ -71,13 +73,14 @@ async def test_the_stream_survives_a_node_restart(tmp_path: Path) -> None:
     port = node.port
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
-    dm = await alice.create_dm(bob.inbox_id)
+    dm = await alice.conversations.create_dm(bob.inbox_id)
     got: asyncio.Queue[str] = asyncio.Queue()
 
     async def listen() -> None:
-        async for _, message in bob.stream_all_messages():
-            if isinstance(message.content, str):
-                await got.put(message.content)
+        async with bob.conversations.stream_all_messages() as stream:
+            async for message in stream:
+                if isinstance(message.content, str):
+                    await got.put(message.content)
 
     listener = asyncio.create_task(listen())
     try:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pyxmtp.client import EnrichedReply, Group, MessageKind
 from pyxmtp.client.attachments import HttpsDownloader, download_attachment, upload_attachment
 from pyxmtp.conversations.content import (
     Action,
@@ -94,7 +95,7 @@ async def test_every_content_type_both_ways_through_a_node(
     bob = await new_client(node, tmp_path / "bob.db")
 
     group = await alice.client.conversations().create_group([bob.inbox_id], group_options("content"))
-    [bob_group] = await bob.sync_welcomes()
+    [bob_group] = await bob.conversations.sync()
 
     # --- libxmtp sends, we read ---------------------------------------------------------------------------
     theirs = values("alice")
@@ -126,19 +127,27 @@ async def test_every_content_type_both_ways_through_a_node(
     await group.send(libxmtp_encode(v, multi), v.FfiSendMessageOpts(should_push=True))
 
     await bob_group.sync()
-    received = [m.content for m in bob_group.messages() if not isinstance(m.content, GroupUpdated)]
+    every = bob_group.messages(exclude_content_types=())  # reactions and read receipts too
+    received = [decode_content(m.encoded) for m in every if m.kind is MessageKind.APPLICATION]
     assert received == [*theirs, sealed[0][1], multi]
+    # as node-sdk lists them: the reaction and the read receipt left out, the reply enriched
+    listed = [m.content for m in bob_group.messages(kind=MessageKind.APPLICATION)]
+    reply = listed[2]
+    assert (
+        isinstance(reply, EnrichedReply) and reply.content == "alice replies" and reply.reference == "0a0b0c"
+    )
+    assert listed[:2] + listed[3:] == [*theirs[:2], *theirs[5:], sealed[0][1], multi]
     assert await download_attachment(sealed[0][1], fetch) == sealed[0][0]
     assert [await download_attachment(r, fetch) for r in multi.attachments] == [a for a, _ in sealed[1:]]
 
     # --- we send, libxmtp reads ---------------------------------------------------------------------------
     ours = values("bob")
     for value in ours:
-        await bob_group.send(encode_content(value).to_bytes(), should_push=_push(value))
+        await send_typed(bob_group, value)
     attachment = Attachment("application/pdf", os.urandom(70_000), "bob.pdf")
     remote = await upload_attachment(attachment, server.upload, rng=os.urandom)
-    await bob_group.send(encode_content(remote).to_bytes(), should_push=True)
-    await bob_group.send(encode_content(LeaveRequest()).to_bytes(), should_push=False)
+    await bob_group.send_remote_attachment(remote)
+    await bob_group.send(LeaveRequest())
 
     expected = [*ours, remote, LeaveRequest()]
 
@@ -176,6 +185,23 @@ async def test_every_content_type_both_ways_through_a_node(
     last = (await _transcript(group))[-1]
     assert decode_content(bytes(last.content)) == GroupUpdated(alice.inbox_id, left_inboxes=(bob.inbox_id,))
     await bob.close()
+
+
+async def send_typed(conversation: Group, value: object) -> bytes:
+    """``value`` sent with the conversation's method for its type (node-sdk's ``send*``)."""
+    sends: dict[type, Callable[[Any], Awaitable[bytes]]] = {
+        Text: conversation.send_text,
+        Markdown: conversation.send_markdown,
+        Reaction: conversation.send_reaction,
+        Reply: conversation.send_reply,
+        ReadReceipt: lambda _: conversation.send_read_receipt(),
+        Attachment: conversation.send_attachment,
+        TransactionReference: conversation.send_transaction_reference,
+        WalletSendCalls: conversation.send_wallet_send_calls,
+        Actions: conversation.send_actions,
+        Intent: conversation.send_intent,
+    }
+    return await sends[type(value)](value)
 
 
 async def _from(conversation: Any, inbox_id: str) -> list[Any]:

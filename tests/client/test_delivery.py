@@ -22,29 +22,30 @@ import pytest
 from pyxmtp.client import (
     ApiCallError,
     Client,
-    ClientConversation,
     DeliveryStatus,
+    Group,
     InactiveConversation,
     MessageNotPublished,
     MessageTooLarge,
 )
 from pyxmtp.client.delivery import MAX_CONTENT_BYTES
-from pyxmtp.client.store import ClientStore, ClientStoreError
+from pyxmtp.client.store import SCHEMA_VERSION, ClientStore, ClientStoreError
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from .conftest import new_client
+from .old_schemas import to_version_0
 
 pytestmark = pytest.mark.timeout(120)
 
 
-async def pair(node: Node, tmp_path: Path) -> tuple[Client, Client, ClientConversation, ClientConversation]:
+async def pair(node: Node, tmp_path: Path) -> tuple[Client, Client, Group, Group]:
     """Alice and Bob in a group Bob made (Bob is its super admin)."""
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
-    bob_group = await bob.create_group([alice.inbox_id], name="g")
-    [alice_group] = await alice.sync_welcomes()
+    bob_group = await bob.conversations.create_group([alice.inbox_id], name="g")
+    [alice_group] = await alice.conversations.sync()
     await alice_group.sync()
     return alice, bob, alice_group, bob_group
 
@@ -75,22 +76,22 @@ def before_next_send(client: Client, action: Callable[[], Awaitable[None]]) -> N
     client.api.send_group_messages = send  # type: ignore[method-assign]
 
 
-async def texts_read(conversation: ClientConversation) -> Counter[str]:
+async def texts_read(conversation: Group) -> Counter[str]:
     await conversation.sync()
     return Counter(m.content for m in conversation.messages() if isinstance(m.content, str))
 
 
-async def renames(group: ClientConversation, n: int) -> None:
+async def renames(group: Group, n: int) -> None:
     for i in range(n):
         await group.update_name(f"name {i}")
 
 
 async def test_a_client_five_epochs_behind_sends_and_is_read(node: Node, tmp_path: Path) -> None:
     alice, bob, alice_group, bob_group = await pair(node, tmp_path)
-    stale_epoch = alice_group.conversation.epoch
+    stale_epoch = alice_group.epoch
     await renames(bob_group, 5)  # alice has not synced: 5 epochs behind
     mid = await alice_group.send_text("from 5 epochs back")
-    assert alice_group.conversation.epoch == stale_epoch + 5  # it synced before encrypting
+    assert alice_group.epoch == stale_epoch + 5  # it synced before encrypting
     assert await texts_read(bob_group) == Counter({"from 5 epochs back": 1})
     assert [m.message_id for m in bob_group.messages() if m.content == "from 5 epochs back"] == [mid]
     [mine] = [m for m in alice_group.messages() if m.message_id == mid]
@@ -108,13 +109,15 @@ async def test_a_failed_publish_is_kept_and_the_next_sync_publishes_it(node: Nod
     assert failure.value.code is grpc.StatusCode.UNAVAILABLE
     assert "is kept and sent again by the next sync" in str(failure.value)
     mid = failure.value.message_id
-    [(conversation, pending)] = alice.unpublished()
-    assert conversation is alice_group and pending.message_id == mid and pending.content == "kept"
+    [pending] = alice.conversations.unpublished()
+    assert (
+        pending.conversation_id == alice_group.id and pending.message_id == mid and pending.content == "kept"
+    )
     assert pending.delivery_status is DeliveryStatus.UNPUBLISHED
     assert await texts_read(bob_group) == Counter()
 
     await alice_group.sync()  # publishes it: the same bytes
-    assert alice.unpublished() == []
+    assert alice.conversations.unpublished() == []
     [mine] = [m for m in alice_group.messages() if m.message_id == mid]
     assert mine.published
     assert await texts_read(bob_group) == Counter({"kept": 1})
@@ -148,11 +151,11 @@ async def test_a_message_that_reaches_the_node_after_four_commits_is_published_a
     """Alice encrypts at epoch E; Bob's four commits reach the node before her message does, so members (at E + 4,
     keeping 3 past epochs) cannot read it. Alice sees that when she reads it back and publishes it again."""
     alice, bob, alice_group, bob_group = await pair(node, tmp_path)
-    sent_in = alice_group.conversation.epoch
+    sent_in = alice_group.epoch
     before_next_send(alice, lambda: renames(bob_group, 4))
     caplog.set_level(logging.INFO, logger="pyxmtp.client")
     mid = await alice_group.send_text("overtaken")
-    assert alice_group.conversation.epoch == sent_in + 4
+    assert alice_group.epoch == sent_in + 4
     assert any(
         "came after its epoch had passed; publishing it again" in r.getMessage() for r in caplog.records
     )
@@ -179,7 +182,7 @@ async def test_a_message_left_unpublished_by_a_removed_member_is_marked_failed(
     assert not alice_group.is_active
     [mine] = [m for m in alice_group.messages() if m.message_id == failure.value.message_id]
     assert mine.delivery_status is DeliveryStatus.FAILED and mine.failed
-    assert alice.unpublished() == []
+    assert alice.conversations.unpublished() == []
     with pytest.raises(InactiveConversation):
         await alice_group.send_text("anyone?")
     assert "too late" not in await texts_read(bob_group)
@@ -213,7 +216,7 @@ async def test_unpublished_messages_are_published_at_start_up(node: Node, tmp_pa
     wallet = LocalWalletSigner.generate()  # not used: the database holds the installation
     await alice.close()
     alice = await Client.create(node.address, wallet, db_path=tmp_path / "alice.db")
-    assert alice.unpublished() == []
+    assert alice.conversations.unpublished() == []
     bob_messages = await bob_group.sync()
     assert [m.content for m in bob_messages] == ["one", "two"]  # in the order sent
     for c in (alice, bob):
@@ -225,12 +228,11 @@ async def test_the_stream_publishes_them_when_it_connects(node: Node, tmp_path: 
     sends_fail(alice, grpc.StatusCode.UNAVAILABLE)
     with pytest.raises(MessageNotPublished) as failure:
         await alice_group.send_text("via the stream")
-    stream = alice.stream_all_messages()
-    conversation, message = await asyncio.wait_for(anext(stream), 30)  # the stream yields it once published
-    assert (
-        conversation is alice_group and message.message_id == failure.value.message_id and message.published
-    )
-    await stream.aclose()
+    stream = alice.conversations.stream_all_messages()
+    message = await asyncio.wait_for(anext(stream), 30)  # the stream yields it once published
+    assert message.group_id == alice_group.group_id
+    assert message.message_id == failure.value.message_id and message.published
+    await stream.close()
     assert await texts_read(bob_group) == Counter({"via the stream": 1})
     for c in (alice, bob):
         await c.close()
@@ -246,63 +248,16 @@ async def test_a_group_with_100_texts_of_45_kb_and_a_5_mb_message_syncs(node: No
     await bob_group.send_text(big)
     got = await alice_group.sync()
     assert [m.content for m in got if isinstance(m.content, str)] == [*texts, big]
-    stream = alice.stream_all_messages()
+    stream = alice.conversations.stream_all_messages()
     await bob_group.send_text("and live")
-    _, live = await asyncio.wait_for(anext(stream), 30)
+    live = await asyncio.wait_for(anext(stream), 30)
     assert live.content == "and live"
-    await stream.aclose()
+    await stream.close()
     for c in (alice, bob):
         await c.close()
 
 
 # --- a database made by the pyxmtp before delivery status (schema version 0) ----------------------------------
-OLD_SCHEMA = """
-CREATE TABLE IF NOT EXISTS installation (
-    id INTEGER PRIMARY KEY CHECK (id = 1), seed BLOB NOT NULL, inbox_id TEXT NOT NULL, nonce INTEGER NOT NULL,
-    hmac_key BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS key_packages (
-    hpke_public_key BLOB PRIMARY KEY, bundle BLOB NOT NULL, wrapper_private_key BLOB,
-    created_ns INTEGER NOT NULL, delete_at_ns INTEGER
-);
-CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS conversations (
-    group_id BLOB PRIMARY KEY, state BLOB NOT NULL, cursor INTEGER NOT NULL, created_ns INTEGER NOT NULL,
-    added_by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    message_id BLOB PRIMARY KEY, group_id BLOB NOT NULL, server_id INTEGER, sender_inbox_id TEXT NOT NULL,
-    sender_installation BLOB NOT NULL, sent_ns INTEGER NOT NULL, content BLOB NOT NULL,
-    published INTEGER NOT NULL, payload_hash BLOB
-);
-CREATE INDEX IF NOT EXISTS messages_by_group ON messages (group_id, sent_ns);
-CREATE INDEX IF NOT EXISTS messages_by_payload ON messages (payload_hash);
-"""
-
-
-def to_old_schema(path: Path) -> None:
-    """Rewrite a client database as the old code kept it: no delivery status or kept bytes, no version."""
-    db = sqlite3.connect(str(path), isolation_level=None)
-    try:
-        db.execute("BEGIN")
-        db.execute("DROP INDEX messages_unpublished")
-        for column in ("payload", "idempotency_key", "should_push"):
-            db.execute(f"ALTER TABLE messages DROP COLUMN {column}")
-        db.execute("ALTER TABLE messages RENAME COLUMN delivery_status TO published")
-        db.execute("PRAGMA user_version = 0")
-        db.execute("COMMIT")
-        sql = [r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")]
-    finally:
-        db.close()
-    old = sqlite3.connect(":memory:")
-    old.executescript(OLD_SCHEMA)
-    expected = [
-        r[0] for r in old.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
-    ]
-    old.close()
-    assert ["".join(s.split()) for s in sql] == ["".join(s.split()) for s in expected]
-
-
 async def test_a_database_of_the_old_schema_is_migrated_and_its_unpublished_message_sent(
     node: Node, tmp_path: Path
 ) -> None:
@@ -314,19 +269,19 @@ async def test_a_database_of_the_old_schema_is_migrated_and_its_unpublished_mess
     with pytest.raises(MessageNotPublished) as failure:
         await alice_group.send_text("left unpublished by the old code")
     await alice.close()
-    to_old_schema(tmp_path / "alice.db")
+    to_version_0(tmp_path / "alice.db")
 
     alice = await Client.create(node.address, LocalWalletSigner.generate(), db_path=tmp_path / "alice.db")
     db = sqlite3.connect(str(tmp_path / "alice.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
-    assert alice.unpublished() == []  # published at start-up
+    assert alice.conversations.unpublished() == []  # published at start-up
     assert await texts_read(bob_group) == Counter(
         {"published before": 1, "left unpublished by the old code": 1}
     )
     ids = {m.content: m.message_id for m in bob_group.messages()}
     assert ids["left unpublished by the old code"] == failure.value.message_id
-    [group] = alice.conversations()
+    [group] = alice.conversations.list()
     assert [m.published for m in group.messages() if isinstance(m.content, str)] == [True, True]
     for c in (alice, bob):
         await c.close()

@@ -3,6 +3,7 @@ CLI (real processes against a real node)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import grpc
@@ -23,10 +24,10 @@ async def test_a_failed_dm_or_group_creation_leaves_nothing(node: Node, tmp_path
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     with pytest.raises(MembershipUpdateError, match="no identity log"):
-        await alice.create_dm(NOBODY)
+        await alice.conversations.create_dm(NOBODY)
     with pytest.raises(MembershipUpdateError, match="no identity log"):
-        await alice.create_group([bob.inbox_id, NOBODY], name="half")
-    assert alice.conversations() == []
+        await alice.conversations.create_group([bob.inbox_id, NOBODY], name="half")
+    assert alice.conversations.list() == []
 
     # the node goes away after the membership commit: the welcomes cannot be sent
     real = alice.api.send_welcome_messages
@@ -36,16 +37,16 @@ async def test_a_failed_dm_or_group_creation_leaves_nothing(node: Node, tmp_path
 
     alice.api.send_welcome_messages = unreachable  # type: ignore[method-assign]
     with pytest.raises(ApiCallError):
-        await alice.create_group([bob.inbox_id], name="never welcomed")
-    assert alice.conversations() == []
+        await alice.conversations.create_group([bob.inbox_id], name="never welcomed")
+    assert alice.conversations.list() == []
     assert alice.store._db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0  # no transcript entry
-    assert await bob.sync_welcomes() == []
+    assert await bob.conversations.sync() == []
 
     alice.api.send_welcome_messages = real  # type: ignore[method-assign]
-    group = await alice.create_group([bob.inbox_id], name="works")
-    assert alice.conversations() == [group]
+    group = await alice.conversations.create_group([bob.inbox_id], name="works")
+    assert alice.conversations.list() == [group]
     await group.send_text("hi")
-    [bob_group] = await bob.sync_welcomes()
+    [bob_group] = await bob.conversations.sync()
     await bob_group.sync()
     assert bob_group.texts() == ["hi"] and bob_group.name == "works"
     for c in (alice, bob):
@@ -62,9 +63,11 @@ async def test_the_cli_leaves_no_conversation_after_a_failed_send_or_group(
     assert code == 1 and "no identity log" in err and "Traceback" not in err
     code, _, err = await cli(node, home, "group", "half", bob["inbox_id"], NOBODY, check=False)
     assert code == 1 and "no identity log" in err and "Traceback" not in err
-    _, listing, _ = await cli(node, home, "list")
+    _, listing, _ = await cli(node, home, "list", "--json")
     assert listing.strip() == ""
-    _, out, _ = await cli(node, home, "send", bob["inbox_id"], "hello bob")
-    _, listing, _ = await cli(node, home, "list")
+    _, out, _ = await cli(node, home, "send", bob["inbox_id"], "hello bob", "--json")
+    _, listing, _ = await cli(node, home, "list", "--json")
     [line] = listing.strip().splitlines()  # only the DM that worked
-    assert line.startswith(f"{out.strip()}  dm with {bob['inbox_id']}")
+    entry = json.loads(line)
+    assert entry["conversation"] == json.loads(out)["conversation"]
+    assert entry["kind"] == "dm" and entry["peer_inbox_id"] == bob["inbox_id"]

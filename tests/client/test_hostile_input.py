@@ -63,13 +63,13 @@ async def test_hostile_welcomes_are_passed_over_and_a_real_one_still_works(
     for batch in sends:
         await alice.api.send_welcome_messages(batch)
     before = bob.store.key_package_count()
-    assert await bob.sync_welcomes() == []  # nothing joined, nothing raised
-    assert bob.welcome_cursor > 0 and bob.conversations() == []
+    assert await bob.conversations.sync() == []  # nothing joined, nothing raised
+    assert bob.welcome_cursor > 0 and bob.conversations.list() == []
     assert bob.store.key_package_count() >= before  # no key was lost to garbage (one rotation may add one)
 
-    dm = await alice.create_dm(bob.inbox_id)  # a real welcome after all that
+    dm = await alice.conversations.create_dm(bob.inbox_id)  # a real welcome after all that
     await dm.send_text("still works")
-    [joined] = await bob.sync_welcomes()
+    [joined] = await bob.conversations.sync()
     await joined.sync()
     assert joined.texts() == ["still works"]
 
@@ -77,10 +77,10 @@ async def test_hostile_welcomes_are_passed_over_and_a_real_one_still_works(
 async def test_hostile_group_messages_are_passed_over(node: Node, tmp_path: Path) -> None:
     bob = await new_client(node, tmp_path / "bob.db")
     alice = await new_client(node, tmp_path / "alice.db")
-    dm = await alice.create_dm(bob.inbox_id)
-    [bob_dm] = await bob.sync_welcomes()
+    dm = await alice.conversations.create_dm(bob.inbox_id)
+    [bob_dm] = await bob.conversations.sync()
     group_id = dm.group_id
-    epoch = dm.conversation.epoch
+    epoch = dm.epoch
     header = b"\x00\x01\x00\x02" + bytes([len(group_id)]) + group_id + epoch.to_bytes(8, "big")
 
     garbage: list[bytes] = []
@@ -103,9 +103,9 @@ async def test_hostile_group_messages_are_passed_over(node: Node, tmp_path: Path
     for message in sendable:
         with contextlib.suppress(ApiCallError):  # the node refuses what it can see is malformed: fine too
             await alice.api.send_group_messages([message])
-    state = bob_dm.conversation.to_bytes()
+    state = bob_dm._session.core.to_bytes()
     assert await bob_dm.sync() == []
-    assert bob_dm.conversation.to_bytes() == state  # nothing of the garbage changed the group
+    assert bob_dm._session.core.to_bytes() == state  # nothing of the garbage changed the group
     await dm.send_text("real one")
     assert [m.content for m in await bob_dm.sync()] == ["real one"]
 
@@ -118,18 +118,18 @@ async def test_a_commit_that_loses_the_race_is_made_again_on_the_new_epoch(
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     carol = await new_client(node, tmp_path / "carol.db")
-    group = await alice.create_group([bob.inbox_id, carol.inbox_id], name="start")
-    [bob_group] = await bob.sync_welcomes()
-    [carol_group] = await carol.sync_welcomes()
+    group = await alice.conversations.create_group([bob.inbox_id, carol.inbox_id], name="start")
+    [bob_group] = await bob.conversations.sync()
+    [carol_group] = await carol.conversations.sync()
     await bob_group.sync()
-    epoch = bob_group.conversation.epoch
+    epoch = bob_group.epoch
     await group.update_name("alice's")
     await bob_group.update_name("bob's")  # made at the old epoch, lost, made again
-    assert bob_group.conversation.epoch == epoch + 2
+    assert bob_group.epoch == epoch + 2
     await group.sync()
     await carol_group.sync()
     assert group.name == bob_group.name == carol_group.name == "bob's"
-    assert group.conversation.epoch == carol_group.conversation.epoch == epoch + 2
+    assert group.epoch == carol_group.epoch == epoch + 2
     await group.send_text("same epoch for all")
     await bob_group.sync()
     await carol_group.sync()

@@ -214,7 +214,7 @@ async def test_a_lying_node_cannot_bring_back_a_revoked_wallet_with_a_reencoded_
     served = appended(await node_log(api, alice.inbox_id), [reencode_v(add)])
 
     async with identity_server(serving_logs({alice.inbox_id: served})) as lying:
-        fooled = await Client.create(lying.api.address, owner, db_path=tmp_path / "alice.db")
+        fooled = await Client.create(lying.api.address, owner, db_path=tmp_path / "alice.db", register=False)
         with pytest.raises(IdentityLogError, match="replay"):
             await fooled.is_registered()
         state = fooled.identities.state(alice.inbox_id)

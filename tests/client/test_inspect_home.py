@@ -59,8 +59,8 @@ async def test_an_encrypted_home_reads_every_form_of_a_message_and_knows_its_own
     (home / "wallet.key").write_text(wallet.private_key.hex())
     bob = await Client.create(node.address, wallet, db_path=home / "client.db", db_encryption_key=KEY)
     await bob.register(wallet)
-    dm = await alice.create_dm(bob.inbox_id)
-    [bob_dm] = await bob.sync_welcomes()
+    dm = await alice.conversations.create_dm(bob.inbox_id)
+    [bob_dm] = await bob.conversations.sync()
     await bob_dm.send_text("bob's own words")
     await dm.send_text("hello encrypted bob")  # bob does not sync again: his home can still decrypt it
     messages = [m async for m in alice.api.group_messages_after(dm.group_id, 0)]

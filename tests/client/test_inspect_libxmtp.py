@@ -133,7 +133,7 @@ async def _scenario(root: Path, node: Node) -> Scenario:
             [carol.inbox_id, bob.inbox_id, erin.inbox_id], options
         )
         dm_welcome, group_welcome = await _all(napi.welcomes_after(bob.installation_id, 0))
-        assert {len(await bob.sync_welcomes()), len(await erin.sync_welcomes())} == {2, 1}
+        assert {len(await bob.conversations.sync()), len(await erin.conversations.sync())} == {2, 1}
 
         message_id = await group.send_text(GROUP_TEXT)
         reaction = v.FfiReactionPayload(
@@ -145,7 +145,7 @@ async def _scenario(root: Path, node: Node) -> Scenario:
         )
         await group.send(v.encode_reaction(reaction), v.FfiSendMessageOpts(should_push=False))
         await group.update_group_name(NEW_NAME)
-        erin_group = erin.conversation(bytes(group.id()))
+        erin_group = erin.conversations.get_conversation_by_id(bytes(group.id()))
         assert erin_group is not None
         await erin_group.sync()
         assert GROUP_TEXT in erin_group.texts()

@@ -54,9 +54,9 @@ async def test_rotation_deletion_and_the_grace_period(node: Node, tmp_path: Path
         ]
 
     alice.api.fetch_key_packages = stale_fetch  # type: ignore[method-assign]
-    dm = await alice.create_dm(bob.inbox_id)
+    dm = await alice.conversations.create_dm(bob.inbox_id)
     await dm.send_text("to your old key package")
-    [joined] = await bob.sync_welcomes()
+    [joined] = await bob.conversations.sync()
     await joined.sync()
     assert joined.texts() == ["to your old key package"]
 

@@ -114,9 +114,9 @@ async def test_a_client_killed_20_times_while_sending_and_receiving_loses_nothin
         )
         carol = await helpers.User.register(api)
         members.append(carol.inbox_id)
-    group = await alice.create_group(members, name="killed often")
+    group = await alice.conversations.create_group(members, name="killed often")
     await alice.close()
-    [bob_group] = await bob.sync_welcomes()
+    [bob_group] = await bob.conversations.sync()
 
     acked: dict[str, str] = {}
     held: list[str] = []  # stored, never acknowledged: the next start-up must publish them

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pyxmtp.client import Client
+from pyxmtp.client import Client, DisappearingSettings, Group
 from pyxmtp.conversations.content import GroupUpdated
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
@@ -70,14 +70,14 @@ async def test_libxmtp_opens_a_dm_with_our_client_and_both_talk(node: Node, tmp_
     dm = await open_dm(alice, bob.inbox_id)
     await dm.send_text("hi bob, from libxmtp")
 
-    joined = await bob.sync_welcomes()
+    joined = await bob.conversations.sync()
     assert len(joined) == 1
     bob_dm = joined[0]
     assert bob_dm.group_id == bytes(dm.id())
-    assert bob_dm.dm_peer == alice.inbox_id
+    assert bob_dm.peer_inbox_id == alice.inbox_id
     await bob_dm.sync()
     assert bob_dm.texts() == ["hi bob, from libxmtp"]
-    assert bob.dm_with(alice.inbox_id) is not None
+    assert bob.conversations.get_dm_by_inbox_id(alice.inbox_id) is not None
 
     await bob_dm.send_text("hi alice, from pyxmtp")
 
@@ -105,9 +105,9 @@ async def test_our_client_in_a_libxmtp_group_reads_writes_follows_commits_and_is
         [carol.inbox_id, bob.inbox_id], group_options("trio")
     )
     await group.send_text("hello both, from alice")
-    [bob_group] = await bob.sync_welcomes()
+    [bob_group] = await bob.conversations.sync()
     assert bob_group.group_id == bytes(group.id())
-    assert bob_group.name == "trio" and bob_group.dm_peer is None
+    assert bob_group.name == "trio" and isinstance(bob_group, Group)
     assert set(bob_group.member_inbox_ids()) == {alice.inbox_id, carol.inbox_id, bob.inbox_id}
     await bob_group.sync()
     assert bob_group.texts() == ["hello both, from alice"]
@@ -155,7 +155,7 @@ async def test_our_client_opens_a_dm_and_a_group_that_libxmtp_joins(node: Node, 
     bob = await new_client(node, tmp_path / "bob.db")
 
     # a DM from our side: libxmtp accepts our welcome (X-Wing wrapped), our metadata and our tree
-    dm = await bob.create_dm(alice.inbox_id)
+    dm = await bob.conversations.create_dm(alice.inbox_id)
     await dm.send_text("hi alice, a DM from pyxmtp")
     await alice.client.conversations().sync()
     alice_dm = alice.client.dm_conversation(bob.inbox_id)
@@ -168,10 +168,10 @@ async def test_our_client_opens_a_dm_and_a_group_that_libxmtp_joins(node: Node, 
         return dm.texts()[-1:] == ["got it, bob"]
 
     await until(bob_got_it, "our client to read libxmtp's reply in our DM")
-    assert await bob.find_or_create_dm(alice.inbox_id) is dm
+    assert await bob.conversations.create_dm(alice.inbox_id) is dm
 
     # a group from our side, with both libxmtp users
-    group = await bob.create_group([alice.inbox_id, carol.inbox_id], name="made in python")
+    group = await bob.conversations.create_group([alice.inbox_id, carol.inbox_id], name="made in python")
     await group.send_text("welcome to my group")
     for user in (alice, carol):
         await user.client.conversations().sync()
@@ -205,7 +205,7 @@ async def test_a_welcome_pointer_from_libxmtp_is_followed(node: Node, tmp_path: 
     await group.send_text("four of us")
     raw = await bob.api.welcomes_after(bob.installation_id, 0).__anext__()
     assert raw.WhichOneof("version") == "welcome_pointer"  # libxmtp did use a pointer
-    [bob_group] = await bob.sync_welcomes()
+    [bob_group] = await bob.conversations.sync()
     await bob_group.sync()
     assert bob_group.texts() == ["four of us"]
     await bob.close()
@@ -216,7 +216,7 @@ async def test_libxmtp_accepts_our_rename_and_removal_commits(node: Node, tmp_pa
     alice = await User.register(api)
     carol = await User.register(api)
     bob = await new_client(node, tmp_path / "bob.db")
-    group = await bob.create_group([alice.inbox_id, carol.inbox_id], name="before")
+    group = await bob.conversations.create_group([alice.inbox_id, carol.inbox_id], name="before")
     await group.update_name("after")
     await group.remove_members([carol.inbox_id])
     await group.send_text("carol is gone")
@@ -246,8 +246,9 @@ async def test_our_stream_delivers_libxmtp_messages_live_and_new_conversations(
     got: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
 
     async def listen() -> None:
-        async for conversation, message in bob.stream_all_messages():
-            await got.put((conversation, message))
+        async with bob.conversations.stream_all_messages() as stream:
+            async for message in stream:
+                await got.put((bob.conversations.get_conversation_by_id(message.conversation_id), message))
 
     listener = asyncio.create_task(listen())
     try:
@@ -255,7 +256,7 @@ async def test_our_stream_delivers_libxmtp_messages_live_and_new_conversations(
         dm = await open_dm(alice, bob.inbox_id)
         await dm.send_text("first, in a new DM")
         conversation, message = await asyncio.wait_for(got.get(), 20)
-        assert message.content == "first, in a new DM" and conversation.dm_peer == alice.inbox_id
+        assert message.content == "first, in a new DM" and conversation.peer_inbox_id == alice.inbox_id
         await dm.send_text("second, live")
         _, message = await asyncio.wait_for(got.get(), 20)
         assert message.content == "second, live" and message.sender_inbox_id == alice.inbox_id
@@ -285,7 +286,7 @@ async def test_a_second_installation_of_ours_is_added_by_libxmtp_and_both_read(
     await phone.register(wallet)
     dm = await open_dm(alice, phone.inbox_id)
     await dm.send_text("to your phone")
-    [phone_dm] = await phone.sync_welcomes()
+    [phone_dm] = await phone.conversations.sync()
 
     laptop = await Client.create(node.address, wallet, db_path=tmp_path / "laptop.db")
     assert laptop.inbox_id == phone.inbox_id and laptop.installation_id != phone.installation_id
@@ -296,10 +297,13 @@ async def test_a_second_installation_of_ours_is_added_by_libxmtp_and_both_read(
     await dm.send_text("to both of your devices")
 
     async def laptop_joined() -> bool:
-        return bool(await laptop.sync_welcomes()) or laptop.dm_with(alice.inbox_id) is not None
+        return (
+            bool(await laptop.conversations.sync())
+            or laptop.conversations.get_dm_by_inbox_id(alice.inbox_id) is not None
+        )
 
     await until(laptop_joined, "libxmtp to welcome our second installation")
-    laptop_dm = laptop.dm_with(alice.inbox_id)
+    laptop_dm = laptop.conversations.get_dm_by_inbox_id(alice.inbox_id)
     assert laptop_dm is not None and laptop_dm.group_id == phone_dm.group_id
     await laptop_dm.sync()
     await phone_dm.sync()
@@ -327,7 +331,7 @@ async def test_we_add_a_libxmtp_users_new_installation_and_it_reads_us(node: Nod
     wallet = LocalWalletSigner.generate()
     bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
     await bob.register(wallet)
-    dm = await bob.create_dm(alice.inbox_id)
+    dm = await bob.conversations.create_dm(alice.inbox_id)
     await dm.send_text("one")
     assert not await dm.update_installations()  # nothing new: no commit
 
@@ -354,7 +358,7 @@ async def test_our_client_restarts_from_its_database_and_carries_on(node: Node, 
     await bob.register(wallet)
     dm = await open_dm(alice, bob.inbox_id)
     await dm.send_text("before the restart")
-    [bob_dm] = await bob.sync_welcomes()
+    [bob_dm] = await bob.conversations.sync()
     await bob_dm.sync()
     await bob_dm.send_text("bob, before")
     installation = bob.installation_id
@@ -363,7 +367,7 @@ async def test_our_client_restarts_from_its_database_and_carries_on(node: Node, 
     await dm.send_text("while bob was away")
     bob = await Client.create(node.address, wallet, db_path=tmp_path / "bob.db")
     assert bob.installation_id == installation and await bob.is_registered()
-    [bob_dm] = bob.conversations()
+    [bob_dm] = bob.conversations.list()
     assert bob_dm.texts() == ["before the restart", "bob, before"]
     await bob_dm.sync()
     assert bob_dm.texts()[-1] == "while bob was away"
@@ -424,14 +428,14 @@ async def test_messages_disappear_as_a_libxmtp_dm_asks(node: Node, tmp_path: Pat
         bob.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=settings)
     )
     await dm.send_text("this will disappear")
-    [bob_dm] = await bob.sync_welcomes()
+    [bob_dm] = await bob.conversations.sync()
     await bob_dm.sync()
-    assert bob_dm.disappearing == (settings.from_ns, lifetime_ns)
+    assert bob_dm.message_disappearing_settings() == DisappearingSettings(settings.from_ns, lifetime_ns)
     assert bob_dm.texts() == ["this will disappear"]
     skew[0] = lifetime_ns + 10**9
     assert bob_dm.texts() == []  # gone from our database too
     assert bob.store.messages(bob_dm.group_id) == []  # the row itself is deleted
-    await bob_dm.set_disappearing(0, 0)  # off, for everyone
+    await bob_dm.update_message_disappearing_settings(0, 0)  # off, for everyone
     await dm.sync()
     assert not dm.is_conversation_message_disappearing_enabled()  # libxmtp applied our commit
     await bob.close()
@@ -448,7 +452,9 @@ async def test_libxmtp_follows_our_welcome_pointers(node: Node, tmp_path: Path) 
     carol_wallet = LocalWalletSigner.generate()
     carol = await Client.create(node.address, carol_wallet, db_path=tmp_path / "carol.db")
     await carol.register(carol_wallet)
-    group = await bob.create_group([u.inbox_id for u in users] + [carol.inbox_id], name="pointed")
+    group = await bob.conversations.create_group(
+        [u.inbox_id for u in users] + [carol.inbox_id], name="pointed"
+    )
     await group.send_text("through a pointer")
     for user in users:
         raw = [w async for w in bob.api.welcomes_after(bytes(user.client.installation_id()), 0)]
@@ -457,7 +463,7 @@ async def test_libxmtp_follows_our_welcome_pointers(node: Node, tmp_path: Path) 
         theirs = user.client.conversation(group.group_id)
         await theirs.sync()
         assert await texts(theirs) == ["through a pointer"]
-    [carol_group] = await carol.sync_welcomes()
+    [carol_group] = await carol.conversations.sync()
     await carol_group.sync()
     assert carol_group.texts() == ["through a pointer"]
     await bob.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyxmtp.client import Client
+from pyxmtp.client import Client, ConsentState
 from pyxmtp.client.store import ConversationRecord
 from pyxmtp.conversations.conversation import Conversation
 from pyxmtp.conversations.key_packages import IMMUTABLE_METADATA
@@ -29,12 +29,12 @@ async def test_a_store_failure_mid_page_loses_nothing(
 ) -> None:
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
-    dm = await alice.create_dm(bob.inbox_id)
-    [bob_dm] = await bob.sync_welcomes()
+    dm = await alice.conversations.create_dm(bob.inbox_id)
+    [bob_dm] = await bob.conversations.sync()
     await bob_dm.sync()
     for i in range(6):
         await dm.send_text(f"message {i}")
-    cursor, state = bob_dm.cursor, bob_dm.conversation.to_bytes()
+    cursor, state = bob_dm._session.cursor, bob_dm._session.core.to_bytes()
 
     real_add = bob.store.add_message
     calls = 0
@@ -50,7 +50,7 @@ async def test_a_store_failure_mid_page_loses_nothing(
     with pytest.raises(sqlite3.OperationalError):
         await bob_dm.sync()
     assert (
-        bob_dm.cursor == cursor and bob_dm.conversation.to_bytes() == state
+        bob_dm._session.cursor == cursor and bob_dm._session.core.to_bytes() == state
     )  # back to what the database has
     assert bob_dm.texts() == []  # the page was rolled back as a whole
     monkeypatch.undo()
@@ -62,13 +62,13 @@ async def test_a_store_failure_mid_page_loses_nothing(
     assert dm.texts()[-1] == "all six, once"
     # an existing database keeps its inbox: the owner given is only used for a new one
     reopened = await Client.create(node.address, LocalWalletSigner.generate(), db_path=tmp_path / "bob.db")
-    [again] = reopened.conversations()
+    [again] = reopened.conversations.list()
     assert again.texts() == [f"message {i}" for i in range(6)] + ["all six, once"]
 
 
 async def test_device_sync_groups_are_not_listed_as_conversations(node: Node, tmp_path: Path) -> None:
     """libxmtp's device-sync group (conversation type SYNC) is a channel between one inbox's installations,
-    not a conversation: conversations() leaves it out unless asked."""
+    not a conversation: lists and lookups leave it out."""
     bob = await new_client(node, tmp_path / "bob.db")
     sync_extensions = with_extension(
         group_extensions(bob.inbox_id, rng=os.urandom), sync_metadata(bob.inbox_id)
@@ -80,9 +80,10 @@ async def test_device_sync_groups_are_not_listed_as_conversations(node: Node, tm
         bob.store.save_conversation(
             ConversationRecord(group.group_id, group.to_bytes(), 0, time.time_ns(), bob.inbox_id)
         )
-    dm = await bob.create_dm((await new_client(node, tmp_path / "alice.db")).inbox_id)
-    assert [c.group_id for c in bob.conversations()] == [dm.group_id]
-    assert {c.group_id for c in bob.conversations(include_sync_groups=True)} == {dm.group_id, group.group_id}
+    dm = await bob.conversations.create_dm((await new_client(node, tmp_path / "alice.db")).inbox_id)
+    assert [c.group_id for c in bob.conversations.list()] == [dm.group_id]
+    assert bob.conversations.get_conversation_by_id(group.group_id) is None
+    assert bob.conversations.list(consent_states=list(ConsentState)) == [dm]
 
 
 def sync_metadata(creator: str) -> Extension:

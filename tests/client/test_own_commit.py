@@ -41,7 +41,7 @@ async def test_a_commit_the_node_took_is_merged_after_a_crash(node: Node, tmp_pa
     await alice.close()
 
     alice = await Client.create(node.address, LocalWalletSigner.generate(), db_path=tmp_path / "alice.db")
-    [alice_group] = alice.conversations()
+    [alice_group] = alice.conversations.list()
     await alice_group.sync()
     assert alice_group.name == "by alice"
     entries = [m.content for m in alice_group.messages() if isinstance(m.content, GroupUpdated)]
@@ -66,8 +66,8 @@ async def test_a_commit_that_never_reached_the_node_is_dropped(node: Node, tmp_p
     await alice.close()
 
     alice = await Client.create(node.address, LocalWalletSigner.generate(), db_path=tmp_path / "alice.db")
-    [alice_group] = alice.conversations()
-    assert alice_group.conversation.pending_commit is not None  # stored before sending
+    [alice_group] = alice.conversations.list()
+    assert alice_group._session.core.pending_commit is not None  # stored before sending
     await alice_group.update_name("second try")  # settles the first one (dropped), then commits
     await bob_group.sync()
     assert bob_group.name == alice_group.name == "second try"

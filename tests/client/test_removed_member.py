@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pyxmtp.client import Client, ClientConversation
+from pyxmtp.client import Client, Group
 from pyxmtp.conversations.content import GroupUpdated
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
@@ -37,9 +37,9 @@ async def test_a_removed_member_notices_lists_reads_and_streams(
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     carol = await new_client(node, tmp_path / "carol.db")
-    group = await alice.create_group([bob.inbox_id, carol.inbox_id], name="before")
+    group = await alice.conversations.create_group([bob.inbox_id, carol.inbox_id], name="before")
     await group.send_text("hello both")
-    [bob_group] = await bob.sync_welcomes()
+    [bob_group] = await bob.conversations.sync()
     await bob_group.sync()
     if renamed:
         await group.update_name("after")
@@ -48,8 +48,8 @@ async def test_a_removed_member_notices_lists_reads_and_streams(
 
     # a new process: its identity cache is empty, so the removal's checks fetch two rounds of logs
     bob = await reopened(bob, node, tmp_path / "bob.db")
-    assert await bob.sync_welcomes() == []
-    [bob_group] = bob.conversations()
+    assert await bob.conversations.sync() == []
+    [bob_group] = bob.conversations.list()
     assert bob_group.is_active
     await bob_group.sync()
     assert not bob_group.is_active
@@ -63,14 +63,14 @@ async def test_a_removed_member_notices_lists_reads_and_streams(
 
     # after a restart too (the metadata comes from the stored state), and the stream goes on for the rest
     bob = await reopened(bob, node, tmp_path / "bob.db")
-    [bob_group] = bob.conversations()
+    [bob_group] = bob.conversations.list()
     assert not bob_group.is_active and bob_group.texts() == ["hello both"]
-    stream = bob.stream_all_messages()
-    dm = await alice.create_dm(bob.inbox_id)
+    stream = bob.conversations.stream_all_messages()
+    dm = await alice.conversations.create_dm(bob.inbox_id)
     await dm.send_text("a DM after the removal")
-    conversation, message = await asyncio.wait_for(anext(stream), 30)
-    assert conversation.group_id == dm.group_id and message.content == "a DM after the removal"
-    await stream.aclose()
+    message = await asyncio.wait_for(anext(stream), 30)
+    assert message.conversation_id == dm.id and message.content == "a DM after the removal"
+    await stream.close()
     for c in (alice, bob, carol):
         await c.close()
 
@@ -86,13 +86,13 @@ def lie_about_sequence_ids(client: Client, inbox_id: str) -> None:
     client.identities.last_sequence_id = last_sequence_id  # type: ignore[method-assign]
 
 
-async def trio(node: Node, tmp_path: Path) -> tuple[Client, Client, Client, ClientConversation]:
+async def trio(node: Node, tmp_path: Path) -> tuple[Client, Client, Client, Group]:
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     carol = await new_client(node, tmp_path / "carol.db")
-    group = await alice.create_group([bob.inbox_id, carol.inbox_id], name="trio")
+    group = await alice.conversations.create_group([bob.inbox_id, carol.inbox_id], name="trio")
     for member in (bob, carol):
-        [joined] = await member.sync_welcomes()
+        [joined] = await member.conversations.sync()
         await joined.sync()
     return alice, bob, carol, group
 
@@ -104,7 +104,7 @@ async def test_a_removal_is_noticed_when_an_identity_log_is_missing(
     lie_about_sequence_ids(alice, carol.inbox_id)
     await group.remove_members([bob.inbox_id])
     caplog.set_level(logging.WARNING, logger="pyxmtp.client")
-    [bob_group] = bob.conversations()
+    [bob_group] = bob.conversations.list()
     await bob_group.sync()
     assert not bob_group.is_active  # MLS says we are out of the tree: that is enough
     assert any("removes us; merged without the checks" in r.getMessage() for r in caplog.records)
@@ -120,9 +120,9 @@ async def test_a_removal_the_policy_forbids_is_not_merged_even_without_identity_
     that need identity logs, but the policy check still holds: he stays in the group."""
     alice, bob, carol, _ = await trio(node, tmp_path)
     lie_about_sequence_ids(carol, alice.inbox_id)
-    [carol_group] = carol.conversations()
+    [carol_group] = carol.conversations.list()
     await carol_group.remove_members([bob.inbox_id])
-    [bob_group] = bob.conversations()
+    [bob_group] = bob.conversations.list()
     await bob_group.sync()
     assert bob_group.is_active
     for c in (alice, bob, carol):
@@ -135,22 +135,32 @@ async def test_the_cli_of_a_removed_member_lists_reads_and_listens(node: Node, t
     bob = fields((await cli(node, bob_home, "init"))[1])
     alice = await new_client(node, tmp_path / "alice.db")
     carol = await new_client(node, tmp_path / "carol.db")
-    plain = await alice.create_group([bob["inbox_id"], carol.inbox_id], name="plain")
-    renamed = await alice.create_group([bob["inbox_id"], carol.inbox_id], name="before")
+    plain = await alice.conversations.create_group([bob["inbox_id"], carol.inbox_id], name="plain")
+    renamed = await alice.conversations.create_group([bob["inbox_id"], carol.inbox_id], name="before")
     for group in (plain, renamed):
         await group.send_text(f"hello bob in {group.name}")
-    _, listing, _ = await cli(node, bob_home, "list")
-    assert "[left]" not in listing
-    for group in (plain, renamed):
-        assert f"{group.group_id.hex()}  group '{group.name}' (3 members)  " in listing
+
+    async def listing() -> dict[str, tuple[str, bool]]:
+        """``{conversation id: (name, active)}`` as ``list --json`` shows them."""
+        _, out, _ = await cli(node, bob_home, "list", "--json")
+        entries = [json.loads(line) for line in out.splitlines()]
+        return {e["conversation"]: (e["name"], e["active"]) for e in entries}
+
+    assert await listing() == {
+        plain.group_id.hex(): ("plain", True),
+        renamed.group_id.hex(): ("before", True),
+    }
     await renamed.update_name("after")
     for group in (plain, renamed):
         await group.remove_members([bob["inbox_id"]])
 
     for _ in range(2):  # the run that notices the removals, and every run after it
-        _, listing, _ = await cli(node, bob_home, "list")
-        assert f"{plain.group_id.hex()}  group 'plain' (3 members) [left]" in listing, listing
-        assert f"{renamed.group_id.hex()}  group 'after' (3 members) [left]" in listing, listing
+        assert await listing() == {
+            plain.group_id.hex(): ("plain", False),
+            renamed.group_id.hex(): ("after", False),
+        }
+    _, text, _ = await cli(node, bob_home, "list")
+    assert text.count("[left]") == 2, text
     _, read, _ = await cli(node, bob_home, "read", renamed.group_id.hex())
     assert "hello bob in before" in read
 
@@ -171,7 +181,7 @@ async def test_the_cli_of_a_removed_member_lists_reads_and_listens(node: Node, t
     )
     try:
         # sent whenever the stream opens: it starts from the cursors, so it is delivered either way
-        dm = await alice.create_dm(bob["inbox_id"])
+        dm = await alice.conversations.create_dm(bob["inbox_id"])
         await dm.send_text("still listening")
         assert listen.stdout is not None
         line = await asyncio.wait_for(listen.stdout.readline(), 30)

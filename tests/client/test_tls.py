@@ -71,14 +71,14 @@ async def test_clients_talk_through_a_tls_node(tmp_path: Path) -> None:
             await client.register(wallet)
             clients.append(client)
         alice, bob = clients
-        dm = await alice.create_dm(bob.inbox_id)
+        dm = await alice.conversations.create_dm(bob.inbox_id)
         await dm.send_text("over TLS")
-        [joined] = await bob.sync_welcomes()
+        [joined] = await bob.conversations.sync()
         await joined.sync()
         assert joined.texts() == ["over TLS"]
 
         wallet = LocalWalletSigner.generate()
-        plain = await Client.create(node.address, wallet, db_path=tmp_path / "plain.db")
+        plain = await Client.create(node.address, wallet, db_path=tmp_path / "plain.db", register=False)
         plain.api.timeout = 3
         with pytest.raises(ApiCallError) as info:
             await plain.register(wallet)

@@ -13,12 +13,12 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from pyxmtp.client import Client
-from pyxmtp.client.conversation import ClientConversation, MembershipUpdateError
+from pyxmtp.client import Client, Dm, MembershipUpdateError
 from pyxmtp.conversations import key_packages as xmtp_key_packages
 from pyxmtp.conversations.conversation import CONVERSATION_CONFIG, Conversation, Received
 from pyxmtp.conversations.credential import build_credential
@@ -120,12 +120,12 @@ def with_policies(extensions: tuple[Extension, ...], **bases: int) -> tuple[Exte
 
 
 # --- the victim's side ---------------------------------------------------------------------------------------
-async def dm_works(alice: Client, bob: Client, text: str) -> ClientConversation:
+async def dm_works(alice: Client, bob: Client, text: str) -> Dm:
     """Alice's DM with Bob (found or made) carries ``text`` to Bob, and Bob's answer back."""
-    dm = await alice.find_or_create_dm(bob.inbox_id)
+    dm = await alice.conversations.create_dm(bob.inbox_id)
     await dm.send_text(text)
-    await bob.sync_welcomes()
-    theirs = bob.conversation(dm.group_id)
+    await bob.conversations.sync()
+    theirs = bob.conversations.get_conversation_by_id(dm.group_id)
     assert theirs is not None
     await theirs.sync()
     assert text in theirs.texts()
@@ -141,7 +141,7 @@ async def refused(victim: Client, because: str, caplog: pytest.LogCaptureFixture
     before = victim.store.conversations()
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="pyxmtp.client"):
-        assert await victim.sync_welcomes() == []
+        assert await victim.conversations.sync() == []
     assert because in caplog.text
     assert victim.store.conversations() == before
 
@@ -172,7 +172,7 @@ async def test_a_strangers_group_claiming_to_be_our_dm_with_bob_is_refused(
     await refused(alice, "not a valid DM: added_by", caplog)
     if bob_too:
         await refused(bob, "not a valid DM: added_by", caplog)
-    assert alice.dm_with(bob.inbox_id) is None  # not the stranger's group
+    assert alice.conversations.get_dm_by_inbox_id(bob.inbox_id) is None  # not the stranger's group
     dm = await dm_works(alice, bob, "for bob only")
     assert dm.group_id != forged.group_id
 
@@ -182,8 +182,12 @@ async def test_a_stranger_without_an_inbox_cannot_pose_as_bob(
 ) -> None:
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
-    stranger = await Client.create(node.address, LocalWalletSigner.generate(), db_path=tmp_path / "s.db")
-    stranger.inbox_id = bob.inbox_id  # its leaf names Bob's inbox; its installation is in no log
+    stranger = await Client.create(
+        node.address, LocalWalletSigner.generate(), db_path=tmp_path / "s.db", register=False
+    )
+    stranger.ctx = replace(
+        stranger.ctx, inbox_id=bob.inbox_id
+    )  # its leaf names Bob's; its installation is in no log
     await stranger.rotate_key_package()  # the node takes key packages from anyone
     await forge(stranger, [alice], dm_claiming(bob.inbox_id, alice.inbox_id, members={bob.inbox_id: 0}))
     await refused(alice, "identity log", caplog)
@@ -259,7 +263,10 @@ async def test_a_welcome_reusing_the_id_of_a_group_we_are_in_is_refused(
     extensions = dm_claiming(mallory.inbox_id, alice.inbox_id, members={mallory.inbox_id: 0})
     forged, _, _ = await forge(mallory, [alice], extensions, group_id=dm.group_id, epochs=5)
     await refused(alice, "which we are in", caplog)
-    assert alice.dm_with(bob.inbox_id) is not None and alice.dm_with(bob.inbox_id).group_id == dm.group_id  # type: ignore[union-attr]
+    assert (
+        alice.conversations.get_dm_by_inbox_id(bob.inbox_id) is not None
+        and alice.conversations.get_dm_by_inbox_id(bob.inbox_id).group_id == dm.group_id
+    )  # type: ignore[union-attr]
     await dm_works(alice, bob, "after")
     messages = [m async for m in mallory.api.group_messages_after(dm.group_id, 0)]
     assert messages and cannot_read(forged, messages, mallory.clock_ns() // 10**9)
@@ -273,31 +280,31 @@ async def test_a_group_that_removed_us_is_replaced_only_by_a_welcome_for_a_later
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     mallory = await new_client(node, tmp_path / "mallory.db")
-    group = await bob.create_group([alice.inbox_id], name="ours")
+    group = await bob.conversations.create_group([alice.inbox_id], name="ours")
     await group.send_text("before")
-    [theirs] = await alice.sync_welcomes()
+    [theirs] = await alice.conversations.sync()
     await theirs.sync()
     created_ns = alice.store.conversation(group.group_id).created_ns  # type: ignore[union-attr]
     await group.remove_members([alice.inbox_id])
     await group.send_text("while alice is out")
     await theirs.sync()  # alice learns she is out: the group is still listed, as it was when she left
     assert not theirs.is_active and theirs.name == "ours"
-    assert [c.group_id for c in alice.conversations()] == [group.group_id]
-    assert alice.dm_with(bob.inbox_id) is None
+    assert [c.group_id for c in alice.conversations.list()] == [group.group_id]
+    assert alice.conversations.get_dm_by_inbox_id(bob.inbox_id) is None
     extensions = dm_claiming(mallory.inbox_id, alice.inbox_id, members={mallory.inbox_id: 0})
     await forge(mallory, [alice], extensions, group_id=group.group_id)
     await group.add_members([alice.inbox_id])
     await group.send_text("welcome back")
 
     with caplog.at_level(logging.WARNING, logger="pyxmtp.client"):
-        [again] = await alice.sync_welcomes()  # Mallory's passed over, Bob's taken
+        [again] = await alice.conversations.sync()  # Mallory's passed over, Bob's taken
     assert "which we left at epoch 1: not a later one" in caplog.text
     assert again.group_id == group.group_id and again.is_active
     await again.sync()
     assert again.texts() == ["before", "welcome back"]
     record = alice.store.conversation(group.group_id)
     assert record is not None and record.added_by == bob.inbox_id and record.created_ns == created_ns
-    assert len([c for c in alice.conversations() if c.group_id == group.group_id]) == 1
+    assert len([c for c in alice.conversations.list() if c.group_id == group.group_id]) == 1
     await again.send_text("glad to be back")
     await group.sync()
     assert "glad to be back" in group.texts()
@@ -309,10 +316,10 @@ async def test_a_member_who_syncs_90_days_late_follows_the_adds_it_missed(node: 
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db", clock_ns=later)
     carol = await new_client(node, tmp_path / "carol.db")
-    group = await alice.create_group([bob.inbox_id])
-    [bobs] = await bob.sync_welcomes()
+    group = await alice.conversations.create_group([bob.inbox_id])
+    [bobs] = await bob.conversations.sync()
     await group.add_members([carol.inbox_id])  # carol's key package lives 84 days
-    [carols] = await carol.sync_welcomes()
+    [carols] = await carol.conversations.sync()
     await carols.send_text("hi, I'm carol")
     later.offset_ns = 90 * DAY_NS
     await bobs.sync()
@@ -331,26 +338,26 @@ async def test_a_member_adding_a_key_package_not_valid_yet_does_not_leave_us_beh
     wallet = LocalWalletSigner.generate()
     mallory = await Client.create(node.address, wallet, db_path=tmp_path / "mallory.db")
     await mallory.register(wallet)
-    group = await alice.create_group([mallory.inbox_id])  # "all members": anyone adds
-    [malloris] = await mallory.sync_welcomes()
+    group = await alice.conversations.create_group([mallory.inbox_id])  # "all members": anyone adds
+    [malloris] = await mallory.conversations.sync()
     second = await Client.create(node.address, wallet, db_path=tmp_path / "mallory2.db")
     await second.register(wallet)  # a new installation of hers
     # she adds it herself, with a key package valid only from 30 days on (her commit, her clock)
     later = mallory.clock_ns() // 10**9 + 30 * 24 * 3600
     kp = create_xmtp_key_package(mallory.inbox_id, second.signer, rng=os.urandom, now=later).key_package
     await mallory.identities.fetch(mallory.api, [mallory.inbox_id])
-    members = dict(malloris.conversation.context.membership.members)
+    members = dict(malloris._session.core.context.membership.members)
     members[mallory.inbox_id] = mallory.identities.last_sequence_id(mallory.inbox_id)
-    staged = malloris.conversation.commit_membership(members, add=[kp], rng=os.urandom, now=later)
+    staged = malloris._session.core.commit_membership(members, add=[kp], rng=os.urandom, now=later)
     assert staged.message is not None
     await mallory.api.send_group_messages(
         [mls_pb2.GroupMessageInput(v1=mls_pb2.GroupMessageInput.V1(data=staged.message))]
     )
-    malloris.conversation.merge_own_commit()
+    malloris._session.core.merge_own_commit()
     await malloris.send_text("one epoch on")
     await group.sync()
     assert group.texts() == ["one epoch on"]
-    assert group.conversation.epoch == malloris.conversation.epoch
+    assert group.epoch == malloris.epoch
     await group.send_text("still in step")
     await malloris.sync()
     assert "still in step" in malloris.texts()
@@ -364,11 +371,11 @@ async def test_a_joiner_whose_clock_is_behind_joins_a_tree_of_leaves_not_valid_y
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     dave = await new_client(node, tmp_path / "dave.db", clock_ns=Clock(-30 * DAY_NS))
-    group = await alice.create_group([bob.inbox_id])
-    await bob.sync_welcomes()
+    group = await alice.conversations.create_group([bob.inbox_id])
+    await bob.conversations.sync()
     await group.add_members([dave.inbox_id])
     await group.send_text("hello dave")
-    [daves] = await dave.sync_welcomes()
+    [daves] = await dave.conversations.sync()
     await daves.sync()
     assert daves.texts() == ["hello dave"]
     await daves.send_text("hello alice")
@@ -387,22 +394,22 @@ async def test_a_key_package_whose_lifetime_spans_more_than_84_days_is_not_added
     with monkeypatch.context() as patched:
         patched.setattr(xmtp_key_packages, "KEY_PACKAGE_LIFETIME", 10 * 365 * 24 * 3600)
         await mallory.rotate_key_package()
-    group = await alice.create_group([bob.inbox_id])
+    group = await alice.conversations.create_group([bob.inbox_id])
     before = alice.store.conversation(group.group_id)
     with pytest.raises(MembershipUpdateError):
         await group.add_members([mallory.inbox_id])
     assert alice.store.conversation(group.group_id) == before
     # the conversation's MLS engine holds its own Adds to the same bound (84 days and an hour)
     [data] = await alice.api.fetch_key_packages([mallory.installation_id])
-    members = {**group.conversation.context.membership.members, mallory.inbox_id: 1}
+    members = {**group._session.core.context.membership.members, mallory.inbox_id: 1}
     with pytest.raises(InvalidArgument, match="lifetime_range"):
-        group.conversation.commit_membership(
+        group._session.core.commit_membership(
             members, add=[parse_key_package(data)], rng=os.urandom, now=alice.clock_ns() // 10**9
         )
     assert CONVERSATION_CONFIG.max_lifetime_range == 84 * 24 * 3600 + 3600
-    assert group.conversation.to_bytes() == before.state  # type: ignore[union-attr]
+    assert group._session.core.to_bytes() == before.state  # type: ignore[union-attr]
     await group.add_members([carol.inbox_id])
-    [carols] = await carol.sync_welcomes()
+    [carols] = await carol.conversations.sync()
     assert mallory.inbox_id not in carols.member_inbox_ids()
 
 
@@ -411,13 +418,14 @@ async def test_added_by_is_who_signed_the_welcome_not_the_creator_field(node: No
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     carol = await new_client(node, tmp_path / "carol.db")
-    group = await carol.create_group([bob.inbox_id])
-    [bobs] = await bob.sync_welcomes()
+    group = await carol.conversations.create_group([bob.inbox_id])
+    [bobs] = await bob.conversations.sync()
     await bobs.add_members([alice.inbox_id])
-    [alices] = await alice.sync_welcomes()
+    [alices] = await alice.conversations.sync()
     record = alice.store.conversation(alices.group_id)
     assert record is not None and record.added_by == bob.inbox_id
-    assert alices.conversation.context.metadata.creator_inbox_id == carol.inbox_id == group.client.inbox_id
+    assert alices._session.core.context.metadata.creator_inbox_id == carol.inbox_id
+    assert group._session.core.context.metadata.creator_inbox_id == carol.inbox_id
 
 
 async def test_a_welcome_wrapped_with_another_algorithm_than_its_keys_is_refused(
@@ -452,9 +460,9 @@ async def test_proposals_by_reference_are_bounded_in_bytes_over_the_wire(node: N
     refuses the rest with her state unchanged, and the group goes on; the next commit empties the store."""
     alice = await new_client(node, tmp_path / "alice.db")
     mallory = await new_client(node, tmp_path / "mallory.db")
-    group = await alice.create_group([mallory.inbox_id])
-    [malloris] = await mallory.sync_welcomes()
-    engine = malloris.conversation.group
+    group = await alice.conversations.create_group([mallory.inbox_id])
+    [malloris] = await mallory.conversations.sync()
+    engine = malloris._session.core.group
     bulky = (*engine.extensions, Extension(0xFF7D, bytes(300_000)))
     now = mallory.clock_ns() // 10**9
     for n in range(5):
@@ -466,12 +474,12 @@ async def test_proposals_by_reference_are_bounded_in_bytes_over_the_wire(node: N
             [mls_pb2.GroupMessageInput(v1=mls_pb2.GroupMessageInput.V1(data=data))]
         )
     await group.sync()
-    assert len(group.conversation.group.pending_proposals) == 3
-    assert len(group.conversation.to_bytes()) < 1_100_000
+    assert len(group._session.core.group.pending_proposals) == 3
+    assert len(group._session.core.to_bytes()) < 1_100_000
     await malloris.send_text("still here")
     await group.sync()
     assert group.texts() == ["still here"]
     await group.update_name("committed")  # a new epoch: the store is empty again
-    assert len(group.conversation.group.pending_proposals) == 0
+    assert len(group._session.core.group.pending_proposals) == 0
     await malloris.sync()
     assert malloris.name == "committed"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pyxmtp import __version__
 
-from . import client_cmd, inspect_cmd, mls_cmd, node_cmd
+from . import client, completion, inspect_cmd, mls_cmd, node_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,8 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     node_cmd.register(sub)
     mls_cmd.register(sub)
-    client_cmd.register(sub)
+    client.register(sub)
     inspect_cmd.register(sub)
+    completion.register(sub)
     return parser
 
 

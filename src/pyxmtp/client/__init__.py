@@ -1,18 +1,47 @@
-"""The asyncio XMTP client SDK: :class:`Client` (one installation) and its conversations.
+"""The asyncio XMTP client SDK, at node-sdk 6.0's surface the Python way (snake_case, asyncio, typed).
 
-Errors a caller may see: :class:`ApiCallError` (the node refused or could not be reached), and its
-:class:`MessageNotPublished` (a message of ours stored but not published: kept for the next sync, or refused for
-good), :class:`MessageTooLarge` and :class:`InactiveConversation` (nothing sent), :class:`MembershipUpdateError`
-(a membership change that cannot be made), :class:`CommitConflict` (our commit lost its epoch three times
-running), :class:`ClientStoreError` (the database cannot be opened as asked), and the MLS layer's typed errors for
-what peers send (logged and passed over by ``sync``). Every message has a :class:`DeliveryStatus`.
+- :class:`Client` (one installation): :meth:`Client.create` / :meth:`Client.build`, registration, inbox
+  lookups and states; ``client.conversations`` (:class:`Conversations`: sync, list, find, create, streams) and
+  ``client.preferences`` (:class:`Preferences`: consent, inbox states).
+- :class:`Conversation` with :class:`Group` and :class:`Dm`: sync, send (every content type, optimistically or
+  not), messages (:class:`DecodedMessage`, enriched with reactions and replies), members, consent, disappearing
+  messages, a live :meth:`Conversation.stream`.
+- :class:`Stream`: every stream is an async iterator with ``close()`` that also works as ``async with``.
+
+Errors a caller may see: :class:`ApiCallError` (the node refused or could not be reached; :class:`NodeUnavailable`
+when it stayed unreachable for the whole call timeout), and its :class:`MessageNotPublished` (a message of ours
+stored but not published: kept for the next sync, or refused for good), :class:`MessageTooLarge` and
+:class:`InactiveConversation` (nothing sent), :class:`MembershipUpdateError` (a membership change that cannot be
+made), :class:`CommitConflict` (our commit lost its epoch three times running), :class:`NotRegistered`,
+:class:`ClientStoreError` (the database cannot be opened as asked), and the MLS layer's typed errors for what peers
+send (logged and passed over by ``sync``). Every message has a :class:`DeliveryStatus`.
 """
 
-from .api import ApiCallError, NodeApi
+from .api import ApiCallError, NodeApi, NodeUnavailable
 from .client import Client
-from .conversation import ClientConversation, CommitConflict, DecodedMessage, MembershipUpdateError
-from .delivery import InactiveConversation, MessageNotPublished, MessageTooLarge
-from .store import ClientStore, ClientStoreError, DeliveryStatus
+from .consent import Consent, ConsentEntityType, ConsentState
+from .content_fields import MessageKind
+from .conversation import Conversation, ConversationMetadata, DisappearingSettings, HmacKey
+from .conversations import Conversations, GroupPermissionsPreset, ListOrder, SyncSummary
+from .dm import Dm
+from .errors import (
+    CommitConflict,
+    InactiveConversation,
+    MembershipUpdateError,
+    MessageNotPublished,
+    MessageTooLarge,
+    NotRegistered,
+)
+from .group import Group
+from .members import GroupMember, InboxState, InstallationInfo, PermissionLevel
+from .messages import DecodedMessage, EnrichedReply, SortDirection
+from .preferences import Preferences
+from .records import DeliveryStatus
+from .store import ClientStore, ClientStoreError
+from .streams import Stream, StreamClosed
+
+#: The name of a conversation before node-sdk's classes (a :class:`Conversation`).
+ClientConversation = Conversation
 
 __all__ = [
     "ApiCallError",
@@ -21,11 +50,36 @@ __all__ = [
     "ClientStore",
     "ClientStoreError",
     "CommitConflict",
+    "Consent",
+    "ConsentEntityType",
+    "ConsentState",
+    "Conversation",
+    "ConversationMetadata",
+    "Conversations",
     "DecodedMessage",
     "DeliveryStatus",
+    "DisappearingSettings",
+    "Dm",
+    "EnrichedReply",
+    "Group",
+    "GroupMember",
+    "GroupPermissionsPreset",
+    "HmacKey",
     "InactiveConversation",
+    "InboxState",
+    "InstallationInfo",
+    "ListOrder",
     "MembershipUpdateError",
+    "MessageKind",
     "MessageNotPublished",
     "MessageTooLarge",
     "NodeApi",
+    "NodeUnavailable",
+    "NotRegistered",
+    "PermissionLevel",
+    "Preferences",
+    "SortDirection",
+    "Stream",
+    "StreamClosed",
+    "SyncSummary",
 ]

@@ -3,10 +3,18 @@
 :class:`NodeApi` owns one ``grpc.aio`` channel. Every method is one RPC (or a paged walk of one) and returns
 protobuf messages; failures are :class:`ApiCallError` naming the method and the gRPC status. Paging follows
 xmtp-node-go: ascending, at most 100 per page, ``id_cursor`` = the last id seen.
+
+Calls ride out a node restart: once the node has answered a call, every call waits for the channel to be ready
+(gRPC's ``wait_for_ready``) within its ``timeout`` instead of failing while gRPC reconnects (the channel retries
+every 0.25 s, backing off to :data:`MAX_RECONNECT_BACKOFF_MS`), and a read cut off by a node going away
+(UNAVAILABLE) is made again within that time. A node still unreachable when the timeout is up is
+:class:`NodeUnavailable`. Streams wait for the channel without a deadline. Before the node has answered once, a
+call fails at once with UNAVAILABLE, as gRPC does: a wrong address or transport is reported without waiting.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -17,6 +25,8 @@ from pyxmtp.proto.identity.api.v1 import identity_pb2, identity_pb2_grpc
 from pyxmtp.proto.identity.associations import association_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2, mls_pb2_grpc
 
+from .transport import ProxyFailure, make_channel
+
 PAGE_SIZE = 100
 #: The largest request the client sends: the node's own receive limit (xmtp-node-go's ``--max-msg-size``, 50 MiB).
 MAX_SEND_BYTES = 50 * 1024 * 1024
@@ -25,6 +35,27 @@ MAX_SEND_BYTES = 50 * 1024 * 1024
 MAX_RECEIVE_BYTES = 64 * 1024 * 1024
 #: At most this many messages per SendGroupMessages / SendWelcomeMessages call (libxmtp's chunking).
 MAX_BATCH = 50
+#: How soon, and at most how long after, gRPC tries again to connect to a node that went away.
+INITIAL_RECONNECT_BACKOFF_MS = 250
+MAX_RECONNECT_BACKOFF_MS = 5000
+#: Channel options of every client channel.
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+    ("grpc.max_send_message_length", MAX_SEND_BYTES),
+    ("grpc.initial_reconnect_backoff_ms", INITIAL_RECONNECT_BACKOFF_MS),
+    ("grpc.min_reconnect_backoff_ms", INITIAL_RECONNECT_BACKOFF_MS),
+    ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+)
+#: Calls that only read: made again when a node going away cuts them off.
+_READS = frozenset(
+    {
+        "IdentityApi/GetInboxIds",
+        "IdentityApi/GetIdentityUpdates",
+        "MlsApi/FetchKeyPackages",
+        "MlsApi/QueryGroupMessages",
+        "MlsApi/QueryWelcomeMessages",
+    }
+)
 _ASC = mls_pb2.SORT_DIRECTION_ASCENDING
 M = TypeVar("M")
 
@@ -39,27 +70,66 @@ class ApiCallError(Exception):
         self.details = details
 
 
+class ProxyCallError(ApiCallError):
+    """An RPC failed because the node could not be reached through the proxy: ``proxy`` (printed without its
+    password), the node ``address`` tried last and the ``reason`` (the proxy unreachable, our credentials refused,
+    no node reachable through it)."""
+
+    def __init__(self, method: str, code: grpc.StatusCode, failure: ProxyFailure) -> None:
+        super().__init__(method, code, str(failure))
+        self.proxy = failure.proxy
+        self.address = failure.address
+        self.reason = failure.reason
+
+
+class NodeUnavailable(ApiCallError):
+    """The node could not be reached for the whole timeout of a call (it is down or restarting, or the address or
+    the transport is wrong). Code UNAVAILABLE; nothing was sent."""
+
+    def __init__(self, method: str, timeout: float, details: str) -> None:
+        super().__init__(
+            method, grpc.StatusCode.UNAVAILABLE, f"the node was not reachable within {timeout} s"
+        )
+        self.timeout = timeout
+        self.cause = details
+
+
 class NodeApi:
-    """One node, over one channel (``address`` as ``host:port``; plaintext unless ``credentials`` are given)."""
+    """The node, over one channel (:func:`~.transport.make_channel`): ``address`` as ``host:port``, ``http://`` or
+    ``https://host:port``, or several of them (a list or comma-separated: gRPC's round_robin over them);
+    plaintext unless ``credentials`` are given or the addresses say ``https://``; through ``proxy``
+    (``socks5h://[user:pass@]host:port``, ``socks5://``, ``http://``) if given. ``timeout`` (seconds) bounds
+    each call, the wait for an unreachable node included."""
 
     def __init__(
-        self, address: str, *, credentials: grpc.ChannelCredentials | None = None, timeout: float = 30.0
+        self,
+        address: str | Sequence[str],
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout: float = 30.0,
+        proxy: str | None = None,
     ) -> None:
-        self.address = address
+        self.address = address if isinstance(address, str) else ",".join(address)
         self.timeout = timeout
-        options = [
-            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
-            ("grpc.max_send_message_length", MAX_SEND_BYTES),
-        ]
-        if credentials is None:
-            self._channel = grpc.aio.insecure_channel(address, options=options)
-        else:
-            self._channel = grpc.aio.secure_channel(address, credentials, options=options)
+        #: the node has answered a call: from now on calls wait for it to come back
+        self.reached = False
+        self._transport = make_channel(
+            address,
+            credentials=credentials,
+            proxy=proxy,
+            options=list(CHANNEL_OPTIONS),
+            connect_timeout=timeout,
+        )
+        self._channel = self._transport.channel
         self._mls = mls_pb2_grpc.MlsApiStub(self._channel)
         self._identity = identity_pb2_grpc.IdentityApiStub(self._channel)
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._transport.close()
+
+    def connectivity(self) -> grpc.ChannelConnectivity:
+        """The channel's state (READY once connected; TRANSIENT_FAILURE while the node cannot be reached)."""
+        return self._channel.get_state()
 
     async def __aenter__(self) -> NodeApi:
         return self
@@ -68,10 +138,44 @@ class NodeApi:
         await self.close()
 
     async def _call(self, name: str, method: object, request: object) -> object:
-        try:
-            return await method(request, timeout=self.timeout)  # type: ignore[operator]
-        except grpc.aio.AioRpcError as exc:
-            raise ApiCallError(name, exc.code(), exc.details() or "") from exc
+        """One RPC within :attr:`timeout`: it waits for the channel to be ready; a read cut off by the node going
+        away is made again while time is left (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        pause = 0.05
+        while True:
+            left = max(0.0, deadline - loop.time())
+            waits = self.reached
+            try:
+                reply = await method(request, timeout=left, wait_for_ready=waits)  # type: ignore[operator]
+            except grpc.aio.AioRpcError as exc:
+                code, details = exc.code(), exc.details() or ""
+                ready = self._channel.get_state() is grpc.ChannelConnectivity.READY
+                if code is grpc.StatusCode.DEADLINE_EXCEEDED and waits and not ready:
+                    raise NodeUnavailable(name, self.timeout, details) from exc
+                if (
+                    code is grpc.StatusCode.UNAVAILABLE
+                    and waits
+                    and name in _READS
+                    and loop.time() < deadline
+                ):
+                    # cut off by a node going away: the channel waits for it to come back
+                    await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+                    pause = min(pause * 2, 1.0)
+                    continue
+                raise self._error(name, exc) from exc
+            self.reached = True
+            return reply
+
+    def _error(self, name: str, exc: grpc.aio.AioRpcError) -> ApiCallError:
+        """The call's error; a :class:`ProxyCallError` when the proxy is why the node could not be reached."""
+        failure = self._transport.proxy_failure(exc.details() or "")
+        if failure is not None and exc.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        ):
+            return ProxyCallError(name, exc.code(), failure)
+        return ApiCallError(name, exc.code(), exc.details() or "")
 
     # --- identity -----------------------------------------------------------------------------------------
     async def get_inbox_ids(
@@ -183,40 +287,46 @@ class NodeApi:
 
     # --- streams ------------------------------------------------------------------------------------------
     async def subscribe_group_messages(
-        self, filters: Sequence[tuple[bytes, int]]
+        self, filters: Sequence[tuple[bytes, int]], *, on_open: Callable[[], None] | None = None
     ) -> AsyncIterator[mls_pb2.GroupMessage]:
-        """The groups' messages after each cursor, then live (the node sends headers at once; no gaps)."""
+        """The groups' messages after each cursor, then live (the node sends headers at once; no gaps).
+        ``on_open`` is called once the node has answered (the subscription is in place)."""
         Filter = mls_pb2.SubscribeGroupMessagesRequest.Filter
         request = mls_pb2.SubscribeGroupMessagesRequest(
             filters=[Filter(group_id=g, id_cursor=c) for g, c in filters]
         )
         async for message in self._stream(
-            "MlsApi/SubscribeGroupMessages", self._mls.SubscribeGroupMessages, request
+            "MlsApi/SubscribeGroupMessages", self._mls.SubscribeGroupMessages, request, on_open
         ):
             assert isinstance(message, mls_pb2.GroupMessage)
             yield message
 
     async def subscribe_welcomes(
-        self, installation_key: bytes, cursor: int
+        self, installation_key: bytes, cursor: int, *, on_open: Callable[[], None] | None = None
     ) -> AsyncIterator[mls_pb2.WelcomeMessage]:
-        """Welcomes for the installation after ``cursor``, then live."""
+        """Welcomes for the installation after ``cursor``, then live (``on_open``: as for group messages)."""
         Filter = mls_pb2.SubscribeWelcomeMessagesRequest.Filter
         request = mls_pb2.SubscribeWelcomeMessagesRequest(
             filters=[Filter(installation_key=installation_key, id_cursor=cursor)]
         )
         async for message in self._stream(
-            "MlsApi/SubscribeWelcomeMessages", self._mls.SubscribeWelcomeMessages, request
+            "MlsApi/SubscribeWelcomeMessages", self._mls.SubscribeWelcomeMessages, request, on_open
         ):
             assert isinstance(message, mls_pb2.WelcomeMessage)
             yield message
 
-    async def _stream(self, name: str, method: Any, request: object) -> AsyncIterator[object]:
-        call = method(request)  # no deadline: a stream lives until cancelled
+    async def _stream(
+        self, name: str, method: Any, request: object, on_open: Callable[[], None] | None = None
+    ) -> AsyncIterator[object]:
+        call = method(request, wait_for_ready=self.reached)  # no deadline: a stream lives until cancelled
         try:
+            if on_open is not None:
+                await call.initial_metadata()  # the node sends its headers once it has subscribed
+                on_open()
             async for message in call:
                 yield message
         except grpc.aio.AioRpcError as exc:
-            raise ApiCallError(name, exc.code(), exc.details() or "") from exc
+            raise self._error(name, exc) from exc
         finally:
             call.cancel()
 

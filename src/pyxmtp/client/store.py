@@ -31,8 +31,9 @@ a replaced key package), and they must leave the files, not only the tables:
 In memory the store keeps no copy of what it reads or writes (Python and SQLite do not zero the memory they
 free; nothing here can).
 
-The schema has a version (``PRAGMA user_version``, :data:`SCHEMA_VERSION`); a database made by an older pyxmtp
-is migrated when opened, in one transaction (:data:`_MIGRATIONS`), and one made by a newer pyxmtp is refused.
+The schema has a version (``PRAGMA user_version``, :data:`~.store_schema.SCHEMA_VERSION`); a database made by an
+older pyxmtp is migrated when opened, in one transaction (:mod:`.store_schema`), and one made by a newer pyxmtp is
+refused.
 """
 
 from __future__ import annotations
@@ -40,143 +41,45 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
-from typing import Any
+
+from .content_fields import content_fields
+from .records import (
+    CONSENT_CONVERSATION,
+    CONSENT_INBOX,
+    MESSAGE_FIELDS,
+    ConsentRecord,
+    ConversationRecord,
+    DeliveryStatus,
+    KeyPackageRecord,
+    MessageKind,
+    MessageQuery,
+    MessageRecord,
+    Outgoing,
+    message_from_row,
+    optional_bytes,
+)
+from .store_schema import SCHEMA_VERSION, SchemaError, migrate
+
+__all__ = [
+    "CONSENT_CONVERSATION",
+    "CONSENT_INBOX",
+    "SCHEMA_VERSION",
+    "ClientStore",
+    "ClientStoreError",
+    "ConsentRecord",
+    "ConversationRecord",
+    "DeliveryStatus",
+    "KeyPackageRecord",
+    "MessageKind",
+    "MessageQuery",
+    "MessageRecord",
+    "Outgoing",
+]
 
 log = logging.getLogger("pyxmtp.client")
-
-#: The version of the schema below (``PRAGMA user_version``); 0 is the unversioned schema of pyxmtp before it.
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS installation (
-    id INTEGER PRIMARY KEY CHECK (id = 1), seed BLOB NOT NULL, inbox_id TEXT NOT NULL, nonce INTEGER NOT NULL,
-    hmac_key BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS key_packages (
-    hpke_public_key BLOB PRIMARY KEY, bundle BLOB NOT NULL, wrapper_private_key BLOB,
-    created_ns INTEGER NOT NULL, delete_at_ns INTEGER
-);
-CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS conversations (
-    group_id BLOB PRIMARY KEY, state BLOB NOT NULL, cursor INTEGER NOT NULL, created_ns INTEGER NOT NULL,
-    added_by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    message_id BLOB PRIMARY KEY, group_id BLOB NOT NULL, server_id INTEGER, sender_inbox_id TEXT NOT NULL,
-    sender_installation BLOB NOT NULL, sent_ns INTEGER NOT NULL, content BLOB NOT NULL,
-    delivery_status INTEGER NOT NULL, payload_hash BLOB, payload BLOB, idempotency_key TEXT, should_push INTEGER
-);
-CREATE INDEX IF NOT EXISTS messages_by_group ON messages (group_id, sent_ns);
-CREATE INDEX IF NOT EXISTS messages_by_payload ON messages (payload_hash);
-CREATE INDEX IF NOT EXISTS messages_unpublished ON messages (group_id) WHERE delivery_status = 0
-"""
-
-#: ``_MIGRATIONS[v]`` takes a database from version ``v`` to ``v + 1``.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 0 -> 1: delivery status (published 0/1 becomes 0/1/2), and what an unpublished message needs to be published
-    # again. Messages left unpublished by the old code have no bytes kept: they are encrypted again, with the
-    # idempotency key the old code used (the send time), so they keep their message id.
-    (
-        "ALTER TABLE messages RENAME COLUMN published TO delivery_status",
-        "ALTER TABLE messages ADD COLUMN payload BLOB",
-        "ALTER TABLE messages ADD COLUMN idempotency_key TEXT",
-        "ALTER TABLE messages ADD COLUMN should_push INTEGER",
-        "UPDATE messages SET idempotency_key = CAST(sent_ns AS TEXT), should_push = 1 "
-        "WHERE delivery_status = 0 AND payload_hash IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS messages_unpublished ON messages (group_id) WHERE delivery_status = 0",
-    ),
-)
-assert len(_MIGRATIONS) == SCHEMA_VERSION
-
-
-def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
-
-
-def _migrate(db: Any) -> None:
-    """Create the schema in a new database, or bring an older one up to :data:`SCHEMA_VERSION`, in one transaction
-    (``executescript`` would commit on its own, so the statements run one by one)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise ClientStoreError(
-                f"the database has schema version {version}, made by a newer pyxmtp (this one reads up to "
-                f"{SCHEMA_VERSION})"
-            )
-        made = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'").fetchone()
-        if made is None:
-            statements = _statements(_SCHEMA)
-        else:
-            statements = [statement for steps in _MIGRATIONS[version:] for statement in steps]
-        for statement in statements:
-            db.execute(statement)
-        if statements:
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-class DeliveryStatus(IntEnum):
-    """Where a message stands. Received messages are ``PUBLISHED``; our own start ``UNPUBLISHED``."""
-
-    #: stored, not yet seen on the node: published (again) by the next sync, start-up or stream reconnect
-    UNPUBLISHED = 0
-    #: the node has it (``server_id`` is its id there)
-    PUBLISHED = 1
-    #: it never will be: we left the group before it could be published, or the node refused it
-    FAILED = 2
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPackageRecord:
-    hpke_public_key: bytes
-    bundle: bytes
-    wrapper_private_key: bytes | None
-    created_ns: int
-    delete_at_ns: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationRecord:
-    group_id: bytes
-    state: bytes
-    cursor: int
-    created_ns: int
-    added_by: str
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    """A message as stored: ``content`` is the EncodedContent bytes; our own messages are
-    :attr:`DeliveryStatus.UNPUBLISHED` until the node has them (``server_id`` is then set)."""
-
-    message_id: bytes
-    group_id: bytes
-    server_id: int | None
-    sender_inbox_id: str
-    sender_installation: bytes
-    sent_ns: int
-    content: bytes
-    delivery_status: DeliveryStatus
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """What an own message needs until the node has it: its MLS bytes (``payload``, ciphertext; None for a message
-    stored by an older pyxmtp, which kept none) to publish again byte for byte, and its ``idempotency_key`` and
-    ``should_push`` to encrypt it again for a later epoch under the same message id."""
-
-    payload: bytes | None
-    idempotency_key: str
-    should_push: bool
 
 
 class ClientStoreError(Exception):
@@ -257,7 +160,11 @@ class ClientStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")  # deleted keys are overwritten, not left in free pages
         self._db.execute("PRAGMA temp_store=MEMORY")
-        _migrate(self._db)
+        try:
+            migrate(self._db)
+        except SchemaError as exc:
+            self._db.close()
+            raise ClientStoreError(str(exc)) from exc
         self._depth = 0
         self._open = True
         self.scrub()  # a log left by a crash, or by a version that did not empty it
@@ -340,7 +247,7 @@ class ClientStore:
         return (
             None
             if row is None
-            else KeyPackageRecord(bytes(row[0]), bytes(row[1]), _opt(row[2]), row[3], row[4])
+            else KeyPackageRecord(bytes(row[0]), bytes(row[1]), optional_bytes(row[2]), row[3], row[4])
         )
 
     def retire_key_packages(self, keep: bytes, delete_at_ns: int) -> None:
@@ -388,6 +295,11 @@ class ClientStore:
         rows = self._db.execute("SELECT * FROM conversations ORDER BY created_ns").fetchall()
         return [ConversationRecord(bytes(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
+    def conversation_ids(self) -> list[bytes]:
+        """Every conversation's group id, oldest first (by ``created_ns``)."""
+        rows = self._db.execute("SELECT group_id FROM conversations ORDER BY created_ns").fetchall()
+        return [bytes(r[0]) for r in rows]
+
     def save_conversation(self, record: ConversationRecord) -> None:
         """Insert a new conversation; never overwrites one (``sqlite3.IntegrityError`` if its group is held)."""
         self._db.execute(
@@ -413,9 +325,13 @@ class ClientStore:
         self, record: MessageRecord, payload_hash: bytes | None = None, outgoing: Outgoing | None = None
     ) -> bool:
         """Store a message (ours with the hash of its MLS bytes and, until published, ``outgoing``); false if one
-        with its id is already there (a replay or a duplicate)."""
+        with its id is already there (a replay or a duplicate). Its content type and referenced message are read
+        from its content here."""
+        fields = content_fields(record.content)
+        ctype = fields.content_type
         cur = self._db.execute(
-            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+            f"INSERT INTO messages ({self._INSERT_COLUMNS}) VALUES ({', '.join('?' * 19)}) "
+            "ON CONFLICT (message_id) DO NOTHING",
             (
                 record.message_id,
                 record.group_id,
@@ -429,6 +345,13 @@ class ClientStore:
                 None if outgoing is None else outgoing.payload,
                 None if outgoing is None else outgoing.idempotency_key,
                 None if outgoing is None else int(outgoing.should_push),
+                int(record.kind),
+                None if ctype is None else ctype.authority_id,
+                None if ctype is None else ctype.type_id,
+                None if ctype is None else ctype.version_major,
+                None if ctype is None else ctype.version_minor,
+                fields.reference_id,
+                record.sent_ns if record.inserted_ns is None else record.inserted_ns,
             ),
         )
         return cur.rowcount == 1
@@ -451,7 +374,14 @@ class ClientStore:
             "WHERE group_id = ? AND delivery_status = 0 AND idempotency_key IS NOT NULL ORDER BY rowid",
             (group_id,),
         ).fetchall()
-        return [(_message(r), Outgoing(_opt(r[8]), str(r[9]), r[10] is None or bool(r[10]))) for r in rows]
+        n = MESSAGE_FIELDS
+        return [
+            (
+                message_from_row(r),
+                Outgoing(optional_bytes(r[n]), str(r[n + 1]), r[n + 2] is None or bool(r[n + 2])),
+            )
+            for r in rows
+        ]
 
     def groups_with_unpublished(self) -> list[bytes]:
         """The groups that have own messages not yet published."""
@@ -479,14 +409,22 @@ class ClientStore:
         row = self._db.execute("SELECT 1 FROM messages WHERE payload_hash = ?", (payload_hash,)).fetchone()
         return row is not None
 
-    _MESSAGE_COLUMNS = "message_id, group_id, server_id, sender_inbox_id, sender_installation, sent_ns, content, delivery_status"
+    _INSERT_COLUMNS = (
+        "message_id, group_id, server_id, sender_inbox_id, sender_installation, sent_ns, content, delivery_status, "
+        "payload_hash, payload, idempotency_key, should_push, kind, content_authority, content_type, "
+        "content_major, content_minor, reference_id, inserted_ns"
+    )
+    _MESSAGE_COLUMNS = (
+        "message_id, group_id, server_id, sender_inbox_id, sender_installation, sent_ns, content, delivery_status, "
+        "kind, content_authority, content_type, content_major, content_minor, reference_id, inserted_ns"
+    )
 
     def messages(self, group_id: bytes) -> list[MessageRecord]:
         rows = self._db.execute(
             f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ? ORDER BY sent_ns, rowid",
             (group_id,),
         ).fetchall()
-        return [_message(r) for r in rows]
+        return [message_from_row(r) for r in rows]
 
     def delete_messages(self, group_id: bytes) -> int:
         """Delete every message of the group (one whose creation failed); how many."""
@@ -505,21 +443,114 @@ class ClientStore:
             f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ? AND server_id = ?",
             (group_id, server_id),
         ).fetchone()
-        return None if row is None else _message(row)
+        return None if row is None else message_from_row(row)
 
     def message_by_payload(self, payload_hash: bytes) -> MessageRecord | None:
         """Our own message whose MLS bytes hash to ``payload_hash``."""
         row = self._db.execute(
             f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE payload_hash = ?", (payload_hash,)
         ).fetchone()
-        return None if row is None else _message(row)
+        return None if row is None else message_from_row(row)
+
+    def message(self, message_id: bytes) -> MessageRecord | None:
+        row = self._db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        return None if row is None else message_from_row(row)
+
+    def query_messages(self, group_id: bytes, query: MessageQuery) -> list[MessageRecord]:
+        """The group's messages that ``query`` selects, by send time (then storage order)."""
+        where, args = query.where()
+        order = "DESC" if query.descending else "ASC"
+        limit = "" if query.limit is None else f" LIMIT {max(0, int(query.limit))}"
+        rows = self._db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ?{where} "
+            f"ORDER BY sent_ns {order}, rowid {order}{limit}",
+            (group_id, *args),
+        ).fetchall()
+        return [message_from_row(r) for r in rows]
+
+    def count_messages(self, group_id: bytes, query: MessageQuery) -> int:
+        """How many of the group's messages ``query`` selects (its order and limit aside)."""
+        where, args = query.where()
+        row = self._db.execute(f"SELECT count(*) FROM messages WHERE group_id = ?{where}", (group_id, *args))
+        return int(row.fetchone()[0])
+
+    def referring(
+        self, group_id: bytes, message_ids: Sequence[bytes], content_type: tuple[str, str]
+    ) -> dict[bytes, list[MessageRecord]]:
+        """The group's messages of ``content_type`` (``(authority, type id)``) that refer to each of
+        ``message_ids`` (reactions, replies), in send order."""
+        out: dict[bytes, list[MessageRecord]] = {}
+        for start in range(0, len(message_ids), _IN_BATCH):
+            batch = list(message_ids[start : start + _IN_BATCH])
+            rows = self._db.execute(
+                f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ? AND content_authority = ? "
+                f"AND content_type = ? AND reference_id IN ({', '.join('?' for _ in batch)}) "
+                "ORDER BY sent_ns, rowid",
+                (group_id, *content_type, *batch),
+            ).fetchall()
+            for row in rows:
+                record = message_from_row(row)
+                assert record.reference_id is not None
+                out.setdefault(record.reference_id, []).append(record)
+        return out
+
+    def messages_by_ids(self, group_id: bytes, message_ids: Sequence[bytes]) -> dict[bytes, MessageRecord]:
+        """Those of ``message_ids`` the group has."""
+        out: dict[bytes, MessageRecord] = {}
+        for start in range(0, len(message_ids), _IN_BATCH):
+            batch = list(message_ids[start : start + _IN_BATCH])
+            rows = self._db.execute(
+                f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ? "
+                f"AND message_id IN ({', '.join('?' for _ in batch)})",
+                (group_id, *batch),
+            ).fetchall()
+            out.update((bytes(r[0]), message_from_row(r)) for r in rows)
+        return out
+
+    def last_message_ns(self) -> dict[bytes, int]:
+        """Each group's newest message time (application messages and transcript entries alike)."""
+        rows = self._db.execute("SELECT group_id, max(sent_ns) FROM messages GROUP BY group_id").fetchall()
+        return {bytes(r[0]): int(r[1]) for r in rows}
+
+    def latest_by_sender(self, group_id: bytes, content_type: tuple[str, str]) -> dict[str, int]:
+        """Each sender's newest message time among the group's messages of ``content_type``."""
+        rows = self._db.execute(
+            "SELECT sender_inbox_id, max(sent_ns) FROM messages WHERE group_id = ? AND content_authority = ? "
+            "AND content_type = ? GROUP BY sender_inbox_id",
+            (group_id, *content_type),
+        ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    # --- consent ------------------------------------------------------------------------------------------
+    def consent(self, entity_type: int, entity: str) -> ConsentRecord | None:
+        row = self._db.execute(
+            "SELECT entity_type, entity, state, updated_ns FROM consent WHERE entity_type = ? AND entity = ?",
+            (entity_type, entity),
+        ).fetchone()
+        return None if row is None else ConsentRecord(int(row[0]), str(row[1]), int(row[2]), int(row[3]))
+
+    def consents(self, entity_type: int | None = None) -> list[ConsentRecord]:
+        """Every consent record (of one entity type)."""
+        sql = "SELECT entity_type, entity, state, updated_ns FROM consent"
+        rows = (
+            self._db.execute(sql).fetchall()
+            if entity_type is None
+            else self._db.execute(sql + " WHERE entity_type = ?", (entity_type,)).fetchall()
+        )
+        return [ConsentRecord(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    def set_consent(self, record: ConsentRecord) -> bool:
+        """Record a consent decision (replacing the entity's earlier one); whether the state changed."""
+        old = self.consent(record.entity_type, record.entity)
+        self._db.execute(
+            "INSERT INTO consent VALUES (?, ?, ?, ?) ON CONFLICT (entity_type, entity) "
+            "DO UPDATE SET state = excluded.state, updated_ns = excluded.updated_ns",
+            (record.entity_type, record.entity, record.state, record.updated_ns),
+        )
+        return old is None or old.state != record.state
 
 
-def _message(r: Any) -> MessageRecord:
-    return MessageRecord(
-        bytes(r[0]), bytes(r[1]), r[2], str(r[3]), bytes(r[4]), int(r[5]), bytes(r[6]), DeliveryStatus(r[7])
-    )
-
-
-def _opt(value: bytes | None) -> bytes | None:
-    return None if value is None else bytes(value)
+#: At most this many ids in one ``IN (...)`` (SQLite's default limit on parameters is far above).
+_IN_BATCH = 500

@@ -235,6 +235,15 @@ class Conversation:
         return Skipped("a proposal by reference (XMTP legacy groups commit proposals inline)")
 
     def _received(self, message: ApplicationMessage) -> Received | Skipped:
+        if message.epoch != self.epoch:  # a kept past epoch: is its sender still the one at that leaf?
+            then = self.group.member_in_epoch(message.epoch, message.sender)
+            now = self.group.member(message.sender)
+            if then is None or now is None or now.signature_key != then.signature_key:
+                # a removed (or revoked) installation, or one whose leaf another now holds: never theirs
+                return Skipped(
+                    f"an application message of past epoch {message.epoch} from leaf {message.sender}, whose "
+                    "installation has left the group since"
+                )
         sender = self._sender(message.sender)
         try:
             envelope = parse_plaintext_envelope(message.data)

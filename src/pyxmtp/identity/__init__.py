@@ -3,10 +3,10 @@
 Modules: :mod:`~pyxmtp.identity.eth` (EIP-191 wallets), :mod:`~pyxmtp.identity.installation` (Ed25519
 installation keys, Ed25519ph), :mod:`~pyxmtp.identity.inbox` (inbox ids, MLS credential), ``members``,
 ``actions`` and :mod:`~pyxmtp.identity.signature_text` (what signers sign), :mod:`~pyxmtp.identity.signatures`
-(verification, ``Signer`` and ``SmartContractWalletVerifier``), :mod:`~pyxmtp.identity.builder` (signed
-updates), ``state`` and :mod:`~pyxmtp.identity.associations` (the state machine), :mod:`~pyxmtp.identity.limits`
-(bounds on updates and logs), :mod:`~pyxmtp.identity.inbox_log` (a log admitting its next update under all of
-them), ``errors``.
+(verification, ``Signer`` and ``SmartContractWalletVerifier``), :mod:`~pyxmtp.identity.builder` (the update of
+each identity change), :mod:`~pyxmtp.identity.signature_request` (collecting its signatures), ``state`` and
+:mod:`~pyxmtp.identity.associations` (the state machine), :mod:`~pyxmtp.identity.limits` (bounds on updates and
+logs), :mod:`~pyxmtp.identity.inbox_log` (a log admitting its next update under all of them), ``errors``.
 """
 
 from pyxmtp.identity.associations import (
@@ -17,7 +17,7 @@ from pyxmtp.identity.associations import (
     get_state,
     verify_update,
 )
-from pyxmtp.identity.builder import IdentityUpdateBuilder, SignatureRequest
+from pyxmtp.identity.builder import IdentityUpdateBuilder
 from pyxmtp.identity.errors import AssociationError, IdentityError, LimitExceeded
 from pyxmtp.identity.eth import LocalWalletSigner, eip191_hash
 from pyxmtp.identity.inbox import generate_inbox_id
@@ -25,6 +25,7 @@ from pyxmtp.identity.inbox_log import InboxLog
 from pyxmtp.identity.installation import InstallationKey
 from pyxmtp.identity.limits import MAX_INBOX_LOG_ENTRIES, MAX_INSTALLATIONS_PER_INBOX, check_log_capacity
 from pyxmtp.identity.members import MemberIdentifier, MemberKind
+from pyxmtp.identity.signature_request import SignatureRequest, WireSigner
 from pyxmtp.identity.signatures import Signer, SmartContractWalletVerifier
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Signer",
     "SmartContractWalletVerifier",
     "StateDiff",
+    "WireSigner",
     "apply_update",
     "check_log_capacity",
     "eip191_hash",

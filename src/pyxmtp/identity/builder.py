@@ -1,4 +1,5 @@
-"""Building identity updates: unsigned actions, one signature text, and the signatures of every required signer.
+"""Building identity updates: the actions of one update and who must sign each (XIP-46, libxmtp's
+``SignatureRequestBuilder``), giving a :class:`~pyxmtp.identity.signature_request.SignatureRequest`.
 
 ::
 
@@ -12,48 +13,57 @@
     request.sign_with(wallet)                # one signature serves every action the wallet must sign
     update = request.build_identity_update()  # association_pb2.IdentityUpdate, ready to publish
 
-Signatures are verified as they are added, and only signatures by a still-missing signer are taken.
+The functions below build the update of each identity change as libxmtp does (same actions, same order, same
+signers, so the same signature text for the same time):
+
+========================================  ==========================================  =========================
+change                                    actions                                     signed by
+========================================  ==========================================  =========================
+:func:`create_inbox_request`              CreateInbox(owner), Add(installation)       owner, installation
+:func:`add_installation_request`          Add(installation)                           a member, installation
+:func:`add_account_request`               Add(wallet or passkey)                      a member (libxmtp: the
+                                                                                      installation), the new one
+:func:`revoke_members_request`            Revoke(member) for each                     recovery identifier
+:func:`revoke_installations_request`      Revoke(installation) for each               recovery identifier
+:func:`change_recovery_request`           ChangeRecoveryAddress(new)                  recovery identifier
+========================================  ==========================================  =========================
+
+A revoke also removes every installation the revoked member added (the state machine's rule), so removing an
+account revokes the installations it registered.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Self
 
-from pyxmtp.identity.actions import (
-    AddAssociation,
-    ChangeRecoveryAddress,
-    CreateInbox,
-    RevokeAssociation,
-    UnsignedAction,
-    UnsignedIdentityUpdate,
-    action_to_proto,
-)
-from pyxmtp.identity.errors import Rule, SignatureRequestError
+from pyxmtp.identity.actions import AddAssociation, ChangeRecoveryAddress, CreateInbox, RevokeAssociation
+from pyxmtp.identity.errors import LimitExceeded, Rule
 from pyxmtp.identity.inbox import inbox_id_for
+from pyxmtp.identity.limits import MAX_ACTIONS_PER_UPDATE
 from pyxmtp.identity.members import MemberIdentifier, MemberKind
-from pyxmtp.identity.signature_text import signature_text
-from pyxmtp.identity.signatures import (
-    Signer,
-    SmartContractWalletVerifier,
-    VerifiedSignature,
-    erc191_signature,
-    installation_signature,
-    verify_signature,
-)
-from pyxmtp.proto.identity.associations import association_pb2, signature_pb2
+from pyxmtp.identity.signature_request import PendingAction, SignatureRequest, WireSigner
+from pyxmtp.identity.signatures import SmartContractWalletVerifier
 
+__all__ = [
+    "IdentityUpdateBuilder",
+    "PendingAction",
+    "SignatureRequest",
+    "WireSigner",
+    "add_account_request",
+    "add_installation_request",
+    "change_recovery_request",
+    "create_inbox_request",
+    "revoke_installations_request",
+    "revoke_members_request",
+]
 
-@dataclass(frozen=True, slots=True)
-class PendingAction:
-    """An unsigned action and who must sign it, in wire order (Add: existing member, then new member)."""
-
-    action: UnsignedAction
-    signers: tuple[MemberIdentifier, ...]
+INSTALLATION_ID_BYTES = 32
 
 
 class IdentityUpdateBuilder:
-    """Collects the actions of one identity update (see the module docstring)."""
+    """Collects the actions of one identity update (see the module docstring). It checks only what cannot be
+    encoded; the request functions below also refuse what can never apply (an installation as recovery)."""
 
     def __init__(self, inbox_id: str, *, client_timestamp_ns: int) -> None:
         if not 0 <= client_timestamp_ns < 2**64:
@@ -89,75 +99,16 @@ class IdentityUpdateBuilder:
         )
         return self
 
-    def build(self) -> SignatureRequest:
-        return SignatureRequest(self.inbox_id, self.client_timestamp_ns, tuple(self._pending))
-
-
-class SignatureRequest:
-    """An unsigned update and its signature text, collecting the signatures of every required signer."""
-
-    def __init__(self, inbox_id: str, client_timestamp_ns: int, pending: tuple[PendingAction, ...]) -> None:
-        self.inbox_id = inbox_id
-        self.client_timestamp_ns = client_timestamp_ns
-        self.pending = pending
-        self.unsigned = UnsignedIdentityUpdate(
-            inbox_id, client_timestamp_ns, tuple(p.action for p in pending)
-        )
-        self.signature_text: str = signature_text(self.unsigned)
-        self._signatures: dict[MemberIdentifier, signature_pb2.Signature] = {}
-
-    def required_signers(self) -> list[MemberIdentifier]:
-        """Every signer the update needs, each once, in first-use order."""
-        return list(dict.fromkeys(s for p in self.pending for s in p.signers))
-
-    def missing_signatures(self) -> list[MemberIdentifier]:
-        return [s for s in self.required_signers() if s not in self._signatures]
-
-    def missing_address_signatures(self) -> list[MemberIdentifier]:
-        """Missing signers that are wallets or passkeys (installation keys usually sign first, in-app)."""
-        return [s for s in self.missing_signatures() if s.kind is not MemberKind.INSTALLATION]
-
-    def is_ready(self) -> bool:
-        return not self.missing_signatures()
-
-    def add_signature(
-        self, signature: signature_pb2.Signature, *, scw_verifier: SmartContractWalletVerifier | None = None
-    ) -> VerifiedSignature:
-        """Verify ``signature`` over the text and file it under its signer.
-
-        Raises the verification error, or :class:`SignatureRequestError` (``unknown_signer``) when the signer
-        is not one this update still needs.
-        """
-        verified = verify_signature(signature, self.signature_text, scw_verifier=scw_verifier)
-        if verified.signer not in self.missing_signatures():
-            raise SignatureRequestError(Rule.UNKNOWN_SIGNER, f"{verified.signer!r} is not a missing signer")
-        self._signatures[verified.signer] = signature
-        return verified
-
-    def sign_with(self, signer: Signer) -> VerifiedSignature:
-        """Have ``signer`` sign the text (a wallet: ERC-191; an installation key: Ed25519ph) and add it."""
-        identifier = signer.identifier
-        raw = signer.sign(self.signature_text)
-        if identifier.kind is MemberKind.ETHEREUM:
-            return self.add_signature(erc191_signature(raw))
-        if identifier.kind is MemberKind.INSTALLATION:
-            return self.add_signature(installation_signature(raw, identifier.key))
-        raise SignatureRequestError(
-            Rule.UNSUPPORTED_SIGNER, "passkey and smart-contract-wallet signatures go through add_signature"
+    def build(self, *, scw_verifier: SmartContractWalletVerifier | None = None) -> SignatureRequest:
+        """The request; ``scw_verifier`` checks the smart-contract-wallet signatures added to it."""
+        return SignatureRequest(
+            self.inbox_id, self.client_timestamp_ns, tuple(self._pending), scw_verifier=scw_verifier
         )
 
-    def build_identity_update(self) -> association_pb2.IdentityUpdate:
-        """The signed ``IdentityUpdate``; :class:`SignatureRequestError` (``missing_signer``) if incomplete."""
-        missing = self.missing_signatures()
-        if missing:
-            raise SignatureRequestError(Rule.MISSING_SIGNER, f"still unsigned by {missing!r}")
-        return association_pb2.IdentityUpdate(
-            actions=[
-                action_to_proto(p.action, [self._signatures[s] for s in p.signers]) for p in self.pending
-            ],
-            client_timestamp_ns=self.client_timestamp_ns,
-            inbox_id=self.inbox_id,
-        )
+
+def _check_recovery(identifier: MemberIdentifier) -> None:
+    if not identifier.is_identifier:
+        raise ValueError("the recovery identifier is an Ethereum address or a passkey, not an installation")
 
 
 def create_inbox_request(
@@ -185,4 +136,91 @@ def add_installation_request(
         IdentityUpdateBuilder(inbox_id, client_timestamp_ns=client_timestamp_ns)
         .add_association(MemberIdentifier.installation(installation_public_key), existing_member)
         .build()
+    )
+
+
+def add_account_request(
+    inbox_id: str,
+    new_member: MemberIdentifier,
+    existing_member: MemberIdentifier,
+    *,
+    client_timestamp_ns: int,
+    scw_verifier: SmartContractWalletVerifier | None = None,
+) -> SignatureRequest:
+    """Link a wallet or passkey to the inbox (``Link address to inbox``), signed by ``existing_member`` and by
+    the new account. libxmtp's ``associate_identity`` vouches with the installation key, so the account's parent
+    is that installation (revoking the installation later leaves the account)."""
+    if not new_member.is_identifier:
+        raise ValueError("an account is an Ethereum address or a passkey; installations register themselves")
+    return (
+        IdentityUpdateBuilder(inbox_id, client_timestamp_ns=client_timestamp_ns)
+        .add_association(new_member, existing_member)
+        .build(scw_verifier=scw_verifier)
+    )
+
+
+def revoke_members_request(
+    inbox_id: str,
+    recovery_identifier: MemberIdentifier,
+    members: Sequence[MemberIdentifier],
+    *,
+    client_timestamp_ns: int,
+    scw_verifier: SmartContractWalletVerifier | None = None,
+) -> SignatureRequest:
+    """Revoke each member (duplicates once, order kept) in one update signed by the recovery identifier.
+
+    ``ValueError`` for an empty list; :class:`LimitExceeded` (``too_many_actions``) beyond
+    :data:`~pyxmtp.identity.limits.MAX_ACTIONS_PER_UPDATE` (no node stores a longer update)."""
+    _check_recovery(recovery_identifier)
+    unique = list(dict.fromkeys(members))
+    if not unique:
+        raise ValueError("nothing to revoke")
+    if len(unique) > MAX_ACTIONS_PER_UPDATE:
+        raise LimitExceeded(
+            Rule.TOO_MANY_ACTIONS,
+            f"revoking {len(unique)} members takes as many actions "
+            f"(limit {MAX_ACTIONS_PER_UPDATE}, MAX_ACTIONS_PER_UPDATE)",
+            in_update=True,
+        )
+    builder = IdentityUpdateBuilder(inbox_id, client_timestamp_ns=client_timestamp_ns)
+    for member in unique:
+        builder.revoke_association(recovery_identifier, member)
+    return builder.build(scw_verifier=scw_verifier)
+
+
+def revoke_installations_request(
+    inbox_id: str,
+    recovery_identifier: MemberIdentifier,
+    installation_ids: Sequence[bytes],
+    *,
+    client_timestamp_ns: int,
+    scw_verifier: SmartContractWalletVerifier | None = None,
+) -> SignatureRequest:
+    """Revoke installations by id (their 32-byte public keys), as libxmtp's ``revoke_installations``."""
+    for installation_id in installation_ids:
+        if len(installation_id) != INSTALLATION_ID_BYTES:
+            raise ValueError(f"an installation id is 32 bytes, not {len(installation_id)}")
+    return revoke_members_request(
+        inbox_id,
+        recovery_identifier,
+        [MemberIdentifier(MemberKind.INSTALLATION, bytes(i)) for i in installation_ids],
+        client_timestamp_ns=client_timestamp_ns,
+        scw_verifier=scw_verifier,
+    )
+
+
+def change_recovery_request(
+    inbox_id: str,
+    recovery_identifier: MemberIdentifier,
+    new_recovery_identifier: MemberIdentifier,
+    *,
+    client_timestamp_ns: int,
+    scw_verifier: SmartContractWalletVerifier | None = None,
+) -> SignatureRequest:
+    """Make ``new_recovery_identifier`` the inbox's recovery identifier, signed by the current one."""
+    _check_recovery(recovery_identifier)
+    return (
+        IdentityUpdateBuilder(inbox_id, client_timestamp_ns=client_timestamp_ns)
+        .change_recovery_address(recovery_identifier, new_recovery_identifier)
+        .build(scw_verifier=scw_verifier)
     )

@@ -1,7 +1,11 @@
 """Installation keys: Ed25519, and the Ed25519ph signatures they put on identity updates.
 
 An installation's id is its 32-byte Ed25519 public key; the same key is its MLS leaf signature key. Identity
-update signatures are RFC 8032 Ed25519ph (SHA-512 prehash) with context ``IDENTITY UPDATE SIGNATURE``.
+update signatures are RFC 8032 Ed25519ph (SHA-512 prehash) with context ``IDENTITY UPDATE SIGNATURE``. Apps may
+have the installation sign their own texts (libxmtp's ``sign_with_installation_key``, node-sdk's
+``signWithInstallationKey``): the same Ed25519ph, with context ``PUBLIC SIGNATURE CONTEXT``
+(:meth:`InstallationKey.sign_public`, :func:`verify_public_signature`), so such a signature can never pass for
+an identity-update signature, nor the other way round.
 
 Verification follows ed25519-dalek's ``verify_prehashed`` (what libxmtp runs): ``s`` must be canonical, and the
 check is the cofactorless ``encode([s]B - [k]A) == R`` over the public-key bytes as given. pycryptodome's own
@@ -67,6 +71,12 @@ def verify_installation_signature(public_key: bytes, text: str, signature: bytes
     verify_ed25519ph(public_key, text.encode(), signature, IDENTITY_UPDATE_CONTEXT)
 
 
+def verify_public_signature(public_key: bytes, text: str, signature: bytes) -> None:
+    """Verify an installation's app-level signature of ``text`` (:meth:`InstallationKey.sign_public`; libxmtp's
+    ``verify_signed_with_public_context``); raise :class:`InvalidSignature` naming what failed."""
+    verify_ed25519ph(public_key, text.encode(), signature, PUBLIC_SIGNATURE_CONTEXT)
+
+
 class InstallationKey:
     """An installation's Ed25519 private key; also a :class:`~pyxmtp.identity.signatures.Signer`."""
 
@@ -104,6 +114,11 @@ class InstallationKey:
     def sign(self, text: str) -> bytes:
         """The installation's signature of an identity-update signature text (64 bytes)."""
         return self.sign_prehashed(text.encode(), IDENTITY_UPDATE_CONTEXT)
+
+    def sign_public(self, text: str) -> bytes:
+        """The installation's signature of an app's ``text`` (64 bytes; context ``PUBLIC SIGNATURE CONTEXT``),
+        as libxmtp's ``sign_with_installation_key``: anyone checks it with :func:`verify_public_signature`."""
+        return self.sign_prehashed(text.encode(), PUBLIC_SIGNATURE_CONTEXT)
 
     def __repr__(self) -> str:
         return f"InstallationKey({self.public_key.hex()})"

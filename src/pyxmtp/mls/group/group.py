@@ -309,6 +309,22 @@ class Group:
             else Member(leaf_index, leaf.credential, leaf.signature_key, leaf.encryption_key)
         )
 
+    def member_in_epoch(self, epoch: int, leaf_index: int) -> Member | None:
+        """The member at ``leaf_index`` during ``epoch``: the current epoch or a kept past one (see
+        :attr:`past_epochs`), as :meth:`process` authenticated that epoch's messages. None if the leaf was blank
+        then, or the epoch is neither."""
+        state = self._state
+        if state.epoch is not None and epoch == state.epoch.context.epoch:
+            return self.member(leaf_index)
+        if state.past_epoch(epoch) is None or leaf_index < 0:
+            return None
+        leaf = state.leaf_in_past_epoch(epoch, leaf_index)
+        return (
+            None
+            if leaf is None
+            else Member(leaf_index, leaf.credential, leaf.signature_key, leaf.encryption_key)
+        )
+
     def ratchet_tree(self) -> list[Node | None]:
         """The public tree as a ``ratchet_tree`` node list (to hand to a joiner out of band)."""
         return self._state.tree.to_nodes()

@@ -1,0 +1,158 @@
+"""Consent, as libxmtp 1.10 keeps it: allowed, denied or unknown, per conversation and per inbox.
+
+The decisions are stored locally (the ``consent`` table); syncing them between an inbox's installations comes
+with device sync. What libxmtp records by itself, and so does this client:
+
+- a conversation we create is allowed (:func:`on_created`);
+- a conversation we join from a welcome has no record (unknown), except: one created by our own inbox (another
+  installation of ours) is allowed; a DM takes the latest decision recorded for another DM with the same peer
+  (libxmtp's "stitching"); one we are added back to keeps its decision, unless we had asked to leave it (a
+  leave request): then it is reset to unknown (:func:`on_joined`);
+- sending into a conversation (not an optimistic send, which only stores the message) makes it allowed
+  (:func:`on_sent`), as does publishing messages sent optimistically.
+
+A conversation's consent is its own record only; an inbox's consent is shown on its members
+(:class:`~.members.GroupMember`) and is never applied to conversations by itself. Lists and streams of
+conversations and messages filter on a conversation's consent: by default allowed and unknown ones, leaving
+denied ones out (libxmtp's default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from pyxmtp.conversations.conversation import Conversation as CoreConversation
+from pyxmtp.conversations.group_context import ConversationType
+
+from .context import ClientContext
+from .records import CONSENT_CONVERSATION, CONSENT_INBOX, ConsentRecord
+from .session import SessionCache
+
+
+class ConsentState(IntEnum):
+    """libxmtp's ``ConsentState`` (its numbers are the stored ones)."""
+
+    UNKNOWN = 0
+    ALLOWED = 1
+    DENIED = 2
+
+
+class ConsentEntityType(IntEnum):
+    """What a consent decision is about: a conversation (by its id) or an inbox (by its inbox id)."""
+
+    CONVERSATION = CONSENT_CONVERSATION
+    INBOX = CONSENT_INBOX
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """One decision: ``entity`` is a conversation id (hex) or an inbox id, as ``entity_type`` says."""
+
+    entity_type: ConsentEntityType
+    entity: str
+    state: ConsentState
+
+
+#: Lists and streams show these unless asked otherwise (libxmtp's default: denied ones are left out).
+DEFAULT_STATES: tuple[ConsentState, ...] = (ConsentState.ALLOWED, ConsentState.UNKNOWN)
+
+
+def _entity(entity_type: ConsentEntityType, entity: str) -> str:
+    # conversation ids are compared as lowercase hex, as libxmtp stores them
+    return entity.lower() if entity_type is ConsentEntityType.CONVERSATION else entity
+
+
+def get_state(ctx: ClientContext, entity_type: ConsentEntityType, entity: str) -> ConsentState:
+    """The recorded decision, :attr:`ConsentState.UNKNOWN` if none."""
+    record = ctx.store.consent(int(entity_type), _entity(entity_type, entity))
+    return ConsentState.UNKNOWN if record is None else ConsentState(record.state)
+
+
+def conversation_state(ctx: ClientContext, group_id: bytes) -> ConsentState:
+    return get_state(ctx, ConsentEntityType.CONVERSATION, group_id.hex())
+
+
+def inbox_state(ctx: ClientContext, inbox_id: str) -> ConsentState:
+    return get_state(ctx, ConsentEntityType.INBOX, inbox_id)
+
+
+def record(ctx: ClientContext, consents: Iterable[Consent]) -> list[Consent]:
+    """Store decisions (each replaces the entity's earlier one) inside the caller's transaction or one of its
+    own; the ones that changed a state."""
+    changed = []
+    now = ctx.clock_ns()
+    with ctx.store.transaction():
+        for consent in consents:
+            entity = _entity(consent.entity_type, consent.entity)
+            row = ConsentRecord(int(consent.entity_type), entity, int(consent.state), now)
+            if ctx.store.set_consent(row):
+                changed.append(Consent(consent.entity_type, entity, consent.state))
+    return changed
+
+
+def set_conversation_state(ctx: ClientContext, group_id: bytes, state: ConsentState) -> bool:
+    """Record a decision about a conversation; whether it changed."""
+    return bool(record(ctx, [Consent(ConsentEntityType.CONVERSATION, group_id.hex(), state)]))
+
+
+def on_created(ctx: ClientContext, group_id: bytes) -> None:
+    """A conversation we created is allowed."""
+    set_conversation_state(ctx, group_id, ConsentState.ALLOWED)
+
+
+def on_sent(ctx: ClientContext, group_id: bytes) -> None:
+    """Sending into a conversation allows it."""
+    set_conversation_state(ctx, group_id, ConsentState.ALLOWED)
+
+
+def on_joined(
+    ctx: ClientContext,
+    sessions: SessionCache,
+    core: CoreConversation,
+    readded: bool,
+    *,
+    after_leave_request: bool = False,
+) -> None:
+    """The decision libxmtp records when a welcome is processed (see the module docstring); runs inside the
+    transaction that stores the conversation. ``readded``: it replaces a conversation we were removed from;
+    ``after_leave_request``: and we had asked to leave it."""
+    group_id = core.group_id
+    if core.context.metadata.creator_inbox_id == ctx.inbox_id:
+        set_conversation_state(ctx, group_id, ConsentState.ALLOWED)
+    elif readded:
+        if after_leave_request:
+            set_conversation_state(ctx, group_id, ConsentState.UNKNOWN)
+    elif core.conversation_type is ConversationType.DM and core.dm_peer is not None:
+        _stitch_dm(ctx, sessions, group_id, core.dm_peer)
+
+
+def _stitch_dm(ctx: ClientContext, sessions: SessionCache, group_id: bytes, peer: str) -> None:
+    """A new DM takes the latest decision about an earlier DM with the same peer (libxmtp keeps one logical DM
+    per pair of inboxes, whatever the number of MLS groups)."""
+    others = [
+        s.group_id
+        for s in sessions.all()
+        if s.group_id != group_id and s.conversation_type is ConversationType.DM and s.core.dm_peer == peer
+    ]
+    records = [ctx.store.consent(CONSENT_CONVERSATION, g.hex()) for g in others]
+    latest = max((r for r in records if r is not None), key=lambda r: r.updated_ns, default=None)
+    if latest is not None:
+        set_conversation_state(ctx, group_id, ConsentState(latest.state))
+
+
+def states_filter(states: Sequence[ConsentState] | None) -> frozenset[ConsentState]:
+    """The states a list or stream keeps: ``states``, or :data:`DEFAULT_STATES` if None or empty."""
+    return frozenset(states) if states else frozenset(DEFAULT_STATES)
+
+
+def conversation_states(ctx: ClientContext) -> dict[bytes, ConsentState]:
+    """Every conversation's recorded decision, by group id (those without one are unknown)."""
+    out = {}
+    for row in ctx.store.consents(CONSENT_CONVERSATION):
+        try:
+            out[bytes.fromhex(row.entity)] = ConsentState(row.state)
+        except ValueError:  # pragma: no cover - only this client writes the table
+            continue
+    return out

@@ -1,0 +1,84 @@
+"""What a client's conversations share: :class:`ConversationHub`.
+
+The hub holds the sessions of the conversations (one per group, shared by every handle and task), the message
+decoder, the public handle of each session (a :class:`~.conversation.Group` or :class:`~.conversation.Dm`, made
+by the factory the :class:`~.conversations.Conversations` collection gives it), and tells the streams of every
+conversation created or joined, whoever created or joined it. Handles and streams hold the hub; none of them
+holds the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pyxmtp.conversations.conversation import Conversation as CoreConversation
+
+from . import consent, delivery, welcomes
+from .context import ClientContext
+from .messages import MessageDecoder
+from .session import GroupSession, SessionCache
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
+
+
+class ConversationHub:
+    """See the module docstring. ``factory(hub, session)`` makes the public handle of a session."""
+
+    def __init__(
+        self, ctx: ClientContext, factory: Callable[[ConversationHub, GroupSession], Conversation]
+    ) -> None:
+        self.ctx = ctx
+        self.sessions = SessionCache(ctx)
+        self.decoder = MessageDecoder(ctx.store, ctx.registry)
+        self._factory = factory
+        self._handles: dict[bytes, Conversation] = {}
+        self._listeners: set[asyncio.Queue[GroupSession]] = set()
+        self._welcomes = asyncio.Lock()  # one welcome walk at a time (streams and syncs may ask at once)
+
+    def handle(self, session: GroupSession) -> Conversation:
+        """The public handle of ``session`` (the same object each time)."""
+        handle = self._handles.get(session.group_id)
+        if handle is None or handle._session is not session:
+            handle = self._handles[session.group_id] = self._factory(self, session)
+        return handle
+
+    # --- new conversations --------------------------------------------------------------------------------
+    def listen(self) -> asyncio.Queue[GroupSession]:
+        """A queue that receives every conversation created or joined from now on (until :meth:`unlisten`)."""
+        queue: asyncio.Queue[GroupSession] = asyncio.Queue()
+        self._listeners.add(queue)
+        return queue
+
+    def unlisten(self, queue: asyncio.Queue[GroupSession]) -> None:
+        self._listeners.discard(queue)
+
+    def announce(self, session: GroupSession) -> None:
+        """A conversation was created or joined: tell the listeners."""
+        for queue in self._listeners:
+            queue.put_nowait(session)
+
+    async def sync_welcomes(self) -> list[GroupSession]:
+        """Join the conversations of every new welcome (consent recorded as libxmtp does); each is announced."""
+
+        def on_join(core: CoreConversation, readded: bool) -> None:
+            # seam: once leave requests exist, pass after_leave_request=<we had asked to leave that group>
+            consent.on_joined(self.ctx, self.sessions, core, readded)
+
+        async with self._welcomes:
+            joined = await welcomes.sync_welcomes(self.ctx, self.sessions, on_join)
+        for session in joined:
+            self.announce(session)
+        return joined
+
+    async def publish_unpublished(self) -> None:
+        """Sync every conversation that has messages of ours the node does not have yet (stored before a crash,
+        a failed call, or sent optimistically), which publishes them. :class:`~.errors.MessageNotPublished` if
+        the node still cannot be reached (they stay stored)."""
+        for group_id in self.ctx.store.groups_with_unpublished():
+            session = self.sessions.get(group_id)
+            if session is not None:
+                async with session.lock:
+                    await delivery.flush(session)
