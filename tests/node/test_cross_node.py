@@ -11,9 +11,11 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pyxmtp.node import Node, NodeConfig
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from .apihelpers import ASC, query, send_request
@@ -154,40 +156,106 @@ async def test_a_pyxmtp_client_whose_node_died_streams_on_from_its_cursor_throug
     from pyxmtp.identity.eth import LocalWalletSigner
 
     async with nodes(tmp_path, 2) as ((node_a, _), (node_b, _)):
-        alice_wallet, bob_wallet = LocalWalletSigner.generate(), LocalWalletSigner.generate()
-        alice = await Client.create(node_a.address, alice_wallet, db_path=tmp_path / "alice.db")
-        await alice.register(alice_wallet)
+        bob_wallet = LocalWalletSigner.generate()
+        alice = await Client.create(
+            node_a.address, LocalWalletSigner.generate(), db_path=tmp_path / "alice.db"
+        )
         bob = await Client.create(node_b.address, bob_wallet, db_path=tmp_path / "bob.db")
-        await bob.register(bob_wallet)
         got: asyncio.Queue[str] = asyncio.Queue()
-
-        async def listen(client: Client) -> None:
-            async for _, message in client.stream_all_messages():
-                if isinstance(message.content, str):
-                    await got.put(message.content)
-
-        dm = await alice.create_dm(bob.inbox_id)
-        await bob.sync_welcomes()
-        listener = asyncio.create_task(listen(bob))
+        listener = asyncio.create_task(_listen(bob, got))
         try:
+            dm = await alice.conversations.create_dm(bob.inbox_id)
             await dm.send_text("one")
             assert await asyncio.wait_for(got.get(), 30) == "one"  # written through A, streamed on B
             node_b.kill()
             for text in ("two", "three"):
                 await dm.send_text(text)
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await _stop(listener)
             await bob.close()
             bob = await Client.create(node_a.address, bob_wallet, db_path=tmp_path / "bob.db")
-            listener = asyncio.create_task(listen(bob))
+            listener = asyncio.create_task(_listen(bob, got))
             assert [await asyncio.wait_for(got.get(), 30) for _ in range(2)] == ["two", "three"]
             await dm.send_text("four")
             assert await asyncio.wait_for(got.get(), 30) == "four"
             assert got.empty()
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await _stop(listener)
             await bob.close()
             await alice.close()
+
+
+async def test_a_pyxmtp_client_given_several_nodes_streams_on_when_one_goes_away(tmp_path: Path) -> None:
+    """Item 4 with the SDK's own failover: bob is given nodes B and C (gRPC round_robin) and streams; B goes
+    away, then (B back) C does; whichever carried his stream, it resumes on the other from his cursor: every
+    text once, in order."""
+    from pyxmtp.client import Client
+    from pyxmtp.identity.eth import LocalWalletSigner
+
+    async with postgres_schemas() as new_schema:
+        schema = new_schema()
+
+        async def start() -> Node:
+            return await Node.start(
+                NodeConfig(
+                    host="127.0.0.1",
+                    port=0,
+                    data_dir=tmp_path / "data",
+                    rate_limits=None,
+                    database_url=DSN,
+                    database_schema=schema,
+                )
+            )
+
+        a, b, c = await start(), await start(), await start()
+        alice = await Client.create(a.address, LocalWalletSigner.generate(), db_path=tmp_path / "alice.db")
+        bob = await Client.create(
+            [b.address, c.address], LocalWalletSigner.generate(), db_path=tmp_path / "bob.db"
+        )
+        got: asyncio.Queue[str] = asyncio.Queue()
+        listener = asyncio.create_task(_listen(bob, got))
+        try:
+            dm = await alice.conversations.create_dm(bob.inbox_id)
+            expected: list[str] = []
+            for round_, going in enumerate(("B", "C")):
+                for i in range(3):
+                    expected.append(f"{going} up {i}")
+                    await dm.send_text(expected[-1])
+                assert [await asyncio.wait_for(got.get(), 60) for _ in range(3)] == expected[-3:]
+                if going == "B":
+                    await b.stop(grace=0)
+                else:
+                    b_port = b.port
+                    b = await Node.start(
+                        NodeConfig(
+                            host="127.0.0.1",
+                            port=b_port,
+                            data_dir=tmp_path / "data",
+                            rate_limits=None,
+                            database_url=DSN,
+                            database_schema=schema,
+                        )
+                    )
+                    await c.stop(grace=0)
+                for i in range(3):
+                    expected.append(f"{going} gone {i} ({round_})")
+                    await dm.send_text(expected[-1])
+                assert [await asyncio.wait_for(got.get(), 60) for _ in range(3)] == expected[-3:]
+            assert got.empty()
+        finally:
+            await _stop(listener)
+            await bob.close()
+            await alice.close()
+            for node in (a, b, c):
+                await node.stop(grace=0)
+
+
+async def _listen(client: Any, got: asyncio.Queue[str]) -> None:
+    async for message in client.conversations.stream_all_messages():
+        if isinstance(message.content, str) and message.sender_inbox_id != client.inbox_id:
+            await got.put(str(message.content))
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
