@@ -3,6 +3,7 @@
     python benchmarks/node_bench.py            # JSON on stdout (about two minutes)
     python benchmarks/node_bench.py --quick    # fewer, shorter rounds
     python benchmarks/node_bench.py --abuse    # a flooding IP against a well-behaved one (see node_abuse.py)
+    python benchmarks/node_bench.py --nodes 1,2  # K node processes on one PostgreSQL schema (node_scaleout.py)
 
 Two servers run as subprocesses for the whole run, and this process drives both with the same load:
 
@@ -227,8 +228,14 @@ async def throughput(
 
 
 async def latency(
-    address: str, payloads: Payloads, rate: int, seconds: float, warmup: float
+    address: str,
+    payloads: Payloads,
+    rate: int,
+    seconds: float,
+    warmup: float,
+    publish_address: str | None = None,
 ) -> dict[str, Any]:
+    """Subscribe at ``address``, publish at ``publish_address`` (default: the same server)."""
     group = payloads.group_id()
     n = int(rate * (seconds + warmup))
     datas = [payloads.message(group) for _ in range(n)]
@@ -236,7 +243,7 @@ async def latency(
     received = 0
     async with (
         grpc.aio.insecure_channel(address) as sub_channel,
-        grpc.aio.insecure_channel(address) as pub_channel,
+        grpc.aio.insecure_channel(publish_address or address) as pub_channel,
     ):
         Filter = mls_pb2.SubscribeGroupMessagesRequest.Filter
         stream = sub_channel.unary_stream(SUBSCRIBE, response_deserializer=mls_pb2.GroupMessage.FromString)(
@@ -255,11 +262,18 @@ async def latency(
                 received += 1
                 if sent >= warm_until:
                     samples.append((now - sent) / 1e6)
-                if received == n:
-                    return
 
         read_task = asyncio.create_task(reader())
         in_flight: set[asyncio.Future[Any]] = set()
+        failures: dict[str, int] = {}
+
+        def sent(task: asyncio.Future[Any]) -> None:
+            in_flight.discard(task)
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None:  # counted, so that the subscriber is not waited for in vain
+                code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else type(exc).__name__
+                failures[code] = failures.get(code, 0) + 1
+
         start = time.monotonic()
         for i, data in enumerate(datas):
             delay = start + i / rate - time.monotonic()
@@ -267,14 +281,22 @@ async def latency(
                 await asyncio.sleep(delay)
             task = asyncio.ensure_future(send(send_request([stamp(data)])))
             in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
+            task.add_done_callback(sent)
         send_seconds = time.monotonic() - start
-        await asyncio.gather(*in_flight)
-        await asyncio.wait_for(read_task, 30)
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        # every acknowledged message must arrive; a server that lost one, or one so starved of CPU that it is
+        # a minute behind, shows as missing
+        deadline = time.monotonic() + 60
+        while received < n - sum(failures.values()) and time.monotonic() < deadline and not read_task.done():
+            await asyncio.sleep(0.01)
         stream.cancel()
+        read_task.cancel()
+        await asyncio.gather(read_task, return_exceptions=True)
     samples.sort()
     return {
         "achieved_send_rate_per_s": round(n / send_seconds),
+        "failed_sends": failures,
+        "missing_after_60_s": n - sum(failures.values()) - received,
         "samples": len(samples),
         "p50_ms": round(statistics.median(samples), 3),
         "p99_ms": round(samples[int(len(samples) * 0.99) - 1], 3),
@@ -523,6 +545,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="PostgreSQL for the postgres store (a schema of this run is created and dropped)",
     )
     p.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    nodes = p.add_argument_group("--nodes: K node processes on one PostgreSQL schema (node_scaleout.py)")
+    nodes.add_argument(
+        "--nodes",
+        type=lambda v: tuple(int(k) for k in v.split(",")),
+        default=None,
+        help="run the scale-out benchmark for these numbers of node processes, e.g. 1,2",
+    )
+    nodes.add_argument(
+        "--shared-groups",
+        action="store_true",
+        help="with --nodes: every node's load goes to the same groups (default: each node's its own)",
+    )
     abuse = p.add_argument_group("--abuse: a flooding IP against a well-behaved one (node_abuse.py)")
     abuse.add_argument("--abuse", action="store_true", help="run the abuse benchmark instead")
     abuse.add_argument("--abuse-rate", type=float, default=40.0, help="the well-behaved client's calls/s")
@@ -546,6 +580,10 @@ if __name__ == "__main__":
     arguments = parse_args()
     if arguments.serve_bare:
         asyncio.run(serve_bare(arguments.serve_bare))
+    elif arguments.nodes:
+        import node_scaleout
+
+        print(json.dumps(asyncio.run(node_scaleout.run(arguments)), indent=2))
     elif arguments.abuse:
         import node_abuse
 

@@ -135,7 +135,9 @@ async def test_cli_serves_and_stops_cleanly_on_signals(tmp_path: Path, sig: int)
     await c.channel.close()
 
 
-async def test_cli_refuses_a_busy_data_directory(tmp_path: Path, backend: BackendSettings) -> None:
+async def test_cli_refuses_a_busy_sqlite_data_directory_but_shares_a_postgres_schema(
+    tmp_path: Path, backend: BackendSettings
+) -> None:
     store_flags = cli_flags(backend(tmp_path / "data"))
     first = NodeProcess(tmp_path / "data", 0, *store_flags)
     try:
@@ -143,8 +145,13 @@ async def test_cli_refuses_a_busy_data_directory(tmp_path: Path, backend: Backen
         where = "data in PostgreSQL postgresql://" if store_flags else f"data in SQLite {tmp_path / 'data'}"
         assert where in first.log()
         second = NodeProcess(tmp_path / "data", 0, *store_flags, log=tmp_path / "second.log")
-        assert await asyncio.to_thread(second.wait) == 1
-        assert "in use by another node process" in second.log()
+        if store_flags:  # PostgreSQL: any number of node processes share the schema
+            await asyncio.to_thread(second.wait_listening)
+            second.signal(signal.SIGTERM)
+            assert await asyncio.to_thread(second.wait) == 0
+        else:
+            assert await asyncio.to_thread(second.wait) == 1
+            assert "in use by another node process" in second.log()
     finally:
         first.signal(signal.SIGTERM)
         first.wait()

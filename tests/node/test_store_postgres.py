@@ -17,6 +17,7 @@ from .waiting import until
 
 asyncpg = pytest.importorskip("asyncpg")
 from pyxmtp.node.store.postgres import PostgresStore  # noqa: E402 - after the optional import
+from pyxmtp.node.store.postgres_conn import LOCK_CLASS  # noqa: E402
 
 
 def msg(group: bytes, data: bytes) -> NewGroupMessage:
@@ -61,7 +62,7 @@ async def test_the_writer_reconnects_after_its_connection_is_killed(
     first = await store.insert_group_messages([msg(b"g", b"before")])
     admin = await asyncpg.connect(DSN)
     try:
-        pid = store._writer.get_server_pid()
+        pid = store.writer.connection.get_server_pid()
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         await until(
             lambda: admin.fetchval("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", pid)
@@ -72,9 +73,11 @@ async def test_the_writer_reconnects_after_its_connection_is_killed(
             assert "PostgreSQL" in str(exc)
         after = await store.insert_group_messages([msg(b"g", b"after")])
         assert after[0].id > first[0].id
-        # the new connection holds the lock again: a second node still cannot start on this schema
-        with pytest.raises(StoreError, match="in use"):
-            await PostgresStore.open(DSN, schema=store._schema)
+        # the new connection holds the shared lock again: a node of an older version, which takes it
+        # exclusively, still cannot start on this schema
+        assert not await admin.fetchval(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_CLASS, store._schema
+        )
     finally:
         await admin.close()
     rows = await store.query_group_messages(b"g", descending=False, cursor=0, limit=10)
@@ -149,12 +152,13 @@ async def test_its_connections_are_named_in_pg_stat_activity(store: PostgresStor
         names = dict(
             await admin.fetch(
                 "SELECT pid, application_name FROM pg_stat_activity WHERE pid = ANY($1::int[])",
-                [store._writer.get_server_pid(), *pooled],
+                [store.writer.connection.get_server_pid(), store.feed.listen_pid, *pooled],
             )
         )
     finally:
         await admin.close()
-    assert names[store._writer.get_server_pid()] == "pyxmtp node (writer)"
+    assert names[store.writer.connection.get_server_pid()] == "pyxmtp node (writer)"
+    assert names[store.feed.listen_pid] == f"pyxmtp node (listen, pid {os.getpid()})"
     assert {names[pid] for pid in pooled} == {"pyxmtp node"}
 
 

@@ -1,5 +1,6 @@
 """``pyxmtp node``: run an XMTP v3 node (gRPC MlsApi + IdentityApi, and the device-sync history server) until
-SIGINT or SIGTERM."""
+SIGINT or SIGTERM; with ``--workers N`` (PostgreSQL only), N such node processes on one port under a supervisor
+(:mod:`pyxmtp.node.supervisor`)."""
 
 from __future__ import annotations
 
@@ -95,8 +96,16 @@ def register(sub: Any) -> None:
         help="bytes of messages a live subscription may fall behind before it is aborted (default 8 MiB)",
     )
     p.add_argument("--grace-period", type=float, default=5.0, help="seconds to finish calls on shutdown")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run this many node processes on the port (SO_REUSEPORT), restarted if they die; needs "
+        "--database-url: the SQLite store serves one process (default 1)",
+    )
+    p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)  # set by the supervisor
     p.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="debug logs one line per request")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, node_parser=p)
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -121,9 +130,10 @@ def _config(args: argparse.Namespace) -> Any:
         grace_period=args.grace_period,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
-        history_port=None if args.no_history else args.history_port,
+        history_port=None if args.no_history or (args.worker or 0) > 0 else args.history_port,
         history_dir=Path(args.history_dir) if args.history_dir else None,
         history_max_bytes=args.history_max_bytes,
+        reuse_port=args.worker is not None,
     )
 
 
@@ -151,10 +161,60 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Options the supervisor does not pass on to its workers (it passes the database URL in the environment, which
+#: keeps a password out of the process list).
+_NOT_FOR_WORKERS = frozenset({"help", "workers", "worker", "database_url", "port"})
+
+
+def _worker_argv(args: argparse.Namespace, port: int) -> list[str]:
+    """The ``pyxmtp node`` options of a worker: this command's own, on the supervisor's port."""
+    out = ["--port", str(port)]
+    for action in args.node_parser._actions:
+        if not action.option_strings or action.dest in _NOT_FOR_WORKERS:
+            continue
+        value = getattr(args, action.dest, None)
+        if isinstance(action, argparse._StoreTrueAction):
+            if value:
+                out.append(action.option_strings[-1])
+        elif value is not None:
+            out += [action.option_strings[-1], str(value)]
+    return out
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    from pyxmtp.node.supervisor import Supervisor, reserve_port, worker_command
+
+    log = logging.getLogger("pyxmtp.node")
+    if not args.database_url:
+        log.error(
+            "--workers needs PostgreSQL (--database-url or PYXMTP_DATABASE_URL): the SQLite store is embedded "
+            "in one process; run a single process, or move to PostgreSQL to run several"
+        )
+        return 2
+    if args.workers < 1:
+        log.error("--workers must be at least 1")
+        return 2
+    try:
+        held, port = reserve_port(args.host, args.port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
+        return 1
+    env = {**os.environ, "PYXMTP_DATABASE_URL": args.database_url}
+    supervisor = Supervisor(args.workers, worker_command(_worker_argv(args, port)), env, args.grace_period)
+    log.info("pyxmtp node supervising %d workers on %s:%d", args.workers, args.host, port)
+    try:
+        return asyncio.run(supervisor.run())
+    finally:
+        held.close()
+
+
 def run(args: argparse.Namespace) -> int:
+    worker = "" if args.worker is None else f"[worker {args.worker}] "
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s {worker}%(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.worker is None and args.workers != 1:
+        return _supervise(args)
     return asyncio.run(_serve(args))

@@ -55,6 +55,8 @@ class NodeConfig:
     history_dir: Path | None = None
     #: Total bytes the history server stores before it refuses uploads (507).
     history_max_bytes: int = 10 * 1024**3
+    #: Listen with SO_REUSEPORT, beside the other workers of ``pyxmtp node --workers`` on the same port.
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < MIN_MESSAGE_BYTES:

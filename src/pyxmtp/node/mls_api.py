@@ -29,7 +29,9 @@ from .pubsub import (
     welcome_topic,
 )
 from .store import (
+    GROUP_MESSAGES,
     MAX_PAGE_SIZE,
+    WELCOMES,
     GroupMessageRecord,
     NewCommitLogEntry,
     ReplyTooLarge,
@@ -342,7 +344,7 @@ class MlsApiService:
             more = len(rows) >= MAX_PAGE_SIZE or rows.cut
             return [(r.id, wire.group_message(r).SerializeToString()) for r in rows], more
 
-        await self._stream(context, [(group_topic(g), g, c) for g, c in filters], replay)
+        await self._stream(context, GROUP_MESSAGES, [(group_topic(g), g, c) for g, c in filters], replay)
 
     async def SubscribeWelcomeMessages(
         self, request: mls_pb2.SubscribeWelcomeMessagesRequest, context: ServicerContext
@@ -362,19 +364,31 @@ class MlsApiService:
             more = len(rows) >= MAX_PAGE_SIZE or rows.cut
             return [(r.id, wire.welcome_message(r).SerializeToString()) for r in rows], more
 
-        await self._stream(context, [(welcome_topic(k), k, c) for k, c in filters], replay)
+        await self._stream(context, WELCOMES, [(welcome_topic(k), k, c) for k, c in filters], replay)
 
     async def _stream(
         self,
         context: ServicerContext,
+        kind: str,
         filters: list[tuple[bytes, bytes, int]],
         replay: Replay,
     ) -> None:
-        """Register live first, replay each filter's history ascending from its cursor, then go live.
+        """Watch the keys in the store (records other node processes commit reach this one's listeners), register
+        live, replay each filter's history ascending from its cursor, then go live.
 
         A per-topic high-water mark drops anything already sent, so a record committed while the history
         was being read is delivered exactly once, in id order within its topic.
         """
+        keys = [key for _, key, _ in filters]
+        await self.store.watch(kind, keys)
+        try:
+            await self._stream_watched(context, filters, replay)
+        finally:
+            self.store.unwatch(kind, keys)
+
+    async def _stream_watched(
+        self, context: ServicerContext, filters: list[tuple[bytes, bytes, int]], replay: Replay
+    ) -> None:
         sub = self.dispatcher.subscribe(topic for topic, _, _ in filters)
         high: dict[bytes, int] = {}
         try:

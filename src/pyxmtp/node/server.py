@@ -403,7 +403,7 @@ class Node:
                 options=[
                     ("grpc.max_receive_message_length", config.max_message_bytes),
                     ("grpc.max_send_message_length", config.max_message_bytes),
-                    ("grpc.so_reuseport", 0),
+                    ("grpc.so_reuseport", 1 if config.reuse_port else 0),
                     ("grpc.keepalive_time_ms", 5 * 60 * 1000),
                     ("grpc.http2.min_ping_interval_without_data_ms", 15_000),
                     ("grpc.keepalive_permit_without_calls", 1),

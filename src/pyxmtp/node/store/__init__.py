@@ -3,8 +3,10 @@ default) and the PostgreSQL backend (:mod:`.postgres`, needs the ``postgres`` ex
 is given a database URL, so ``asyncpg`` stays optional)."""
 
 from .base import (
+    GROUP_MESSAGES,
     MAX_PAGE_SIZE,
     RECORD_OVERHEAD,
+    WELCOMES,
     CommitLogRecord,
     GroupMessageFields,
     GroupMessageRecord,
@@ -28,8 +30,10 @@ from .base import (
 from .sqlite import SqliteStore
 
 __all__ = [
+    "GROUP_MESSAGES",
     "MAX_PAGE_SIZE",
     "RECORD_OVERHEAD",
+    "WELCOMES",
     "CommitLogRecord",
     "GroupMessageFields",
     "GroupMessageRecord",

@@ -8,7 +8,10 @@ inbox, commit log) they increase in insertion order; queries page by id exactly 
 Records are named tuples (immutable, and cheap to build on the hot path).
 
 Listeners (:meth:`Store.add_listener`) are called on the event loop with the records of each committed write,
-in commit order, before the writing coroutine resumes: that is what feeds live subscriptions.
+in id order within each group (installation), and that is what feeds live subscriptions. The SQLite store calls
+them with every write of its process, before the writing coroutine resumes. The PostgreSQL store, which several
+node processes may share, calls them with what any of them committed, but only for the keys someone
+:meth:`Store.watch`-es (a live subscription, while it runs), and read back from the database after the commit.
 """
 
 from __future__ import annotations
@@ -66,10 +69,12 @@ class StoredGroupMessages(Sequence[GroupMessageRecord]):
 
     ``rows`` holds ``width`` values per message offered, starting ``group_id, data``, then at ``extra`` the
     sender HMAC, should_push and is_commit; message ``i`` got id ``first_id + i``; ``inserted`` lists the indices
-    of the messages actually stored (None: all of them).
+    of the messages actually stored (None: all of them). ``ids``, when given (with ``inserted``), are the ids of
+    the stored messages, in the same order: when other writers drew ids from the sequence at the same time, a
+    batch's ids are increasing but not contiguous.
     """
 
-    __slots__ = ("_count", "_extra", "_first_id", "_inserted", "_rows", "_width", "created_ns")
+    __slots__ = ("_count", "_extra", "_first_id", "_ids", "_inserted", "_rows", "_width", "created_ns")
 
     def __init__(
         self,
@@ -79,7 +84,11 @@ class StoredGroupMessages(Sequence[GroupMessageRecord]):
         first_id: int,
         created_ns: int,
         inserted: Sequence[int] | None,
+        ids: Sequence[int] | None = None,
     ) -> None:
+        if ids is not None and (inserted is None or len(ids) != len(inserted)):
+            raise ValueError("ids need the inserted indices, one id for each")
+        self._ids = ids
         self._rows = rows
         self._width = width
         self._extra = extra
@@ -88,11 +97,11 @@ class StoredGroupMessages(Sequence[GroupMessageRecord]):
         self._inserted = inserted
         self._count = len(rows) // width if inserted is None else len(inserted)
 
-    def _record(self, index: int) -> GroupMessageRecord:
+    def _record(self, index: int, record_id: int | None = None) -> GroupMessageRecord:
         at = index * self._width
         rows, extra = self._rows, at + self._extra
         return GroupMessageRecord(
-            self._first_id + index,
+            self._first_id + index if record_id is None else record_id,
             self.created_ns,
             rows[at],
             rows[at + 1],
@@ -116,9 +125,13 @@ class StoredGroupMessages(Sequence[GroupMessageRecord]):
         if not -self._count <= i < self._count:
             raise IndexError("record index out of range")
         i %= self._count
-        return self._record(i if self._inserted is None else self._inserted[i])
+        if self._inserted is None:
+            return self._record(i)
+        return self._record(self._inserted[i], None if self._ids is None else self._ids[i])
 
     def __iter__(self) -> Iterator[GroupMessageRecord]:
+        if self._ids is not None and self._inserted is not None:
+            return (self._record(i, n) for i, n in zip(self._inserted, self._ids, strict=True))
         indices = range(self._count) if self._inserted is None else self._inserted
         return (self._record(i) for i in indices)
 
@@ -222,6 +235,11 @@ def take_page(
     return out
 
 
+#: What :meth:`Store.watch` watches: the group messages of group ids, or the welcomes of installation keys.
+GROUP_MESSAGES = "group_messages"
+WELCOMES = "welcomes"
+
+
 class StoreListener(Protocol):
     def group_messages_stored(self, records: Sequence[GroupMessageRecord]) -> None: ...
 
@@ -309,6 +327,16 @@ class Store(ABC):
 
     def add_listener(self, listener: StoreListener) -> None:
         self._listeners.append(listener)
+
+    async def watch(self, kind: str, keys: Sequence[bytes]) -> None:  # noqa: B027 - optional
+        """From now on, tell the listeners of every record of ``kind`` (:data:`GROUP_MESSAGES` or
+        :data:`WELCOMES`) committed for one of ``keys``, whichever process wrote it, until :meth:`unwatch`
+        (calls nest: each watch of a key needs its unwatch). Records committed before the call may or may not
+        be told. A store that tells its listeners of every write of a store no other process shares (SQLite)
+        needs nothing here."""
+
+    def unwatch(self, kind: str, keys: Sequence[bytes]) -> None:  # noqa: B027 - optional
+        """Undo one :meth:`watch` of the same keys."""
 
     def _notify_group_messages(self, records: Sequence[GroupMessageRecord]) -> None:
         if records:

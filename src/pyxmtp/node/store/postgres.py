@@ -1,23 +1,34 @@
 """The PostgreSQL store (``asyncpg``, the ``postgres`` extra): for operators who already run PostgreSQL, want
-its backups and replication, or a database that grows past one disk.
+its backups and replication, or a database that grows past one disk -- and for running several node processes,
+on one machine or several, over one schema.
 
-Connections: one *writer* connection runs every write, and a small pool serves reads. The writer holds a
-session-level advisory lock for as long as the store is open, so a second node process on the same database
-(and schema) refuses to start instead of interleaving its ids with ours.
+Connections: one *writer* connection runs every write of this process, a small pool serves reads, and a
+*listening* connection hears what the other processes commit (:mod:`.postgres_feed`). Every node process holds a
+*shared* session-level advisory lock on the schema while it runs: any number of them can, while a node of an
+older version, which takes that lock exclusively (it assumed it wrote alone), cannot start beside them, nor they
+beside it.
 
-Writes are grouped like the SQLite store's: a writer task takes every write queued at that moment and runs
-them as one transaction (each non-message write in a SAVEPOINT of its own, so that a failing one rolls back
-alone). All the group messages of such a batch, from however many requests, go in with one statement. A batch
-of group messages only is that one statement on its own (an implicit transaction): one round trip. Replies
-come after COMMIT, which with PostgreSQL's default ``synchronous_commit = on`` has flushed the WAL: a reply
-means the write survives a crash of the node or of the database server.
+Writes are grouped: the writer takes every write queued at that moment and runs them as one transaction (each
+non-message write in a SAVEPOINT of its own, so that a failing one rolls back alone). All the group messages of
+such a batch, from however many requests, go in with one statement. A batch of group messages only is that one
+statement on its own (an implicit transaction): one round trip. Replies come after COMMIT, which with
+PostgreSQL's default ``synchronous_commit = on`` has flushed the WAL: a reply means the write survives a crash
+of the node or of the database server.
 
-Ordering: the writer runs one transaction at a time, so ids (identity columns) are handed out in commit order
-and listeners hear of the commits in that order, before the writing coroutines resume. Everything a reply
-acknowledged is visible to every read that starts after it (read-your-writes).
+Ordering across processes: ids come from each table's identity sequence, which every process draws from. Before
+a transaction draws an id for a key (group, installation, inbox), it takes a transaction-level advisory lock on
+that key (all its keys at once, sorted, so two writers never wait for each other in a cycle); the lock is let go
+only once the commit is visible. So within a key, ids are drawn and become visible in commit order: a reader
+that has seen id ``n`` of a group never later finds a smaller one there -- which is what cursors and
+subscriptions rely on. Writes to different keys do not wait for each other. Ids of one batch increase but need
+not be contiguous (other processes draw from the same sequence), and ON CONFLICT or a rollback leaves gaps.
+
+Each write that stores group messages or welcomes notifies the schema's channel (delivered at commit) with the
+keys it wrote; every process's listening connection hears it and reads the new rows of the keys its live
+subscriptions watch, from the last id it delivered for each (:meth:`PostgresStore.watch`).
 
 Errors: a lost connection or a failing statement fails the writes of that batch with :class:`StoreError`; the
-writer reconnects for the next batch (and takes the advisory lock again).
+writer reconnects for the next batch (and takes the shared lock again).
 """
 
 from __future__ import annotations
@@ -26,18 +37,18 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
-import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
 from . import postgres_schema as sql
 from .base import (
+    GROUP_MESSAGES,
+    WELCOMES,
     CommitLogRecord,
-    FailureLog,
     GroupMessageFields,
     GroupMessageRecord,
     InboxLogConflict,
@@ -50,76 +61,37 @@ from .base import (
     StoredGroupMessages,
     StoreError,
     WelcomeRecord,
-    runs_of_writes,
-    settle_writes,
 )
+from .postgres_conn import (
+    CLIENT_ERRORS,
+    COMMIT_LOG_KEY,
+    GROUP_KEY,
+    INBOX_KEY,
+    LOCK_CLASS,
+    MIGRATION_LOCK_CLASS,
+    ORDER_LOCK_CLASS,
+    WELCOME_KEY,
+    Connection,
+    SchemaKeys,
+    connection_lost,
+    is_closed,
+    notes,
+    quote_identifier,
+    redacted,
+    storable,
+)
+from .postgres_feed import Feed
+from .postgres_writer import WriteFn, Writer
 
 log = logging.getLogger("pyxmtp.node.store")
 
-#: At most this many queued writes share one transaction.
-MAX_JOBS_PER_COMMIT = 256
-#: The advisory lock's first key ("pyxp"); the second is a hash of the schema name.
-LOCK_CLASS = 0x70797870
 CONNECT_TIMEOUT = 10.0
 APPLICATION_NAME = "pyxmtp node"
-
-#: What asyncpg raises when a statement or its connection fails (InternalClientError: a connection that
-#: died in the middle of an operation can leave asyncpg's protocol in a state it reports that way).
-_CLIENT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+#: A writing transaction left open this long by a node that stopped answering (its host froze, the network
+#: between dropped) is ended by the server, so that the ordering locks it holds do not stall the other nodes.
+IDLE_IN_TRANSACTION_MS = 30_000
 
 T = TypeVar("T")
-Connection = Any  # asyncpg.Connection (untyped)
-#: A write other than group messages: runs on the writer connection inside the batch's transaction.
-WriteFn = Callable[[Connection], Awaitable[Any]]
-
-
-@dataclass(slots=True)
-class _Job:
-    fn: WriteFn | None  # None: group messages
-    messages: Sequence[GroupMessageFields]
-    future: asyncio.Future[Any]
-    notify: Callable[[Any], None] | None
-
-
-def _storable(text: str) -> bool:
-    """Whether PostgreSQL can hold ``text`` in a text column (no NUL character): a string it cannot hold was
-    never stored, so a lookup of one finds nothing (SQLite would have looked, and found nothing too)."""
-    return "\x00" not in text
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` means the connection is gone (rather than the statement failing on a live one):
-    SQLSTATE classes 08 (connection exception) and 57P (the server shutting it down), or asyncpg's errors for a
-    broken connection, which it may raise before it has noticed the connection closed."""
-    if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError)):
-        return True
-    state = getattr(exc, "sqlstate", None) or ""
-    return state.startswith(("08", "57P"))
-
-
-def _is_closed(conn: Connection) -> bool:
-    """Whether a pooled connection is closed; a proxy the pool has already taken back counts as closed."""
-    try:
-        return bool(conn.is_closed())
-    except asyncpg.InterfaceError:
-        return True
-
-
-def _redacted(dsn: str) -> str:
-    """``dsn`` without its password (URI form; a key=value string is reduced to its host, port and dbname)."""
-    if "://" not in dsn:
-        keep = [part for part in dsn.split() if part.split("=", 1)[0] in ("host", "port", "dbname", "user")]
-        return " ".join(keep)
-    parts = urllib.parse.urlsplit(dsn)
-    netloc = parts.netloc.rsplit("@", 1)
-    if len(netloc) == 2:
-        user = netloc[0].split(":", 1)[0]
-        netloc = [f"{user}@{netloc[1]}"]
-    return urllib.parse.urlunsplit((parts.scheme, netloc[0], parts.path, "", ""))
-
-
-def _quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class PostgresStore(Store):
@@ -133,20 +105,24 @@ class PostgresStore(Store):
         # Named in pg_stat_activity, unless the URI names the connections itself.
         named = "application_name" in dsn
         self._writer_settings = {} if named else {"application_name": f"{APPLICATION_NAME} (writer)"}
+        self._writer_settings["idle_in_transaction_session_timeout"] = str(IDLE_IN_TRANSACTION_MS)
         self._server_settings = {} if named else {"application_name": APPLICATION_NAME}
+        #: The listening connection is named after the process, so an operator can tell whose it is.
+        self._listen_settings = (
+            {} if named else {"application_name": f"{APPLICATION_NAME} (listen, pid {os.getpid()})"}
+        )
         if schema:
-            self._server_settings["search_path"] = _quote_identifier(schema)
-        self._writer: Connection | None = None
+            self._server_settings["search_path"] = quote_identifier(schema)
+        self._keys: SchemaKeys | None = None
+        self._writer_pid: int | None = None
+        self.feed: Feed | None = None
+        self.writer: Writer | None = None
         self._pool: Any = None
-        self._queue: list[_Job] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._closed = False
-        self._failures = FailureLog("writing to PostgreSQL")
 
     @property
     def description(self) -> str:
-        where = _redacted(self._dsn)
+        where = redacted(self._dsn)
         return f"PostgreSQL {where}, schema {self._schema}" if self._schema else f"PostgreSQL {where}"
 
     @classmethod
@@ -154,8 +130,9 @@ class PostgresStore(Store):
         """Connect, take the advisory lock, create or migrate the schema. ``schema``: a PostgreSQL schema to
         keep the tables in (created if missing); default: the connection's ``search_path``."""
         store = cls(dsn, schema, read_connections)
+        connection: Connection | None = None
         try:
-            store._writer = await store._connect_writer(migrate=True)
+            connection = await store._connect_writer(migrate=True)
             store._pool = await asyncpg.create_pool(
                 dsn,
                 min_size=1,
@@ -163,33 +140,56 @@ class PostgresStore(Store):
                 server_settings=store._server_settings,
                 timeout=CONNECT_TIMEOUT,
             )
+            assert store._keys is not None
+            store.feed = Feed(store, store._keys.channel, store._connect_listener, lambda: store._writer_pid)
+            await store.feed.start()
         except BaseException:
-            if store._writer is not None:
-                await store._writer.close()
+            if store._pool is not None:
+                await store._pool.close()
+            if connection is not None:
+                await connection.close()
             raise
-        store._task = asyncio.get_running_loop().create_task(
-            store._write_loop(), name="pyxmtp-postgres-writer"
-        )
+        store.writer = Writer(connection, lambda: store._connect_writer(migrate=False), store._keys)
         return store
 
-    async def _connect_writer(self, *, migrate: bool) -> Connection:
+    async def _connect(self, settings: dict[str, str]) -> Connection:
         try:
-            conn = await asyncpg.connect(
-                self._dsn, timeout=CONNECT_TIMEOUT, server_settings=self._writer_settings
-            )
+            return await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT, server_settings=settings)
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def _connect_listener(self) -> Connection:
+        return await self._connect(self._listen_settings)
+
+    async def _connect_writer(self, *, migrate: bool) -> Connection:
+        conn = await self._connect(self._writer_settings)
         try:
+            if migrate:  # creating the schema too: two nodes starting at once take turns
+                async with conn.transaction():
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock($1, hashtext(coalesce($2, current_schema(), '')))",
+                        MIGRATION_LOCK_CLASS,
+                        self._schema,
+                    )
+                    if self._schema:
+                        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self._schema)}")
             if self._schema:
-                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_identifier(self._schema)}")
-                await conn.execute(f"SET search_path = {_quote_identifier(self._schema)}")
+                await conn.execute(f"SET search_path = {quote_identifier(self._schema)}")
+            schema = await conn.fetchval("SELECT current_schema()")
+            if schema is None:
+                raise StoreError("the database has no schema to keep the node's tables in (see search_path)")
             locked = await conn.fetchval(
-                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", LOCK_CLASS
+                "SELECT pg_try_advisory_lock_shared($1, hashtext(current_schema()))", LOCK_CLASS
             )
             if not locked:
-                raise StoreError("the database schema is in use by another node process")
+                raise StoreError(
+                    "the database schema is in use by a node process of an older version, which must run "
+                    "alone: stop it first"
+                )
             if migrate:
                 await self._migrate(conn)
+            self._keys = SchemaKeys(schema)
+            self._writer_pid = conn.get_server_pid()
         except BaseException:
             await conn.close()
             raise
@@ -198,6 +198,9 @@ class PostgresStore(Store):
     @staticmethod
     async def _migrate(conn: Connection) -> None:
         async with conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", MIGRATION_LOCK_CLASS
+            )
             await conn.execute(sql.VERSION_TABLE)
             version = await conn.fetchval("SELECT version FROM pyxmtp_schema")
             if version is None:
@@ -217,13 +220,11 @@ class PostgresStore(Store):
         fn: WriteFn | None,
         messages: Sequence[GroupMessageFields] = (),
         notify: Callable[[Any], None] | None = None,
+        keys: set[int] | None = None,
     ) -> asyncio.Future[Any]:
-        if self._closed:
+        if self._closed or self.writer is None:
             raise StoreError("the store is closed")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Job(fn, messages, future, notify))
-        self._wake.set()
-        return future
+        return self.writer.submit(fn, messages, notify, keys)
 
     async def _read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """Run ``fn`` on a pooled connection; once more on a fresh one if that connection turns out dead (the
@@ -235,8 +236,8 @@ class PostgresStore(Store):
                 async with self._pool.acquire() as conn:
                     try:
                         return await fn(conn)
-                    except _CLIENT_ERRORS as exc:
-                        if attempt or not (_connection_lost(exc) or _is_closed(conn)):
+                    except CLIENT_ERRORS as exc:
+                        if attempt or not (connection_lost(exc) or is_closed(conn)):
                             raise
                         log.warning("a pooled PostgreSQL connection was lost (%s); reading again", exc)
                         with contextlib.suppress(
@@ -245,101 +246,13 @@ class PostgresStore(Store):
                             conn.terminate()
                 # The others were most likely lost with it (a server restart): replace them all.
                 await self._pool.expire_connections()
-            except _CLIENT_ERRORS as exc:
+            except CLIENT_ERRORS as exc:
                 raise StoreError(f"PostgreSQL read failed: {exc}") from exc
         raise AssertionError("unreachable")
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not self._queue:
-                if self._closed:
-                    return
-                continue
-            batch = self._queue[:MAX_JOBS_PER_COMMIT]
-            del self._queue[:MAX_JOBS_PER_COMMIT]
-            if self._queue or self._closed:
-                self._wake.set()
-            settle_writes(batch, await self._run_batch(batch))
-
-    async def _run_batch(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
-        """One transaction for the batch. If it fails as a whole while the connection stays up (a statement of
-        it failed: one request's rows broke the group-message insert, say), nothing of it was committed, and
-        each write runs again on its own, so that only the writes that fail by themselves fail."""
-        try:
-            conn = self._writer
-            if conn is None or conn.is_closed():
-                self._writer = None
-                conn = self._writer = await self._connect_writer(migrate=False)
-            try:
-                if all(job.fn is None for job in batch):
-                    outcomes = await self._insert_group_messages(conn, batch)
-                else:
-                    outcomes = await self._run_transaction(conn, batch)
-            except Exception as exc:
-                if len(batch) == 1 or conn.is_closed() or _connection_lost(exc):
-                    raise
-            else:
-                self._failures.succeeded()
-                return outcomes
-            return [(await self._run_batch([job]))[0] for job in batch]
-        except Exception as exc:
-            failure = exc if isinstance(exc, StoreError) else StoreError(f"PostgreSQL write failed: {exc}")
-            if _connection_lost(exc) or (
-                isinstance(exc, StoreError) and not isinstance(exc, InboxLogConflict)
-            ):
-                self._failures.failed(exc)  # the server went away: once, not a traceback per write
-            elif not isinstance(exc, (StoreError, asyncpg.PostgresError)):
-                log.exception("PostgreSQL write failed")
-            return [(False, failure)] * len(batch)
-
-    async def _run_transaction(self, conn: Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
-        async with conn.transaction():
-            for run in runs_of_writes(batch):
-                job = run[0]
-                if job.fn is None:
-                    outcomes += await self._insert_group_messages(conn, run)
-                    continue
-                if len(batch) == 1:  # a lone job's failure rolls the whole transaction back
-                    outcomes.append((True, await job.fn(conn)))
-                    continue
-                try:
-                    async with conn.transaction():  # a SAVEPOINT
-                        result = await job.fn(conn)
-                except (StoreError, asyncpg.PostgresError) as exc:
-                    outcomes.append((False, exc if isinstance(exc, StoreError) else StoreError(str(exc))))
-                else:
-                    outcomes.append((True, result))
-        return outcomes
-
-    async def _insert_group_messages(self, conn: Connection, jobs: list[_Job]) -> list[tuple[bool, Any]]:
-        messages = [m for job in jobs for m in job.messages] if len(jobs) > 1 else jobs[0].messages
-        group_ids, datas, hmacs, pushes, commits = zip(*messages, strict=True)
-        now = time.time_ns()
-        rows = await conn.fetch(
-            sql.INSERT_GROUP_MESSAGES, now, group_ids, datas, hmacs, [bool(p) for p in pushes],
-            [bool(c) for c in commits],
-        )  # fmt: skip
-        flat = [v for m in messages for v in m]
-        inserted: list[int] | None = None
-        first = min(r[0] for r in rows) if rows else 0
-        if len(rows) != len(messages) or max(r[0] for r in rows) - first != len(messages) - 1:
-            first, inserted = _match_inserted(rows, messages)
-        outcomes: list[tuple[bool, Any]] = []
-        offset = 0
-        for job in jobs:
-            n = len(job.messages)
-            mine = None if inserted is None else [i - offset for i in inserted if offset <= i < offset + n]
-            outcomes.append(
-                (
-                    True,
-                    StoredGroupMessages(flat[5 * offset : 5 * (offset + n)], 5, 2, first + offset, now, mine),
-                )
-            )
-            offset += n
-        return outcomes
+    def _lock_key(self, kind: bytes, key: bytes) -> int:
+        assert self._keys is not None
+        return self._keys.lock_key(kind, key)
 
     # --- group messages -------------------------------------------------------------------------------------
     async def insert_group_messages(self, messages: Sequence[GroupMessageFields]) -> StoredGroupMessages:
@@ -402,6 +315,10 @@ class PostgresStore(Store):
     async def insert_welcomes(self, welcomes: Sequence[NewWelcome]) -> list[WelcomeRecord]:
         items = list(welcomes)
 
+        installations = {w.installation_key for w in items}
+        assert self._keys is not None
+        keys = self._keys.lock_keys(WELCOME_KEY, installations)
+
         async def job(conn: Connection) -> list[WelcomeRecord]:
             now = time.time_ns()
             rows = await conn.fetch(
@@ -413,6 +330,10 @@ class PostgresStore(Store):
                 [w.wrapper_algorithm for w in items],
                 [w.welcome_metadata for w in items],
                 [1 if w.is_pointer else 0 for w in items],
+                ORDER_LOCK_CLASS,
+                sorted(keys),
+                self._keys.channel if self._keys else "",
+                notes(WELCOME_KEY, installations),
             )
             ids = {bytes(r[1]): r[0] for r in rows}
             out: list[WelcomeRecord] = []
@@ -424,7 +345,7 @@ class PostgresStore(Store):
 
         if not items:
             return []
-        result: list[WelcomeRecord] = await self._submit(job, notify=self._notify_welcomes)
+        result: list[WelcomeRecord] = await self._submit(job, notify=self._notify_welcomes, keys=keys)
         return result
 
     async def query_welcomes(
@@ -475,7 +396,7 @@ class PostgresStore(Store):
 
     # --- identity -------------------------------------------------------------------------------------------
     async def inbox_log(self, inbox_id: str) -> list[InboxLogRecord]:
-        if not _storable(inbox_id):
+        if not storable(inbox_id):
             return []
         rows = await self._read(lambda c: c.fetch(sql.INBOX_LOG, inbox_id))
         return [InboxLogRecord(*r) for r in rows]
@@ -506,7 +427,9 @@ class PostgresStore(Store):
                 await conn.execute(sql.REVOKE_ADDRESS, seq, address, inbox_id)
             return InboxLogRecord(seq, inbox_id, now, update)
 
-        result: InboxLogRecord = await self._submit(job)
+        # the length check and the append are atomic across node processes: the inbox's lock is held first
+        keys = {self._lock_key(INBOX_KEY, inbox_id.encode())}
+        result: InboxLogRecord = await self._submit(job, keys=keys)
         return result
 
     async def identity_updates(self, requests: Sequence[tuple[str, int]]) -> list[list[InboxLogRecord]]:
@@ -515,7 +438,7 @@ class PostgresStore(Store):
         async def read(conn: Connection) -> list[list[InboxLogRecord]]:
             return [
                 [InboxLogRecord(*r) for r in await conn.fetch(sql.INBOX_LOG_AFTER, inbox_id, after)]
-                if _storable(inbox_id)
+                if storable(inbox_id)
                 else []
                 for inbox_id, after in reqs
             ]
@@ -523,7 +446,7 @@ class PostgresStore(Store):
         return await self._read(read)
 
     async def inbox_ids_for_addresses(self, addresses: Sequence[str]) -> dict[str, str]:
-        wanted = [a for a in dict.fromkeys(addresses) if _storable(a)]
+        wanted = [a for a in dict.fromkeys(addresses) if storable(a)]
         rows = await self._read(lambda c: c.fetch(sql.INBOX_IDS_FOR_ADDRESSES, wanted))
         found = {r[0]: r[1] for r in rows}
         return {a: found[a] for a in wanted if a in found}
@@ -545,7 +468,8 @@ class PostgresStore(Store):
 
         if not items:
             return []
-        result: list[CommitLogRecord] = await self._submit(job)
+        keys = {self._lock_key(COMMIT_LOG_KEY, e.group_id) for e in items}
+        result: list[CommitLogRecord] = await self._submit(job, keys=keys)
         return result
 
     async def query_commit_log(
@@ -557,35 +481,77 @@ class PostgresStore(Store):
         rows[:] = [CommitLogRecord(*r) for r in rows]
         return rows
 
+    # --- live delivery --------------------------------------------------------------------------------------
+    async def watch(self, kind: str, keys: Sequence[bytes]) -> None:
+        if self.feed is not None:
+            await self.feed.watch(_feed_kind(kind), keys)
+
+    def unwatch(self, kind: str, keys: Sequence[bytes]) -> None:
+        if self.feed is not None:
+            self.feed.unwatch(_feed_kind(kind), keys)
+
+    def watching(self, kind: str) -> int:
+        """How many keys of ``kind`` are watched."""
+        return 0 if self.feed is None else self.feed.watching(_feed_kind(kind))
+
+    def _notify_group_messages(self, records: Sequence[GroupMessageRecord]) -> None:
+        """This process committed ``records``: the feed reads them back for the watched groups, after whatever
+        another process committed to those groups before them (see :mod:`.postgres_feed`)."""
+        if records and self.feed is not None:
+            groups: Iterable[bytes] = (
+                records.group_ids()
+                if isinstance(records, StoredGroupMessages)
+                else {r.group_id for r in records}
+            )
+            self.feed.poke(GROUP_KEY, groups)
+
+    def _notify_welcomes(self, records: Sequence[WelcomeRecord]) -> None:
+        if records and self.feed is not None:
+            self.feed.poke(WELCOME_KEY, {r.installation_key for r in records})
+
+    def _tell_listeners(self, kind: bytes, records: Sequence[Any]) -> None:
+        """Called by the feed with records read back, in id order within each key."""
+        try:  # a listener's bug must not stop the feed (its delivered ids have moved on)
+            if kind == GROUP_KEY:
+                super()._notify_group_messages(records)
+            else:
+                super()._notify_welcomes(records)
+        except Exception:
+            log.exception("store listener failed")
+
+    async def read_after(
+        self, kind: bytes, keys: Sequence[bytes], cursors: Sequence[int], limit: int, max_bytes: int
+    ) -> tuple[list[Any], bool]:
+        """For the feed: the rows of each key above its cursor (at most ``limit`` per key), ascending by id,
+        within ``max_bytes`` (but at least one); and whether the byte budget cut them short."""
+        query = sql.GROUP_MESSAGES_AFTER if kind == GROUP_KEY else sql.WELCOMES_AFTER
+        make = GroupMessageRecord if kind == GROUP_KEY else WelcomeRecord
+        rows = await self._read(lambda c: c.fetch(query, list(keys), list(cursors), limit, max_bytes))
+        cut = bool(rows) and len(rows) < rows[0][-1]
+        return [make(*r[:-1]) for r in rows], cut
+
+    async def newest_ids(self, kind: bytes, keys: Sequence[bytes]) -> list[int]:
+        """For the feed: the newest id of each key (0 if none), in order."""
+        query = sql.NEWEST_GROUP_MESSAGE_IDS if kind == GROUP_KEY else sql.NEWEST_WELCOME_IDS
+        rows = await self._read(lambda c: c.fetch(query, list(keys)))
+        return [r[1] for r in rows]
+
     # --- lifecycle ------------------------------------------------------------------------------------------
     async def close(self) -> None:
         """Finish the queued writes, then close the connections (which releases the advisory lock)."""
         if self._closed:
             return
         self._closed = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        if self.writer is not None:
+            await self.writer.close()
+        if self.feed is not None:
+            await self.feed.close()
         await self._pool.close()
-        if self._writer is not None:
-            with contextlib.suppress(OSError, asyncpg.InterfaceError):
-                await self._writer.close()
 
 
-def _match_inserted(
-    rows: Sequence[Any], messages: Sequence[GroupMessageFields]
-) -> tuple[int, list[int] | None]:
-    """Which inputs the insert stored (it returned ``(id, hash)`` of those): the first occurrence of each new
-    payload. Every input drew one id in order, so input ``i`` has id ``first + i``; returns ``(first, indices)``."""
-    returned = {bytes(r[1]): r[0] for r in rows}
-    inserted: list[int] = []
-    first = 0
-    for i, (group_id, data, *_rest) in enumerate(messages):
-        record_id = returned.pop(hashlib.sha256(group_id + data).digest(), None)
-        if record_id is None:
-            continue
-        if inserted and record_id - i != first:
-            raise StoreError("PostgreSQL assigned group message ids out of input order")
-        first = record_id - i
-        inserted.append(i)
-    return first, inserted
+def _feed_kind(kind: str) -> bytes:
+    if kind == GROUP_MESSAGES:
+        return GROUP_KEY
+    if kind == WELCOMES:
+        return WELCOME_KEY
+    raise ValueError(f"nothing to watch of kind {kind!r}")

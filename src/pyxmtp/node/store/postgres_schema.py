@@ -3,8 +3,9 @@
 The tables are xmtp-node-go's (``pkg/migrations/mls``), with the column names of the SQLite backend: one row per
 group message, deduplicated by a unique ``group_id_data_hash`` that PostgreSQL computes itself
 (``sha256(group_id || data)``, a stored generated column), so neither hashing nor the unique index costs the
-node's event loop anything. Ids are identity columns: the store has a single writing connection, so ids are
-handed out, and become visible, in commit order.
+node's event loop anything. Ids are identity columns. Several node processes may write at once; each write that
+draws ids first takes a transaction-level advisory lock per key it writes to (group, installation, inbox), so
+that within a key ids are drawn, and become visible, in commit order (see :mod:`.postgres`).
 """
 
 from __future__ import annotations
@@ -89,16 +90,32 @@ CREATE INDEX commit_log_group_id_id ON commit_log(group_id, id);
 MIGRATIONS = (SCHEMA_V1,)
 
 # --- statements ---------------------------------------------------------------------------------------------------
-#: All the group messages of a batch in one statement; every input row draws one id, in input order (a skipped
-#: duplicate leaves a gap), which is how the store maps the returned rows back to the inputs.
-INSERT_GROUP_MESSAGES = """
+#: Takes the transaction-level ordering locks $2 (sorted: every writer takes its locks in the same order, so
+#: two writers never wait for each other in a cycle) of lock class $1, and sends the notifications $4 on the
+#: channel $3 (delivered at commit, and only then). As the first CTE of an insert, joined to its rows, it runs
+#: before the insert draws its first id.
+_ORDERED = """
+WITH ordered AS MATERIALIZED (
+    SELECT (SELECT count(pg_advisory_xact_lock({cls}::int4, k)) FROM unnest({keys}::int4[]) AS k)
+         + (SELECT count(pg_notify({channel}, p)) FROM unnest({notes}::text[]) AS p) AS n
+)"""
+LOCK_KEYS = "SELECT count(pg_advisory_xact_lock($1::int4, k)) FROM unnest($2::int4[]) AS k"
+
+#: All the group messages of a batch in one statement, after its ordering locks; every input row draws one id,
+#: in input order (a skipped duplicate leaves a gap), which is how the store maps the returned rows back to the
+#: inputs.
+INSERT_GROUP_MESSAGES = (
+    _ORDERED.format(cls="$7", keys="$8", channel="$9", notes="$10")
+    + """
 INSERT INTO group_messages(created_ns, group_id, data, sender_hmac, should_push, is_commit)
 SELECT $1, m.g, m.d, m.h, m.p, m.c
-FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::bool[], $6::bool[]) WITH ORDINALITY AS m(g, d, h, p, c, n)
+FROM ordered, unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::bool[], $6::bool[])
+    WITH ORDINALITY AS m(g, d, h, p, c, n)
 ORDER BY m.n
 ON CONFLICT (group_id_data_hash) DO NOTHING
 RETURNING id, group_id_data_hash
 """
+)
 
 GROUP_MESSAGE_COLUMNS = "id, created_ns, group_id, data, sender_hmac, should_push, is_commit"
 #: The cursor is cast: compared with the literal 0 alone, PostgreSQL would type it int4.
@@ -156,16 +173,19 @@ NEWEST_GROUP_MESSAGES_METADATA = "SELECT q.n, g.*" + _NEWEST.format(
     columns="id, created_ns, group_id, should_push, is_commit"
 )
 
-INSERT_WELCOMES = """
+INSERT_WELCOMES = (
+    _ORDERED.format(cls="$8", keys="$9", channel="$10", notes="$11")
+    + """
 INSERT INTO welcome_messages(created_ns, installation_key, data, hpke_public_key, wrapper_algorithm,
                              welcome_metadata, message_type)
 SELECT $1, w.k, w.d, w.h, w.a, w.m, w.t
-FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::int[], $6::bytea[], $7::smallint[]) WITH ORDINALITY
-    AS w(k, d, h, a, m, t, n)
+FROM ordered, unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::int[], $6::bytea[], $7::smallint[])
+    WITH ORDINALITY AS w(k, d, h, a, m, t, n)
 ORDER BY w.n
 ON CONFLICT (installation_key_data_hash) DO NOTHING
 RETURNING id, installation_key_data_hash
 """
+)
 WELCOME_COLUMNS = (
     "id, created_ns, installation_key, data, hpke_public_key, wrapper_algorithm, welcome_metadata, "
     "message_type = 1"
@@ -253,3 +273,37 @@ PAGE_COMMIT_LOG = page_query(
     "ASC",
     f"octet_length(entry) + octet_length(signature) + {RECORD_OVERHEAD}",
 )
+
+
+# --- live delivery across node processes (see .postgres_feed) -----------------------------------------------------
+#: The newest id of each key (0 if none), in request order.
+NEWEST_GROUP_MESSAGE_IDS = """
+SELECT q.n, COALESCE((SELECT max(id) FROM group_messages m WHERE m.group_id = q.k), 0)
+FROM unnest($1::bytea[]) WITH ORDINALITY AS q(k, n) ORDER BY q.n
+"""
+NEWEST_WELCOME_IDS = """
+SELECT q.n, COALESCE((SELECT max(id) FROM welcome_messages w WHERE w.installation_key = q.k), 0)
+FROM unnest($1::bytea[]) WITH ORDINALITY AS q(k, n) ORDER BY q.n
+"""
+
+
+def _after_cursors(columns: str, table: str, key: str, size: str) -> str:
+    """For each key $1[i]: its rows with an id above $2[i], at most $3 of them; of all those, ascending by id, the
+    ones within a running total of ``size`` of $4 (but at least the first). Each row ends with how many rows
+    there were before the byte budget (whether it cut the read short)."""
+    return f"""
+SELECT {columns}, found FROM (
+    SELECT r.*, row_number() OVER w AS n, sum(r.size) OVER w AS upto, count(*) OVER () AS found
+    FROM unnest($1::bytea[], $2::bigint[]) AS q(k, c)
+    CROSS JOIN LATERAL (
+        SELECT {columns}, {size} AS size FROM {table} WHERE {key} = q.k AND id > q.c ORDER BY id LIMIT $3
+    ) r
+    WINDOW w AS (ORDER BY r.id)
+) page WHERE n = 1 OR upto <= $4 ORDER BY id
+"""
+
+
+GROUP_MESSAGES_AFTER = _after_cursors(
+    GROUP_MESSAGE_COLUMNS, "group_messages", "group_id", _GROUP_MESSAGE_SIZE
+)
+WELCOMES_AFTER = _after_cursors(_WELCOME_PAGE_COLUMNS, _WELCOME_TABLE, "installation_key", _WELCOME_SIZE)
