@@ -70,7 +70,9 @@ async def test_a_person_is_allowed_or_denied_by_address_or_inbox_id(node: Node, 
     members = {m["inbox_id"]: m for m in await bob.lines("members", group["short_id"])}
     assert members[carol.inbox_id]["consent"] == "denied"
     assert members[alice.inbox_id]["consent"] == "unknown" and members[bob.inbox_id]["consent"] is None
-    assert f"{carol.address}  inbox {carol.inbox_id}  (denied)" in (await bob("members", group["short_id"])).out
+    assert (
+        f"{carol.address}  inbox {carol.inbox_id}  (denied)" in (await bob("members", group["short_id"])).out
+    )
     allowed = await bob("consent", "allow", carol.inbox_id)
     assert allowed.out.strip() == f"allowed {carol.address} (inbox {carol.inbox_id})"
     # the group keeps its own decision
