@@ -34,7 +34,7 @@ async def test_a_hostile_peer_cannot_drive_the_terminal_through_any_output(
 ) -> None:
     [victim] = await users(node, tmp_path, "victim")
     peer = await new_client(node, tmp_path / "peer.db")
-    group = await peer.create_group([victim.inbox_id], name=HOSTILE_NAME)
+    group = await peer.conversations.create_group([victim.inbox_id], name=HOSTILE_NAME)
     gid = group.group_id.hex()[:8]
     target = await group.send_text(HOSTILE)
     ref = "\x1b[2J" + target.hex()

@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pyxmtp.client import ClientConversation
-from pyxmtp.conversations.content import build_plaintext_envelope, encode_text
+from pyxmtp.client import Conversation
 from pyxmtp.node import Node
-from pyxmtp.proto.mls.api.v1 import mls_pb2
 from tests.client.conftest import new_client
 
 from .clirun import BASE_ENV, users
@@ -35,19 +33,12 @@ BACKLOG = 2000
 ERASE_LINE = b"\x1b[2K"
 
 
-async def flood(conversation: ClientConversation, count: int) -> None:
-    """``count`` text messages into ``conversation``, encrypted in a row and published in batches (the SDK's
-    ``send_text`` reads each one back: too slow to make a backlog with)."""
-    inputs = []
+async def flood(conversation: Conversation, count: int) -> None:
+    """``count`` text messages into ``conversation``: stored optimistically (no call to the node each), then
+    published in one go (a ``send_text`` each would read every one back: too slow to make a backlog with)."""
     for n in range(count):
-        content, _ = encode_text(f"backlog {n}")
-        data = conversation.conversation.encrypt(
-            build_plaintext_envelope(content, f"backlog-{n}"), rng=os.urandom
-        )
-        inputs.append(
-            mls_pb2.GroupMessageInput(v1=mls_pb2.GroupMessageInput.V1(data=data, should_push=False))
-        )
-    await conversation.client.api.send_group_messages(inputs)
+        await conversation.send_text(f"backlog {n}", optimistic=True)
+    await conversation.publish_messages()
 
 
 class Terminal:
@@ -94,7 +85,7 @@ class Terminal:
 async def test_a_long_sync_shows_a_progress_bar_that_goes_away(node: Node, tmp_path: Path) -> None:
     [bob] = await users(node, tmp_path, "bob")
     alice = await new_client(node, tmp_path / "alice.db")
-    dm = await alice.create_dm(bob.inbox_id)
+    dm = await alice.conversations.create_dm(bob.inbox_id)
     await flood(dm, BACKLOG)
     await alice.close()
 

@@ -17,6 +17,7 @@ from pyxmtp.client import (
     Dm,
     Group,
     GroupPermissionsPreset,
+    InboxNotFound,
     InboxState,
     ListOrder,
     MembershipUpdateError,
@@ -54,7 +55,9 @@ async def test_create_registers_once_and_build_opens_without_a_signer(node: Node
         state = await fresh.inbox_state(refresh=True)
         assert isinstance(state, InboxState) and state.inbox_id == inbox_id
         assert [i.id for i in state.installations] == [installation, fresh.installation_id]
-        assert state.identifiers == (wallet.identifier,) and state.recovery_identifier == wallet.identifier
+        assert state.installation_ids == [installation, fresh.installation_id]
+        assert state.account_identifiers == (wallet.identifier,)
+        assert state.recovery_identifier == wallet.identifier
     unregistered = await Client.create(node.address, LocalWalletSigner.generate(), register=False)
     assert not await unregistered.is_registered()
     await unregistered.close()
@@ -71,8 +74,11 @@ async def test_identifiers_find_inboxes(node: Node, tmp_path: Path) -> None:
     }
     assert await alice.fetch_inbox_id_by_identifier(mixed) == bob.inbox_id
     assert await alice.fetch_inbox_id_by_identifier(NOBODY) is None
-    [state] = await alice.inbox_states_for([bob.inbox_id, "ab" * 32])  # an inbox without a log is left out
-    assert state.inbox_id == bob.inbox_id and state.identifiers == (bob_wallet.identifier,)
+    [state] = await alice.inbox_states_for([bob.inbox_id])
+    assert state.inbox_id == bob.inbox_id and state.account_identifiers == (bob_wallet.identifier,)
+    with pytest.raises(InboxNotFound) as missing:  # an inbox without a log is named, not left out
+        await alice.preferences.get_inbox_states([bob.inbox_id, "ab" * 32])
+    assert missing.value.inbox_ids == ["ab" * 32]
 
     dm = await alice.conversations.create_dm_with_identifier(bob_wallet.address)
     assert isinstance(dm, Dm) and dm.peer_inbox_id == bob.inbox_id

@@ -1,6 +1,7 @@
-"""Managing an inbox through a real node (pyxmtp.client.inbox): linking and unlinking accounts, revoking
-installations (then dropped from our groups), changing the recovery identifier, installation-key signatures, inbox
-states and key-package statuses; refused changes leave the inbox as it was and publish nothing."""
+"""Managing an inbox through a real node (the Client's methods over pyxmtp.client.inbox, and the module's
+functions): linking and unlinking accounts, revoking installations (then dropped from our groups), changing the
+recovery identifier, installation-key signatures, inbox states and key-package statuses; refused changes leave the
+inbox as it was and publish nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyxmtp.client import Client, InactiveConversation
+from pyxmtp.client import Client, Conversation, InactiveConversation, InboxState
 from pyxmtp.client.api import ApiCallError
 from pyxmtp.client.inbox import (
     AccountAlreadyAssociated,
@@ -65,9 +66,13 @@ class PasskeyWireSigner:
 
 
 async def installation_of(node: Node, wallet: LocalWalletSigner, path: Path) -> Client:
-    client = await Client.create(node.address, wallet, db_path=path)
-    await client.register(wallet)
-    return client
+    """A new installation of ``wallet``'s inbox, registered (the inbox made by the first)."""
+    return await Client.create(node.address, wallet, db_path=path)
+
+
+def tree_installations(conversation: Conversation) -> set[bytes]:
+    """The installations in the conversation's MLS tree itself (not the identity logs' view of its members)."""
+    return {i.installation_key for i in conversation._session.core.installations()}
 
 
 async def log_length(client: Client, inbox_id: str) -> int:
@@ -80,23 +85,24 @@ async def test_link_an_account_by_request_sign_apply_then_unlink_it(node: Node, 
     wallet, takes it off again."""
     wallet, second = LocalWalletSigner.generate(), LocalWalletSigner.generate()
     me = await installation_of(node, wallet, tmp_path / "me.db")
-    request = await add_account_request(me, second.identifier)
+    request = await me.add_account_signature_request(second.address)
     assert request.missing_address_signatures() == [second.identifier]
     assert f"- Link address to inbox\n  (Address: {second.address})" in request.signature_text
     request.add_ecdsa_signature(second.sign(request.signature_text))
-    state = await apply_signature_request(me, request)
-    assert set(state.ethereum_addresses()) == {wallet.address, second.address}
+    state = await me.apply_signature_request(request)
+    assert isinstance(state, InboxState) and state.inbox_id == me.inbox_id
+    assert set(state.account_identifiers) == {wallet.identifier, second.identifier}
     assert await me.inbox_ids_of([second.address]) == {second.address: me.inbox_id}
-    assert await apply_signature_request(me, request) == state  # applied twice: the second is a no-op
-    own = await inbox_state(me, refresh=True)
-    assert set(own.account_identifiers) == {wallet.identifier, second.identifier}
-    assert own.recovery_identifier == wallet.identifier
+    assert await me.apply_signature_request(request) == state  # applied twice: the second is a no-op
+    own = await me.inbox_state(refresh=True)
+    assert own == state and own.recovery_identifier == wallet.identifier
     assert own.installation_ids == [me.installation_id]
+    assert (await inbox_state(me)) == own  # the module's function, on the same cache
 
     with pytest.raises(AccountAlreadyAssociated, match="this inbox already"):
-        await add_account(me, second)
-    state = await remove_account(me, wallet, second.identifier)
-    assert state.ethereum_addresses() == [wallet.address]
+        await me.add_account(second)
+    state = await me.remove_account(second.address)  # signed by the creating wallet, the recovery identifier
+    assert state.account_identifiers == (wallet.identifier,)
     assert await me.inbox_ids_of([second.address]) == {second.address: None}
     with pytest.raises(NotAMember):
         await remove_account(me, wallet, second.identifier)
@@ -108,10 +114,10 @@ async def test_an_account_of_another_inbox_moves_only_when_allowed(node: Node, t
     bob_wallet = LocalWalletSigner.generate()
     bob = await installation_of(node, bob_wallet, tmp_path / "bob.db")
     with pytest.raises(AccountAlreadyAssociated) as err:
-        await add_account(me, bob_wallet)
+        await me.add_account(bob_wallet)
     assert err.value.inbox_id == bob.inbox_id and "allow_inbox_reassign" in str(err.value)
     assert await me.inbox_ids_of([bob_wallet.address]) == {bob_wallet.address: bob.inbox_id}
-    await add_account(me, bob_wallet, allow_inbox_reassign=True)
+    await me.add_account(bob_wallet, allow_inbox_reassign=True)
     assert await me.inbox_ids_of([bob_wallet.address]) == {bob_wallet.address: me.inbox_id}
     await me.close()
     await bob.close()
@@ -121,9 +127,13 @@ async def test_a_passkey_is_linked_through_a_wire_signer(node: Node, tmp_path: P
     me = await new_client(node, tmp_path / "me.db")
     passkey = PasskeyWireSigner(PasskeySigner(7))
     assert isinstance(passkey, WireSigner)
-    state = await add_account(me, passkey)
-    assert passkey.identifier in state.identifiers()
+    state = await me.add_account(passkey)
+    assert passkey.identifier in state.account_identifiers
     assert passkey.identifier in (await inbox_state(me, refresh=True)).account_identifiers
+    other = await new_client(node, tmp_path / "other.db")
+    association = await add_account(other, PasskeyWireSigner(PasskeySigner(8)))  # the module's function
+    assert PasskeySigner(8).identifier in association.identifiers()
+    await other.close()
     await me.close()
 
 
@@ -132,12 +142,12 @@ async def test_removing_the_account_that_registered_us_needs_consent(node: Node,
     unless asked for; then this installation is gone from the inbox."""
     wallet, recovery = LocalWalletSigner.generate(), LocalWalletSigner.generate()
     me = await installation_of(node, wallet, tmp_path / "me.db")
-    await add_account(me, recovery)
+    await me.add_account(recovery)
     await change_recovery_identifier(me, wallet, recovery.identifier)
     with pytest.raises(InboxOperationError, match="also revokes this installation"):
-        await remove_account(me, recovery, wallet.identifier)
-    state = await remove_account(me, recovery, wallet.identifier, allow_self_revocation=True)
-    assert state.installations() == [] and state.ethereum_addresses() == [recovery.address]
+        await me.remove_account(wallet.address, signer=recovery)
+    state = await me.remove_account(wallet.identifier, signer=recovery, allow_self_revocation=True)
+    assert state.installations == () and state.account_identifiers == (recovery.identifier,)
     with pytest.raises(InboxOperationError, match=r"not .* a member"):
         await add_account_request(
             me, LocalWalletSigner.generate().identifier
@@ -152,25 +162,22 @@ async def test_a_revoked_installation_leaves_our_groups_and_cannot_send(node: No
     phone = await installation_of(node, wallet, tmp_path / "phone.db")
     laptop = await installation_of(node, wallet, tmp_path / "laptop.db")
     bob = await new_client(node, tmp_path / "bob.db")
-    group = await phone.create_group([bob.inbox_id], name="revocation")
-    [bob_group] = await bob.sync_welcomes()
-    [laptop_group] = await laptop.sync_welcomes()
-    assert len(group.conversation.installations()) == 3
+    group = await phone.conversations.create_group([bob.inbox_id], name="revocation")
+    [bob_group] = await bob.conversations.sync()
+    [laptop_group] = await laptop.conversations.sync()
+    assert len(tree_installations(group)) == 3
 
     with pytest.raises(NotAMember):
-        await revoke_installations(phone, wallet, [b"\x07" * 32])
-    state = await revoke_installations(phone, wallet, [laptop.installation_id])
-    assert state.installations() == [phone.installation_id]
-    result = await update_group_installations(phone.conversations())
-    assert result.changed == [group.group_id] and not result.failed
-    assert laptop.installation_id not in {i.installation_key for i in group.conversation.installations()}
-    assert (await update_group_installations(phone.conversations())).changed == []  # nothing left to do
+        await phone.revoke_installations([b"\x07" * 32])
+    state = await phone.revoke_installations([laptop.installation_id])  # our groups follow at once
+    assert state.installation_ids == [phone.installation_id]
+    assert tree_installations(group) == {phone.installation_id, bob.installation_id}
+    assert {i for m in await group.members() for i in m.installation_ids} == tree_installations(group)
+    assert (await phone.update_group_installations()).changed == []  # nothing left to do
+    assert (await update_group_installations(phone.conversations.list())).changed == []
 
     await bob_group.sync()
-    assert {i.installation_key for i in bob_group.conversation.installations()} == {
-        phone.installation_id,
-        bob.installation_id,
-    }
+    assert tree_installations(bob_group) == {phone.installation_id, bob.installation_id}
     await bob_group.send_text("after the revocation")
     await group.sync()
     assert group.texts()[-1] == "after the revocation"
@@ -186,14 +193,15 @@ async def test_revoke_all_other_installations(node: Node, tmp_path: Path) -> Non
     wallet = LocalWalletSigner.generate()
     clients = [await installation_of(node, wallet, tmp_path / f"{i}.db") for i in range(3)]
     me = clients[0]
-    request = await revoke_all_other_installations_request(me)
+    request = await me.revoke_all_other_installations_signature_request()
     assert request is not None and request.missing_address_signatures() == [wallet.identifier]
     assert request.signature_text.count("- Revoke messaging access from app") == 2
-    state = await revoke_all_other_installations(me, wallet)
-    assert state.installations() == [me.installation_id]
+    state = await me.revoke_all_other_installations()
+    assert state.installation_ids == [me.installation_id]
     assert await revoke_all_other_installations_request(me) is None
     length = await log_length(me, me.inbox_id)
-    assert await revoke_all_other_installations(me, wallet) == state  # nothing to do, nothing published
+    assert await me.revoke_all_other_installations() == state  # nothing to do, nothing published
+    assert (await revoke_all_other_installations(me, wallet)).installations() == [me.installation_id]
     assert await log_length(me, me.inbox_id) == length
     for client in clients:
         await client.close()
@@ -215,6 +223,11 @@ async def test_a_revoke_not_signed_by_the_recovery_identifier_is_refused_by_clie
     with pytest.raises(AssociationError) as err:
         await revoke_installations(phone, member, [laptop.installation_id])
     assert err.value.rule == "missing_existing_member" and "not the recovery identifier" in str(err.value)
+    with pytest.raises(AssociationError, match="not the recovery identifier"):
+        await phone.revoke_installations([laptop.installation_id], signer=member)
+    async with await Client.build(node.address, wallet.address, db_path=tmp_path / "built.db") as built:
+        with pytest.raises(InboxOperationError, match="without a signer"):  # nothing to sign with by default
+            await built.revoke_installations([laptop.installation_id])
 
     request = await revoke_installations_request(phone, [laptop.installation_id])
     with pytest.raises(SignatureRequestError) as refused:
@@ -245,14 +258,16 @@ async def test_a_new_recovery_identifier_takes_over(node: Node, tmp_path: Path) 
     wallet, new_recovery = LocalWalletSigner.generate(), LocalWalletSigner.generate()
     phone = await installation_of(node, wallet, tmp_path / "phone.db")
     laptop = await installation_of(node, wallet, tmp_path / "laptop.db")
-    state = await change_recovery_identifier(phone, wallet, new_recovery.identifier)
+    state = await phone.change_recovery_identifier(new_recovery.address)
     assert state.recovery_identifier == new_recovery.identifier
-    assert state.ethereum_addresses() == [wallet.address]  # the new one need not be a member
-    with pytest.raises(AssociationError) as err:
-        await revoke_installations(phone, wallet, [laptop.installation_id])
+    assert state.account_identifiers == (wallet.identifier,)  # the new one need not be a member
+    with pytest.raises(AssociationError) as err:  # the creating wallet signs by default: no longer enough
+        await phone.revoke_installations([laptop.installation_id])
     assert err.value.rule == "missing_existing_member"
-    state = await revoke_installations(phone, new_recovery, [laptop.installation_id])
-    assert state.installations() == [phone.installation_id]
+    state = await phone.revoke_installations([laptop.installation_id], signer=new_recovery)
+    assert state.installation_ids == [phone.installation_id]
+    association = await change_recovery_identifier(phone, new_recovery, wallet.identifier)  # and back
+    assert association.recovery_identifier == wallet.identifier
     await phone.close()
     await laptop.close()
 
@@ -266,32 +281,50 @@ async def test_an_inbox_at_its_installation_limit_revokes_without_a_client(
     clients = [
         await installation_of(node, wallet, tmp_path / f"{i}.db") for i in range(MAX_INSTALLATIONS_PER_INBOX)
     ]
-    extra = await Client.create(node.address, wallet, db_path=tmp_path / "extra.db")
+    extra = await Client.create(node.address, wallet, db_path=tmp_path / "extra.db", register=False)
     with pytest.raises(ApiCallError, match="too_many_installations"):
-        await extra.register(wallet)
+        await extra.register()
     state = await revoke_installations_with_signer(
         extra.api, wallet, extra.inbox_id, [clients[0].installation_id]
     )
     assert clients[0].installation_id not in state.installations()
-    await extra.register(wallet)
+    await extra.register()
     assert await extra.is_registered()
+    # node-sdk's static form, with a connection of its own
+    after = await Client.revoke_installations_with_signer(
+        node.address, wallet, extra.inbox_id, [clients[1].installation_id]
+    )
+    assert clients[1].installation_id not in after.installation_ids
+    assert extra.installation_id in after.installation_ids
     for client in [*clients, extra]:
         await client.close()
 
 
 async def test_inbox_states_of_several_inboxes(node: Node, tmp_path: Path) -> None:
+    """The module's function, the client's method and its preferences give the same states, each inbox once in
+    the order asked; an inbox without an identity log is an error naming every such inbox."""
     me = await new_client(node, tmp_path / "me.db")
     bob = await new_client(node, tmp_path / "bob.db")
-    mine, bobs = await inbox_states(me, [me.inbox_id, bob.inbox_id, me.inbox_id])
+    asked = [me.inbox_id, bob.inbox_id, me.inbox_id]
+    mine, bobs = await inbox_states(me, asked)
     assert (mine.inbox_id, bobs.inbox_id) == (me.inbox_id, bob.inbox_id)
     assert bobs.installation_ids == [bob.installation_id]
     assert bobs.installations[0].client_timestamp_ns is not None
-    nobody = "00" * 32
+    assert await me.inbox_states_for(asked) == [mine, bobs]
+    assert await me.preferences.fetch_inbox_states(asked) == [mine, bobs]
+    nobody, nobody_else = "00" * 32, "01" * 32
     with pytest.raises(InboxNotFound) as err:
         await inbox_states(me, [bob.inbox_id, nobody])
     assert err.value.inbox_ids == [nobody]
+    with pytest.raises(InboxNotFound) as err:
+        await me.inbox_states_for([nobody, bob.inbox_id, nobody_else], refresh=True)
+    assert err.value.inbox_ids == [nobody, nobody_else] and isinstance(err.value, LookupError)
     with pytest.raises(ValueError):
         await inbox_states(me, ["not an inbox id"])
+    unregistered = await Client.create(node.address, LocalWalletSigner.generate(), register=False)
+    with pytest.raises(InboxNotFound):
+        await unregistered.inbox_state()
+    await unregistered.close()
     await me.close()
     await bob.close()
 
@@ -300,9 +333,13 @@ async def test_signatures_with_the_installation_key(node: Node, tmp_path: Path) 
     me = await new_client(node, tmp_path / "me.db")
     bob = await new_client(node, tmp_path / "bob.db")
     signature = sign_with_installation_key(me, "proof of installation")
+    assert me.sign_with_installation_key("proof of installation") == signature  # Ed25519: deterministic
     assert verify_signed_with_installation_key(me, "proof of installation", signature)
+    assert me.verify_signed_with_installation_key("proof of installation", signature)
     assert verify_signed_with_public_key("proof of installation", signature, me.installation_id)
+    assert Client.verify_signed_with_public_key("proof of installation", signature, me.installation_id)
     assert not verify_signed_with_installation_key(bob, "proof of installation", signature)
+    assert not bob.verify_signed_with_installation_key("proof of installation", signature)
     assert not verify_signed_with_public_key("proof of installation!", signature, me.installation_id)
     assert not verify_signed_with_public_key("proof of installation", signature[:63], me.installation_id)
     assert not verify_signed_with_public_key("proof of installation", signature, b"\x00" * 5)
@@ -315,6 +352,7 @@ async def test_key_package_statuses(node: Node, tmp_path: Path) -> None:
     nobody = b"\x05" * 32
     statuses = await key_package_statuses(me, [me.installation_id, nobody, me.installation_id])
     assert list(statuses) == [me.installation_id, nobody]
+    assert await me.fetch_key_package_statuses([me.installation_id, nobody]) == statuses
     mine = statuses[me.installation_id]
     assert mine.valid and mine.lifetime is not None
     assert mine.lifetime.not_after - mine.lifetime.not_before == KEY_PACKAGE_LIFETIME + 3600

@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
-from pyxmtp.client import Client
+from pyxmtp.client import Client, Dm
 from pyxmtp.client.inbox import (
     add_account,
     change_recovery_identifier,
     inbox_states,
     key_package_statuses,
-    remove_account,
     revoke_installations,
     sign_with_installation_key,
     update_group_installations,
@@ -61,9 +60,17 @@ def group_options(name: str) -> Any:
 
 
 async def installation_of(node: Node, wallet: LocalWalletSigner, path: Path) -> Client:
-    client = await Client.create(node.address, wallet, db_path=path)
-    await client.register(wallet)
-    return client
+    """A new installation of ``wallet``'s inbox, registered (the inbox made by the first)."""
+    return await Client.create(node.address, wallet, db_path=path)
+
+
+def tree_installations(conversation: Any, inbox_id: str | None = None) -> set[bytes]:
+    """The installations in one of our conversations' MLS tree itself (of ``inbox_id`` only, if given)."""
+    return {
+        i.installation_key
+        for i in conversation._session.core.installations()
+        if inbox_id is None or i.inbox_id == inbox_id
+    }
 
 
 def text_time_ns(text: str) -> int:
@@ -185,12 +192,12 @@ async def test_we_link_a_wallet_libxmtp_finds_us_by_it_and_we_unlink_it(node: No
     options = v.FfiCreateDmOptions(message_disappearing_settings=None)
     dm = await alice.client.conversations().find_or_create_dm_by_identity(ident(second.address), options)
     await dm.send_text("found you by your second wallet")
-    [joined] = await me.sync_welcomes()
-    assert joined.dm_peer == alice.inbox_id
+    [joined] = await me.conversations.sync()
+    assert isinstance(joined, Dm) and joined.peer_inbox_id == alice.inbox_id
     await joined.sync()
     assert joined.texts() == ["found you by your second wallet"]
 
-    await remove_account(me, wallet, second.identifier)
+    await me.remove_account(second.address)  # the creating wallet signs, as the recovery identifier
     assert await v.get_inbox_id_for_identifier(api, ident(second.address)) is None
     [seen] = await alice.client.addresses_from_inbox_id(True, [me.inbox_id])
     assert [a.identifier for a in seen.account_identities] == [wallet.address]
@@ -209,18 +216,18 @@ async def test_we_revoke_an_installation_and_it_leaves_libxmtps_groups_and_ours(
     phone = await installation_of(node, wallet, tmp_path / "phone.db")
     laptop = await installation_of(node, wallet, tmp_path / "laptop.db")
     theirs = await alice.client.conversations().create_group([phone.inbox_id], group_options("alice's"))
-    ours = await phone.create_group([alice.inbox_id], name="phone's")
+    ours = await phone.conversations.create_group([alice.inbox_id], name="phone's")
     await theirs.send_text("hello from alice")
-    await phone.sync_welcomes()
-    await laptop.sync_welcomes()
+    await phone.conversations.sync()
+    await laptop.conversations.sync()
     phone_theirs, laptop_theirs = (
-        phone.conversation(bytes(theirs.id())),
-        laptop.conversation(bytes(theirs.id())),
+        phone.conversations.get_conversation_by_id(bytes(theirs.id())),
+        laptop.conversations.get_conversation_by_id(bytes(theirs.id())),
     )
-    laptop_ours = laptop.conversation(ours.group_id)
+    laptop_ours = laptop.conversations.get_conversation_by_id(ours.group_id)
     assert phone_theirs is not None and laptop_theirs is not None and laptop_ours is not None
     await laptop_theirs.sync()
-    snapshot = laptop_theirs.conversation.to_bytes()  # the laptop's state before it is removed
+    snapshot = laptop_theirs._session.core.to_bytes()  # the laptop's state before it is removed
 
     await revoke_installations(phone, wallet, [laptop.installation_id])
     [seen] = await v.inbox_state_from_inbox_ids(api, [phone.inbox_id])
@@ -230,12 +237,10 @@ async def test_we_revoke_an_installation_and_it_leaves_libxmtps_groups_and_ours(
     await theirs.add_members([dave.inbox_id])
     assert their_installations(await theirs.list_members(), phone.inbox_id) == {phone.installation_id}
     await phone_theirs.sync()
-    assert {
-        i.installation_key for i in phone_theirs.conversation.installations() if i.inbox_id == phone.inbox_id
-    } == {phone.installation_id}
+    assert tree_installations(phone_theirs, phone.inbox_id) == {phone.installation_id}
 
     # our commit removes it from our group; libxmtp follows it
-    result = await update_group_installations(phone.conversations())
+    result = await update_group_installations(phone.conversations.list())
     assert result.changed == [ours.group_id] and not result.failed
     await alice.client.conversations().sync()
     alice_ours = alice.client.conversation(ours.group_id)
@@ -280,8 +285,8 @@ async def test_libxmtp_revokes_one_of_its_installations_and_we_drop_it(node: Nod
     alice_tablet = await User.register(api, key)
     tablet_id = bytes(alice_tablet.client.installation_id())
     me = await installation_of(node, LocalWalletSigner.generate(), tmp_path / "me.db")
-    group = await me.create_group([alice_phone.inbox_id], name="two tablets")
-    assert tablet_id in {i.installation_key for i in group.conversation.installations()}
+    group = await me.conversations.create_group([alice_phone.inbox_id], name="two tablets")
+    assert tablet_id in tree_installations(group)
 
     request = await alice_phone.client.revoke_installations([tablet_id])
     await request.add_ecdsa_signature(LocalWalletSigner(key).sign(await request.signature_text()))
@@ -289,8 +294,8 @@ async def test_libxmtp_revokes_one_of_its_installations_and_we_drop_it(node: Nod
     [alice_state] = await inbox_states(me, [alice_phone.inbox_id], refresh=True)
     assert alice_state.installation_ids == [bytes(alice_phone.client.installation_id())]
 
-    assert (await update_group_installations([group])).changed == [group.group_id]
-    assert tablet_id not in {i.installation_key for i in group.conversation.installations()}
+    assert (await me.update_group_installations()).changed == [group.group_id]
+    assert tablet_id not in tree_installations(group)
     await group.send_text("without the tablet")
     await alice_phone.client.conversations().sync()
     theirs = alice_phone.client.conversation(group.group_id)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pyxmtp.client import ApiCallError, Client
+from pyxmtp.client import ApiCallError, Client, Dm
 from pyxmtp.client.api import NodeApi, ProxyCallError
 from pyxmtp.client.transport import TransportConfigError, make_channel
 from pyxmtp.identity.eth import LocalWalletSigner
@@ -75,11 +75,11 @@ async def test_a_client_through_socks5h_is_seen_at_the_proxys_address(
     bob = await new_client(node, tmp_path / "bob.db")
     bob_peers = peers.take()
     try:
-        dm = await alice.create_dm(bob.inbox_id)
+        dm = await alice.conversations.create_dm(bob.inbox_id)
         await dm.send_text("hello through the proxy")
         alice_peers += peers.take()
 
-        [joined] = await bob.sync_welcomes()
+        [joined] = await bob.conversations.sync()
         await joined.sync()
         assert joined.texts() == ["hello through the proxy"]
         await joined.send_text("hello back")
@@ -102,14 +102,15 @@ async def test_a_stream_through_the_proxy(node: Node, proxy: SocksProxy, tmp_pat
     got: asyncio.Queue[str] = asyncio.Queue()
 
     async def listen() -> None:
-        async for _, message in bob.stream_all_messages():
-            if isinstance(message.content, str):
-                await got.put(message.content)
+        async with bob.conversations.stream_all_messages() as stream:
+            async for message in stream:
+                if isinstance(message.content, str):
+                    await got.put(message.content)
 
     listener = asyncio.create_task(listen())
     try:
         await streams_open(node, 2)
-        dm = await alice.create_dm(bob.inbox_id)
+        dm = await alice.conversations.create_dm(bob.inbox_id)
         for i in range(3):
             await dm.send_text(f"live {i}")
         assert [await asyncio.wait_for(got.get(), 30) for _ in range(3)] == ["live 0", "live 1", "live 2"]
@@ -200,7 +201,11 @@ async def test_an_unreachable_proxy_is_a_typed_error_without_its_password(
     dead = free_port()  # nothing listens there
     wallet = LocalWalletSigner.generate()
     client = await Client.create(
-        node.address, wallet, db_path=tmp_path / "c.db", proxy=f"socks5h://alice:{PASSWORD}@127.0.0.1:{dead}"
+        node.address,
+        wallet,
+        db_path=tmp_path / "c.db",
+        proxy=f"socks5h://alice:{PASSWORD}@127.0.0.1:{dead}",
+        register=False,
     )
     try:
         with pytest.raises(ProxyCallError) as caught:
@@ -342,7 +347,8 @@ async def test_the_cli_reaches_the_node_through_the_proxy(
     assert PASSWORD not in out + err
     alice_peers = peers.take()
     assert len(alice_peers) >= 4 and set(alice_peers) == {PROXY_SOURCE}, alice_peers
-    [dm] = await bob.sync_welcomes()
+    [dm] = await bob.conversations.sync()
     await dm.sync()
-    assert dm.texts() == ["via the proxy"] and dm.dm_peer == alice["inbox_id"]
+    assert isinstance(dm, Dm)
+    assert dm.texts() == ["via the proxy"] and dm.peer_inbox_id == alice["inbox_id"]
     await bob.close()

@@ -1,7 +1,8 @@
 """The asyncio XMTP client SDK, at node-sdk 6.0's surface the Python way (snake_case, asyncio, typed).
 
 - :class:`Client` (one installation): :meth:`Client.create` / :meth:`Client.build`, registration, inbox
-  lookups and states; ``client.conversations`` (:class:`Conversations`: sync, list, find, create, streams) and
+  lookups and states, managing the inbox (linked accounts, installations, the recovery identifier: the methods
+  over :mod:`.inbox`); ``client.conversations`` (:class:`Conversations`: sync, list, find, create, streams) and
   ``client.preferences`` (:class:`Preferences`: consent, inbox states).
 - :class:`Conversation` with :class:`Group` and :class:`Dm`: sync, send (every content type, optimistically or
   not), messages (:class:`DecodedMessage`, enriched with reactions and replies), members, consent, disappearing
@@ -13,6 +14,8 @@ when it stayed unreachable for the whole call timeout), and its :class:`MessageN
 stored but not published: kept for the next sync, or refused for good), :class:`MessageTooLarge` and
 :class:`InactiveConversation` (nothing sent), :class:`MembershipUpdateError` (a membership change that cannot be
 made), :class:`CommitConflict` (our commit lost its epoch three times running), :class:`NotRegistered`,
+:class:`InboxOperationError` (an identity change that cannot be made as asked; :class:`InboxNotFound` for inboxes
+without an identity log) and the identity layer's typed errors for changes its rules refuse,
 :class:`ClientStoreError` (the database cannot be opened as asked), and the MLS layer's typed errors for what peers
 send (logged and passed over by ``sync``). Every message has a :class:`DeliveryStatus`.
 """
@@ -33,6 +36,8 @@ from .errors import (
     NotRegistered,
 )
 from .group import Group
+from .inbox import InboxNotFound, InboxOperationError, InstallationsUpdate
+from .key_package_status import KeyPackageStatus
 from .members import GroupMember, InboxState, InstallationInfo, PermissionLevel
 from .messages import DecodedMessage, EnrichedReply, SortDirection
 from .preferences import Preferences
@@ -66,8 +71,12 @@ __all__ = [
     "GroupPermissionsPreset",
     "HmacKey",
     "InactiveConversation",
+    "InboxNotFound",
+    "InboxOperationError",
     "InboxState",
     "InstallationInfo",
+    "InstallationsUpdate",
+    "KeyPackageStatus",
     "ListOrder",
     "MembershipUpdateError",
     "MessageKind",

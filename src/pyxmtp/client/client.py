@@ -36,21 +36,25 @@ import grpc
 
 from pyxmtp.conversations.content import STANDARD_REGISTRY, ContentCodec, ContentRegistry
 from pyxmtp.conversations.key_packages import XMTP_CIPHER_SUITE
+from pyxmtp.identity.actions import RevokeAssociation
 from pyxmtp.identity.builder import add_installation_request, create_inbox_request
 from pyxmtp.identity.inbox import inbox_id_for
 from pyxmtp.identity.installation import InstallationKey
 from pyxmtp.identity.members import MemberIdentifier
-from pyxmtp.identity.signatures import Signer
+from pyxmtp.identity.signature_request import SignatureRequest
+from pyxmtp.identity.signatures import Signer, SmartContractWalletVerifier
+from pyxmtp.identity.state import AssociationState
 from pyxmtp.mls.crypto.keys import SignaturePrivateKey
 from pyxmtp.mls.crypto.suite import get_suite
 from pyxmtp.mls.errors import MLSError
 
-from . import key_packages
+from . import inbox, key_packages
 from .api import ApiCallError, NodeApi
 from .context import ClientContext
 from .conversations import Conversations
 from .errors import NotRegistered
 from .identity import IdentityCache
+from .inbox import AnySigner, InboxOperationError, InstallationsUpdate, KeyPackageStatus
 from .key_packages import KEY_PACKAGE_GRACE_NS, KEY_PACKAGE_ROTATION_NS
 from .members import Identifier, InboxState, as_identifier, identifier_key, inbox_ids_for
 from .preferences import Preferences
@@ -369,41 +373,226 @@ class Client:
         return out
 
     async def inbox_state(self, *, refresh: bool = False) -> InboxState:
-        """This inbox's state (identifiers, installations) from the identity cache, fetched from the node if
-        not there yet or if ``refresh``."""
-        return await self.preferences.inbox_state(refresh=refresh)
+        """This inbox's state (linked accounts, installations, recovery identifier) from the identity cache, fetched
+        from the node if not there yet or if ``refresh``; :class:`~.inbox.InboxNotFound` before it is registered."""
+        return await inbox.inbox_state(self.ctx, refresh=refresh)
 
     async def inbox_states_for(self, inbox_ids: Sequence[str], *, refresh: bool = False) -> list[InboxState]:
-        """These inboxes' states (see :meth:`inbox_state`), in order; an inbox without an identity log is left
-        out."""
-        return await self.preferences.inbox_states(inbox_ids, refresh=refresh)
+        """These inboxes' states (see :meth:`inbox_state`), in order, each once; :class:`~.inbox.InboxNotFound`
+        names every inbox without an identity log (see :func:`.inbox.inbox_states`)."""
+        return await inbox.inbox_states(self.ctx, inbox_ids, refresh=refresh)
 
     @staticmethod
     def identifier_key(identifier: Identifier) -> str:
         """How :meth:`can_message` and :meth:`inbox_ids_of` key an identifier."""
         return identifier_key(as_identifier(identifier))
 
-    # --- identity management (libxmtp's signature requests): the inbox module's work in progress -----------
-    async def add_account(self, signer: Signer, *, allow_inbox_reassign: bool = False) -> None:
-        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
+    # --- identity management (pyxmtp.client.inbox; node-sdk's one-call forms) -----------------------------
+    # Changes signed by the recovery identifier take ``signer=`` (by default the signer the client was created
+    # with); each returns the inbox's new state. A revocation also brings our conversations in line at once.
+    def _recovery_signer(self, signer: AnySigner | None) -> AnySigner:
+        chosen = signer if signer is not None else self._owner
+        if chosen is None:
+            raise InboxOperationError("this client was built without a signer: pass the recovery signer= ")
+        return chosen
 
-    async def remove_account(self, identifier: Identifier) -> None:
-        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
+    async def add_account(
+        self,
+        new_signer: AnySigner,
+        *,
+        allow_inbox_reassign: bool = False,
+        scw_verifier: SmartContractWalletVerifier | None = None,
+    ) -> InboxState:
+        """Link ``new_signer``'s wallet or passkey to this inbox (node-sdk ``unsafe_addAccount``): it signs, and so
+        does the installation key; :class:`~.inbox.AccountAlreadyAssociated` if it belongs to an inbox (another
+        one's moves here only with ``allow_inbox_reassign``)."""
+        state = await inbox.add_account(
+            self.ctx, new_signer, allow_inbox_reassign=allow_inbox_reassign, scw_verifier=scw_verifier
+        )
+        return InboxState.from_association_state(state)
 
-    async def change_recovery_identifier(self, identifier: Identifier) -> None:
-        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
+    async def remove_account(
+        self,
+        identifier: Identifier,
+        *,
+        signer: AnySigner | None = None,
+        allow_self_revocation: bool = False,
+        scw_verifier: SmartContractWalletVerifier | None = None,
+    ) -> InboxState:
+        """Unlink an account (node-sdk ``removeAccount``), which also revokes the installations it registered
+        (this one only with ``allow_self_revocation``); signed by the recovery identifier."""
+        state = await inbox.remove_account(
+            self.ctx,
+            self._recovery_signer(signer),
+            as_identifier(identifier),
+            allow_self_revocation=allow_self_revocation,
+            scw_verifier=scw_verifier,
+        )
+        return await self._revoked(state)
 
-    async def revoke_installations(self, installation_ids: Sequence[bytes]) -> None:
-        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
+    async def change_recovery_identifier(
+        self,
+        identifier: Identifier,
+        *,
+        signer: AnySigner | None = None,
+        scw_verifier: SmartContractWalletVerifier | None = None,
+    ) -> InboxState:
+        """Make ``identifier`` the recovery identifier (node-sdk ``changeRecoveryIdentifier``), signed by the
+        current one; from then on only the new one revokes or changes it."""
+        state = await inbox.change_recovery_identifier(
+            self.ctx, self._recovery_signer(signer), as_identifier(identifier), scw_verifier=scw_verifier
+        )
+        return InboxState.from_association_state(state)
 
-    async def revoke_all_other_installations(self) -> None:
-        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
+    async def revoke_installations(
+        self,
+        installation_ids: Sequence[bytes],
+        *,
+        signer: AnySigner | None = None,
+        scw_verifier: SmartContractWalletVerifier | None = None,
+    ) -> InboxState:
+        """Revoke installations of this inbox (node-sdk ``revokeInstallations``), signed by the recovery
+        identifier; :class:`~.inbox.NotAMember` names ids that are not installations of the inbox."""
+        state = await inbox.revoke_installations(
+            self.ctx, self._recovery_signer(signer), installation_ids, scw_verifier=scw_verifier
+        )
+        return await self._revoked(state)
 
+    async def revoke_all_other_installations(
+        self, *, signer: AnySigner | None = None, scw_verifier: SmartContractWalletVerifier | None = None
+    ) -> InboxState:
+        """Revoke every installation of this inbox but this one (node-sdk ``revokeAllOtherInstallations``),
+        signed by the recovery identifier; nothing is published when there is no other."""
+        state = await inbox.revoke_all_other_installations(
+            self.ctx, self._recovery_signer(signer), scw_verifier=scw_verifier
+        )
+        return await self._revoked(state)
+
+    @staticmethod
+    async def revoke_installations_with_signer(
+        address: str | Sequence[str],
+        signer: AnySigner,
+        inbox_id: str,
+        installation_ids: Sequence[bytes],
+        *,
+        api_timeout: float = 30.0,
+        credentials: grpc.ChannelCredentials | None = None,
+        proxy: str | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> InboxState:
+        """Revoke installations of any inbox without a client of it (node-sdk's static
+        ``Client.revokeInstallations``), signed by its recovery identifier ``signer``: what an inbox at its
+        installation limit does before it can register a new one."""
+        async with NodeApi(address, credentials=credentials, timeout=api_timeout, proxy=proxy) as api:
+            state = await inbox.revoke_installations_with_signer(
+                api, signer, inbox_id, installation_ids, clock_ns=clock_ns
+            )
+        return InboxState.from_association_state(state)
+
+    async def update_group_installations(self) -> InstallationsUpdate:
+        """Bring every active conversation's tree in line with its members' identity logs now (a commit adding
+        new installations and removing revoked ones where needed); the revocations do it themselves, and every
+        send does it too (at most every 5 s). A conversation that fails does not stop the others."""
+        hub = self.conversations.hub
+        return await inbox.update_group_installations([hub.handle(s) for s in hub.sessions.all()])
+
+    async def _revoked(self, state: AssociationState) -> InboxState:
+        """After a revocation in our inbox: our conversations drop the revoked installations (unless this one is
+        revoked too: it can commit nothing more)."""
+        if self.installation_id in state.installations():
+            result = await self.update_group_installations()
+            for group_id, exc in result.failed.items():
+                log.warning(
+                    "conversation %s still lists a revoked installation (its next send tries again): %s",
+                    group_id.hex(),
+                    exc,
+                )
+        return InboxState.from_association_state(state)
+
+    # the request-then-sign forms (node-sdk's unsafe_*SignatureRequest and unsafe_applySignatureRequest)
+    async def add_account_signature_request(
+        self,
+        identifier: Identifier,
+        *,
+        allow_inbox_reassign: bool = False,
+        scw_verifier: SmartContractWalletVerifier | None = None,
+    ) -> SignatureRequest:
+        """Linking ``identifier`` (see :meth:`add_account`): signed by the installation key already; the account
+        signs :attr:`~pyxmtp.identity.signature_request.SignatureRequest.signature_text`, then
+        :meth:`apply_signature_request`."""
+        return await inbox.add_account_request(
+            self.ctx,
+            as_identifier(identifier),
+            allow_inbox_reassign=allow_inbox_reassign,
+            scw_verifier=scw_verifier,
+        )
+
+    async def remove_account_signature_request(
+        self,
+        identifier: Identifier,
+        *,
+        allow_self_revocation: bool = False,
+        scw_verifier: SmartContractWalletVerifier | None = None,
+    ) -> SignatureRequest:
+        """Unlinking ``identifier`` (see :meth:`remove_account`), for the recovery identifier to sign."""
+        return await inbox.remove_account_request(
+            self.ctx,
+            as_identifier(identifier),
+            allow_self_revocation=allow_self_revocation,
+            scw_verifier=scw_verifier,
+        )
+
+    async def revoke_installations_signature_request(
+        self, installation_ids: Sequence[bytes], *, scw_verifier: SmartContractWalletVerifier | None = None
+    ) -> SignatureRequest:
+        """Revoking installations (see :meth:`revoke_installations`), for the recovery identifier to sign."""
+        return await inbox.revoke_installations_request(self.ctx, installation_ids, scw_verifier=scw_verifier)
+
+    async def revoke_all_other_installations_signature_request(
+        self, *, scw_verifier: SmartContractWalletVerifier | None = None
+    ) -> SignatureRequest | None:
+        """Revoking every other installation, for the recovery identifier to sign; None when there is none."""
+        return await inbox.revoke_all_other_installations_request(self.ctx, scw_verifier=scw_verifier)
+
+    async def change_recovery_identifier_signature_request(
+        self, identifier: Identifier, *, scw_verifier: SmartContractWalletVerifier | None = None
+    ) -> SignatureRequest:
+        """Changing the recovery identifier (see :meth:`change_recovery_identifier`), for the current one to
+        sign."""
+        return await inbox.change_recovery_identifier_request(
+            self.ctx, as_identifier(identifier), scw_verifier=scw_verifier
+        )
+
+    async def apply_signature_request(
+        self, request: SignatureRequest, *, scw_verifier: SmartContractWalletVerifier | None = None
+    ) -> InboxState:
+        """Check and publish a fully signed request (see :func:`.inbox.apply_signature_request`: nothing is
+        published if a signature is missing or a rule is broken); the inbox's new state. One that revokes members
+        of this inbox brings our conversations in line, as :meth:`revoke_installations` does."""
+        state = await inbox.apply_signature_request(self.ctx, request, scw_verifier=scw_verifier)
+        revokes = any(isinstance(a, RevokeAssociation) for a in request.actions)
+        if revokes and request.inbox_id == self.inbox_id:
+            return await self._revoked(state)
+        return InboxState.from_association_state(state)
+
+    # --- the installation key -----------------------------------------------------------------------------
     def sign_with_installation_key(self, text: str) -> bytes:
-        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
+        """This installation's signature of ``text`` (node-sdk ``signWithInstallationKey``: Ed25519ph, libxmtp's
+        public signature context)."""
+        return inbox.sign_with_installation_key(self.ctx, text)
 
     def verify_signed_with_installation_key(self, text: str, signature: bytes) -> bool:
-        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
+        """Whether this installation signed ``text`` (node-sdk ``verifySignedWithInstallationKey``)."""
+        return inbox.verify_signed_with_installation_key(self.ctx, text, signature)
 
-    async def fetch_key_package_statuses(self, installation_ids: Sequence[bytes]) -> dict[bytes, object]:
-        raise NotImplementedError("identity management comes with pyxmtp.client.inbox")
+    @staticmethod
+    def verify_signed_with_public_key(text: str, signature: bytes, public_key: bytes) -> bool:
+        """Whether the installation ``public_key`` signed ``text`` (node-sdk ``verifySignedWithPublicKey``)."""
+        return inbox.verify_signed_with_public_key(text, signature, public_key)
+
+    async def fetch_key_package_statuses(
+        self, installation_ids: Sequence[bytes]
+    ) -> dict[bytes, KeyPackageStatus]:
+        """Each installation's current key package on the node, checked (node-sdk
+        ``getKeyPackageStatusesForInstallationIds``; see :mod:`.key_package_status`)."""
+        return await inbox.key_package_statuses(self.ctx, installation_ids)

@@ -3,7 +3,9 @@ installation key, inbox states, and (from :mod:`.key_package_status`) key-packag
 API over libxmtp 1.10.
 
 Each function takes what it needs explicitly: an :class:`InboxContext` (``api``, ``identities``,
-``installation``, ``inbox_id``, ``clock_ns``; a :class:`~pyxmtp.client.Client` has all five), or less.
+``installation``, ``inbox_id``, ``clock_ns``; a :class:`~pyxmtp.client.Client` and its ``ctx`` have all five), or
+less. :class:`~pyxmtp.client.Client` offers every one of them as a method (the client's creating signer signing
+for the recovery identifier by default), and brings its conversations in line after a revocation.
 
 Every identity change comes in two forms, as in node-sdk:
 
@@ -58,6 +60,8 @@ from .key_package_status import KeyPackageReplyError as KeyPackageReplyError
 from .key_package_status import KeyPackageStatus as KeyPackageStatus
 from .key_package_status import key_package_status as key_package_status
 from .key_package_status import key_package_statuses as key_package_statuses
+from .members import InboxState as InboxState
+from .members import InstallationInfo as InstallationInfo
 
 AnySigner = Signer | WireSigner
 
@@ -101,7 +105,7 @@ class InboxOperationError(Exception):
     """An identity change or query the caller asked for cannot be made as asked (nothing was published)."""
 
 
-class InboxNotFound(InboxOperationError):
+class InboxNotFound(InboxOperationError, LookupError):
     """Inboxes without an identity log on the node (``inbox_ids``)."""
 
     def __init__(self, inbox_ids: Sequence[str]) -> None:
@@ -136,43 +140,6 @@ class NotAMember(InboxOperationError):
 # --- reading states -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class InstallationInfo:
-    """An installation of an inbox: its id (public key) and the client time of the update that added it."""
-
-    id: bytes
-    client_timestamp_ns: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class InboxState:
-    """node-sdk's ``InboxState``: an inbox's recovery identifier, installations (oldest first) and linked accounts
-    (wallets and passkeys)."""
-
-    inbox_id: str
-    recovery_identifier: MemberIdentifier
-    installations: tuple[InstallationInfo, ...]
-    account_identifiers: tuple[MemberIdentifier, ...]
-
-    @classmethod
-    def from_association_state(cls, state: AssociationState) -> InboxState:
-        members = state.sorted_members()
-        return cls(
-            state.inbox_id,
-            state.recovery_identifier,
-            tuple(
-                InstallationInfo(m.identifier.key, m.client_timestamp_ns)
-                for m in members
-                if m.kind is MemberKind.INSTALLATION
-            ),
-            tuple(m.identifier for m in members if m.kind is not MemberKind.INSTALLATION),
-        )
-
-    @property
-    def installation_ids(self) -> list[bytes]:
-        return [i.id for i in self.installations]
-
-
 async def association_states(
     api: NodeApi, identities: IdentityCache, inbox_ids: Iterable[str], *, refresh: bool = True
 ) -> dict[str, AssociationState]:
@@ -194,16 +161,19 @@ async def association_states(
 
 async def inbox_state(ctx: InboxContext, *, refresh: bool = False) -> InboxState:
     """This client's inbox state (node-sdk ``inboxState(refresh)``): from the verified identity logs the client
-    holds, or the node's latest if ``refresh``."""
+    holds, or the node's latest if ``refresh``; :class:`InboxNotFound` before the inbox is registered."""
     return (await inbox_states(ctx, [ctx.inbox_id], refresh=refresh))[0]
 
 
 async def inbox_states(
     ctx: InboxContext, inbox_ids: Sequence[str], *, refresh: bool = False
 ) -> list[InboxState]:
-    """The state of each inbox, in the order asked (node-sdk ``getInboxStates`` / ``fetchInboxStates``); the
-    logs are verified as the node's are (a log that does not verify raises
-    :class:`~pyxmtp.client.identity.IdentityLogError`)."""
+    """The state of each inbox, in the order asked, each once (node-sdk ``getInboxStates`` / ``fetchInboxStates``):
+    from the verified identity logs the client holds, the node asked first if ``refresh`` or for an inbox not
+    held yet. The logs are verified as the node's are (a log that does not verify raises
+    :class:`~pyxmtp.client.identity.IdentityLogError`). An inbox without an identity log on the node (no such
+    inbox) is an error, as in libxmtp: :class:`InboxNotFound` names every one, ``ValueError`` a string that is no
+    inbox id."""
     states = await association_states(ctx.api, ctx.identities, inbox_ids, refresh=refresh)
     return [InboxState.from_association_state(states[i]) for i in dict.fromkeys(inbox_ids)]
 

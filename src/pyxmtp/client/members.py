@@ -38,22 +38,31 @@ class InstallationInfo:
 
 @dataclass(frozen=True, slots=True)
 class InboxState:
-    """An inbox as its identity log leaves it: the recovery identifier, the identifiers (Ethereum addresses,
-    passkeys) and installations that belong to it, oldest first."""
+    """An inbox as its identity log leaves it (node-sdk's ``InboxState``): the recovery identifier, the
+    installations and the linked accounts (Ethereum addresses, passkeys), oldest first."""
 
     inbox_id: str
     recovery_identifier: MemberIdentifier
-    identifiers: tuple[MemberIdentifier, ...]
     installations: tuple[InstallationInfo, ...]
+    account_identifiers: tuple[MemberIdentifier, ...]
 
     @classmethod
     def from_association_state(cls, state: AssociationState) -> InboxState:
-        installations = tuple(
-            InstallationInfo(m.identifier.key, m.client_timestamp_ns)
-            for m in state.sorted_members()
-            if m.kind is MemberKind.INSTALLATION
+        members = state.sorted_members()
+        return cls(
+            state.inbox_id,
+            state.recovery_identifier,
+            tuple(
+                InstallationInfo(m.identifier.key, m.client_timestamp_ns)
+                for m in members
+                if m.kind is MemberKind.INSTALLATION
+            ),
+            tuple(m.identifier for m in members if m.kind is not MemberKind.INSTALLATION),
         )
-        return cls(state.inbox_id, state.recovery_identifier, tuple(state.identifiers()), installations)
+
+    @property
+    def installation_ids(self) -> list[bytes]:
+        return [i.id for i in self.installations]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,9 @@
     pyxmtp client read CONVERSATION [--limit N] [--since 2h]
     pyxmtp client members|admins CONVERSATION
     pyxmtp client add|remove CONVERSATION MEMBER...     # rename CONVERSATION NAME
+    pyxmtp client admin|super-admin add|remove CONVERSATION MEMBER...
+    pyxmtp client leave CONVERSATION                    # a leave request: a super admin's client removes you
+    pyxmtp client consent allow|deny CONVERSATION|ADDRESS|INBOX
     pyxmtp client react|reply CONVERSATION MESSAGE ...
     pyxmtp client listen                                # every new message, live, one line each
 
@@ -40,7 +43,7 @@ from pyxmtp.conversations.content import ContentArgumentError
 from pyxmtp.mls.errors import MLSError
 
 from ..terminal import SafeFormatter, safe_text
-from . import chat_cmds, identity_cmds, listen_cmd, member_cmds, sdk
+from . import admin_cmds, chat_cmds, identity_cmds, listen_cmd, member_cmds, sdk
 from .errors import CliError, UsageError
 from .options import Settings, add_common, epilog, settings
 from .output import Output
@@ -84,6 +87,7 @@ def register(sub: Any) -> None:
     identity_cmds.register(command)
     chat_cmds.register(command)
     member_cmds.register(command)
+    admin_cmds.register(command)
     listen_cmd.register(command)
     p.set_defaults(func=run)
 

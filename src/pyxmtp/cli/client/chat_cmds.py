@@ -170,7 +170,7 @@ async def _send(args: argparse.Namespace, settings: Settings, output: Output) ->
 async def _print_sent(
     session: Session, conversation: sdk.ClientConversation, message_id: bytes, what: str
 ) -> None:
-    names = await session.names([i for i in [conversation.dm_peer] if i])
+    names = await session.names([i for i in [sdk.dm_peer(conversation)] if i])
     label, short = session.label_and_short(conversation, names)
     shorts = short_ids(m.message_id for m in sdk.messages(conversation))
     short_message = shorts.get(message_id, message_id.hex())
@@ -247,9 +247,9 @@ async def _list(args: argparse.Namespace, settings: Settings, output: Output) ->
     async with open_session(settings, output, "list") as session:
         await session.sync_welcomes()
         conversations = sdk.conversations(session.client)
-        names = await session.names([c.dm_peer for c in conversations if c.dm_peer])
+        names = await session.names([p for p in map(sdk.dm_peer, conversations) if p])
         active = [c for c in conversations if c.is_active]
-        await sync_all(session.client, active, [conversation_label(c, names) for c in active])
+        await sync_all(active, [conversation_label(c, names) for c in active])
         shorts = short_ids(c.group_id for c in conversations)
         for conversation in conversations:
             messages = sdk.messages(conversation)
@@ -259,7 +259,9 @@ async def _list(args: argparse.Namespace, settings: Settings, output: Output) ->
             last = messages[-1].sent_ns if messages else None
             obj["last_message_ns"] = last
             obj["last_message_at"] = None if last is None else iso_time(last)
-            state = "" if conversation.is_active else "  [left]"
+            state = ("" if conversation.is_active else "  [left]") + (
+                "  [denied]" if obj["consent"] == "denied" else ""
+            )
             when = f"  last {local_time(last)}" if last is not None else ""
             members = plural(len(conversation.member_inbox_ids()), "member")
             output.record(
@@ -278,7 +280,7 @@ async def _read(args: argparse.Namespace, settings: Settings, output: Output) ->
     async with open_session(settings, output, "read") as session:
         conversation = await session.target(args.conversation, create=False)
         names = await session.names(conversation.member_inbox_ids())
-        await sync_all(session.client, [conversation], [conversation_label(conversation, names)])
+        await sync_all([conversation], [conversation_label(conversation, names)])
         messages = sdk.messages(conversation)
         shorts = {k.hex(): v for k, v in short_ids(m.message_id for m in messages).items()}
         if since is not None:

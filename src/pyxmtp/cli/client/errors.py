@@ -14,7 +14,3 @@ class CliError(Exception):
 
 class UsageError(CliError):
     """The command line itself is wrong: an option's value, a missing argument (exit status 2)."""
-
-
-class NotSupportedYet(CliError):
-    """A command the SDK cannot carry out yet (exit status 1)."""

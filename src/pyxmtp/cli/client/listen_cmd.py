@@ -85,8 +85,9 @@ async def _show(
         return
     obj = message_json(conversation, message, names, kind)
     obj["conversation_short_id"] = short
-    obj["conversation_kind"] = "dm" if conversation.dm_peer is not None else "group"
-    obj["conversation_name"] = conversation.name if conversation.dm_peer is None else None
+    peer = sdk.dm_peer(conversation)
+    obj["conversation_kind"] = "dm" if peer is not None else "group"
+    obj["conversation_name"] = sdk.group_name(conversation) if peer is None else None
     line = message_line(message, message.message_id.hex()[:8], names, text, kind)
     when, _, rest = line.partition("  ")
     output.record(obj, f"{when}  [{safe_text(short)} {label}]  {rest}", flush=True)

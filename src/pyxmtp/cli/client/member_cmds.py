@@ -1,5 +1,5 @@
-"""Who is in a conversation and changing it: ``members``, ``add``, ``remove``, ``rename``, ``admins``,
-``leave``, ``consent``."""
+"""Who is in a conversation and changing it: ``members``, ``add``, ``remove``, ``rename``, ``consent`` (the
+admins and leaving: :mod:`.admin_cmds`)."""
 
 from __future__ import annotations
 
@@ -35,28 +35,28 @@ def register(command: Any) -> None:
     rename.add_argument("name", metavar="NAME")
     rename.set_defaults(handler=_rename)
 
-    admins = command("admins", help="list a group's super admins and admins")
-    admins.add_argument("conversation", metavar="CONVERSATION", help=_CONVERSATION_HELP)
-    admins.set_defaults(handler=_admins)
-
-    leave = command("leave", help="leave a group (not supported yet)")
-    leave.add_argument("conversation", metavar="CONVERSATION", help=_CONVERSATION_HELP)
-    leave.set_defaults(handler=_leave)
-
-    consent = command("consent", help="allow or deny a conversation (not supported yet)")
+    consent = command(
+        "consent",
+        help="allow or deny a conversation, or a person",
+        description="Record your decision about a conversation (its id or a unique prefix: a denied one is "
+        "left out of listen) or about a person (an 0x address or an inbox id: kept for their inbox and shown by "
+        "members; each conversation keeps its own decision).",
+    )
     consent.add_argument("state", choices=("allow", "deny"))
-    consent.add_argument("conversation", metavar="CONVERSATION", help=_CONVERSATION_HELP)
+    consent.add_argument(
+        "target", metavar="CONVERSATION|ADDRESS|INBOX", help="conversation id prefix, 0x address or inbox id"
+    )
     consent.set_defaults(handler=_consent)
 
 
-async def _synced(session: Session, text: str) -> sdk.ClientConversation:
+async def synced(session: Session, text: str) -> sdk.ClientConversation:
     """The conversation, synced (membership and metadata as of now)."""
     conversation = await session.conversation(text)
     await sdk.sync(conversation)
     return conversation
 
 
-def _role(inbox_id: str, super_admins: list[str], admins: list[str]) -> str:
+def role_of(inbox_id: str, super_admins: list[str], admins: list[str]) -> str:
     if inbox_id in super_admins:
         return "super_admin"
     return "admin" if inbox_id in admins else "member"
@@ -64,19 +64,21 @@ def _role(inbox_id: str, super_admins: list[str], admins: list[str]) -> str:
 
 async def _members(args: argparse.Namespace, settings: Settings, output: Output) -> None:
     async with open_session(settings, output, "members") as session:
-        conversation = await _synced(session, args.conversation)
+        conversation = await synced(session, args.conversation)
         inbox_ids = conversation.member_inbox_ids()
         found = await sdk.addresses(session.client, inbox_ids)
         if session.me in inbox_ids:
             found[session.me] = [session.wallet.address]
         super_admins, admins = sdk.admins(conversation) if not sdk.is_dm(conversation) else ([], [])
         for inbox_id in inbox_ids:
-            role = _role(inbox_id, super_admins, admins)
+            role = role_of(inbox_id, super_admins, admins)
             you = inbox_id == session.me
             addresses = found.get(inbox_id, [])
-            obj = {"inbox_id": inbox_id, "addresses": addresses, "role": role, "you": you}
+            consent = None if you else sdk.inbox_consent(session.client, inbox_id)
+            obj = {"inbox_id": inbox_id, "addresses": addresses, "role": role, "you": you, "consent": consent}
             shown = safe_text(", ".join(addresses)) if addresses else "(no Ethereum address)"
             tags = ([] if role == "member" else [role.replace("_", " ")]) + (["you"] if you else [])
+            tags += ["denied"] if consent == "denied" else []
             extra = f"  ({', '.join(tags)})" if tags else ""
             output.record(obj, f"{shown}  inbox {safe_text(inbox_id)}{extra}")
         if not conversation.is_active:
@@ -85,8 +87,8 @@ async def _members(args: argparse.Namespace, settings: Settings, output: Output)
 
 async def _change(args: argparse.Namespace, settings: Settings, output: Output, command: str) -> None:
     async with open_session(settings, output, command) as session:
-        conversation = await _synced(session, args.conversation)
-        _check_group(conversation)
+        conversation = await synced(session, args.conversation)
+        check_group(conversation)
         inbox_ids = list(dict.fromkeys([await sdk.inbox_of(session.client, m) for m in args.members]))
         members = set(conversation.member_inbox_ids())
         if command == "add":
@@ -122,7 +124,8 @@ async def _remove(args: argparse.Namespace, settings: Settings, output: Output) 
     await _change(args, settings, output, "remove")
 
 
-def _check_group(conversation: sdk.ClientConversation) -> None:
+def check_group(conversation: sdk.ClientConversation) -> None:
+    """A group we are still a member of (else a :class:`CliError` saying why not)."""
     if sdk.is_dm(conversation):
         raise CliError("this is a DM: its two members cannot change (start a group for more people)")
     if not conversation.is_active:
@@ -131,51 +134,38 @@ def _check_group(conversation: sdk.ClientConversation) -> None:
 
 async def _rename(args: argparse.Namespace, settings: Settings, output: Output) -> None:
     async with open_session(settings, output, "rename") as session:
-        conversation = await _synced(session, args.conversation)
-        _check_group(conversation)
+        conversation = await synced(session, args.conversation)
+        check_group(conversation)
         await sdk.rename(conversation, args.name)
+        name = sdk.group_name(conversation)
         output.record(
-            {"conversation": conversation.group_id.hex(), "name": conversation.name},
-            f"renamed the group to '{safe_text(conversation.name)}'",
+            {"conversation": conversation.group_id.hex(), "name": name},
+            f"renamed the group to '{safe_text(name)}'",
         )
 
 
-async def _admins(args: argparse.Namespace, settings: Settings, output: Output) -> None:
-    async with open_session(settings, output, "admins") as session:
-        conversation = await _synced(session, args.conversation)
-        if sdk.is_dm(conversation):
-            raise CliError("a DM has no admins")
-        super_admins, admins = sdk.admins(conversation)
-        found = await sdk.addresses(session.client, super_admins + admins)
-        found[session.me] = [session.wallet.address]
-        for role, ids in (("super_admin", super_admins), ("admin", admins)):
-            for inbox_id in ids:
-                addresses = found.get(inbox_id, [])
-                shown = safe_text(", ".join(addresses)) if addresses else "(no Ethereum address)"
-                you = "  (you)" if inbox_id == session.me else ""
-                output.record(
-                    {
-                        "inbox_id": inbox_id,
-                        "addresses": addresses,
-                        "role": role,
-                        "you": inbox_id == session.me,
-                    },
-                    f"{role.replace('_', ' ')}  {shown}  inbox {safe_text(inbox_id)}{you}",
-                )
-
-
-async def _leave(args: argparse.Namespace, settings: Settings, output: Output) -> None:
-    async with open_session(settings, output, "leave") as session:
-        conversation = await session.conversation(args.conversation)
-        _check_group(conversation)
-        await sdk.leave(conversation)
-        output.record({"conversation": conversation.group_id.hex(), "left": True}, "asked to leave the group")
-
-
 async def _consent(args: argparse.Namespace, settings: Settings, output: Output) -> None:
+    allowed = args.state == "allow"
     async with open_session(settings, output, "consent") as session:
-        conversation = await session.conversation(args.conversation)
-        await sdk.set_consent(conversation, args.state == "allow")
+        conversation, inbox_id = await session.conversation_or_inbox(args.target)
+        if conversation is not None:
+            sdk.set_conversation_consent(conversation, allowed)
+            state = sdk.conversation_consent(conversation)
+            names = await session.names([p for p in [sdk.dm_peer(conversation)] if p])
+            label, short = session.label_and_short(conversation, names)
+            output.record(
+                {"conversation": conversation.group_id.hex(), "consent": state},
+                f"{state} {safe_text(short)} {label}",
+            )
+            return
+        assert inbox_id is not None
+        if inbox_id == session.me:
+            raise CliError("that is your own inbox: consent is about others")
+        sdk.set_inbox_consent(session.client, inbox_id, allowed)
+        state = sdk.inbox_consent(session.client, inbox_id)
+        names = await session.names([inbox_id])
         output.record(
-            {"conversation": conversation.group_id.hex(), "consent": args.state}, f"consent: {args.state}"
+            {"inbox_id": inbox_id, "consent": state},
+            f"{state} {names.of(inbox_id)}"
+            + (f" (inbox {safe_text(inbox_id)})" if names.address(inbox_id) else ""),
         )

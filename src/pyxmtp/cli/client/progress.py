@@ -23,9 +23,7 @@ def progress_wanted() -> bool:
     return sys.stderr.isatty()
 
 
-async def sync_all(
-    client: sdk.Client, conversations: Sequence[sdk.ClientConversation], labels: Sequence[str]
-) -> None:
+async def sync_all(conversations: Sequence[sdk.ClientConversation], labels: Sequence[str]) -> None:
     """Sync each conversation from the node (an inactive one is left as it is), showing progress on a
     terminal. ``labels``: what to call each one on the bar (escaped)."""
     bar = _Bar(len(conversations)) if progress_wanted() and conversations else None
@@ -34,24 +32,24 @@ async def sync_all(
             if bar is None:
                 await sdk.sync(conversation)
                 continue
-            bar.start_conversation(label, sdk.stored_count(client, conversation))
-            poll = asyncio.create_task(_poll(client, conversation, bar))
+            bar.start_conversation(label, sdk.stored_count(conversation))
+            poll = asyncio.create_task(_poll(conversation, bar))
             try:
                 await sdk.sync(conversation)
             finally:
                 poll.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poll
-            bar.done_conversation(sdk.stored_count(client, conversation))
+            bar.done_conversation(sdk.stored_count(conversation))
     finally:
         if bar is not None:
             bar.stop()
 
 
-async def _poll(client: sdk.Client, conversation: sdk.ClientConversation, bar: _Bar) -> None:
+async def _poll(conversation: sdk.ClientConversation, bar: _Bar) -> None:
     while True:
         await asyncio.sleep(POLL_SECONDS)
-        bar.messages(sdk.stored_count(client, conversation))
+        bar.messages(sdk.stored_count(conversation))
 
 
 class _Bar:

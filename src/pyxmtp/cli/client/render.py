@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyxmtp.client import EnrichedReply
 from pyxmtp.conversations.content import (
     Attachment,
     ContentDecodeError,
@@ -85,23 +86,24 @@ class Names:
 
 def conversation_label(conversation: sdk.ClientConversation, names: Names) -> str:
     """``dm with 0x…`` or ``group 'name'`` (escaped)."""
-    peer = conversation.dm_peer
+    peer = sdk.dm_peer(conversation)
     if peer is not None:
         return f"dm with {names.of(peer)}"
-    name = conversation.name
+    name = sdk.group_name(conversation)
     return f"group '{safe_text(name)}'" if name else "group (no name)"
 
 
 def conversation_json(conversation: sdk.ClientConversation, names: Names, short: str) -> dict[str, Any]:
-    peer = conversation.dm_peer
+    peer = sdk.dm_peer(conversation)
     return {
         "conversation": conversation.group_id.hex(),
         "short_id": short,
         "kind": "dm" if peer is not None else "group",
-        "name": conversation.name if peer is None else None,
+        "name": sdk.group_name(conversation) if peer is None else None,
         "peer_inbox_id": peer,
         "peer_address": None if peer is None else names.address(peer),
         "active": conversation.is_active,
+        "consent": sdk.conversation_consent(conversation),
     }
 
 
@@ -146,6 +148,17 @@ def group_updated(update: GroupUpdated, names: Names) -> str:
     return "; ".join(parts) or f"{by} updated the group"
 
 
+def reply_content(reply: EnrichedReply | Reply) -> object:
+    """What a reply says: the SDK's decoded inner content, or a bare Reply's decoded here (unknown if it does
+    not decode)."""
+    if isinstance(reply, EnrichedReply):
+        return reply.content
+    try:
+        return decode_content(reply.content)
+    except ContentDecodeError:
+        return UnknownContent(reply.content)
+
+
 def _ref(reference: str, short: dict[str, str]) -> str:
     return safe_text(short.get(reference, reference[:SHORT_ID]))
 
@@ -159,13 +172,11 @@ def describe(content: object, names: Names, short: dict[str, str]) -> tuple[str,
         return "text", safe_text(content)
     if isinstance(content, GroupUpdated):
         return "group_updated", group_updated(content, names)
-    if isinstance(content, Reply):
-        try:
-            inner: object = decode_content(content.content)
-        except ContentDecodeError:
-            inner = UnknownContent(content.content)
+    if isinstance(content, EnrichedReply | Reply):
+        inner = reply_content(content)
         # one level only: a reply quoting a reply quoting ... (a peer's choice) is not followed down
-        _, said = ("reply", "[a reply]") if isinstance(inner, Reply) else describe(inner, names, short)
+        nested = isinstance(inner, EnrichedReply | Reply)
+        _, said = ("reply", "[a reply]") if nested else describe(inner, names, short)
         return "reply", f"(reply to {_ref(content.reference, short)}) {said}"
     if isinstance(content, Reaction):
         emoji = safe_text(content.content)
@@ -212,13 +223,10 @@ def message_json(
         "kind": kind,
         "content": str(content) if isinstance(content, str) else None,
     }
-    if isinstance(content, Reply):
+    if isinstance(content, EnrichedReply | Reply):
         obj["reference"] = content.reference
-        try:
-            inner = decode_content(content.content)
-            obj["content"] = str(inner) if isinstance(inner, str) else None
-        except ContentDecodeError:
-            pass
+        inner = reply_content(content)
+        obj["content"] = str(inner) if isinstance(inner, str) else None
     elif isinstance(content, Reaction):
         obj.update(reference=content.reference, action=content.action, content=content.content)
     elif isinstance(content, GroupUpdated):

@@ -1,9 +1,6 @@
 """Every call ``pyxmtp client`` makes into the client SDK (:mod:`pyxmtp.client`), in one place.
 
-The commands use these functions only, so a change of the SDK's API touches this module alone. Three commands
-wait for SDK methods that do not exist yet; each has one adapter here that raises :class:`NotSupportedYet`
-(``leave``: a leave request, ``consent``: consent states) or reads what the group state already has
-(``admins``).
+The commands use these functions only, so a change of the SDK's API touches this module alone.
 """
 
 from __future__ import annotations
@@ -14,16 +11,24 @@ from pathlib import Path
 
 import grpc
 
-from pyxmtp.client import Client, ClientConversation, DecodedMessage
-from pyxmtp.client.api import ApiCallError
-from pyxmtp.client.stream import RETRIED
-from pyxmtp.conversations.content import GroupUpdated, encode_for_sending
-from pyxmtp.conversations.group_context import ConversationType
+from pyxmtp.client import (
+    ApiCallError,
+    Client,
+    Consent,
+    ConsentEntityType,
+    ConsentState,
+    Conversation,
+    DecodedMessage,
+    Dm,
+    Group,
+)
+from pyxmtp.client.streams import RETRIED
+from pyxmtp.conversations.content import GroupUpdated
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.members import is_valid_address, sanitize_address
 from pyxmtp.mls.errors import MLSError
 
-from .errors import CliError, NotSupportedYet
+from .errors import CliError
 
 __all__ = [
     "RETRIED",
@@ -34,6 +39,9 @@ __all__ = [
     "is_transcript",
     "is_unreachable",
 ]
+
+#: A conversation as the commands handle it (a :class:`~pyxmtp.client.Group` or a :class:`~pyxmtp.client.Dm`).
+ClientConversation = Conversation
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -47,8 +55,15 @@ async def open_client(
     credentials: grpc.ChannelCredentials | None,
     proxy: str | None = None,
 ) -> Client:
+    """The home's client, opened without calling the node (``init`` registers; ``whoami`` needs no node)."""
     return await Client.create(
-        node, wallet, db_path=db_path, db_encryption_key=db_key, credentials=credentials, proxy=proxy
+        node,
+        wallet,
+        db_path=db_path,
+        db_encryption_key=db_key,
+        credentials=credentials,
+        proxy=proxy,
+        register=False,
     )
 
 
@@ -68,12 +83,13 @@ def is_retried(exc: ApiCallError) -> bool:
 
 # --- conversations ------------------------------------------------------------------------------------------
 def conversations(client: Client) -> list[ClientConversation]:
-    """The conversations this home holds, oldest first (libxmtp's device-sync groups left out)."""
-    return client.conversations()
+    """Every conversation this home holds, oldest first: denied ones and every DM with the same peer included
+    (libxmtp's device-sync groups left out)."""
+    return client.conversations.list(consent_states=list(ConsentState), include_duplicate_dms=True)
 
 
 async def sync_welcomes(client: Client) -> list[ClientConversation]:
-    return await client.sync_welcomes()
+    return await client.conversations.sync()
 
 
 async def sync(conversation: ClientConversation) -> list[DecodedMessage]:
@@ -82,16 +98,27 @@ async def sync(conversation: ClientConversation) -> list[DecodedMessage]:
 
 
 def is_dm(conversation: ClientConversation) -> bool:
-    return conversation.conversation.conversation_type is ConversationType.DM
+    return isinstance(conversation, Dm)
+
+
+def dm_peer(conversation: ClientConversation) -> str | None:
+    """The other member's inbox id of a DM; None for a group."""
+    return conversation.peer_inbox_id if isinstance(conversation, Dm) else None
+
+
+def group_name(conversation: ClientConversation) -> str:
+    """A group's name ("" for a DM or a group without one)."""
+    return conversation.name if isinstance(conversation, Group) else ""
 
 
 def messages(conversation: ClientConversation) -> list[DecodedMessage]:
-    return conversation.messages()
+    """Every stored message, in the order sent: reactions, read receipts and "group updated" entries included."""
+    return conversation.messages(exclude_content_types=())
 
 
-def stored_count(client: Client, conversation: ClientConversation) -> int:
+def stored_count(conversation: ClientConversation) -> int:
     """How many messages the home holds for ``conversation`` (cheap enough to poll for a progress bar)."""
-    return len(client.store.messages(conversation.group_id))
+    return conversation.count_messages(exclude_content_types=())
 
 
 def is_transcript(message: DecodedMessage) -> bool:
@@ -99,10 +126,14 @@ def is_transcript(message: DecodedMessage) -> bool:
     return isinstance(message.content, GroupUpdated)
 
 
-def stream(client: Client) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
-    """Every new message, live, until the connection fails (:class:`ApiCallError`): the caller reconnects and
-    says so."""
-    return client.stream_all_messages(reconnect=False)
+async def stream(client: Client) -> AsyncIterator[tuple[ClientConversation, DecodedMessage]]:
+    """Every new message of the conversations not denied, live, until the connection fails
+    (:class:`ApiCallError`): the caller reconnects and says so."""
+    async with client.conversations.stream_all_messages(reconnect=False) as live:
+        async for message in live:
+            conversation = client.conversations.get_conversation_by_id(message.group_id)
+            if conversation is not None:
+                yield conversation, message
 
 
 # --- people -------------------------------------------------------------------------------------------------
@@ -126,7 +157,7 @@ async def inbox_of(client: Client, who: str) -> str:
     up on the node)."""
     if looks_like_address(who):
         address = sanitize_address("0x" + who.strip()[2:])
-        inbox_id = (await client.inbox_ids_of([address]))[address]
+        inbox_id = await client.fetch_inbox_id_by_identifier(address)
         if inbox_id is None:
             raise CliError(f"{address} has no XMTP inbox on this node")
         return inbox_id
@@ -144,7 +175,7 @@ async def addresses(client: Client, inbox_ids: Iterable[str]) -> dict[str, list[
         return {}
     # what could be fetched is in the cache; the rest is shown by inbox id
     with contextlib.suppress(ApiCallError, MLSError):
-        await client.identities.fetch(client.api, wanted)
+        await client.ctx.fetch_identities(wanted)
     out: dict[str, list[str]] = {}
     for inbox_id in wanted:
         state = client.identities.state(inbox_id)
@@ -158,15 +189,15 @@ def own_inbox(client: Client) -> str:
 
 # --- changes ------------------------------------------------------------------------------------------------
 def find_dm(client: Client, inbox_id: str) -> ClientConversation | None:
-    return client.dm_with(inbox_id)
+    return client.conversations.get_dm_by_inbox_id(inbox_id)
 
 
 async def find_or_create_dm(client: Client, inbox_id: str) -> ClientConversation:
-    return await client.find_or_create_dm(inbox_id)
+    return await client.conversations.create_dm(inbox_id)
 
 
 async def create_group(client: Client, inbox_ids: Sequence[str], name: str) -> ClientConversation:
-    return await client.create_group(inbox_ids, name=name)
+    return await client.conversations.create_group(inbox_ids, name=name)
 
 
 async def send_text(conversation: ClientConversation, text: str) -> bytes:
@@ -176,33 +207,78 @@ async def send_text(conversation: ClientConversation, text: str) -> bytes:
 
 async def send_value(conversation: ClientConversation, value: object) -> bytes:
     """Send any content value the standard codecs encode (a Reply, a Reaction); its message id."""
-    encoded, should_push = encode_for_sending(value)
-    return await conversation.send(encoded, should_push=should_push)
+    return await conversation.send(value)
+
+
+def _group(conversation: ClientConversation) -> Group:
+    if not isinstance(conversation, Group):
+        raise CliError("this is a DM: only a group has admins and members to change")
+    return conversation
 
 
 async def add_members(conversation: ClientConversation, inbox_ids: Sequence[str]) -> None:
-    await conversation.add_members(inbox_ids)
+    await _group(conversation).add_members(inbox_ids)
 
 
 async def remove_members(conversation: ClientConversation, inbox_ids: Sequence[str]) -> None:
-    await conversation.remove_members(inbox_ids)
+    await _group(conversation).remove_members(inbox_ids)
 
 
 async def rename(conversation: ClientConversation, name: str) -> None:
-    await conversation.update_name(name)
+    await _group(conversation).update_name(name)
 
 
 def admins(conversation: ClientConversation) -> tuple[list[str], list[str]]:
     """``(super admins, admins)`` of a group, by inbox id, as its current metadata lists them."""
-    mutable = conversation.conversation.context.mutable
-    return list(mutable.super_admins), list(mutable.admins)
+    group = _group(conversation)
+    return group.list_super_admins(), group.list_admins()
+
+
+async def change_admin(
+    conversation: ClientConversation, inbox_id: str, *, super_admin: bool, add: bool
+) -> None:
+    """Make ``inbox_id`` an admin (or a super admin), or no longer one."""
+    group = _group(conversation)
+    if super_admin:
+        await (group.add_super_admin(inbox_id) if add else group.remove_super_admin(inbox_id))
+    else:
+        await (group.add_admin(inbox_id) if add else group.remove_admin(inbox_id))
 
 
 async def leave(conversation: ClientConversation) -> None:
-    """Ask the group to remove us (a leave request an admin's client carries out). Not in the SDK yet."""
-    raise NotSupportedYet("leave is not supported yet: the SDK cannot send a leave request")
+    """Ask the group to remove us (a leave request a super admin's client carries out)."""
+    await _group(conversation).request_removal()
 
 
-async def set_consent(conversation: ClientConversation, allowed: bool) -> None:
-    """Record that this inbox allows (or denies) a conversation. Not in the SDK yet."""
-    raise NotSupportedYet("consent is not supported yet: the SDK keeps no consent states")
+def is_pending_removal(conversation: ClientConversation) -> bool:
+    """Whether we asked to leave ``conversation`` and are waiting to be removed (or were)."""
+    return isinstance(conversation, Group) and conversation.is_pending_removal()
+
+
+# --- consent ------------------------------------------------------------------------------------------------
+def _state(allowed: bool) -> ConsentState:
+    return ConsentState.ALLOWED if allowed else ConsentState.DENIED
+
+
+def consent_name(state: ConsentState) -> str:
+    return state.name.lower()
+
+
+def conversation_consent(conversation: ClientConversation) -> str:
+    """Our decision about a conversation: ``allowed``, ``denied`` or ``unknown``."""
+    return consent_name(conversation.consent_state())
+
+
+def set_conversation_consent(conversation: ClientConversation, allowed: bool) -> None:
+    """Allow or deny a conversation (a denied one is left out of ``listen``)."""
+    conversation.update_consent_state(_state(allowed))
+
+
+def inbox_consent(client: Client, inbox_id: str) -> str:
+    """Our decision about an inbox: ``allowed``, ``denied`` or ``unknown``."""
+    return consent_name(client.preferences.get_consent_state(ConsentEntityType.INBOX, inbox_id))
+
+
+def set_inbox_consent(client: Client, inbox_id: str, allowed: bool) -> None:
+    """Allow or deny an inbox (recorded for the inbox; each conversation keeps its own decision)."""
+    client.preferences.set_consent_states([Consent(ConsentEntityType.INBOX, inbox_id, _state(allowed))])

@@ -84,6 +84,15 @@ class Session:
             await self.sync_welcomes()
         return await self.dm(await sdk.inbox_of(self.client, text), create=create)
 
+    async def conversation_or_inbox(self, text: str) -> tuple[sdk.ClientConversation | None, str | None]:
+        """A conversation by id prefix, else the inbox of an address or an inbox id: ``(conversation, None)``
+        or ``(None, inbox id)``."""
+        if not sdk.looks_like_address(text):
+            found = await self._find(text, synced=False, people=True)
+            if found is not None:
+                return found, None
+        return None, await sdk.inbox_of(self.client, text)
+
     async def dm(self, inbox_id: str, *, create: bool = True) -> sdk.ClientConversation:
         """The DM with ``inbox_id``: the one this home has, else (``create``) a new one."""
         if inbox_id == self.me:
