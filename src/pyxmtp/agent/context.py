@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar, cast
 
-from pyxmtp.client import Client, ConsentState, Conversation, DecodedMessage, Dm, Group
+from pyxmtp.client import Client, ConsentState, Conversation, DecodedMessage, Dm, Group, InboxNotFound
 from pyxmtp.conversations.content import (
     EncodedContent,
     Markdown,
@@ -184,9 +184,12 @@ class MessageContext(ConversationContext[Conversation], Generic[T_co]):
     async def get_sender_address(self) -> str | None:
         """The sender's address: the first Ethereum identifier of its inbox (the first identifier of any kind
         if it has none), from the client's identity cache, fetched from the node the first time."""
-        states = await self._client.preferences.get_inbox_states([self._message.sender_inbox_id])
-        if not states or not states[0].identifiers:
+        try:
+            states = await self._client.preferences.get_inbox_states([self._message.sender_inbox_id])
+        except InboxNotFound:
             return None
-        identifiers = states[0].identifiers
+        if not states or not states[0].account_identifiers:
+            return None
+        identifiers = states[0].account_identifiers
         ethereum = [i for i in identifiers if i.kind is MemberKind.ETHEREUM]
         return str(ethereum[0] if ethereum else identifiers[0])
