@@ -57,7 +57,9 @@ async def names(client: Client, inbox_ids: Iterable[str]) -> list[str]:
     out = []
     for inbox_id in wanted:
         state = states.get(inbox_id)
-        out.append(str(state.identifiers[0]) if state is not None and state.identifiers else inbox_id)
+        out.append(
+            str(state.account_identifiers[0]) if state is not None and state.account_identifiers else inbox_id
+        )
     return out
 
 
