@@ -24,7 +24,7 @@ from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from . import receive
-from .errors import CommitConflict, MembershipUpdateError
+from .errors import CommitConflict, InactiveConversation, MembershipUpdateError
 from .receive import epoch_of
 from .session import GroupSession
 
@@ -129,9 +129,13 @@ async def commit_change(
 ) -> bool:
     """A GroupContextExtensions commit of ours: ``build`` checks the change against the group as it is and
     stages it (None: nothing to change); it is published, and made again on the new epoch if another commit
-    wins, up to :data:`COMMIT_ATTEMPTS` times (``build`` checks again each time). Whether a commit was made."""
-    if session.core.pending_commit is not None:  # an earlier one whose fate is open: settle it first
-        await receive.sync(session)
+    wins, up to :data:`COMMIT_ATTEMPTS` times (``build`` checks again each time). Whether a commit was made.
+
+    The group is synced first: the change is checked against the group as the node has it (a role we were just
+    given counts), and an earlier commit of ours whose fate is open is settled."""
+    await receive.sync(session)
+    if not session.is_active:
+        raise InactiveConversation("we are no longer a member of this group")
     for attempt in range(COMMIT_ATTEMPTS):
         staged = build(session.core)
         if staged is None:

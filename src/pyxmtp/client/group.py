@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from pyxmtp.conversations.admin import (
     AdminListUpdate,
+    ChangeRefused,
     GroupPermissions,
     PermissionPolicy,
     PermissionUpdateType,
@@ -25,7 +26,7 @@ from pyxmtp.mls.group import StagedCommit
 
 from . import commits, leave, receive
 from .conversation import Conversation
-from .errors import InactiveConversation, MembershipUpdateError, MessageNotPublished
+from .errors import MembershipUpdateError, MessageNotPublished
 from .members import Identifier, inbox_ids_for
 from .store import DeliveryStatus
 
@@ -81,8 +82,8 @@ class Group(Conversation):
     # --- members ------------------------------------------------------------------------------------------
     async def add_members(self, inbox_ids: Sequence[str]) -> None:
         """Add these inboxes (every installation their identity logs list) in one commit, and welcome them."""
-        may_change_members(self._core.context, self._ctx.inbox_id, add=inbox_ids)
         async with self._session.lock:
+            await self._may_change_members(add=inbox_ids)
             await commits.update_membership(self._session, add=list(inbox_ids))
 
     async def add_members_by_identifiers(self, identifiers: Sequence[Identifier]) -> None:
@@ -100,9 +101,19 @@ class Group(Conversation):
             raise MembershipUpdateError(
                 "a member cannot remove itself with a commit (request_removal leaves)"
             )
-        may_change_members(self._core.context, self._ctx.inbox_id, remove=inbox_ids)
         async with self._session.lock:
+            await self._may_change_members(remove=inbox_ids)
             await commits.update_membership(self._session, remove=list(inbox_ids))
+
+    async def _may_change_members(self, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+        """Refused (:class:`~pyxmtp.conversations.admin.ChangeRefused`) unless the group's rules, as the node has
+        the group, let us make the change: checked before anything is sent. The caller holds the lock."""
+        context = self._core.context
+        try:
+            may_change_members(context, self._ctx.inbox_id, add=add, remove=remove)
+        except ChangeRefused:
+            await receive.sync(self._session)  # we may have been made an admin since we last synced
+            may_change_members(self._core.context, self._ctx.inbox_id, add=add, remove=remove)
 
     async def remove_members_by_identifiers(self, identifiers: Sequence[Identifier]) -> None:
         await self.remove_members(await self._inbox_ids(identifiers))
@@ -155,24 +166,16 @@ class Group(Conversation):
         await self._commit(plan)
 
     async def _commit(self, plan: Callable[[CoreConversation], _Stage | None]) -> None:
-        """Check the change against the group as we have it (refused or nothing to change: nothing is sent),
-        sync, then check it again and commit it (again on the new epoch if another commit wins)."""
-        session = self._session
-        ctx = session.ctx
+        """Sync, check the change against the group as the node has it (refused, or nothing to change: nothing is
+        sent), then commit it (checked again on the new epoch if another commit wins)."""
+        ctx = self._session.ctx
 
         def build(core: CoreConversation) -> StagedCommit | None:
             stage = plan(core)
             return None if stage is None else stage(ctx.rng, ctx.now_s())
 
-        async with session.lock:
-            if not session.is_active:
-                raise InactiveConversation("we are no longer a member of this group")
-            if plan(session.core) is None:
-                return
-            await receive.sync(session)
-            if not session.is_active:
-                raise InactiveConversation("we are no longer a member of this group")
-            await commits.commit_change(session, build)
+        async with self._session.lock:
+            await commits.commit_change(self._session, build)
 
     # --- permissions --------------------------------------------------------------------------------------
     def permissions(self) -> GroupPermissions:
