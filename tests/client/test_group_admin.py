@@ -255,3 +255,18 @@ async def test_leave_requests_that_cannot_be_carried_out_are_handled(node: Node,
     assert set(gc.member_inbox_ids()) == {alice.inbox_id, carol.inbox_id}
     assert [u.left_inboxes for u in updates(gc) if u.left_inboxes] == [(bob.inbox_id,)]
     await closed(alice, bob, carol)
+
+
+async def test_a_streaming_super_admin_carries_out_a_leave_request_at_once(node: Node, tmp_path: Path) -> None:
+    (alice, bob, carol), (ga, gb, gc) = await three(node, tmp_path)
+    async with alice.conversations.stream_all_messages() as stream:
+        await stream.wait_ready()
+        await gb.request_removal()
+        async for message in stream:  # the request, then (its commit streams after it) the removal
+            if isinstance(message.content, GroupUpdated):
+                assert message.content.left_inboxes == (bob.inbox_id,)
+                break
+    assert set(ga.member_inbox_ids()) == {alice.inbox_id, carol.inbox_id}
+    await gb.sync()
+    assert not gb.is_active
+    await closed(alice, bob, carol)
