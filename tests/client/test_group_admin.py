@@ -257,8 +257,10 @@ async def test_leave_requests_that_cannot_be_carried_out_are_handled(node: Node,
     await closed(alice, bob, carol)
 
 
-async def test_a_streaming_super_admin_carries_out_a_leave_request_at_once(node: Node, tmp_path: Path) -> None:
-    (alice, bob, carol), (ga, gb, gc) = await three(node, tmp_path)
+async def test_a_streaming_super_admin_carries_out_a_leave_request_at_once(
+    node: Node, tmp_path: Path
+) -> None:
+    (alice, bob, carol), (ga, gb, _gc) = await three(node, tmp_path)
     async with alice.conversations.stream_all_messages() as stream:
         await stream.wait_ready()
         await gb.request_removal()
