@@ -96,9 +96,17 @@ _Policy = (
     | group_permissions_pb2.PermissionsUpdatePolicy
 )
 #: base values of MembershipPolicy and MetadataPolicy; PermissionsUpdatePolicy's differ (1 deny, 2 admin, 3 super)
-_MEMBERSHIP_NAMES = {1: PermissionPolicy.ALLOW, 2: PermissionPolicy.DENY, 3: PermissionPolicy.ADMIN}
-_MEMBERSHIP_NAMES[4] = PermissionPolicy.SUPER_ADMIN
-_PERMISSIONS_NAMES = {1: PermissionPolicy.DENY, 2: PermissionPolicy.ADMIN, 3: PermissionPolicy.SUPER_ADMIN}
+_MEMBERSHIP_NAMES: Mapping[int, PermissionPolicy] = {
+    1: PermissionPolicy.ALLOW,
+    2: PermissionPolicy.DENY,
+    3: PermissionPolicy.ADMIN,
+    4: PermissionPolicy.SUPER_ADMIN,
+}
+_PERMISSIONS_NAMES: Mapping[int, PermissionPolicy] = {
+    1: PermissionPolicy.DENY,
+    2: PermissionPolicy.ADMIN,
+    3: PermissionPolicy.SUPER_ADMIN,
+}
 
 
 def _name(policy: _Policy) -> PermissionPolicy:
@@ -216,9 +224,12 @@ def admin_lists_after(
 
 
 #: The base values a policy option has in each kind of policy (PermissionsUpdatePolicy has no "allow").
-_MEMBERSHIP_BASE = {PermissionPolicy.ALLOW: 1, PermissionPolicy.DENY: 2, PermissionPolicy.ADMIN: 3}
-_MEMBERSHIP_BASE[PermissionPolicy.SUPER_ADMIN] = 4
-_PERMISSIONS_BASE = {PermissionPolicy.DENY: 1, PermissionPolicy.ADMIN: 2, PermissionPolicy.SUPER_ADMIN: 3}
+_MEMBERSHIP_BASE: Mapping[PermissionPolicy, int] = {
+    policy: base for base, policy in _MEMBERSHIP_NAMES.items()
+}
+_PERMISSIONS_BASE: Mapping[PermissionPolicy, int] = {
+    policy: base for base, policy in _PERMISSIONS_NAMES.items()
+}
 
 
 def permissions_after(
