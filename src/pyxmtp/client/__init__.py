@@ -20,6 +20,15 @@ without an identity log) and the identity layer's typed errors for changes its r
 send (logged and passed over by ``sync``). Every message has a :class:`DeliveryStatus`.
 """
 
+from pyxmtp.conversations.admin import (
+    ChangeRefused,
+    GroupPermissions,
+    GroupPermissionsOptions,
+    PermissionPolicy,
+    PermissionPolicySet,
+    PermissionUpdateType,
+)
+
 from .api import ApiCallError, NodeApi, NodeUnavailable
 from .client import Client
 from .consent import Consent, ConsentEntityType, ConsentState
@@ -50,6 +59,7 @@ ClientConversation = Conversation
 
 __all__ = [
     "ApiCallError",
+    "ChangeRefused",
     "Client",
     "ClientConversation",
     "ClientStore",
@@ -68,6 +78,8 @@ __all__ = [
     "EnrichedReply",
     "Group",
     "GroupMember",
+    "GroupPermissions",
+    "GroupPermissionsOptions",
     "GroupPermissionsPreset",
     "HmacKey",
     "InactiveConversation",
@@ -86,6 +98,9 @@ __all__ = [
     "NodeUnavailable",
     "NotRegistered",
     "PermissionLevel",
+    "PermissionPolicy",
+    "PermissionPolicySet",
+    "PermissionUpdateType",
     "Preferences",
     "SortDirection",
     "Stream",
