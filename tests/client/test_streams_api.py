@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from pyxmtp.client import ApiCallError, ConsentState, Conversation, DecodedMessage, Group, Stream
+from pyxmtp.client import (
+    ApiCallError,
+    ConsentState,
+    Conversation,
+    DecodedMessage,
+    EnrichedReply,
+    Group,
+    Stream,
+)
+from pyxmtp.conversations.content import Reaction, Reply, encode_content
 from pyxmtp.node import Node, NodeConfig
 
 from .conftest import new_client
@@ -154,3 +163,30 @@ async def test_a_stream_without_reconnect_fails_when_the_node_goes(tmp_path: Pat
     with pytest.raises(StopAsyncIteration):  # then it is over
         await anext(stream)
     await bob.close()
+
+
+async def test_a_streamed_reply_and_reaction_equal_the_listed_ones(node: Node, tmp_path: Path) -> None:
+    """A stream hands out each message as ``messages()`` lists it: a reply with the message it answers, a
+    reaction with its reference (both read from the content when the message is stored)."""
+    alice = await new_client(node, tmp_path / "alice.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    group = await alice.conversations.create_group([bob.inbox_id], name="g")
+    [bobs] = await bob.conversations.sync()
+    async with bob.conversations.stream_all_messages() as every, bobs.stream() as one:
+        for stream in (every, one):
+            await stream.wait_ready()
+        first = await group.send_text("first")
+        answer = await group.send_reply(Reply(first.hex(), encode_content("an answer")))
+        reaction = await group.send_reaction(Reaction(first.hex(), "added", "+1", "unicode"))
+        for stream in (every, one):
+            streamed = [await asyncio.wait_for(anext(stream), WAIT) for _ in range(3)]
+            assert [m.message_id for m in streamed] == [first, answer, reaction]
+            reply, reacted = streamed[1], streamed[2]
+            assert isinstance(reply.content, EnrichedReply) and reply.content.in_reply_to is not None
+            assert reply.content.in_reply_to.message_id == first
+            assert reply == bob.conversations.get_message_by_id(answer)
+            assert reply == bobs.messages()[-1]
+            assert reacted == bob.conversations.get_message_by_id(reaction)
+            assert reacted == bobs.messages(content_types=["reaction"])[-1]
+    for c in (alice, bob):
+        await c.close()

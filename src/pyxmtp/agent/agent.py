@@ -45,7 +45,7 @@ from typing import Any
 
 import grpc
 
-from pyxmtp.client import Client, Conversation, DecodedMessage, Dm, EnrichedReply, Group, Stream
+from pyxmtp.client import Client, Conversation, DecodedMessage, Dm, Group, Stream
 from pyxmtp.client.streams import StreamClosed
 from pyxmtp.conversations.content import ContentCodec
 from pyxmtp.identity.eth import LocalWalletSigner
@@ -472,10 +472,6 @@ class Agent(Handlers):
             raise ConversationNotFound(
                 f"message {message.id} names conversation {message.conversation_id}, which the client has not got"
             )
-        if isinstance(message.content, EnrichedReply) and message.content.in_reply_to is None:
-            # a streamed reply comes without the message it answers (the SDK's stream enriches the record it
-            # built before storing, which has no reference yet): the stored one has it
-            message = self._client.conversations.get_message_by_id(message.message_id) or message
         event = events.message_event(message)
         ctx: MessageContext[object] = MessageContext(self._client, conversation, message)
 

@@ -138,8 +138,9 @@ def apply_now(session: GroupSession, v1: mls_pb2.GroupMessage.V1, fetched: set[s
             DeliveryStatus.PUBLISHED,
             inserted_ns=ctx.clock_ns(),
         )
-        if not store.add_message(record):
-            record = None  # the same message id again (a resend): stored once
+        # as stored (its reply's or reaction's reference read from the content): what a stream hands out equals
+        # what messages() lists; None for the same message id again (a resend), stored once
+        record = store.insert_message(record)
     elif isinstance(outcome, CommitMerged):
         log.info("group %s moved to epoch %d", session.group_id.hex(), outcome.epoch)
         if outcome.group_updated is not None and outcome.committer is not None:
@@ -223,4 +224,4 @@ def transcript_entry(
         MessageKind.MEMBERSHIP_CHANGE,
         inserted_ns=session.ctx.clock_ns(),
     )
-    return record if session.ctx.store.add_message(record) else None
+    return session.ctx.store.insert_message(record)

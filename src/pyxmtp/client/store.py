@@ -43,6 +43,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from .content_fields import content_fields
@@ -327,6 +328,13 @@ class ClientStore:
         """Store a message (ours with the hash of its MLS bytes and, until published, ``outgoing``); false if one
         with its id is already there (a replay or a duplicate). Its content type and referenced message are read
         from its content here."""
+        return self.insert_message(record, payload_hash, outgoing) is not None
+
+    def insert_message(
+        self, record: MessageRecord, payload_hash: bytes | None = None, outgoing: Outgoing | None = None
+    ) -> MessageRecord | None:
+        """:meth:`add_message`, answering the record as stored (with the content type and referenced message read
+        from its content, as :meth:`message` would give it), or None if one with its id is already there."""
         fields = content_fields(record.content)
         ctype = fields.content_type
         cur = self._db.execute(
@@ -354,7 +362,14 @@ class ClientStore:
                 record.sent_ns if record.inserted_ns is None else record.inserted_ns,
             ),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return None
+        return replace(
+            record,
+            content_type=ctype,
+            reference_id=fields.reference_id,
+            inserted_ns=record.sent_ns if record.inserted_ns is None else record.inserted_ns,
+        )
 
     def mark_published(self, payload_hash: bytes, server_id: int, sent_ns: int) -> bool:
         """Our own message came back from the node: record its id and the node's time, and drop the bytes kept to
