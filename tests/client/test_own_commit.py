@@ -16,6 +16,7 @@ from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
+from .conftest import new_client
 from .test_delivery import pair
 
 pytestmark = pytest.mark.timeout(120)
@@ -82,4 +83,113 @@ async def test_a_commit_that_never_reached_the_node_is_dropped(node: Node, tmp_p
     await bob_group.sync()
     assert bob_group.texts() == ["in step", "after a lost commit"] and bob_group.name == "second try"
     for c in (alice, bob):
+        await c.close()
+
+
+def next_welcomes_fail(client: Client, *, after_reaching_the_node: bool) -> None:
+    real = client.api.send_welcome_messages
+
+    async def send(messages: Sequence[mls_pb2.WelcomeMessageInput]) -> None:
+        client.api.send_welcome_messages = real  # type: ignore[method-assign]
+        if after_reaching_the_node:
+            await real(messages)
+        raise ApiCallError("MlsApi/SendWelcomeMessages", grpc.StatusCode.UNAVAILABLE, "injected")
+
+    client.api.send_welcome_messages = send  # type: ignore[method-assign]
+
+
+async def welcomes_on_node(client: Client) -> int:
+    return len([w async for w in client.api.welcomes_after(client.installation_id, 0)])
+
+
+async def reopen(node: Node, path: Path) -> Client:
+    return await Client.create(node.address, LocalWalletSigner.generate(), db_path=path)
+
+
+@pytest.mark.parametrize("reached_the_node", [False, True])
+async def test_welcomes_of_a_merged_commit_are_sent_after_a_crash(
+    node: Node, tmp_path: Path, reached_the_node: bool
+) -> None:
+    """The commit adding Carol is merged, then the process dies before its welcome is sent (or once the node
+    has it, before we know): the next start-up sends it, byte for byte (the node keeps one copy)."""
+    alice, bob, alice_group, bob_group = await pair(node, tmp_path)
+    carol = await new_client(node, tmp_path / "carol.db")
+    next_welcomes_fail(bob, after_reaching_the_node=reached_the_node)
+    with pytest.raises(ApiCallError):
+        await bob_group.add_members([carol.inbox_id])
+    assert carol.inbox_id in bob_group.member_inbox_ids()  # merged
+    await bob.close()  # dies here
+    assert await welcomes_on_node(carol) == int(reached_the_node)
+
+    bob = await reopen(node, tmp_path / "bob.db")  # start-up sends what is owed
+    assert await welcomes_on_node(carol) == 1
+    [carols] = await carol.conversations.sync()
+    assert carols.id == bob_group.id
+    await bob.close()
+    bob = await reopen(node, tmp_path / "bob.db")  # nothing owed any more
+    assert await welcomes_on_node(carol) == 1
+    [bob_group] = bob.conversations.list()
+    await bob_group.send_text("carol reads this")
+    await carols.sync()
+    assert carols.texts() == ["carol reads this"]
+    await alice_group.sync()
+    assert alice_group.texts() == ["carol reads this"]
+    for c in (alice, bob, carol):
+        await c.close()
+
+
+async def test_welcomes_of_a_commit_merged_after_a_crash_are_sent(node: Node, tmp_path: Path) -> None:
+    """The commit adding Carol reaches the node, the reply is lost and the process dies before merging it: the
+    next start-up merges it and sends the welcome."""
+    alice, bob, _, bob_group = await pair(node, tmp_path)
+    carol = await new_client(node, tmp_path / "carol.db")
+    next_send_fails(bob, after_reaching_the_node=True)
+    with pytest.raises(ApiCallError):
+        await bob_group.add_members([carol.inbox_id])
+    await bob.close()
+    assert await welcomes_on_node(carol) == 0
+
+    bob = await reopen(node, tmp_path / "bob.db")
+    [bob_group] = bob.conversations.list()
+    assert carol.inbox_id in bob_group.member_inbox_ids()
+    [carols] = await carol.conversations.sync()
+    await bob_group.send_text("welcome, carol")
+    await carols.sync()
+    assert carols.texts() == ["welcome, carol"]
+    for c in (alice, bob, carol):
+        await c.close()
+
+
+async def test_welcomes_not_sent_are_sent_by_the_next_sync(node: Node, tmp_path: Path) -> None:
+    """Without a restart: a failed welcome call leaves them owed; the next sync sends them."""
+    alice, bob, _, bob_group = await pair(node, tmp_path)
+    carol = await new_client(node, tmp_path / "carol.db")
+    next_welcomes_fail(bob, after_reaching_the_node=False)
+    with pytest.raises(ApiCallError):
+        await bob_group.add_members([carol.inbox_id])
+    assert await welcomes_on_node(carol) == 0
+    await bob_group.sync()
+    assert await welcomes_on_node(carol) == 1
+    assert not bob.ctx.store.has_own_welcomes(bob_group.group_id)
+    [carols] = await carol.conversations.sync()
+    assert carols.id == bob_group.id
+    for c in (alice, bob, carol):
+        await c.close()
+
+
+async def test_a_commit_that_lost_its_epoch_owes_no_welcome(node: Node, tmp_path: Path) -> None:
+    """Bob's commit adding Carol loses to Alice's (made again on the new epoch): Carol gets one welcome, for
+    the commit that was merged, and nothing is left owed."""
+    alice, bob, alice_group, bob_group = await pair(node, tmp_path)
+    carol = await new_client(node, tmp_path / "carol.db")
+    await alice_group.update_name("alice first")  # bob has not read it: his first commit loses
+    await bob_group.add_members([carol.inbox_id])
+    assert await welcomes_on_node(carol) == 1
+    assert not bob.ctx.store.has_own_welcomes(bob_group.group_id)
+    [carols] = await carol.conversations.sync()
+    assert carols.name == "alice first"
+    await alice_group.send_text("hello carol")
+    await carols.sync()
+    assert carols.texts() == ["hello carol"]
+    for c in (alice, bob, carol):
         await c.close()

@@ -25,6 +25,7 @@ from pyxmtp.mls.framing.messages import parse_private_message
 from pyxmtp.mls.group.errors import OwnMessageError
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
+from . import own_welcomes
 from .content_fields import MessageKind, transcript_entry_id
 from .identity import IdentityNeeded
 from .session import GroupSession
@@ -81,7 +82,10 @@ async def sync(session: GroupSession) -> list[MessageRecord]:
         log.info("group %s: our commit never reached the node; dropped", session.group_id.hex())
         session.core.discard_own_commit()
         with ctx.store.transaction():
+            own_welcomes.forget_unmerged(session)
             session.persist()
+    if own_welcomes.owes(session):  # a commit of ours merged, its welcomes not sent (a crash, a failed call)
+        await own_welcomes.send_owed_quietly(session)
     return out
 
 
@@ -145,6 +149,7 @@ def apply_now(session: GroupSession, v1: mls_pb2.GroupMessage.V1, fetched: set[s
         log.info("group %s moved to epoch %d", session.group_id.hex(), outcome.epoch)
         if outcome.group_updated is not None and outcome.committer is not None:
             record = transcript_entry(session, v1, outcome.group_updated, outcome.committer)
+        own_welcomes.on_merged(session, payload_hash, v1.id)  # ours, merged after a crash or failed call
     session.cursor = v1.id
     return record
 

@@ -63,6 +63,7 @@ from .records import (
     optional_bytes,
 )
 from .store_schema import SCHEMA_VERSION, SchemaError, migrate
+from .store_welcomes import OwnWelcomeRows
 
 __all__ = [
     "CONSENT_CONVERSATION",
@@ -149,7 +150,7 @@ def _connect(path: Path | None, encryption_key: bytes | None) -> sqlite3.Connect
     return db
 
 
-class ClientStore:
+class ClientStore(OwnWelcomeRows):
     """The local database at ``path`` (``None``: in memory, gone when closed), encrypted with SQLCipher (AES-256,
     every page) when an ``encryption_key`` is given: then the file holds no key or message in the clear."""
 

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .content_fields import MessageKind, content_fields, transcript_entry_id
+from .store_welcomes import OWN_WELCOMES_TABLE
 
 #: The version of the schema below; 0 is the unversioned schema of pyxmtp before versions.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``consent.entity_type`` (libxmtp's ``ConsentType``): a conversation (its group id in lowercase hex) or an inbox.
 CONSENT_CONVERSATION = 1
@@ -47,8 +48,9 @@ CREATE INDEX IF NOT EXISTS messages_by_reference ON messages (group_id, referenc
 CREATE TABLE IF NOT EXISTS consent (
     entity_type INTEGER NOT NULL, entity TEXT NOT NULL, state INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
     PRIMARY KEY (entity_type, entity)
-)
+);
 """
+SCHEMA += OWN_WELCOMES_TABLE
 
 
 def _fill_messages_v2(db: Any) -> None:
@@ -115,6 +117,8 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "state INTEGER NOT NULL, updated_ns INTEGER NOT NULL, PRIMARY KEY (entity_type, entity))",
         _fill_messages_v2,
     ),
+    # 2 -> 3: the welcomes our own commits owe, until the node has them
+    (OWN_WELCOMES_TABLE,),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
