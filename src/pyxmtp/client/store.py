@@ -286,6 +286,13 @@ class ClientStore(OwnWelcomeRows):
             (name, value),
         )
 
+    def cursors_with_prefix(self, prefix: str) -> dict[str, int]:
+        """The cursors whose names start with ``prefix``, by the rest of their names."""
+        rows = self._db.execute(
+            "SELECT name, value FROM cursors WHERE substr(name, 1, ?) = ?", (len(prefix), prefix)
+        ).fetchall()
+        return {str(r[0])[len(prefix) :]: int(r[1]) for r in rows}
+
     # --- conversations ------------------------------------------------------------------------------------
     def conversation(self, group_id: bytes) -> ConversationRecord | None:
         row = self._db.execute("SELECT * FROM conversations WHERE group_id = ?", (group_id,)).fetchone()
@@ -460,6 +467,15 @@ class ClientStore(OwnWelcomeRows):
             (group_id, server_id),
         ).fetchone()
         return None if row is None else message_from_row(row)
+
+    def messages_in_server_range(self, group_id: bytes, after: int, upto: int) -> list[MessageRecord]:
+        """The group's stored messages the node numbered above ``after`` and up to ``upto``, in the node's order."""
+        rows = self._db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ? AND server_id > ? AND server_id <= ? "
+            "ORDER BY server_id",
+            (group_id, after, upto),
+        ).fetchall()
+        return [message_from_row(r) for r in rows]
 
     def message_by_payload(self, payload_hash: bytes) -> MessageRecord | None:
         """Our own message whose MLS bytes hash to ``payload_hash``."""

@@ -35,6 +35,7 @@ from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from . import delivery, receive
 from .api import ApiCallError
+from .handover import Handover
 from .hub import ConversationHub
 from .messages import DecodedMessage
 from .records import MessageRecord
@@ -76,6 +77,7 @@ class _End:
 
 
 _END = _End()
+_NOTHING = object()
 
 
 class Emitter(Generic[T]):
@@ -104,10 +106,14 @@ class Stream(Generic[T]):
             ...
     """
 
-    def __init__(self, produce: Producer[T], *, name: str = "stream") -> None:
+    def __init__(
+        self, produce: Producer[T], *, name: str = "stream", on_handled: Callable[[T], None] | None = None
+    ) -> None:
         self._queue: asyncio.Queue[object] = asyncio.Queue(BUFFER)
         self._ready = asyncio.Event()
         self._closed = False
+        self._on_handled = on_handled
+        self._handed: object = _NOTHING
         self._task = asyncio.get_running_loop().create_task(self._run(produce), name=f"pyxmtp {name}")
 
     async def _run(self, produce: Producer[T]) -> None:
@@ -123,7 +129,16 @@ class Stream(Generic[T]):
     def __aiter__(self) -> Stream[T]:
         return self
 
+    def acknowledge(self) -> None:
+        """The reader is done with the item last handed out. Asking for the next item does this too; a stream for
+        a named consumer (:mod:`.handover`) hands out again, in the next stream of that name, what was handed out
+        but not acknowledged."""
+        item, self._handed = self._handed, _NOTHING
+        if item is not _NOTHING and self._on_handled is not None:
+            self._on_handled(item)  # type: ignore[arg-type]
+
     async def __anext__(self) -> T:
+        self.acknowledge()
         if self._closed and self._queue.empty():
             raise StopAsyncIteration
         item = await self._queue.get()
@@ -135,6 +150,7 @@ class Stream(Generic[T]):
             self._closed = True
             self._queue.put_nowait(_END)
             raise item
+        self._handed = item
         return item  # type: ignore[return-value]
 
     @property
@@ -142,8 +158,9 @@ class Stream(Generic[T]):
         return self._closed or self._task.done()
 
     async def close(self) -> None:
-        """End the stream: its task stops, a reader waiting in ``async for`` finishes its loop. Items already
-        handed to the stream and not yet read are dropped (they are stored: a sync or ``messages()`` has them)."""
+        """End the stream: its task stops, a reader waiting in ``async for`` finishes its loop. Items processed
+        and not yet read are dropped (they are stored: ``messages()`` has them, and the next stream of a named
+        consumer hands them out: :mod:`.handover`)."""
         self._closed = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -235,20 +252,50 @@ MessageFilter = Callable[[GroupSession], bool]
 
 
 def all_messages(
-    hub: ConversationHub, keep: MessageFilter, *, reconnect: bool = True
+    hub: ConversationHub, keep: MessageFilter, *, reconnect: bool = True, handover: Handover | None = None
 ) -> Producer[DecodedMessage]:
     """Every new message of every conversation (see the module docstring); ``keep(session)`` says whether a
-    conversation's messages are handed out (checked for each message: a consent change applies at once)."""
+    conversation's messages are handed out (checked for each message: a consent change applies at once). With
+    a ``handover`` (a named consumer), what was stored and not handed to it before comes first."""
 
     async def produce(out: Emitter[DecodedMessage]) -> None:
         seen: dict[bytes, int] = {}  # per group: the last node id handed out (or passed over)
         joined = hub.listen()
         try:
-            await _reconnecting(lambda: _all_session(hub, keep, out, seen, joined), reconnect)
+            await _reconnecting(lambda: _all_session(hub, keep, out, seen, joined, handover), reconnect)
         finally:
             hub.unlisten(joined)
 
     return produce
+
+
+async def _hand_out(
+    hub: ConversationHub,
+    keep: MessageFilter,
+    out: Emitter[DecodedMessage],
+    record: MessageRecord,
+    handover: Handover | None,
+) -> None:
+    session = hub.sessions.get(record.group_id)
+    if session is not None and keep(session):
+        if handover is not None:
+            handover.handing(record)
+        await out.emit(hub.decoder.enriched_one(record))
+
+
+async def _hand_over_stored(
+    hub: ConversationHub,
+    keep: MessageFilter,
+    out: Emitter[DecodedMessage],
+    handover: Handover | None,
+    ranges: list[tuple[bytes, int, int]],
+) -> None:
+    """Hand out the stored messages of these ranges ``(group, after, upto)`` the consumer was never handed."""
+    if handover is None:
+        return
+    for group_id, after, upto in ranges:
+        for record in handover.stored(group_id, after, upto):
+            await _hand_out(hub, keep, out, record, handover)
 
 
 def _subscribed(session: GroupSession) -> bool:
@@ -261,12 +308,14 @@ async def _all_session(
     out: Emitter[DecodedMessage],
     seen: dict[bytes, int],
     joined: asyncio.Queue[GroupSession],
+    handover: Handover | None,
 ) -> None:
     """One connection: the welcome and group subscriptions, until one of them fails."""
     ctx = hub.ctx
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
     opened = [0]
     subscribed: set[bytes] = set()
+    stored: list[tuple[bytes, int, int]] = []  # for the consumer: stored, never handed to it
 
     def on_open() -> None:
         opened[0] += 1
@@ -274,7 +323,10 @@ async def _all_session(
             out.ready()
 
     def open_groups() -> asyncio.Task[None]:
-        active = [s for s in hub.sessions.all() if _subscribed(s)]
+        sessions = [s for s in hub.sessions.all() if s.conversation_type is not ConversationType.SYNC]
+        active = [s for s in sessions if _subscribed(s)]
+        if handover is not None:  # the first connection: from where the consumer left off
+            stored.extend(handover.start({s.group_id: seen.get(s.group_id, s.cursor) for s in sessions}))
         for session in active:
             seen.setdefault(session.group_id, session.cursor)
         filters = [(s.group_id, seen[s.group_id]) for s in active]
@@ -290,6 +342,7 @@ async def _all_session(
     groups = open_groups()
     forward = asyncio.create_task(_forward(joined, queue))
     try:
+        await _hand_over_stored(hub, keep, out, handover, stored)
         await hub.publish_unpublished()
         while True:
             kind, item = await queue.get()
@@ -304,7 +357,10 @@ async def _all_session(
                 if _subscribed(item) and item.group_id not in subscribed:
                     # from where we joined (or were added back): its messages all come through, also if another
                     # task synced it meanwhile
-                    seen[item.group_id] = max(seen.get(item.group_id, 0), item.joined_cursor)
+                    start = max(seen.get(item.group_id, 0), item.joined_cursor)
+                    seen[item.group_id] = start
+                    if handover is not None and (missed := handover.joined(item.group_id, start)) is not None:
+                        await _hand_over_stored(hub, keep, out, handover, [missed])
                     await _stop(groups)
                     groups = open_groups()
                 continue
@@ -315,8 +371,8 @@ async def _all_session(
                 continue
             record = await receive_streamed(session, v1)
             seen[v1.group_id] = v1.id
-            if record is not None and keep(session):
-                await out.emit(hub.decoder.enriched_one(record))
+            if record is not None:
+                await _hand_out(hub, keep, out, record, handover)
     finally:
         await _stop(welcomes, groups, forward)
 
