@@ -4,6 +4,8 @@ commit started. Real clients on a real node; the failures are injected at the cl
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -191,5 +193,46 @@ async def test_a_commit_that_lost_its_epoch_owes_no_welcome(node: Node, tmp_path
     await alice_group.send_text("hello carol")
     await carols.sync()
     assert carols.texts() == ["hello carol"]
+    for c in (alice, bob, carol):
+        await c.close()
+
+
+@pytest.mark.parametrize("killed_at", ["welcomes", "merge"])
+async def test_a_client_killed_between_its_commit_and_the_welcomes_sends_them_when_it_starts(
+    node: Node, tmp_path: Path, killed_at: str
+) -> None:
+    """A real process adding Carol is killed (SIGKILL) as it is about to send the welcome (the commit merged and
+    stored), or once the node has its commit (not merged): started again, it sends the welcome."""
+    alice, bob, alice_group, bob_group = await pair(node, tmp_path)
+    carol = await new_client(node, tmp_path / "carol.db")
+    await bob.close()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__).with_name("commit_process.py")),
+        node.address,
+        str(tmp_path / "bob.db"),
+        carol.inbox_id,
+        f"--hang-at={killed_at}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    expected = "welcoming" if killed_at == "welcomes" else "committed"
+    while (line := (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()) != expected:
+        assert line, (await proc.stderr.read()).decode()[-3000:]
+    proc.kill()
+    await proc.wait()
+    assert await welcomes_on_node(carol) == 0
+
+    bob = await reopen(node, tmp_path / "bob.db")
+    [bob_group] = bob.conversations.list()
+    await bob_group.sync()
+    assert carol.inbox_id in bob_group.member_inbox_ids()
+    assert await welcomes_on_node(carol) == 1
+    [carols] = await carol.conversations.sync()
+    await bob_group.send_text("carol reads this")
+    await carols.sync()
+    await alice_group.sync()
+    assert carols.texts() == alice_group.texts() == ["carol reads this"]
     for c in (alice, bob, carol):
         await c.close()
