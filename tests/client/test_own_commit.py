@@ -88,14 +88,16 @@ async def test_a_commit_that_never_reached_the_node_is_dropped(node: Node, tmp_p
         await c.close()
 
 
-def next_welcomes_fail(client: Client, *, after_reaching_the_node: bool) -> None:
+def next_welcomes_fail(
+    client: Client, *, after_reaching_the_node: bool, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+) -> None:
     real = client.api.send_welcome_messages
 
     async def send(messages: Sequence[mls_pb2.WelcomeMessageInput]) -> None:
         client.api.send_welcome_messages = real  # type: ignore[method-assign]
         if after_reaching_the_node:
             await real(messages)
-        raise ApiCallError("MlsApi/SendWelcomeMessages", grpc.StatusCode.UNAVAILABLE, "injected")
+        raise ApiCallError("MlsApi/SendWelcomeMessages", code, "injected")
 
     client.api.send_welcome_messages = send  # type: ignore[method-assign]
 
@@ -234,5 +236,25 @@ async def test_a_client_killed_between_its_commit_and_the_welcomes_sends_them_wh
     await carols.sync()
     await alice_group.sync()
     assert carols.texts() == alice_group.texts() == ["carol reads this"]
+    for c in (alice, bob, carol):
+        await c.close()
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT])
+async def test_welcomes_the_node_has_or_refuses_are_not_owed(
+    node: Node, tmp_path: Path, code: grpc.StatusCode
+) -> None:
+    """A node that answers a resend's duplicate with ALREADY_EXISTS has them; one that refuses them
+    (INVALID_ARGUMENT) never will: either way nothing stays owed (no resending forever)."""
+    alice, bob, _, bob_group = await pair(node, tmp_path)
+    carol = await new_client(node, tmp_path / "carol.db")
+    next_welcomes_fail(bob, after_reaching_the_node=code is grpc.StatusCode.ALREADY_EXISTS, code=code)
+    if code is grpc.StatusCode.ALREADY_EXISTS:
+        await bob_group.add_members([carol.inbox_id])
+    else:  # the caller learns of it
+        with pytest.raises(ApiCallError):
+            await bob_group.add_members([carol.inbox_id])
+    assert not bob.ctx.store.has_own_welcomes(bob_group.group_id)
+    assert await welcomes_on_node(carol) == int(code is grpc.StatusCode.ALREADY_EXISTS)
     for c in (alice, bob, carol):
         await c.close()

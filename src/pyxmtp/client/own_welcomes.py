@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import grpc
+
 from pyxmtp.conversations.welcome_send import welcome_inputs
 from pyxmtp.mls.codec import Reader, Writer
 from pyxmtp.mls.messages.key_package import KeyPackage
@@ -25,6 +27,10 @@ from .api import ApiCallError
 from .session import GroupSession
 
 log = logging.getLogger("pyxmtp.client")
+
+#: What the node answers for welcomes it will never take (dropped, logged, rather than sent again forever).
+REFUSED = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
+_DUPLICATE = grpc.StatusCode.ALREADY_EXISTS
 
 
 def _pack(items: Sequence[bytes]) -> bytes:
@@ -85,18 +91,48 @@ def owes(session: GroupSession) -> bool:
 async def send_owed(session: GroupSession) -> int:
     """Send the welcomes merged commits of this group still owe, each commit's in one call, and forget them once
     the node has them; how many commits' welcomes were sent. :class:`~.api.ApiCallError` if the node could not
-    be reached (what is left stays stored, for the next sync)."""
+    be reached (what is left stays stored, for the next sync), or refused some (:data:`REFUSED`: those are
+    dropped, never sent again, after the others were sent)."""
     store = session.ctx.store
     sent = 0
+    refused: ApiCallError | None = None
     for commit_hash, packed in store.own_welcome_messages(session.group_id):
         inputs = [mls_pb2.WelcomeMessageInput.FromString(i) for i in _unpack(packed)]
-        await session.ctx.api.send_welcome_messages(inputs)
+        try:
+            await _send(session, inputs)
+            sent += 1
+        except ApiCallError as exc:
+            if exc.code not in REFUSED:
+                raise
+            log.warning(
+                "group %s: the node refuses our commit's welcomes; dropped: %s", session.group_id.hex(), exc
+            )
+            refused = refused or exc
         with store.transaction():
             store.drop_own_welcome(commit_hash)
-        sent += 1
     with store.transaction():
         forget_unmerged(session)
+    if refused is not None:
+        raise refused
     return sent
+
+
+async def _send(session: GroupSession, inputs: list[mls_pb2.WelcomeMessageInput]) -> None:
+    """Send, counting a welcome the node says it has (ALREADY_EXISTS: a node that reports the duplicate of a
+    resend rather than dropping it) as sent; the others of such a batch are then sent one by one."""
+    api = session.ctx.api
+    try:
+        await api.send_welcome_messages(inputs)
+        return
+    except ApiCallError as exc:
+        if exc.code is not _DUPLICATE:
+            raise
+    for one in inputs if len(inputs) > 1 else ():
+        try:
+            await api.send_welcome_messages([one])
+        except ApiCallError as exc:
+            if exc.code is not _DUPLICATE:
+                raise
 
 
 async def send_owed_quietly(session: GroupSession) -> None:
