@@ -8,6 +8,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -256,5 +257,37 @@ async def test_welcomes_the_node_has_or_refuses_are_not_owed(
             await bob_group.add_members([carol.inbox_id])
     assert not bob.ctx.store.has_own_welcomes(bob_group.group_id)
     assert await welcomes_on_node(carol) == int(code is grpc.StatusCode.ALREADY_EXISTS)
+    for c in (alice, bob, carol):
+        await c.close()
+
+
+async def test_a_second_welcome_into_a_group_held_is_harmless(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were a welcome sent twice with other bytes (wrapped again: a node would keep both), the member who joined
+    from the first ignores the second: no new conversation, the one held unchanged."""
+    from pyxmtp.client import own_welcomes
+
+    made: list[tuple[Any, ...]] = []
+    real = own_welcomes.welcome_inputs
+
+    def recording(*args: Any) -> list[mls_pb2.WelcomeMessageInput]:
+        made.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(own_welcomes, "welcome_inputs", recording)
+    alice, bob, _, bob_group = await pair(node, tmp_path)
+    carol = await new_client(node, tmp_path / "carol.db")
+    await bob_group.add_members([carol.inbox_id])
+    [carols] = await carol.conversations.sync()
+    welcome, commit_id, key_packages, _ = made[-1]
+    again = real(welcome, commit_id, key_packages, bob.ctx.rng)
+    await bob.api.send_welcome_messages(again)
+    assert await welcomes_on_node(carol) == 2  # other bytes: the node keeps both
+    assert await carol.conversations.sync() == []
+    assert [c.id for c in carol.conversations.list()] == [carols.id]
+    await bob_group.send_text("still one conversation")
+    await carols.sync()
+    assert carols.texts() == ["still one conversation"]
     for c in (alice, bob, carol):
         await c.close()
