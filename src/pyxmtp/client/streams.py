@@ -15,7 +15,9 @@ The producers:
 
 - :func:`all_messages`: every message of every conversation (welcomes join new ones, which are added to the
   subscription; so are conversations created or joined elsewhere in the client), filtered by conversation type
-  and consent when handed out. Every (re)connect also publishes our messages the node does not have yet;
+  and consent when handed out. Every (re)connect also publishes our messages the node does not have yet (and
+  sends the welcomes our commits still owe). For a named consumer (:mod:`.handover`) it first hands out what an
+  earlier stream of that name stored but the reader never finished with;
 - :func:`conversation_messages`: one conversation's messages;
 - :func:`new_conversations`: conversations joined from welcomes or created by this client.
 """
