@@ -39,6 +39,9 @@ class Handover:
     _out: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)  # handed out: id -> (group, node id)
     _known: bool = False
     _started: bool = False
+    #: ``(group, after, upto)``: stored messages still to hand out before the live ones (kept here, not in the
+    #: connection: a reconnect goes on with what is left)
+    pending: list[tuple[bytes, int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.consumer or "/" in self.consumer:
@@ -49,12 +52,16 @@ class Handover:
         cursors = self.store.cursors_with_prefix(f"{_PREFIX}{self.consumer}/")
         self._done = {bytes.fromhex(group): value for group, value in cursors.items()}
 
-    def start(self, starts: dict[bytes, int]) -> list[tuple[bytes, int, int]]:
-        """The live part starts after these node ids (by group): ``(group, after, upto)`` for each conversation
-        with stored messages the reader was not handed. A new reader starts from the present: nothing. Only the
-        first call (a stream's first connection) answers; a reconnect goes on from where the stream is."""
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def start(self, starts: dict[bytes, int]) -> None:
+        """The live part starts after these node ids (by group): what the reader was not handed before them is
+        :attr:`pending`. A new reader starts from the present: nothing. Only the first call (a stream's first
+        connection) counts; a reconnect goes on from where the stream is."""
         if self._started:
-            return []
+            return
         self._started = True
         if not self._known:
             with self.store.transaction():
@@ -62,13 +69,16 @@ class Handover:
                     self._set(group_id, start)
                 self.store.set_cursor(_PREFIX + self.consumer, 1)
             self._known = True
-            return []
-        return [r for r in (self.joined(g, start) for g, start in starts.items()) if r is not None]
+            return
+        for group_id, start in starts.items():
+            self.joined(group_id, start)
 
-    def joined(self, group_id: bytes, start: int) -> tuple[bytes, int, int] | None:
-        """A conversation whose live part starts after node id ``start``: what to hand out first, if anything."""
+    def joined(self, group_id: bytes, start: int) -> None:
+        """A conversation whose live part starts after node id ``start``: what the reader was not handed before
+        it is :attr:`pending`."""
         after = self._done.get(group_id, 0)
-        return (group_id, after, start) if after < start else None
+        if after < start:
+            self.pending.append((group_id, after, start))
 
     def stored(self, group_id: bytes, after: int, upto: int) -> list[MessageRecord]:
         return self.store.messages_in_server_range(group_id, after, upto)

@@ -286,18 +286,18 @@ async def _hand_out(
 
 
 async def _hand_over_stored(
-    hub: ConversationHub,
-    keep: MessageFilter,
-    out: Emitter[DecodedMessage],
-    handover: Handover | None,
-    ranges: list[tuple[bytes, int, int]],
+    hub: ConversationHub, keep: MessageFilter, out: Emitter[DecodedMessage], handover: Handover | None
 ) -> None:
-    """Hand out the stored messages of these ranges ``(group, after, upto)`` the consumer was never handed."""
+    """Hand out the stored messages the consumer was never handed (:attr:`Handover.pending`)."""
     if handover is None:
         return
-    for group_id, after, upto in ranges:
+    pending = handover.pending
+    while pending:
+        group_id, after, upto = pending[0]
         for record in handover.stored(group_id, after, upto):
             await _hand_out(hub, keep, out, record, handover)
+            pending[0] = (group_id, record.server_id or after, upto)  # a reconnect goes on from here
+        pending.pop(0)
 
 
 def _subscribed(session: GroupSession) -> bool:
@@ -317,7 +317,6 @@ async def _all_session(
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
     opened = [0]
     subscribed: set[bytes] = set()
-    stored: list[tuple[bytes, int, int]] = []  # for the consumer: stored, never handed to it
 
     def on_open() -> None:
         opened[0] += 1
@@ -327,8 +326,8 @@ async def _all_session(
     def open_groups() -> asyncio.Task[None]:
         sessions = [s for s in hub.sessions.all() if s.conversation_type is not ConversationType.SYNC]
         active = [s for s in sessions if _subscribed(s)]
-        if handover is not None:  # the first connection: from where the consumer left off
-            stored.extend(handover.start({s.group_id: seen.get(s.group_id, s.cursor) for s in sessions}))
+        if handover is not None and not handover.started:  # the first connection: where the consumer left off
+            handover.start({s.group_id: s.cursor for s in sessions})
         for session in active:
             seen.setdefault(session.group_id, session.cursor)
         filters = [(s.group_id, seen[s.group_id]) for s in active]
@@ -344,7 +343,7 @@ async def _all_session(
     groups = open_groups()
     forward = asyncio.create_task(_forward(joined, queue))
     try:
-        await _hand_over_stored(hub, keep, out, handover, stored)
+        await _hand_over_stored(hub, keep, out, handover)
         await hub.publish_unpublished()
         while True:
             kind, item = await queue.get()
@@ -361,8 +360,9 @@ async def _all_session(
                     # task synced it meanwhile
                     start = max(seen.get(item.group_id, 0), item.joined_cursor)
                     seen[item.group_id] = start
-                    if handover is not None and (missed := handover.joined(item.group_id, start)) is not None:
-                        await _hand_over_stored(hub, keep, out, handover, [missed])
+                    if handover is not None:
+                        handover.joined(item.group_id, start)
+                        await _hand_over_stored(hub, keep, out, handover)
                     await _stop(groups)
                     groups = open_groups()
                 continue
