@@ -35,13 +35,13 @@ class Handover:
 
     store: ClientStore
     consumer: str
-    _done: dict[bytes, int] = field(default_factory=dict)
-    _out: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)  # handed out: id -> (group, node id)
-    _known: bool = False
-    _started: bool = False
+    _done: dict[bytes, int] = field(default_factory=dict, init=False)
+    _out: dict[bytes, tuple[bytes, int]] = field(default_factory=dict, init=False)  # id -> (group, node id)
+    _known: bool = field(default=False, init=False)
+    _started: bool = field(default=False, init=False)
     #: ``(group, after, upto)``: stored messages still to hand out before the live ones (kept here, not in the
     #: connection: a reconnect goes on with what is left)
-    pending: list[tuple[bytes, int, int]] = field(default_factory=list)
+    pending: list[tuple[bytes, int, int]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         if not self.consumer or "/" in self.consumer:
