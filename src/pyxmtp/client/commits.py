@@ -3,8 +3,8 @@
 A commit is stored pending with the group state before it is sent; the group is then read until the commit
 comes back and merged (or, if another commit of its epoch came first, dropped: :class:`~.errors.CommitConflict`,
 and made again on the new epoch, up to :data:`COMMIT_ATTEMPTS` times). New installations are welcomed only
-once the node has the commit (:mod:`.own_welcomes`: also after a crash or a failed call between the two). The functions here take a :class:`~.session.GroupSession` whose lock the caller
-holds.
+once the node has the commit (:mod:`.own_welcomes`: also after a crash or a failed call between the two). The
+functions here take a :class:`~.session.GroupSession` whose lock the caller holds.
 """
 
 from __future__ import annotations
