@@ -291,3 +291,22 @@ async def test_a_second_welcome_into_a_group_held_is_harmless(
     assert carols.texts() == ["still one conversation"]
     for c in (alice, bob, carol):
         await c.close()
+
+
+async def test_a_damaged_row_of_owed_welcomes_does_not_stop_the_group(node: Node, tmp_path: Path) -> None:
+    """The stored key packages of a pending commit no longer parse (a damaged database): the commit is merged all
+    the same and the group goes on; the welcome is logged as lost, not retried."""
+    alice, bob, alice_group, bob_group = await pair(node, tmp_path)
+    carol = await new_client(node, tmp_path / "carol.db")
+    next_send_fails(bob, after_reaching_the_node=True)
+    with pytest.raises(ApiCallError):
+        await bob_group.add_members([carol.inbox_id])
+    bob.ctx.store._db.execute("UPDATE own_welcomes SET key_packages = x'00ff'")
+    await bob_group.sync()
+    assert carol.inbox_id in bob_group.member_inbox_ids()
+    assert not bob.ctx.store.has_own_welcomes(bob_group.group_id)
+    await bob_group.send_text("the group goes on")
+    await alice_group.sync()
+    assert alice_group.texts() == ["the group goes on"]
+    for c in (alice, bob, carol):
+        await c.close()

@@ -20,6 +20,7 @@ import grpc
 
 from pyxmtp.conversations.welcome_send import welcome_inputs
 from pyxmtp.mls.codec import Reader, Writer
+from pyxmtp.mls.errors import MLSError
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
@@ -72,8 +73,18 @@ def on_merged(session: GroupSession, commit_hash: bytes, commit_id: int) -> None
     if pending is None:
         return
     welcome, packed = pending
-    key_packages = [KeyPackage.decode(Reader(kp, "stored key package")) for kp in _unpack(packed)]
-    inputs = welcome_inputs(welcome, commit_id, key_packages, session.ctx.rng)
+    try:
+        key_packages = [KeyPackage.decode(Reader(kp, "stored key package")) for kp in _unpack(packed)]
+        inputs = welcome_inputs(welcome, commit_id, key_packages, session.ctx.rng)
+    except (MLSError, ValueError) as exc:  # a damaged row: it must not stop the group's messages
+        log.error(
+            "group %s: the welcomes of our commit %d cannot be built: %s",
+            session.group_id.hex(),
+            commit_id,
+            exc,
+        )
+        store.drop_own_welcome(commit_hash)
+        return
     store.set_own_welcome_messages(commit_hash, _pack([i.SerializeToString() for i in inputs]))
 
 
