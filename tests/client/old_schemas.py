@@ -114,10 +114,16 @@ def _rewrite(path: Path, statements: list[str], script: str) -> None:
 
 
 def to_version_2(path: Path) -> None:
-    """Rewrite a client database of today's schema as schema version 2 kept it: no leave requests."""
+    """Rewrite a client database of today's schema as schema version 2 kept it: no leave requests, no owed
+    welcomes."""
     _rewrite(
         path,
-        ["DROP TABLE pending_removals", "DROP TABLE leave_requests", "PRAGMA user_version = 2"],
+        [
+            "DROP TABLE pending_removals",
+            "DROP TABLE leave_requests",
+            "DROP TABLE own_welcomes",
+            "PRAGMA user_version = 2",
+        ],
         VERSION_2,
     )
 

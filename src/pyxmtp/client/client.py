@@ -238,7 +238,7 @@ class Client:
             registry=_registry(codecs),
         )
         client = cls(ctx, nonce=nonce, signer=signer, identifier=identifier)
-        if store.groups_with_unpublished():  # left by a crash or a failed call: publish them now
+        if client.conversations.hub.has_unsent():  # left by a crash or a failed call: send them now
             try:
                 await client.conversations.publish_unpublished()
             except (ApiCallError, MLSError) as exc:  # the node is away or misbehaves: open all the same

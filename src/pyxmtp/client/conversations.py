@@ -38,6 +38,7 @@ from .conversation import Conversation, DisappearingSettings, HmacKey
 from .dm import Dm
 from .errors import MembershipUpdateError
 from .group import Group
+from .handover import Handover
 from .hub import ConversationHub
 from .members import Identifier, inbox_ids_for
 from .messages import DecodedMessage
@@ -458,12 +459,18 @@ class Conversations:
         conversation_type: ConversationType | None = None,
         consent_states: Sequence[ConsentState] | None = None,
         reconnect: bool = True,
+        consumer: str | None = None,
     ) -> Stream[DecodedMessage]:
         """Every new message of every conversation, ours included (a bot answering everything should skip
         ``client.inbox_id``), live and across node restarts unless ``reconnect`` is false (see
         :mod:`.streams`): those of conversations of ``conversation_type`` and of these consent states (allowed
         and unknown by default). It hands out every message this client has not processed yet, including those
-        that arrived while it was offline."""
+        that arrived while it was offline.
+
+        ``consumer`` names the reader (one stream at a time per name; no ``/``): the stream first hands out what
+        an earlier stream of that name processed and stored but never got handed over, or handed out without the
+        reader being done with it (it closed, or the process died; :mod:`.handover`): across a stop and start the
+        reader gets every message once."""
         states = consent.states_filter(consent_states)
         ctx = self._ctx
 
@@ -474,7 +481,12 @@ class Conversations:
                 and consent.conversation_state(ctx, session.group_id) in states
             )
 
-        return Stream(streams.all_messages(self.hub, keep, reconnect=reconnect), name="all messages")
+        handover = None if consumer is None else Handover(ctx.store, consumer)
+        return Stream(
+            streams.all_messages(self.hub, keep, reconnect=reconnect, handover=handover),
+            name="all messages",
+            on_handled=None if handover is None else handover.acknowledge,
+        )
 
     def stream_all_group_messages(
         self, *, consent_states: Sequence[ConsentState] | None = None, reconnect: bool = True

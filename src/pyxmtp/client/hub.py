@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pyxmtp.conversations.conversation import Conversation as CoreConversation
 
-from . import consent, delivery, welcomes
+from . import consent, delivery, receive, welcomes
 from .context import ClientContext
 from .messages import MessageDecoder
 from .session import GroupSession, SessionCache
@@ -76,10 +76,22 @@ class ConversationHub:
             self.announce(session)
         return joined
 
+    def has_unsent(self) -> bool:
+        """Whether messages of ours, or welcomes our merged commits owe, wait to be sent (a crash, a failed
+        call)."""
+        store = self.ctx.store
+        return bool(store.groups_with_unpublished() or store.groups_owing_welcomes())
+
     async def publish_unpublished(self) -> None:
         """Sync every conversation that has messages of ours the node does not have yet (stored before a crash,
-        a failed call, or sent optimistically), which publishes them. :class:`~.errors.MessageNotPublished` if
-        the node still cannot be reached (they stay stored)."""
+        a failed call, or sent optimistically), which publishes them, and send the welcomes our merged commits
+        still owe. :class:`~.errors.MessageNotPublished` if the node still cannot be reached (they stay stored;
+        welcomes not sent are logged, and the next sync sends them)."""
+        for group_id in self.ctx.store.groups_owing_welcomes():
+            session = self.sessions.get(group_id)
+            if session is not None:
+                async with session.lock:  # settles a pending commit of ours, then sends what it owes
+                    await receive.sync(session)
         for group_id in self.ctx.store.groups_with_unpublished():
             session = self.sessions.get(group_id)
             if session is not None:

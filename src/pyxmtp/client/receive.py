@@ -33,6 +33,7 @@ from pyxmtp.mls.framing.messages import parse_private_message
 from pyxmtp.mls.group.errors import OwnMessageError
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
+from . import own_welcomes
 from .content_fields import MessageKind, content_fields, transcript_entry_id
 from .identity import IdentityNeeded
 from .session import GroupSession
@@ -89,7 +90,10 @@ async def sync(session: GroupSession) -> list[MessageRecord]:
         log.info("group %s: our commit never reached the node; dropped", session.group_id.hex())
         session.core.discard_own_commit()
         with ctx.store.transaction():
+            own_welcomes.forget_unmerged(session)
             session.persist()
+    if own_welcomes.owes(session):  # a commit of ours merged, its welcomes not sent (a crash, a failed call)
+        await own_welcomes.send_owed_quietly(session)
     return out
 
 
@@ -146,14 +150,16 @@ def apply_now(session: GroupSession, v1: mls_pb2.GroupMessage.V1, fetched: set[s
             DeliveryStatus.PUBLISHED,
             inserted_ns=ctx.clock_ns(),
         )
-        if not store.add_message(record):
-            record = None  # the same message id again (a resend): stored once
-        else:
+        # as stored (its reply's or reaction's reference read from the content): what a stream hands out equals
+        # what messages() lists; None for the same message id again (a resend), stored once
+        record = store.insert_message(record)
+        if record is not None:
             _note_leave_request(session, record)
     elif isinstance(outcome, CommitMerged):
         log.info("group %s moved to epoch %d", session.group_id.hex(), outcome.epoch)
         if outcome.group_updated is not None and outcome.committer is not None:
             record = transcript_entry(session, v1, outcome.group_updated, outcome.committer)
+        own_welcomes.on_merged(session, payload_hash, v1.id)  # ours, merged after a crash or failed call
     session.cursor = v1.id
     return record
 
@@ -273,4 +279,4 @@ def transcript_entry(
         MessageKind.MEMBERSHIP_CHANGE,
         inserted_ns=session.ctx.clock_ns(),
     )
-    return record if session.ctx.store.add_message(record) else None
+    return session.ctx.store.insert_message(record)

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .content_fields import MessageKind, content_fields, transcript_entry_id
+from .store_welcomes import OWN_WELCOMES_TABLE
 
 #: The version of the schema below; 0 is the unversioned schema of pyxmtp before versions.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: ``consent.entity_type`` (libxmtp's ``ConsentType``): a conversation (its group id in lowercase hex) or an inbox.
 CONSENT_CONVERSATION = 1
@@ -53,8 +54,9 @@ CREATE TABLE IF NOT EXISTS pending_removals (
 );
 CREATE TABLE IF NOT EXISTS leave_requests (
     group_id BLOB PRIMARY KEY, message_id BLOB NOT NULL, requested_ns INTEGER NOT NULL
-)
+);
 """
+SCHEMA += OWN_WELCOMES_TABLE
 
 
 def _fill_messages_v2(db: Any) -> None:
@@ -129,6 +131,8 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "CREATE TABLE IF NOT EXISTS leave_requests (group_id BLOB PRIMARY KEY, message_id BLOB NOT NULL, "
         "requested_ns INTEGER NOT NULL)",
     ),
+    # 3 -> 4: the welcomes our own commits owe, until the node has them
+    (OWN_WELCOMES_TABLE,),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
