@@ -62,6 +62,7 @@ from .records import (
     message_from_row,
     optional_bytes,
 )
+from .store_leave import LeaveRequestRows
 from .store_schema import SCHEMA_VERSION, SchemaError, migrate
 from .store_welcomes import OwnWelcomeRows
 
@@ -150,7 +151,7 @@ def _connect(path: Path | None, encryption_key: bytes | None) -> sqlite3.Connect
     return db
 
 
-class ClientStore(OwnWelcomeRows):
+class ClientStore(OwnWelcomeRows, LeaveRequestRows):
     """The local database at ``path`` (``None``: in memory, gone when closed), encrypted with SQLCipher (AES-256,
     every page) when an ``encryption_key`` is given: then the file holds no key or message in the clear."""
 
@@ -582,41 +583,6 @@ class ClientStore(OwnWelcomeRows):
             (record.entity_type, record.entity, record.state, record.updated_ns),
         )
         return old is None or old.state != record.state
-
-    # --- leave requests -----------------------------------------------------------------------------------
-    def add_pending_removal(self, group_id: bytes, inbox_id: str, message_id: bytes) -> bool:
-        """Record that ``inbox_id`` asked to leave the group (its first request kept); whether it is new."""
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO pending_removals VALUES (?, ?, ?)", (group_id, inbox_id, message_id)
-        )
-        return cur.rowcount > 0
-
-    def pending_removals(self, group_id: bytes) -> list[str]:
-        """The inboxes that asked to leave the group and are not known to be out of it yet."""
-        rows = self._db.execute(
-            "SELECT inbox_id FROM pending_removals WHERE group_id = ? ORDER BY inbox_id", (group_id,)
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def delete_pending_removals(self, group_id: bytes, inbox_ids: Sequence[str]) -> None:
-        self._db.executemany(
-            "DELETE FROM pending_removals WHERE group_id = ? AND inbox_id = ?",
-            [(group_id, i) for i in inbox_ids],
-        )
-
-    def set_leave_requested(self, group_id: bytes, message_id: bytes, requested_ns: int) -> None:
-        """We asked to leave the group (kept until we are added to it again)."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO leave_requests VALUES (?, ?, ?)", (group_id, message_id, requested_ns)
-        )
-
-    def leave_requested(self, group_id: bytes) -> bool:
-        row = self._db.execute("SELECT 1 FROM leave_requests WHERE group_id = ?", (group_id,)).fetchone()
-        return row is not None
-
-    def clear_leave_request(self, group_id: bytes) -> bool:
-        """Forget our leave request (we were added back); whether there was one."""
-        return self._db.execute("DELETE FROM leave_requests WHERE group_id = ?", (group_id,)).rowcount > 0
 
 
 #: At most this many ids in one ``IN (...)`` (SQLite's default limit on parameters is far above).
