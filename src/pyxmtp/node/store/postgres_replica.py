@@ -1,0 +1,283 @@
+"""Reads from a PostgreSQL streaming replica (``--read-database-url``) without giving up read-your-writes.
+
+What a read promises: it sees every write that any node process on the same primary had acknowledged before
+the read began -- exactly what reading the primary promises. A client that writes through node A and then reads
+through node B sees its write, whichever node it asks and whichever replica that node reads.
+
+How: when a read begins, the node asks the primary for its WAL flush position (``pg_current_wal_flush_lsn()``);
+every acknowledged commit ends at or before it (a commit is acknowledged once its WAL is flushed; a node with a
+replica makes sure of that for its own writes even where the server's ``synchronous_commit`` is ``off``). On a
+pooled replica connection it then reads ``pg_last_wal_replay_lsn()``: once that has reached the primary's
+position, the read's statement, which takes its snapshot after that check, sees all of those commits. A replica
+that lags is given a short while (``wait``) to catch up, checked again with a growing pause; after that the read
+goes to the primary. One position query serves every read that began before it was sent (:class:`LsnClock`), so
+under load the primary answers a few tiny queries per round trip instead of the reads themselves.
+
+A replica that cannot be reached, that times out, or that is no replica of this primary (promoted, or another
+database system) sends reads to the primary: logged once, then probed every ``retry`` seconds until it serves
+again. A statement the replica cancels (a conflict with recovery) runs again on the primary. Without the
+primary there is no position to compare with: reads fail, as they do without a replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+
+from .base import StoreError
+from .postgres_conn import CLIENT_ERRORS, Connection, connection_lost, redacted
+
+log = logging.getLogger("pyxmtp.node.store")
+
+T = TypeVar("T")
+
+#: The primary's WAL flush position and the replica's replay position, as byte offsets.
+FLUSH_LSN = "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint"
+REPLAY_LSN = "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
+#: Which database system a server belongs to (a replica shares its primary's); None where not permitted.
+SYSTEM_ID = "SELECT system_identifier FROM pg_control_system()"
+
+#: Connecting to the replica, or a statement on it, may take this long before the read goes to the primary.
+REPLICA_TIMEOUT = 5.0
+#: The first pause while waiting for a lagging replica (it doubles each time).
+FIRST_PAUSE = 0.001
+
+
+class NotAReplica(StoreError):
+    """The read database is not a streaming replica of the primary (promoted, or another database system)."""
+
+
+@dataclass(slots=True)
+class ReplicaStats:
+    """Where the reads meant for the replica went."""
+
+    #: Served by the replica.
+    replica: int = 0
+    #: Served by the primary because the replica had not replayed the primary's position in time.
+    lagging: int = 0
+    #: Served by the primary because the replica was unreachable or no replica.
+    unavailable: int = 0
+    #: Served by the primary because the replica failed the statement (e.g. a conflict with recovery).
+    failed: int = 0
+
+
+async def system_id(conn: Connection) -> int | None:
+    """The database system identifier of ``conn``'s server; None if the role may not read it."""
+    try:
+        value = await conn.fetchval(SYSTEM_ID)
+    except asyncpg.InsufficientPrivilegeError:
+        return None
+    return int(value)
+
+
+async def prepare_writer(conn: Connection) -> int | None:
+    """Make the writing connection ``conn`` acknowledge a write only once its WAL is flushed (the position reads
+    compare with), also where the server's ``synchronous_commit`` is ``off``; returns the primary's system id."""
+    if await conn.fetchval("SHOW synchronous_commit") == "off":
+        await conn.execute("SET synchronous_commit = local")
+    return await system_id(conn)
+
+
+class LsnClock:
+    """The primary's flush position, fetched by one query at a time: a caller waits for the first query sent
+    after it asked, which answers every caller that asked before it was sent."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[int]]) -> None:
+        self._fetch = fetch
+        self._next: asyncio.Future[int] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def now(self) -> int:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            if self._task is None or self._task.done():
+                self._task = asyncio.get_running_loop().create_task(self._run(), name="pyxmtp-lsn-clock")
+        return await asyncio.shield(self._next)
+
+    async def _run(self) -> None:
+        while self._next is not None:
+            waiting, self._next = self._next, None  # whoever asks from now on waits for the next query
+            try:
+                lsn = await self._fetch()
+            except asyncio.CancelledError:
+                waiting.cancel()
+                raise
+            except Exception as exc:
+                waiting.set_exception(exc)
+                waiting.exception()  # retrieved: nobody may be waiting any more
+            else:
+                waiting.set_result(lsn)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class ReplicaReads:
+    """Runs reads on the replica at ``dsn`` when it has caught up, else through ``primary`` (see the module
+    docstring). ``primary_id``: the primary's system identifier (None: not checked). Create with :meth:`open`."""
+
+    def __init__(
+        self,
+        dsn: str,
+        settings: dict[str, str],
+        connections: int,
+        primary: Callable[[Callable[[Connection], Awaitable[Any]]], Awaitable[Any]],
+        primary_id: int | None,
+        wait: float,
+        retry: float,
+    ) -> None:
+        self._dsn = dsn
+        self._settings = settings
+        self._connections = connections
+        self._primary = primary
+        self._primary_id = primary_id
+        self.wait = wait
+        self.retry = retry
+        self.stats = ReplicaStats()
+        self._clock = LsnClock(lambda: primary(lambda c: c.fetchval(FLUSH_LSN)))
+        self._pool: Any = None
+        self._down = False
+        self._probe: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        settings: dict[str, str],
+        connections: int,
+        primary: Callable[[Callable[[Connection], Awaitable[Any]]], Awaitable[Any]],
+        primary_id: int | None,
+        wait: float,
+        retry: float,
+    ) -> ReplicaReads:
+        """Make the pool (no connection yet) and try the replica once: if it does not serve, the node starts
+        anyway, reading the primary until it does."""
+        if "application_name" not in dsn:  # named in pg_stat_activity, unless the URI names the connections
+            settings = {**settings, "application_name": f"{settings.get('application_name', 'pyxmtp')} (replica)"}
+        reads = cls(dsn, settings, connections, primary, primary_id, wait, retry)
+        reads._pool = asyncpg.create_pool(
+            dsn,
+            min_size=0,
+            max_size=connections,
+            server_settings=settings,
+            init=reads._check_replica,
+            timeout=REPLICA_TIMEOUT,
+            command_timeout=REPLICA_TIMEOUT,
+        )
+        await reads._pool
+        if not await reads._try():
+            reads._start_probe()
+        else:
+            log.info("reading from the replica at %s", redacted(dsn))
+        return reads
+
+    @property
+    def available(self) -> bool:
+        """Whether reads are tried on the replica (false while it is down, until a probe finds it back)."""
+        return not self._down
+
+    async def _check_replica(self, conn: Connection) -> None:
+        """Each new replica connection: a server in recovery, of the primary's database system."""
+        if not await conn.fetchval("SELECT pg_is_in_recovery()"):
+            raise NotAReplica(f"{redacted(self._dsn)} is not in recovery: no streaming replica")
+        if self._primary_id is not None:
+            mine = await system_id(conn)
+            if mine is not None and mine != self._primary_id:
+                raise NotAReplica(f"{redacted(self._dsn)} is a replica of another database system")
+
+    async def read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
+        """``fn``'s result on the replica if it has replayed what the primary had flushed when this read began,
+        else on the primary."""
+        if self._down:
+            self.stats.unavailable += 1
+            result: T = await self._primary(fn)
+            return result
+        target = await self._clock.now()
+        try:
+            async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
+                if await self._caught_up(conn, target):
+                    result = await fn(conn)
+                    self.stats.replica += 1
+                    return result
+            self.stats.lagging += 1
+        except (*CLIENT_ERRORS, TimeoutError, StoreError) as exc:
+            if isinstance(exc, (NotAReplica, TimeoutError)) or connection_lost(exc):
+                self._went_down(exc)
+                self.stats.unavailable += 1
+            else:  # the replica refused this statement (e.g. it conflicted with recovery): the primary will not
+                log.debug("the read replica failed a read (%s); reading the primary", exc)
+                self.stats.failed += 1
+        result = await self._primary(fn)
+        return result
+
+    async def _caught_up(self, conn: Connection, target: int) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait
+        pause = FIRST_PAUSE
+        while True:
+            replayed = await conn.fetchval(REPLAY_LSN)
+            if replayed is None:
+                raise NotAReplica(f"{redacted(self._dsn)} is no longer in recovery (promoted?)")
+            if replayed >= target:
+                return True
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(pause, left))  # the replica replays on its own time: check again shortly
+            pause *= 2
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self._down:
+            return
+        log.warning(
+            "the read replica %s is not serving (%s); reading the primary until it is back",
+            redacted(self._dsn),
+            exc,
+        )
+        self._start_probe()
+
+    def _start_probe(self) -> None:
+        self._down = True
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._probe_loop(), name="pyxmtp-replica-probe")
+
+    async def _try(self) -> bool:
+        """Whether a replica connection serves (its connections are replaced first: after a failure they are
+        likely dead)."""
+        try:
+            await self._pool.expire_connections()
+            async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
+                if await conn.fetchval(REPLAY_LSN) is None:
+                    raise NotAReplica(f"{redacted(self._dsn)} is not in recovery")
+        except (*CLIENT_ERRORS, TimeoutError, StoreError) as exc:
+            if not self._down:
+                log.warning("the read replica %s is not serving (%s); reading the primary", redacted(self._dsn), exc)
+            return False
+        return True
+
+    async def _probe_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.retry)  # a retry interval, not a wait for an event
+            if await self._try():
+                self._down = False
+                log.info("the read replica %s serves again", redacted(self._dsn))
+                return
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        await self._clock.close()
+        if self._pool is not None:
+            await self._pool.close()
