@@ -1,0 +1,313 @@
+"""Reads from a PostgreSQL streaming replica (issue 15 item 5): a primary and a replica of the test's own
+(:mod:`.pg_cluster`), nodes with ``--database-url`` on the primary and ``--read-database-url`` on the replica.
+
+- the API's reads are served by the replica (the store's counters, and the replica's own pg_stat_statements);
+- read-your-writes with the replica's replay paused, also when the write went through another node;
+- a replica that stops: reads carry on through the primary, one warning, and the replica serves again once back;
+- a read URL that names no replica of the primary is not read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from pyxmtp.cli.main import build_parser
+from pyxmtp.cli.node_cmd import _config, _worker_argv
+from pyxmtp.identity.eth import LocalWalletSigner
+from pyxmtp.identity.installation import InstallationKey
+from pyxmtp.node import Node, NodeConfig
+from pyxmtp.proto.mls.api.v1 import mls_pb2
+
+from .apihelpers import ASC, query, send_request, welcome_v1
+from .builders import KeyPackageSpec, private_message
+from .conftest import Client, connect
+from .identity_helpers import inbox_ids_request, inbox_of, publish, register, updates_request
+from .pg_cluster import Replication
+from .waiting import until
+
+asyncpg = pytest.importorskip("asyncpg")
+from pyxmtp.node.store.postgres import PostgresStore  # noqa: E402 - after the optional import
+from pyxmtp.node.store.postgres_replica import LsnClock, ReplicaStats  # noqa: E402
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def replication() -> Iterator[Replication]:
+    cluster = Replication()
+    try:
+        cluster.start()
+        cluster.sql(cluster.primary, "CREATE EXTENSION pg_stat_statements")
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def schema() -> str:
+    return f"rr_{uuid.uuid4().hex[:12]}"
+
+
+class Running:
+    def __init__(self, node: Node, store: PostgresStore) -> None:
+        self.node = node
+        self.store = store
+        self.client = connect(node.address)
+
+    @property
+    def stats(self) -> ReplicaStats:
+        stats = self.store.replica_stats
+        assert stats is not None
+        return stats
+
+
+@asynccontextmanager
+async def running(
+    cluster: Replication, schema: str, tmp_path: Path, read_dsn: str | None = None
+) -> AsyncIterator[Running]:
+    """A node on the primary's ``schema`` that reads ``read_dsn`` (default: the replica), probing a replica that
+    is down every 0.1 s."""
+    read_dsn = read_dsn or cluster.replica.dsn
+    store = await PostgresStore.open(cluster.primary.dsn, schema=schema, read_dsn=read_dsn, replica_retry=0.1)
+    config = NodeConfig(
+        host="127.0.0.1",
+        port=0,
+        data_dir=tmp_path / "data",
+        rate_limits=None,
+        database_url=cluster.primary.dsn,
+        database_schema=schema,
+        read_database_url=read_dsn,
+    )
+    node = await Node.start(config, store=store)
+    run = Running(node, store)
+    try:
+        yield run
+    finally:
+        await run.client.channel.close()
+        await node.stop(grace=0)
+
+
+async def fetch(dsn: str, query: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+async def group_datas(client: Client, group_id: bytes) -> list[bytes]:
+    resp = await client.mls.QueryGroupMessages(query(group_id, ASC))
+    return [m.v1.data for m in resp.messages]
+
+
+def served_by_replica(run: Running, call: Callable[[], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:
+    """A condition: ``call()`` answers correctly and the replica served it (it may lag on a loaded machine: the
+    read then went to the primary, and the condition is tried again)."""
+
+    async def condition() -> bool:
+        before = run.stats.replica
+        assert await call()
+        return run.stats.replica > before
+
+    return condition
+
+
+async def test_the_api_reads_are_served_by_the_replica(
+    replication: Replication, schema: str, tmp_path: Path
+) -> None:
+    async with running(replication, schema, tmp_path) as run:
+        c = run.client
+        group, key = os.urandom(16), os.urandom(32)
+        message = private_message(group)
+        await c.mls.SendGroupMessages(send_request(message))
+        await c.mls.SendWelcomeMessages(mls_pb2.SendWelcomeMessagesRequest(messages=[welcome_v1(key, b"w")]))
+        spec = KeyPackageSpec()
+        kp = spec.to_bytes()
+        await c.mls.UploadKeyPackage(
+            mls_pb2.UploadKeyPackageRequest(
+                key_package=mls_pb2.KeyPackageUpload(key_package_tls_serialized=kp), is_inbox_id_credential=True
+            )
+        )
+        wallet = LocalWalletSigner.generate()
+        inbox = inbox_of(wallet)
+        await c.identity.PublishIdentityUpdate(publish(register(wallet, InstallationKey.generate())))
+
+        async def messages() -> bool:
+            return await group_datas(c, group) == [message]
+
+        async def newest() -> bool:
+            resp = await c.mls.GetNewestGroupMessage(
+                mls_pb2.GetNewestGroupMessageRequest(group_ids=[group], include_content=True)
+            )
+            return bool(resp.responses[0].group_message.v1.data == message)
+
+        async def welcomes() -> bool:
+            resp = await c.mls.QueryWelcomeMessages(mls_pb2.QueryWelcomeMessagesRequest(installation_key=key))
+            return [w.v1.data for w in resp.messages] == [b"w"]
+
+        async def key_packages() -> bool:
+            resp = await c.mls.FetchKeyPackages(
+                mls_pb2.FetchKeyPackagesRequest(installation_keys=[spec.installation_key])
+            )
+            return bool(resp.key_packages[0].key_package_tls_serialized == kp)
+
+        async def identity_updates() -> bool:
+            resp = await c.identity.GetIdentityUpdates(updates_request((inbox, 0)))
+            return len(resp.responses[0].updates) == 1
+
+        async def inbox_ids() -> bool:
+            resp = await c.identity.GetInboxIds(inbox_ids_request(wallet.address))
+            return bool(resp.responses[0].inbox_id == inbox)
+
+        async def commit_log() -> bool:
+            request = mls_pb2.QueryCommitLogRequest(group_id=group)
+            resp = await c.mls.BatchQueryCommitLog(mls_pb2.BatchQueryCommitLogRequest(requests=[request]))
+            return not resp.responses[0].commit_log_entries
+
+        for call in (messages, newest, welcomes, key_packages, identity_updates, inbox_ids, commit_log):
+            await until(served_by_replica(run, call))
+
+        # The replica's own statistics agree: it ran the reads of each table, on connections named for it.
+        statements = await fetch(
+            replication.replica.dsn, "SELECT query, calls FROM pg_stat_statements WHERE query LIKE '%FROM%'"
+        )
+        for table in ("group_messages", "welcome_messages", "installations", "inbox_log", "address_log", "commit_log"):
+            assert any(table in s["query"] and s["calls"] > 0 for s in statements), table
+        names = await fetch(replication.replica.dsn, "SELECT application_name FROM pg_stat_activity")
+        assert "pyxmtp node (replica)" in {n["application_name"] for n in names}
+
+
+async def test_read_your_writes_while_the_replica_is_paused(
+    replication: Replication, schema: str, tmp_path: Path
+) -> None:
+    """Replay paused: the replica stops at what it had; every write is read back at once, through the node that
+    took it and through another node on the same primary, from the primary."""
+    async with (
+        running(replication, schema, tmp_path / "a") as a,
+        running(replication, schema, tmp_path / "b") as b,
+    ):
+        group = os.urandom(16)
+        first = private_message(group)
+        await a.client.mls.SendGroupMessages(send_request(first))
+        await until(served_by_replica(b, lambda: _has(b.client, group, [first])))
+
+        await replication.pause_replay()
+        try:
+            second = private_message(group)
+            await a.client.mls.SendGroupMessages(send_request(second))
+            lagging_a, lagging_b = a.stats.lagging, b.stats.lagging
+            assert await group_datas(a.client, group) == [first, second]
+            assert await group_datas(b.client, group) == [first, second]
+            assert a.stats.lagging > lagging_a and b.stats.lagging > lagging_b
+
+            key = os.urandom(32)
+            await b.client.mls.SendWelcomeMessages(
+                mls_pb2.SendWelcomeMessagesRequest(messages=[welcome_v1(key, b"welcome")])
+            )
+            resp = await a.client.mls.QueryWelcomeMessages(mls_pb2.QueryWelcomeMessagesRequest(installation_key=key))
+            assert [w.v1.data for w in resp.messages] == [b"welcome"]
+
+            wallet = LocalWalletSigner.generate()
+            await a.client.identity.PublishIdentityUpdate(publish(register(wallet, InstallationKey.generate())))
+            resp_ids = await b.client.identity.GetInboxIds(inbox_ids_request(wallet.address))
+            assert resp_ids.responses[0].inbox_id == inbox_of(wallet)
+
+            # ... none of which the replica has: those reads were the primary's.
+            rows = await fetch(
+                replication.replica.dsn,
+                f'SELECT count(*) AS n FROM "{schema}".group_messages WHERE group_id = $1',
+                group,
+            )
+            assert rows[0]["n"] == 1
+        finally:
+            await replication.resume_replay()
+        await until(served_by_replica(b, lambda: _has(b.client, group, [first, second])))
+
+
+async def _has(client: Client, group: bytes, datas: list[bytes]) -> bool:
+    return await group_datas(client, group) == datas
+
+
+async def test_a_replica_that_stops_sends_reads_to_the_primary(
+    replication: Replication, schema: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pyxmtp.node.store")
+    async with running(replication, schema, tmp_path) as run:
+        group = os.urandom(16)
+        message = private_message(group)
+        await run.client.mls.SendGroupMessages(send_request(message))
+        await until(served_by_replica(run, lambda: _has(run.client, group, [message])))
+
+        replication.replica.stop()
+        try:
+            for _ in range(5):
+                assert await group_datas(run.client, group) == [message]
+            assert run.stats.unavailable >= 5
+            down = [r for r in caplog.records if "not serving" in r.getMessage()]
+            assert len(down) == 1 and down[0].levelno == logging.WARNING
+        finally:
+            replication.replica.start()
+        await until(served_by_replica(run, lambda: _has(run.client, group, [message])))
+        assert any("serves again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_read_url_that_is_no_replica_is_not_read(
+    replication: Replication, schema: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pyxmtp.node.store")
+    async with running(replication, schema, tmp_path, read_dsn=replication.primary.dsn) as run:
+        assert not run.store._replica or not run.store._replica.available
+        group = os.urandom(16)
+        message = private_message(group)
+        await run.client.mls.SendGroupMessages(send_request(message))
+        assert await group_datas(run.client, group) == [message]
+        assert run.stats.replica == 0 and run.stats.unavailable >= 1
+        assert any("not in recovery" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_lsn_clock_answers_each_read_with_a_query_sent_after_it_asked() -> None:
+    """One position query serves every read that asked before it was sent; a read that asks while a query is
+    under way waits for the next one (the one under way may predate its writes)."""
+    sent: list[asyncio.Future[int]] = []
+    started = asyncio.Event()
+
+    async def fetch_lsn() -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        sent.append(future)
+        started.set()
+        return await future
+
+    clock = LsnClock(fetch_lsn)
+    early = [asyncio.create_task(clock.now()) for _ in range(50)]
+    await started.wait()
+    assert len(sent) == 1  # fifty reads, one query
+    late = asyncio.create_task(clock.now())
+    await asyncio.sleep(0)  # let it ask (an event-loop turn, not a wait for time)
+    sent[0].set_result(100)
+    assert await asyncio.gather(*early) == [100] * 50
+    await until(lambda: len(sent) == 2)
+    assert not late.done()
+    sent[1].set_result(200)
+    assert await late == 200
+    await clock.close()
+
+
+def test_the_cli_flags() -> None:
+    args = build_parser().parse_args(
+        ["node", "--database-url", "postgresql://p/db", "--read-database-url", "postgresql://r/db",
+         "--read-replica-wait", "0.2", "--workers", "2"]
+    )  # fmt: skip
+    config = _config(args)
+    assert config.read_database_url == "postgresql://r/db" and config.read_replica_wait == 0.2
+    # a worker gets the URL in its environment, not on its command line
+    assert "postgresql://r/db" not in _worker_argv(args, 5556)
+    with pytest.raises(ValueError, match="read_database_url"):
+        NodeConfig(read_database_url="postgresql://r/db")
