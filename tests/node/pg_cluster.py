@@ -70,11 +70,15 @@ class Server:
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def configure(self) -> None:
-        with open(self.data / "postgresql.conf", "a") as conf:  # later lines win over those copied from the primary
+        with open(
+            self.data / "postgresql.conf", "a"
+        ) as conf:  # later lines win over those copied from the primary
             conf.write(SETTINGS.format(sockets=self.cluster.root, port=self.port))
 
     def start(self) -> None:
-        self.cluster.run("pg_ctl", "-D", str(self.data), "-l", str(self.data) + ".log", "-w", "-t", "60", "start")
+        self.cluster.run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.data) + ".log", "-w", "-t", "60", "start"
+        )
 
     def stop(self) -> None:
         self.cluster.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
@@ -97,7 +101,9 @@ class Replication:
             [*self.prefix, str(self.bindir / tool), *args], capture_output=True, text=True, timeout=120
         )
         if check and done.returncode:
-            raise RuntimeError(f"{tool} {' '.join(args)} failed ({done.returncode}): {done.stderr or done.stdout}")
+            raise RuntimeError(
+                f"{tool} {' '.join(args)} failed ({done.returncode}): {done.stderr or done.stdout}"
+            )
 
     def start(self) -> None:
         p, r = self.primary, self.replica
@@ -119,7 +125,17 @@ class Replication:
     def sql(self, server: Server, statement: str) -> None:
         """Run ``statement`` on ``server`` (psql, as the postgres role)."""
         done = subprocess.run(
-            [str(self.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", server.dsn, "-c", statement],
+            [
+                str(self.bindir / "psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                server.dsn,
+                "-c",
+                statement,
+            ],
             capture_output=True,
             text=True,
             timeout=60,

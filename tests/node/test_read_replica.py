@@ -133,7 +133,8 @@ async def test_the_api_reads_are_served_by_the_replica(
         kp = spec.to_bytes()
         await c.mls.UploadKeyPackage(
             mls_pb2.UploadKeyPackageRequest(
-                key_package=mls_pb2.KeyPackageUpload(key_package_tls_serialized=kp), is_inbox_id_credential=True
+                key_package=mls_pb2.KeyPackageUpload(key_package_tls_serialized=kp),
+                is_inbox_id_credential=True,
             )
         )
         wallet = LocalWalletSigner.generate()
@@ -179,7 +180,14 @@ async def test_the_api_reads_are_served_by_the_replica(
         statements = await fetch(
             replication.replica.dsn, "SELECT query, calls FROM pg_stat_statements WHERE query LIKE '%FROM%'"
         )
-        for table in ("group_messages", "welcome_messages", "installations", "inbox_log", "address_log", "commit_log"):
+        for table in (
+            "group_messages",
+            "welcome_messages",
+            "installations",
+            "inbox_log",
+            "address_log",
+            "commit_log",
+        ):
             assert any(table in s["query"] and s["calls"] > 0 for s in statements), table
         names = await fetch(replication.replica.dsn, "SELECT application_name FROM pg_stat_activity")
         assert "pyxmtp node (replica)" in {n["application_name"] for n in names}
@@ -212,11 +220,15 @@ async def test_read_your_writes_while_the_replica_is_paused(
             await b.client.mls.SendWelcomeMessages(
                 mls_pb2.SendWelcomeMessagesRequest(messages=[welcome_v1(key, b"welcome")])
             )
-            resp = await a.client.mls.QueryWelcomeMessages(mls_pb2.QueryWelcomeMessagesRequest(installation_key=key))
+            resp = await a.client.mls.QueryWelcomeMessages(
+                mls_pb2.QueryWelcomeMessagesRequest(installation_key=key)
+            )
             assert [w.v1.data for w in resp.messages] == [b"welcome"]
 
             wallet = LocalWalletSigner.generate()
-            await a.client.identity.PublishIdentityUpdate(publish(register(wallet, InstallationKey.generate())))
+            await a.client.identity.PublishIdentityUpdate(
+                publish(register(wallet, InstallationKey.generate()))
+            )
             resp_ids = await b.client.identity.GetInboxIds(inbox_ids_request(wallet.address))
             assert resp_ids.responses[0].inbox_id == inbox_of(wallet)
 

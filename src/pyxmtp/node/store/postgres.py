@@ -103,7 +103,9 @@ T = TypeVar("T")
 class PostgresStore(Store):
     """See the module docstring. Create with :meth:`open`."""
 
-    def __init__(self, dsn: str, schema: str | None, read_connections: int, read_dsn: str | None = None) -> None:
+    def __init__(
+        self, dsn: str, schema: str | None, read_connections: int, read_dsn: str | None = None
+    ) -> None:
         super().__init__()
         self._dsn = dsn
         self._read_dsn = read_dsn

@@ -163,7 +163,10 @@ class ReplicaReads:
         """Make the pool (no connection yet) and try the replica once: if it does not serve, the node starts
         anyway, reading the primary until it does."""
         if "application_name" not in dsn:  # named in pg_stat_activity, unless the URI names the connections
-            settings = {**settings, "application_name": f"{settings.get('application_name', 'pyxmtp')} (replica)"}
+            settings = {
+                **settings,
+                "application_name": f"{settings.get('application_name', 'pyxmtp')} (replica)",
+            }
         reads = cls(dsn, settings, connections, primary, primary_id, wait, retry)
         reads._pool = asyncpg.create_pool(
             dsn,
@@ -249,7 +252,9 @@ class ReplicaReads:
     def _start_probe(self) -> None:
         self._down = True
         if self._probe is None or self._probe.done():
-            self._probe = asyncio.get_running_loop().create_task(self._probe_loop(), name="pyxmtp-replica-probe")
+            self._probe = asyncio.get_running_loop().create_task(
+                self._probe_loop(), name="pyxmtp-replica-probe"
+            )
 
     async def _try(self) -> bool:
         """Whether a replica connection serves (its connections are replaced first: after a failure they are
@@ -261,7 +266,9 @@ class ReplicaReads:
                     raise NotAReplica(f"{redacted(self._dsn)} is not in recovery")
         except (*CLIENT_ERRORS, TimeoutError, StoreError) as exc:
             if not self._down:
-                log.warning("the read replica %s is not serving (%s); reading the primary", redacted(self._dsn), exc)
+                log.warning(
+                    "the read replica %s is not serving (%s); reading the primary", redacted(self._dsn), exc
+                )
             return False
         return True
 
