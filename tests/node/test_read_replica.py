@@ -35,7 +35,7 @@ from .waiting import until
 
 asyncpg = pytest.importorskip("asyncpg")
 from pyxmtp.node.store.postgres import PostgresStore  # noqa: E402 - after the optional import
-from pyxmtp.node.store.postgres_replica import LsnClock, ReplicaStats  # noqa: E402
+from pyxmtp.node.store.postgres_replica import Coalesced, ReplicaStats  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -297,7 +297,7 @@ async def test_the_lsn_clock_answers_each_read_with_a_query_sent_after_it_asked(
         started.set()
         return await future
 
-    clock = LsnClock(fetch_lsn)
+    clock = Coalesced(fetch_lsn)
     early = [asyncio.create_task(clock.now()) for _ in range(50)]
     await started.wait()
     assert len(sent) == 1  # fifty reads, one query

@@ -6,12 +6,16 @@ through node B sees its write, whichever node it asks and whichever replica that
 
 How: when a read begins, the node asks the primary for its WAL flush position (``pg_current_wal_flush_lsn()``);
 every acknowledged commit ends at or before it (a commit is acknowledged once its WAL is flushed; a node with a
-replica makes sure of that for its own writes even where the server's ``synchronous_commit`` is ``off``). On a
-pooled replica connection it then reads ``pg_last_wal_replay_lsn()``: once that has reached the primary's
-position, the read's statement, which takes its snapshot after that check, sees all of those commits. A replica
-that lags is given a short while (``wait``) to catch up, checked again with a growing pause; after that the read
-goes to the primary. One position query serves every read that began before it was sent (:class:`LsnClock`), so
-under load the primary answers a few tiny queries per round trip instead of the reads themselves.
+replica makes sure of that for its own writes even where the server's ``synchronous_commit`` is ``off``). Once
+the replica's ``pg_last_wal_replay_lsn()`` has reached that position, any statement it starts afterwards takes a
+snapshot that holds all of those commits -- as long as it is the same run of the replica server (a replica
+that restarted, even after a crash of one of its processes, may begin again from an earlier point). A restart
+ends every connection, so a statement that succeeds on a connection opened before the position was asked for
+ran on the same run; on a younger connection the node asks that connection itself. A replica that lags is asked again, with a growing pause, for a short while
+(``wait``); after that the read goes to the primary. Both positions are fetched by one query at a time, which
+answers every read that asked before it was sent (:class:`Coalesced`), and a replay position already seen at or
+past the target needs no new question: under load each server answers a few tiny queries per round trip, and
+the reads themselves -- the rows -- come from the replica, without holding a replica connection while it waits.
 
 A replica that cannot be reached, that times out, or that is no replica of this primary (promoted, or another
 database system) sends reads to the primary: logged once, then probed every ``retry`` seconds until it serves
@@ -26,7 +30,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
@@ -36,6 +40,7 @@ from .postgres_conn import CLIENT_ERRORS, Connection, connection_lost, redacted
 log = logging.getLogger("pyxmtp.node.store")
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 #: The primary's WAL flush position and the replica's replay position, as byte offsets.
 FLUSH_LSN = "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint"
@@ -84,27 +89,27 @@ async def prepare_writer(conn: Connection) -> int | None:
     return await system_id(conn)
 
 
-class LsnClock:
-    """The primary's flush position, fetched by one query at a time: a caller waits for the first query sent
-    after it asked, which answers every caller that asked before it was sent."""
+class Coalesced(Generic[V]):
+    """A value fetched by one query at a time: a caller waits for the first query sent after it asked, which
+    answers every caller that asked before it was sent (so the answer is no older than the question)."""
 
-    def __init__(self, fetch: Callable[[], Awaitable[int]]) -> None:
+    def __init__(self, fetch: Callable[[], Awaitable[V]]) -> None:
         self._fetch = fetch
-        self._next: asyncio.Future[int] | None = None
+        self._next: asyncio.Future[V] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def now(self) -> int:
+    async def now(self) -> V:
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
             if self._task is None or self._task.done():
-                self._task = asyncio.get_running_loop().create_task(self._run(), name="pyxmtp-lsn-clock")
+                self._task = asyncio.get_running_loop().create_task(self._run(), name="pyxmtp-coalesced")
         return await asyncio.shield(self._next)
 
     async def _run(self) -> None:
         while self._next is not None:
             waiting, self._next = self._next, None  # whoever asks from now on waits for the next query
             try:
-                lsn = await self._fetch()
+                value = await self._fetch()
             except asyncio.CancelledError:
                 waiting.cancel()
                 raise
@@ -112,13 +117,32 @@ class LsnClock:
                 waiting.set_exception(exc)
                 waiting.exception()  # retrieved: nobody may be waiting any more
             else:
-                waiting.set_result(lsn)
+                waiting.set_result(value)
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class ReplicaConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled replica connection that knows when it was opened."""
+
+    __slots__ = ("opened",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The event loop's clock once the connection was made: a replay position asked for after that holds
+        #: for a statement that succeeds on it (the server has not restarted in between, or it would be gone).
+        self.opened = float("inf")
+
+
+async def _replayed(conn: Connection, dsn: str) -> int:
+    replayed = await conn.fetchval(REPLAY_LSN)
+    if replayed is None:
+        raise NotAReplica(f"{redacted(dsn)} is no longer in recovery (promoted?)")
+    return int(replayed)
 
 
 class ReplicaReads:
@@ -128,7 +152,6 @@ class ReplicaReads:
     def __init__(
         self,
         dsn: str,
-        settings: dict[str, str],
         connections: int,
         primary: Callable[[Callable[[Connection], Awaitable[Any]]], Awaitable[Any]],
         primary_id: int | None,
@@ -136,14 +159,17 @@ class ReplicaReads:
         retry: float,
     ) -> None:
         self._dsn = dsn
-        self._settings = settings
         self._connections = connections
         self._primary = primary
         self._primary_id = primary_id
         self.wait = wait
         self.retry = retry
         self.stats = ReplicaStats()
-        self._clock = LsnClock(lambda: primary(lambda c: c.fetchval(FLUSH_LSN)))
+        #: The primary's flush position, asked after a read began.
+        self._flushed: Coalesced[int] = Coalesced(lambda: primary(lambda c: c.fetchval(FLUSH_LSN)))
+        #: The replica's replay position, and when it was asked for (the event loop's clock).
+        self._replay: Coalesced[tuple[float, int]] = Coalesced(self._fetch_replay)
+        self._seen: tuple[float, int] = (0.0, -1)
         self._pool: Any = None
         self._down = False
         self._probe: asyncio.Task[None] | None = None
@@ -167,21 +193,22 @@ class ReplicaReads:
                 **settings,
                 "application_name": f"{settings.get('application_name', 'pyxmtp')} (replica)",
             }
-        reads = cls(dsn, settings, connections, primary, primary_id, wait, retry)
+        reads = cls(dsn, connections, primary, primary_id, wait, retry)
         reads._pool = asyncpg.create_pool(
             dsn,
             min_size=0,
             max_size=connections,
             server_settings=settings,
             init=reads._check_replica,
+            connection_class=ReplicaConnection,
             timeout=REPLICA_TIMEOUT,
             command_timeout=REPLICA_TIMEOUT,
         )
         await reads._pool
-        if not await reads._try():
-            reads._start_probe()
-        else:
+        if await reads._try():
             log.info("reading from the replica at %s", redacted(dsn))
+        else:
+            reads._start_probe()
         return reads
 
     @property
@@ -189,7 +216,7 @@ class ReplicaReads:
         """Whether reads are tried on the replica (false while it is down, until a probe finds it back)."""
         return not self._down
 
-    async def _check_replica(self, conn: Connection) -> None:
+    async def _check_replica(self, conn: ReplicaConnection) -> None:
         """Each new replica connection: a server in recovery, of the primary's database system."""
         if not await conn.fetchval("SELECT pg_is_in_recovery()"):
             raise NotAReplica(f"{redacted(self._dsn)} is not in recovery: no streaming replica")
@@ -197,6 +224,15 @@ class ReplicaReads:
             mine = await system_id(conn)
             if mine is not None and mine != self._primary_id:
                 raise NotAReplica(f"{redacted(self._dsn)} is a replica of another database system")
+        conn.opened = asyncio.get_running_loop().time()
+
+    async def _fetch_replay(self) -> tuple[float, int]:
+        async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
+            asked = asyncio.get_running_loop().time()
+            replayed = await _replayed(conn, self._dsn)
+        if asked > self._seen[0]:
+            self._seen = (asked, replayed)
+        return asked, replayed
 
     async def read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """``fn``'s result on the replica if it has replayed what the primary had flushed when this read began,
@@ -205,16 +241,26 @@ class ReplicaReads:
             self.stats.unavailable += 1
             result: T = await self._primary(fn)
             return result
-        target = await self._clock.now()
+        target = await self._flushed.now()
         try:
-            async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
-                if await self._caught_up(conn, target):
-                    result = await fn(conn)
-                    self.stats.replica += 1
-                    return result
+            asked = await self._caught_up(target)
+            if asked is not None:
+                async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
+                    # a connection opened since the position was asked for may be to a later run of the server
+                    if conn.opened < asked or await _replayed(conn, self._dsn) >= target:
+                        result = await fn(conn)
+                        self.stats.replica += 1
+                        return result
             self.stats.lagging += 1
         except (*CLIENT_ERRORS, TimeoutError, StoreError) as exc:
-            if isinstance(exc, (NotAReplica, TimeoutError)) or connection_lost(exc):
+            pool = self._pool
+            if (
+                isinstance(exc, TimeoutError)
+                and pool.get_idle_size() == 0
+                and pool.get_size() >= pool.get_max_size()
+            ):
+                self.stats.failed += 1  # every connection busy: the replica is slow, or merely much asked
+            elif isinstance(exc, (NotAReplica, TimeoutError)) or connection_lost(exc):
                 self._went_down(exc)
                 self.stats.unavailable += 1
             else:  # the replica refused this statement (e.g. it conflicted with recovery): the primary will not
@@ -223,20 +269,26 @@ class ReplicaReads:
         result = await self._primary(fn)
         return result
 
-    async def _caught_up(self, conn: Connection, target: int) -> bool:
+    async def _caught_up(self, target: int) -> float | None:
+        """When the replica was asked for a replay position at or past ``target``, asking again (with a growing
+        pause between questions) until ``wait`` is over; None if it had not replayed that far by then."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait
         pause = FIRST_PAUSE
         while True:
-            replayed = await conn.fetchval(REPLAY_LSN)
-            if replayed is None:
-                raise NotAReplica(f"{redacted(self._dsn)} is no longer in recovery (promoted?)")
+            asked, replayed = self._seen
             if replayed >= target:
-                return True
+                return asked
+            left = deadline - loop.time()
+            if left < 0:
+                return None
+            asked, replayed = await self._replay.now()
+            if replayed >= target:
+                return asked
             left = deadline - loop.time()
             if left <= 0:
-                return False
-            await asyncio.sleep(min(pause, left))  # the replica replays on its own time: check again shortly
+                return None
+            await asyncio.sleep(min(pause, left))  # the replica replays on its own time: ask again shortly
             pause *= 2
 
     def _went_down(self, exc: BaseException) -> None:
@@ -251,6 +303,7 @@ class ReplicaReads:
 
     def _start_probe(self) -> None:
         self._down = True
+        self._seen = (0.0, -1)
         if self._probe is None or self._probe.done():
             self._probe = asyncio.get_running_loop().create_task(
                 self._probe_loop(), name="pyxmtp-replica-probe"
@@ -261,9 +314,7 @@ class ReplicaReads:
         likely dead)."""
         try:
             await self._pool.expire_connections()
-            async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
-                if await conn.fetchval(REPLAY_LSN) is None:
-                    raise NotAReplica(f"{redacted(self._dsn)} is not in recovery")
+            await self._fetch_replay()
         except (*CLIENT_ERRORS, TimeoutError, StoreError) as exc:
             if not self._down:
                 log.warning(
@@ -285,6 +336,7 @@ class ReplicaReads:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
-        await self._clock.close()
+        await self._flushed.close()
+        await self._replay.close()
         if self._pool is not None:
             await self._pool.close()
