@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from .builders import KeyPackageSpec, private_message
 from .conftest import Client, connect
 from .identity_helpers import inbox_ids_request, inbox_of, publish, register, updates_request
 from .pg_cluster import Replication
+from .procs import NodeProcess
 from .waiting import until
 
 asyncpg = pytest.importorskip("asyncpg")
@@ -71,12 +73,14 @@ class Running:
 
 @asynccontextmanager
 async def running(
-    cluster: Replication, schema: str, tmp_path: Path, read_dsn: str | None = None
+    cluster: Replication, schema: str, tmp_path: Path, read_dsn: str | None = None, wait: float = 0.05
 ) -> AsyncIterator[Running]:
-    """A node on the primary's ``schema`` that reads ``read_dsn`` (default: the replica), probing a replica that
-    is down every 0.1 s."""
+    """A node on the primary's ``schema`` that reads ``read_dsn`` (default: the replica), waiting up to ``wait``
+    seconds for it to catch up, and probing it every 0.1 s while it is down."""
     read_dsn = read_dsn or cluster.replica.dsn
-    store = await PostgresStore.open(cluster.primary.dsn, schema=schema, read_dsn=read_dsn, replica_retry=0.1)
+    store = await PostgresStore.open(
+        cluster.primary.dsn, schema=schema, read_dsn=read_dsn, replica_wait=wait, replica_retry=0.1
+    )
     config = NodeConfig(
         host="127.0.0.1",
         port=0,
@@ -244,6 +248,52 @@ async def test_read_your_writes_while_the_replica_is_paused(
         await until(served_by_replica(b, lambda: _has(b.client, group, [first, second])))
 
 
+async def test_a_read_waits_for_the_replica_to_catch_up(
+    replication: Replication, schema: str, tmp_path: Path
+) -> None:
+    """With time to wait, a read the replica has not caught up with yet is served by it once it has."""
+    async with running(replication, schema, tmp_path, wait=60.0) as run:
+        group = os.urandom(16)
+        await replication.pause_replay()
+        try:
+            message = private_message(group)
+            await run.client.mls.SendGroupMessages(send_request(message))
+            reading = asyncio.create_task(group_datas(run.client, group))
+        finally:
+            await replication.resume_replay()
+        assert await reading == [message]
+        assert run.stats.replica == 1 and run.stats.lagging == 0
+
+
+async def test_a_subscription_replays_what_was_written_before_it(
+    replication: Replication, schema: str, tmp_path: Path
+) -> None:
+    """A subscription's history is read like any read (here from the primary: replay is paused), then live
+    delivery follows, through another node than the writes."""
+    async with (
+        running(replication, schema, tmp_path / "a") as a,
+        running(replication, schema, tmp_path / "b") as b,
+    ):
+        group = os.urandom(16)
+        await replication.pause_replay()
+        try:
+            first, second = private_message(group), private_message(group)
+            await a.client.mls.SendGroupMessages(send_request(first))
+            call = b.client.mls.SubscribeGroupMessages(
+                mls_pb2.SubscribeGroupMessagesRequest(
+                    filters=[mls_pb2.SubscribeGroupMessagesRequest.Filter(group_id=group, id_cursor=0)]
+                )
+            )
+            got = await asyncio.wait_for(call.read(), 30)
+            assert got.v1.data == first
+            await a.client.mls.SendGroupMessages(send_request(second))
+            got = await asyncio.wait_for(call.read(), 30)
+            assert got.v1.data == second
+            call.cancel()
+        finally:
+            await replication.resume_replay()
+
+
 async def _has(client: Client, group: bytes, datas: list[bytes]) -> bool:
     return await group_datas(client, group) == datas
 
@@ -310,6 +360,41 @@ async def test_the_lsn_clock_answers_each_read_with_a_query_sent_after_it_asked(
     sent[1].set_result(200)
     assert await late == 200
     await clock.close()
+
+
+async def test_a_node_process_reads_the_replica(
+    replication: Replication, schema: str, tmp_path: Path
+) -> None:
+    """``pyxmtp node --read-database-url``: the process reads the replica, on connections named for it."""
+    flags = ["--database-url", replication.primary.dsn, "--database-schema", schema]
+    proc = NodeProcess(tmp_path / "data", 0, *flags, "--read-database-url", replication.replica.dsn)
+    try:
+        await asyncio.to_thread(proc.wait_listening)
+        client = connect(proc.address)
+        group = os.urandom(16)
+        message = private_message(group)
+        await client.mls.SendGroupMessages(send_request(message))
+
+        async def replica_reads() -> int:
+            rows = await fetch(
+                replication.replica.dsn,
+                "SELECT coalesce(sum(calls), 0) AS n FROM pg_stat_statements WHERE query LIKE '%FROM group_messages%'",
+            )
+            return int(rows[0]["n"])
+
+        before = await replica_reads()
+
+        async def read_on_replica() -> bool:
+            assert await group_datas(client, group) == [message]
+            return await replica_reads() > before
+
+        await until(read_on_replica)
+        names = await fetch(replication.replica.dsn, "SELECT application_name FROM pg_stat_activity")
+        assert "pyxmtp node (replica)" in {n["application_name"] for n in names}
+        await client.channel.close()
+    finally:
+        proc.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait) == 0, proc.log()
 
 
 def test_the_cli_flags() -> None:
