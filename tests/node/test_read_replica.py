@@ -321,6 +321,30 @@ async def test_a_replica_that_stops_sends_reads_to_the_primary(
         assert any("serves again" in r.getMessage() for r in caplog.records)
 
 
+async def test_replica_connections_ended_by_an_administrator_are_replaced(
+    replication: Replication, schema: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``pg_terminate_backend`` of the node's replica connections loses no read and does not count as the
+    replica going away."""
+    caplog.set_level(logging.INFO, logger="pyxmtp.node.store")
+    async with running(replication, schema, tmp_path) as run:
+        group = os.urandom(16)
+        message = private_message(group)
+        await run.client.mls.SendGroupMessages(send_request(message))
+        await until(served_by_replica(run, lambda: _has(run.client, group, [message])))
+        ended = await fetch(
+            replication.replica.dsn,
+            "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity "
+            "WHERE application_name = 'pyxmtp node (replica)'",
+        )
+        assert ended and all(e["ended"] for e in ended)
+        for _ in range(3):
+            assert await group_datas(run.client, group) == [message]
+        await until(served_by_replica(run, lambda: _has(run.client, group, [message])))
+        assert run.store._replica is not None and run.store._replica.available
+        assert not [r for r in caplog.records if "not serving" in r.getMessage()]
+
+
 async def test_a_read_url_that_is_no_replica_is_not_read(
     replication: Replication, schema: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -210,10 +210,11 @@ class ReplicaReads:
             command_timeout=REPLICA_TIMEOUT,
         )
         await reads._pool
-        if await reads._try():
+        failure = await reads._try()
+        if failure is None:
             log.info("reading from the replica at %s", redacted(dsn))
         else:
-            reads._start_probe()
+            reads._went_down(failure)
         return reads
 
     @property
@@ -266,7 +267,10 @@ class ReplicaReads:
             ):
                 self.stats.failed += 1  # every connection busy: the replica is slow, or merely much asked
             elif isinstance(exc, (NotAReplica, TimeoutError)) or connection_lost(exc):
-                self._went_down(exc)
+                # one lost connection (an administrator ended it, say) is not yet a lost replica: try a new one
+                failure = exc if self._down or not connection_lost(exc) else await self._try()
+                if failure is not None:
+                    self._went_down(failure)
                 self.stats.unavailable += 1
             else:  # the replica refused this statement (e.g. it conflicted with recovery): the primary will not
                 log.debug("the read replica failed a read (%s); reading the primary", exc)
@@ -314,24 +318,20 @@ class ReplicaReads:
                 self._probe_loop(), name="pyxmtp-replica-probe"
             )
 
-    async def _try(self) -> bool:
-        """Whether a replica connection serves (its connections are replaced first: after a failure they are
-        likely dead)."""
+    async def _try(self) -> BaseException | None:
+        """Why a new replica connection does not serve; None if it does (the pooled connections are replaced
+        first: after a failure they are likely dead)."""
         try:
             await self._pool.expire_connections()
             await self._fetch_replay()
         except (*CLIENT_ERRORS, TimeoutError, StoreError) as exc:
-            if not self._down:
-                log.warning(
-                    "the read replica %s is not serving (%s); reading the primary", redacted(self._dsn), exc
-                )
-            return False
-        return True
+            return exc
+        return None
 
     async def _probe_loop(self) -> None:
         while True:
             await asyncio.sleep(self.retry)  # a retry interval, not a wait for an event
-            if await self._try():
+            if await self._try() is None:
                 self._down = False
                 log.info("the read replica %s serves again", redacted(self._dsn))
                 return
