@@ -77,6 +77,7 @@ from .postgres_conn import (
     ORDER_LOCK_CLASS,
     WELCOME_KEY,
     Connection,
+    ReadConnection,
     SchemaKeys,
     connection_lost,
     is_closed,
@@ -167,6 +168,7 @@ class PostgresStore(Store):
                 min_size=1,
                 max_size=read_connections,
                 server_settings=store._server_settings,
+                connection_class=ReadConnection,
                 timeout=CONNECT_TIMEOUT,
             )
             assert store._keys is not None

@@ -35,7 +35,7 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 
 from .base import StoreError
-from .postgres_conn import CLIENT_ERRORS, Connection, connection_lost, redacted
+from .postgres_conn import CLIENT_ERRORS, Connection, ReadConnection, connection_lost, redacted
 
 log = logging.getLogger("pyxmtp.node.store")
 
@@ -126,7 +126,7 @@ class Coalesced(Generic[V]):
                 await self._task
 
 
-class ReplicaConnection(asyncpg.Connection):  # type: ignore[misc]
+class ReplicaConnection(ReadConnection):
     """A pooled replica connection that knows when it was opened."""
 
     __slots__ = ("opened",)
@@ -136,11 +136,6 @@ class ReplicaConnection(asyncpg.Connection):  # type: ignore[misc]
         #: The event loop's clock once the connection was made: a replay position asked for after that holds
         #: for a statement that succeeds on it (the server has not restarted in between, or it would be gone).
         self.opened = float("inf")
-
-    def get_reset_query(self) -> str:
-        """Nothing to reset when the pool takes it back (saves a round trip per read): reads here only run
-        queries -- no transaction, LISTEN, lock or setting outlives one."""
-        return ""
 
 
 async def _replayed(conn: Connection, dsn: str) -> int:
