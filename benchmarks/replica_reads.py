@@ -110,8 +110,6 @@ async def _round(
     elapsed = time.perf_counter() - started
     primary = await _statements(cluster.primary.dsn)
     replica = await _statements(cluster.replica.dsn)
-    if os.environ.get("BENCH_DEBUG"):
-        print(primary, replica, file=sys.stderr)
     for c in (*clients, writer):
         await c.channel.close()
     reads = len(latencies)

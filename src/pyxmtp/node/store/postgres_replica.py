@@ -230,10 +230,16 @@ class ReplicaReads:
     async def _fetch_replay(self) -> tuple[float, int]:
         async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
             asked = asyncio.get_running_loop().time()
-            replayed = await _replayed(conn, self._dsn)
+            replayed = await self._ask(conn)
+        return asked, replayed
+
+    async def _ask(self, conn: Connection) -> int:
+        """The replay position on ``conn``, remembered as the latest seen (for the connections opened before)."""
+        asked = asyncio.get_running_loop().time()
+        replayed = await _replayed(conn, self._dsn)
         if asked > self._seen[0]:
             self._seen = (asked, replayed)
-        return asked, replayed
+        return replayed
 
     async def read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """``fn``'s result on the replica if it has replayed what the primary had flushed when this read began,
@@ -248,7 +254,7 @@ class ReplicaReads:
             if asked is not None:
                 async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
                     # a connection opened since the position was asked for may be to a later run of the server
-                    if conn.opened < asked or await _replayed(conn, self._dsn) >= target:
+                    if conn.opened < asked or await self._ask(conn) >= target:
                         result = await fn(conn)
                         self.stats.replica += 1
                         return result
