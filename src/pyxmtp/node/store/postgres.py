@@ -297,10 +297,8 @@ class PostgresStore(Store):
 
     async def _query(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """An API read: on the read replica if there is one and it has caught up, else as :meth:`_read`."""
-        if self._replica is None:
+        if self._replica is None or self._closed:
             return await self._read(fn)
-        if self._closed:
-            raise StoreError("the store is closed")
         return await self._replica.read(fn)
 
     def _lock_key(self, kind: bytes, key: bytes) -> int:
