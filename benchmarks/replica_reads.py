@@ -153,7 +153,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         groups = [os.urandom(16) for _ in range(args.groups)]
         seeder = connect(nodes["primary"].address)
         for g in groups:
-            await seeder.mls.SendGroupMessages(send_request(*(private_message(g) for _ in range(args.messages))))
+            await seeder.mls.SendGroupMessages(
+                send_request(*(private_message(g) for _ in range(args.messages)))
+            )
         await seeder.channel.close()
         rounds: dict[str, list[dict[str, Any]]] = {"primary": [], "replica": []}
         for r in range(args.rounds):
@@ -171,8 +173,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "benchmark": "replica_reads",
             "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version()},
-            "settings": {k: v for k, v in vars(args).items()} | {"servers": "PostgreSQL, fsync off, same host"},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "load_average": os.getloadavg(),
+                "python": platform.python_version(),
+            },
+            "settings": {k: v for k, v in vars(args).items()}
+            | {"servers": "PostgreSQL, fsync off, same host"},
             "median_of_rounds": summary,
             "rounds": rounds,
         }
