@@ -80,6 +80,10 @@ class Server:
             "pg_ctl", "-D", str(self.data), "-l", str(self.data) + ".log", "-w", "-t", "60", "start"
         )
 
+    def promote(self) -> None:
+        """End recovery: the replica becomes a primary of its own."""
+        self.cluster.run("pg_ctl", "-D", str(self.data), "-w", "promote")
+
     def stop(self) -> None:
         self.cluster.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
 

@@ -345,6 +345,28 @@ async def test_replica_connections_ended_by_an_administrator_are_replaced(
         assert not [r for r in caplog.records if "not serving" in r.getMessage()]
 
 
+async def test_a_promoted_replica_is_no_longer_read(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Promoted (failover), the replica stops following the primary: the node notices and reads the primary."""
+    caplog.set_level(logging.WARNING, logger="pyxmtp.node.store")
+    cluster = Replication()
+    try:
+        cluster.start()
+        async with running(cluster, "promoted", tmp_path) as run:
+            group = os.urandom(16)
+            first = private_message(group)
+            await run.client.mls.SendGroupMessages(send_request(first))
+            await until(served_by_replica(run, lambda: _has(run.client, group, [first])))
+            await asyncio.to_thread(cluster.replica.promote)
+            second = private_message(group)
+            await run.client.mls.SendGroupMessages(send_request(second))
+            assert await group_datas(run.client, group) == [first, second]
+            assert await group_datas(run.client, group) == [first, second]
+            assert run.store._replica is not None and not run.store._replica.available
+            assert any("no longer in recovery" in r.getMessage() for r in caplog.records)
+    finally:
+        cluster.close()
+
+
 async def test_a_read_url_that_is_no_replica_is_not_read(
     replication: Replication, schema: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -44,7 +44,10 @@ V = TypeVar("V")
 
 #: The primary's WAL flush position and the replica's replay position, as byte offsets.
 FLUSH_LSN = "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint"
-REPLAY_LSN = "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
+#: NULL once the replica is promoted (the replay position itself stays where recovery ended).
+REPLAY_LSN = (
+    "SELECT CASE WHEN pg_is_in_recovery() THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint END"
+)
 #: Which database system a server belongs to (a replica shares its primary's); None where not permitted.
 SYSTEM_ID = "SELECT system_identifier FROM pg_control_system()"
 
@@ -170,6 +173,8 @@ class ReplicaReads:
         #: The replica's replay position, and when it was asked for (the event loop's clock).
         self._replay: Coalesced[tuple[float, int]] = Coalesced(self._fetch_replay)
         self._seen: tuple[float, int] = (0.0, -1)
+        #: The last read found the replica behind, and did not wait long enough for it.
+        self._behind = False
         self._pool: Any = None
         self._down = False
         self._probe: asyncio.Task[None] | None = None
@@ -281,17 +286,21 @@ class ReplicaReads:
 
     async def _caught_up(self, target: int) -> float | None:
         """When the replica was asked for a replay position at or past ``target``, asking again (with a growing
-        pause between questions) until ``wait`` is over; None if it had not replayed that far by then."""
+        pause between questions) until ``wait`` is over; None if it had not replayed that far by then. While
+        the replica is behind (the last read found it so), reads do not wait: they ask once."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait
+        deadline = loop.time() + (0.0 if self._behind else self.wait)
+        found = await self._wait_for(target, deadline)
+        self._behind = found is None
+        return found
+
+    async def _wait_for(self, target: int, deadline: float) -> float | None:
+        loop = asyncio.get_running_loop()
         pause = FIRST_PAUSE
         while True:
             asked, replayed = self._seen
             if replayed >= target:
                 return asked
-            left = deadline - loop.time()
-            if left < 0:
-                return None
             asked, replayed = await self._replay.now()
             if replayed >= target:
                 return asked
