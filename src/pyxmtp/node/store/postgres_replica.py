@@ -6,16 +6,17 @@ through node B sees its write, whichever node it asks and whichever replica that
 
 How: when a read begins, the node asks the primary for its WAL flush position (``pg_current_wal_flush_lsn()``);
 every acknowledged commit ends at or before it (a commit is acknowledged once its WAL is flushed; a node with a
-replica makes sure of that for its own writes even where the server's ``synchronous_commit`` is ``off``). Once
-the replica's ``pg_last_wal_replay_lsn()`` has reached that position, any statement it starts afterwards takes a
-snapshot that holds all of those commits -- as long as it is the same run of the replica server (a replica
-that restarted, even after a crash of one of its processes, may begin again from an earlier point). A restart
-ends every connection, so a statement that succeeds on a connection opened before the position was asked for
-ran on the same run; on a younger connection the node asks that connection itself. A replica that lags is asked again, with a growing pause, for a short while
-(``wait``); after that the read goes to the primary. Both positions are fetched by one query at a time, which
-answers every read that asked before it was sent (:class:`Coalesced`), and a replay position already seen at or
-past the target needs no new question: under load each server answers a few tiny queries per round trip, and
-the reads themselves -- the rows -- come from the replica, without holding a replica connection while it waits.
+replica makes sure of that for its own writes even where the server's ``synchronous_commit`` is ``off``). Once the
+replica's ``pg_last_wal_replay_lsn()`` has reached that position, any statement it starts afterwards takes a
+snapshot that holds all of those commits -- as long as it is the same run of the replica server (a replica that
+restarted, even after a crash of one of its processes, may begin again from an earlier point). A restart ends every
+connection, so a statement that succeeds on a connection opened before the position was asked for ran on the same
+run; on a younger connection the node asks that connection itself. A replica that lags is asked again, with a
+growing pause, for a short while (``wait``); after that the read goes to the primary, and until a read finds the
+replica caught up again the reads do not wait (they ask once). Both positions are fetched by one query at a time,
+which answers every read that asked before it was sent (:class:`Coalesced`), and a replay position already seen at
+or past the target needs no new question: under load each server answers a few tiny queries per round trip, and the
+reads themselves -- the rows -- come from the replica, without holding a replica connection while it waits.
 
 A replica that cannot be reached, that times out, or that is no replica of this primary (promoted, or another
 database system) sends reads to the primary: logged once, then probed every ``retry`` seconds until it serves
