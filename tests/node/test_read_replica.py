@@ -2,9 +2,13 @@
 (:mod:`.pg_cluster`), nodes with ``--database-url`` on the primary and ``--read-database-url`` on the replica.
 
 - the API's reads are served by the replica (the store's counters, and the replica's own pg_stat_statements);
-- read-your-writes with the replica's replay paused, also when the write went through another node;
+- read-your-writes with the replica's replay paused, also when the write went through another node, for a
+  subscription's history too; with time to wait, a read waits for replay instead;
 - a replica that stops: reads carry on through the primary, one warning, and the replica serves again once back;
-- a read URL that names no replica of the primary is not read.
+  its connections ended by an administrator are replaced without that;
+- a promoted replica, and a read URL that names no replica of the primary, are not read;
+- one position query answers every read that asked before it was sent, and none that asked later;
+- ``pyxmtp node --read-database-url`` in a real process, and the flags.
 """
 
 from __future__ import annotations
