@@ -41,7 +41,7 @@ from .waiting import until
 
 asyncpg = pytest.importorskip("asyncpg")
 from pyxmtp.node.store.postgres import PostgresStore  # noqa: E402 - after the optional import
-from pyxmtp.node.store.postgres_replica import Coalesced, ReplicaStats  # noqa: E402
+from pyxmtp.node.store.postgres_replica import Coalesced, NotAReplica, ReplicaReads, ReplicaStats  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -445,6 +445,45 @@ async def test_a_node_process_reads_the_replica(
     finally:
         proc.signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait) == 0, proc.log()
+
+
+class FakeReplicaConnection:
+    """Just what the replay check reads of a replica connection: its server, when it was opened, and the
+    server's replay position (counting how often it was asked)."""
+
+    def __init__(self, server: str, opened: float, replayed: int | None) -> None:
+        self.server = (server,)
+        self.opened = opened
+        self.replayed = replayed
+        self.asked = 0
+
+    async def fetchval(self, query: str) -> int | None:
+        self.asked += 1
+        return self.replayed
+
+
+async def test_a_replay_position_holds_only_for_its_server_and_older_connections() -> None:
+    """A position seen on one server is not taken for another behind the same URL, nor for a connection opened
+    after it was seen (maybe to a later run of the server, begun again from an earlier point)."""
+    reads = ReplicaReads("postgresql://replica/db", primary=_no_primary, primary_id=None, wait=0, retry=1)
+    now = asyncio.get_running_loop().time()
+    old_a = FakeReplicaConnection("a", now - 1, replayed=100)
+    assert await reads._caught_up(old_a, 100) and old_a.asked == 1
+    old_a2 = FakeReplicaConnection("a", now - 1, replayed=0)  # not asked: the position seen on "a" holds
+    assert await reads._caught_up(old_a2, 90) and old_a2.asked == 0
+    assert not await reads._caught_up(old_a2, 101)  # beyond it: asked, and behind
+    assert old_a2.asked == 1
+    other = FakeReplicaConnection("b", now - 1, replayed=50)
+    assert not await reads._caught_up(other, 90) and other.asked == 1
+    young = FakeReplicaConnection("a", asyncio.get_running_loop().time() + 1, replayed=10)
+    assert not await reads._caught_up(young, 90) and young.asked == 1
+    promoted = FakeReplicaConnection("c", now - 1, replayed=None)
+    with pytest.raises(NotAReplica):
+        await reads._caught_up(promoted, 1)
+
+
+async def _no_primary(fn: object) -> object:
+    raise AssertionError("not read here")
 
 
 def test_the_cli_flags() -> None:

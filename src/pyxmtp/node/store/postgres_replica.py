@@ -6,17 +6,17 @@ through node B sees its write, whichever node it asks and whichever replica that
 
 How: when a read begins, the node asks the primary for its WAL flush position (``pg_current_wal_flush_lsn()``);
 every acknowledged commit ends at or before it (a commit is acknowledged once its WAL is flushed; a node with a
-replica makes sure of that for its own writes even where the server's ``synchronous_commit`` is ``off``). Once the
-replica's ``pg_last_wal_replay_lsn()`` has reached that position, any statement it starts afterwards takes a
-snapshot that holds all of those commits -- as long as it is the same run of the replica server (a replica that
-restarted, even after a crash of one of its processes, may begin again from an earlier point). A restart ends every
-connection, so a statement that succeeds on a connection opened before the position was asked for ran on the same
-run; on a younger connection the node asks that connection itself. A replica that lags is asked again, with a
-growing pause, for a short while (``wait``); after that the read goes to the primary, and until a read finds the
-replica caught up again the reads do not wait (they ask once). Both positions are fetched by one query at a time,
-which answers every read that asked before it was sent (:class:`Coalesced`), and a replay position already seen at
-or past the target needs no new question: under load each server answers a few tiny queries per round trip, and the
-reads themselves -- the rows -- come from the replica, without holding a replica connection while it waits.
+replica makes sure of that for its own writes even where the server's ``synchronous_commit`` is ``off``). One such
+query answers every read that asked before it was sent (:class:`Coalesced`), so under load the primary answers a
+few tiny queries per round trip instead of the reads. On a pooled replica connection the read then checks the
+server's ``pg_last_wal_replay_lsn()``: once it has reached that position, any statement the server starts
+afterwards takes a snapshot that holds all of those commits, and the read's statement runs there. The check needs
+no round trip when a position at or past the target was asked for on the same server (one URL may lead to several
+replicas) after this connection was opened: a server that restarts -- even after a crash of one of its processes,
+when it may begin again from an earlier point -- ends every connection, so a statement that succeeds on that
+connection ran on the same run of the server. A replica that lags is asked again, with a growing pause and holding
+no connection meanwhile, for a short while (``wait``); after that the read goes to the primary, and until a read
+finds the replica caught up again the reads do not wait (they ask once).
 
 A replica that cannot be reached, that times out, or that is no replica of this primary (promoted, or another
 database system) sends reads to the primary: logged once, then probed every ``retry`` seconds until it serves
@@ -131,22 +131,18 @@ class Coalesced(Generic[V]):
 
 
 class ReplicaConnection(ReadConnection):
-    """A pooled replica connection that knows when it was opened."""
+    """A pooled replica connection that knows its server and when it was opened."""
 
-    __slots__ = ("opened",)
+    __slots__ = ("opened", "server")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: The event loop's clock once the connection was made: a replay position asked for after that holds
-        #: for a statement that succeeds on it (the server has not restarted in between, or it would be gone).
+        #: The event loop's clock once the connection was made: a replay position asked for on its server after
+        #: that holds for a statement that succeeds on it (the server has not restarted in between, or the
+        #: connection would be gone).
         self.opened = float("inf")
-
-
-async def _replayed(conn: Connection, dsn: str) -> int:
-    replayed = await conn.fetchval(REPLAY_LSN)
-    if replayed is None:
-        raise NotAReplica(f"{redacted(dsn)} is no longer in recovery (promoted?)")
-    return int(replayed)
+        #: Which server (address, port, start time): one URL may lead to several replicas, each at its own point.
+        self.server: tuple[str, ...] = ()
 
 
 class ReplicaReads:
@@ -156,14 +152,12 @@ class ReplicaReads:
     def __init__(
         self,
         dsn: str,
-        connections: int,
         primary: Callable[[Callable[[Connection], Awaitable[Any]]], Awaitable[Any]],
         primary_id: int | None,
         wait: float,
         retry: float,
     ) -> None:
         self._dsn = dsn
-        self._connections = connections
         self._primary = primary
         self._primary_id = primary_id
         self.wait = wait
@@ -171,9 +165,8 @@ class ReplicaReads:
         self.stats = ReplicaStats()
         #: The primary's flush position, asked after a read began.
         self._flushed: Coalesced[int] = Coalesced(lambda: primary(lambda c: c.fetchval(FLUSH_LSN)))
-        #: The replica's replay position, and when it was asked for (the event loop's clock).
-        self._replay: Coalesced[tuple[float, int]] = Coalesced(self._fetch_replay)
-        self._seen: tuple[float, int] = (0.0, -1)
+        #: Per replica server, the latest replay position asked for and when (the event loop's clock).
+        self._seen: dict[tuple[str, ...], tuple[float, int]] = {}
         #: The last read found the replica behind, and did not wait long enough for it.
         self._behind = False
         self._pool: Any = None
@@ -199,7 +192,7 @@ class ReplicaReads:
                 **settings,
                 "application_name": f"{settings.get('application_name', 'pyxmtp')} (replica)",
             }
-        reads = cls(dsn, connections, primary, primary_id, wait, retry)
+        reads = cls(dsn, primary, primary_id, wait, retry)
         reads._pool = asyncpg.create_pool(
             dsn,
             min_size=0,
@@ -225,27 +218,32 @@ class ReplicaReads:
 
     async def _check_replica(self, conn: ReplicaConnection) -> None:
         """Each new replica connection: a server in recovery, of the primary's database system."""
-        if not await conn.fetchval("SELECT pg_is_in_recovery()"):
+        recovering, *server = await conn.fetchrow(
+            "SELECT pg_is_in_recovery(), coalesce(inet_server_addr()::text, ''), "
+            "coalesce(inet_server_port()::text, ''), pg_postmaster_start_time()::text"
+        )
+        if not recovering:
             raise NotAReplica(f"{redacted(self._dsn)} is not in recovery: no streaming replica")
         if self._primary_id is not None:
             mine = await system_id(conn)
             if mine is not None and mine != self._primary_id:
                 raise NotAReplica(f"{redacted(self._dsn)} is a replica of another database system")
+        conn.server = tuple(server)
         conn.opened = asyncio.get_running_loop().time()
 
-    async def _fetch_replay(self) -> tuple[float, int]:
-        async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
-            asked = asyncio.get_running_loop().time()
-            replayed = await self._ask(conn)
-        return asked, replayed
-
-    async def _ask(self, conn: Connection) -> int:
-        """The replay position on ``conn``, remembered as the latest seen (for the connections opened before)."""
+    async def _caught_up(self, conn: Connection, target: int) -> bool:
+        """Whether ``conn``'s server has replayed ``target``: known from a position asked for there since
+        ``conn`` was opened, else asked on ``conn`` (and remembered)."""
+        seen = self._seen.get(conn.server)
+        if seen is not None and seen[0] > conn.opened and seen[1] >= target:
+            return True
         asked = asyncio.get_running_loop().time()
-        replayed = await _replayed(conn, self._dsn)
-        if asked > self._seen[0]:
-            self._seen = (asked, replayed)
-        return replayed
+        replayed = await conn.fetchval(REPLAY_LSN)
+        if replayed is None:
+            raise NotAReplica(f"{redacted(self._dsn)} is no longer in recovery (promoted?)")
+        if seen is None or asked > seen[0]:
+            self._seen[conn.server] = (asked, replayed)
+        return bool(replayed >= target)
 
     async def read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """``fn``'s result on the replica if it has replayed what the primary had flushed when this read began,
@@ -255,15 +253,25 @@ class ReplicaReads:
             result: T = await self._primary(fn)
             return result
         target = await self._flushed.now()
+        loop = asyncio.get_running_loop()
+        # While the replica is behind (the last read found it so), reads do not wait: they ask once.
+        deadline = loop.time() + (0.0 if self._behind else self.wait)
+        pause = FIRST_PAUSE
         try:
-            asked = await self._caught_up(target)
-            if asked is not None:
+            while True:
                 async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
-                    # a connection opened since the position was asked for may be to a later run of the server
-                    if conn.opened < asked or await self._ask(conn) >= target:
+                    if await self._caught_up(conn, target):
                         result = await fn(conn)
                         self.stats.replica += 1
+                        self._behind = False
                         return result
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                # the replica replays on its own time: ask again shortly, holding no connection meanwhile
+                await asyncio.sleep(min(pause, left))
+                pause *= 2
+            self._behind = True
             self.stats.lagging += 1
         except (*CLIENT_ERRORS, TimeoutError, StoreError) as exc:
             pool = self._pool
@@ -285,32 +293,6 @@ class ReplicaReads:
         result = await self._primary(fn)
         return result
 
-    async def _caught_up(self, target: int) -> float | None:
-        """When the replica was asked for a replay position at or past ``target``, asking again (with a growing
-        pause between questions) until ``wait`` is over; None if it had not replayed that far by then. While
-        the replica is behind (the last read found it so), reads do not wait: they ask once."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (0.0 if self._behind else self.wait)
-        found = await self._wait_for(target, deadline)
-        self._behind = found is None
-        return found
-
-    async def _wait_for(self, target: int, deadline: float) -> float | None:
-        loop = asyncio.get_running_loop()
-        pause = FIRST_PAUSE
-        while True:
-            asked, replayed = self._seen
-            if replayed >= target:
-                return asked
-            asked, replayed = await self._replay.now()
-            if replayed >= target:
-                return asked
-            left = deadline - loop.time()
-            if left <= 0:
-                return None
-            await asyncio.sleep(min(pause, left))  # the replica replays on its own time: ask again shortly
-            pause *= 2
-
     def _went_down(self, exc: BaseException) -> None:
         if self._down:
             return
@@ -319,11 +301,8 @@ class ReplicaReads:
             redacted(self._dsn),
             exc,
         )
-        self._start_probe()
-
-    def _start_probe(self) -> None:
         self._down = True
-        self._seen = (0.0, -1)
+        self._seen.clear()
         if self._probe is None or self._probe.done():
             self._probe = asyncio.get_running_loop().create_task(
                 self._probe_loop(), name="pyxmtp-replica-probe"
@@ -334,7 +313,8 @@ class ReplicaReads:
         first: after a failure they are likely dead)."""
         try:
             await self._pool.expire_connections()
-            await self._fetch_replay()
+            async with self._pool.acquire(timeout=REPLICA_TIMEOUT) as conn:
+                await self._caught_up(conn, 0)
         except (*CLIENT_ERRORS, TimeoutError, StoreError) as exc:
             return exc
         return None
@@ -353,6 +333,5 @@ class ReplicaReads:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
         await self._flushed.close()
-        await self._replay.close()
         if self._pool is not None:
             await self._pool.close()
