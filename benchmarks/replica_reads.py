@@ -25,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -135,10 +136,10 @@ async def _round(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     cluster = Replication()
     nodes: dict[str, Node] = {}
+    work = Path(tempfile.mkdtemp(prefix="replica-bench-"))
     try:
         cluster.start()
         cluster.sql(cluster.primary, "CREATE EXTENSION pg_stat_statements")
-        work = Path(tempfile.mkdtemp(prefix="replica-bench-"))
         for name, read_dsn in (("primary", None), ("replica", cluster.replica.dsn)):
             config = NodeConfig(
                 host="127.0.0.1",
@@ -187,6 +188,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for node in nodes.values():
             await node.stop(grace=0)
         cluster.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
