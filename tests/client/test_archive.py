@@ -163,3 +163,29 @@ async def test_a_version_2_database_gets_the_restored_table(node: Node, tmp_path
     with sqlite3.connect(str(tmp_path / "alice.db")) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     await alice.close()
+
+
+async def test_an_archive_replaces_the_file_only_once_complete(node: Node, tmp_path: Path) -> None:
+    alice = await new_client(node, tmp_path / "alice.db")
+    path = tmp_path / "backup.archive"
+    path.write_bytes(b"an earlier backup")
+    path.chmod(0o644)
+    key = os.urandom(32)
+
+    class Broken(Exception):
+        pass
+
+    def fail(*_: object) -> None:
+        raise Broken
+
+    original = alice.ctx.store.consents
+    alice.ctx.store.consents = fail  # type: ignore[method-assign]
+    with pytest.raises(Broken):
+        await alice.create_archive(path, key)
+    alice.ctx.store.consents = original  # type: ignore[method-assign]
+    assert path.read_bytes() == b"an earlier backup"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+    await alice.create_archive(path, key)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (await alice.archive_metadata(path, key)).elements
+    await alice.close()

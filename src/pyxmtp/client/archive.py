@@ -382,10 +382,10 @@ async def write_archive(
 
 
 def _create_owner_only(path: Path) -> BinaryIO:
-    """``path`` opened for writing, created (or truncated) owner-only (0600) whatever the umask."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _OWNER_ONLY)
+    """A new file ``path`` (which must not exist) opened for writing, owner-only (0600) whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _OWNER_ONLY)
     try:
-        os.fchmod(fd, _OWNER_ONLY)  # an existing file keeps its mode through O_CREAT
+        os.fchmod(fd, _OWNER_ONLY)
         return os.fdopen(fd, "wb")
     except BaseException:
         os.close(fd)
@@ -395,18 +395,21 @@ def _create_owner_only(path: Path) -> BinaryIO:
 async def create_archive_file(
     ctx: ClientContext, path: str | Path, key: bytes, options: ArchiveOptions | None = None
 ) -> ArchiveMetadata:
-    """Write the archive to the file ``path`` (created or truncated, owner-only); a file cut short by an error
-    is deleted."""
+    """Write the archive to the file ``path``, owner-only. It is written beside it under a temporary name and
+    renamed over ``path`` once complete and synced: a write that fails leaves no partial archive, and an earlier
+    archive at ``path`` stays as it was."""
     key = check_key(key)
     target = Path(path)
+    partial = target.with_name(f".{target.name}.{ctx.rng(8).hex()}.partial")
     try:
-        with _create_owner_only(target) as out:
+        with _create_owner_only(partial) as out:
             metadata = await write_archive(ctx, out, key, options)
             out.flush()
             os.fsync(out.fileno())
+        os.replace(partial, target)
     except BaseException:
         with contextlib.suppress(OSError):
-            target.unlink()
+            partial.unlink()
         raise
     return metadata
 
