@@ -241,3 +241,25 @@ async def test_consent_merges_by_libxmtps_rule(alice: Client, tmp_path: Path) ->
     summary = await alice.import_archive(path, KEY)
     assert summary.consent_changed == 1
     assert prefs.get_consent_state(ConsentEntityType.INBOX, PEER) is ConsentState.DENIED
+
+
+async def test_restored_conversations_go_into_the_next_archive(
+    alice: Client, node: Node, tmp_path: Path
+) -> None:
+    first = tmp_path / "first.archive"
+    first.write_bytes(_archive(_records(alice.inbox_id)))
+    await alice.import_archive(first, KEY)
+    second = tmp_path / "second.archive"
+    await alice.create_archive(second, KEY)
+    from pyxmtp.conversations.archive import read_archive
+
+    elements = read_archive(second.read_bytes(), KEY).elements
+    groups = [e for e in elements if isinstance(e, GroupRecord)]
+    assert len(groups) == 3 and {g.membership_state for g in groups} == {MembershipState.RESTORED}
+    assert sorted(g.name for g in groups) == ["group 0", "group 1", "group 2"]
+    assert len([e for e in elements if isinstance(e, MessageRecord)]) == 12
+    carol = await new_client(node, tmp_path / "carol.db")
+    summary = await carol.import_archive(second, KEY)
+    assert (summary.conversations_restored, summary.messages_imported) == (3, 12)
+    assert sorted(c.texts()[0] for c in carol.conversations.list_restored()) == ["message 0"] * 3
+    await carol.close()
