@@ -189,3 +189,40 @@ async def test_an_archive_replaces_the_file_only_once_complete(node: Node, tmp_p
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert (await alice.archive_metadata(path, key)).elements
     await alice.close()
+
+
+async def test_disappearing_messages_and_the_exclude_option(node: Node, tmp_path: Path) -> None:
+    from pyxmtp.client import DisappearingSettings
+
+    alice = await new_client(node, tmp_path / "alice.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    now = alice.clock_ns()
+    hour = await alice.conversations.create_group(
+        [bob.inbox_id], disappearing=DisappearingSettings(now - 10**9, 3600 * 10**9)
+    )
+    await hour.send_text("gone in an hour")
+    instant = await alice.conversations.create_group(
+        [bob.inbox_id], disappearing=DisappearingSettings(now - 10**9, 1)
+    )
+    await instant.send_text("gone at once")
+    plain = await alice.conversations.create_group([bob.inbox_id])
+    await plain.send_text("kept")
+    key = os.urandom(32)
+
+    async def texts(options: ArchiveOptions) -> list[str]:
+        out: list[bytes] = []
+
+        async def sink(chunk: bytes) -> None:
+            out.append(chunk)
+
+        await write_archive(alice.ctx, sink, key, options)
+        messages = [m for m in read_archive(b"".join(out), key).elements if isinstance(m, MessageRecord)]
+        return sorted(m.content.decode("latin-1").rsplit("\n", 1)[-1][-20:] for m in messages)
+
+    everything = await texts(ArchiveOptions())
+    assert len(everything) == 2  # the expired one is never archived
+    assert any("gone in an hour" in t for t in everything) and any("kept" in t for t in everything)
+    excluded = await texts(ArchiveOptions(exclude_disappearing_messages=True))
+    assert len(excluded) == 1 and "kept" in excluded[0]
+    for c in (alice, bob):
+        await c.close()
