@@ -29,7 +29,7 @@ from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
 
 from .conftest import new_client
-from .old_schemas import to_version_2
+from .old_schemas import to_version_3
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -154,14 +154,14 @@ async def test_streamed_archive_and_options(node: Node, tmp_path: Path) -> None:
         await c.close()
 
 
-async def test_a_version_2_database_gets_the_restored_table(node: Node, tmp_path: Path) -> None:
+async def test_a_version_3_database_gets_the_restored_table(node: Node, tmp_path: Path) -> None:
     alice = await new_client(node, tmp_path / "alice.db")
     await alice.close()
-    to_version_2(tmp_path / "alice.db")
+    to_version_3(tmp_path / "alice.db")
     alice = await Client.build(node.address, alice.account_identifier, db_path=tmp_path / "alice.db")  # type: ignore[arg-type]
     assert alice.conversations.list_restored() == []
     with sqlite3.connect(str(tmp_path / "alice.db")) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     await alice.close()
 
 

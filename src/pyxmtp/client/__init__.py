@@ -26,6 +26,15 @@ without an identity log) and the identity layer's typed errors for changes its r
 send (logged and passed over by ``sync``). Every message has a :class:`DeliveryStatus`.
 """
 
+from pyxmtp.conversations.admin import (
+    ChangeRefused,
+    GroupPermissions,
+    GroupPermissionsOptions,
+    PermissionPolicy,
+    PermissionPolicySet,
+    PermissionUpdateType,
+)
+
 from .api import ApiCallError, NodeApi, NodeUnavailable
 from .archive import ArchiveOptions, ImportSummary
 from .client import Client
@@ -60,6 +69,7 @@ ClientConversation = Conversation
 __all__ = [
     "ApiCallError",
     "ArchiveOptions",
+    "ChangeRefused",
     "Client",
     "ClientConversation",
     "ClientStore",
@@ -79,6 +89,8 @@ __all__ = [
     "EnrichedReply",
     "Group",
     "GroupMember",
+    "GroupPermissions",
+    "GroupPermissionsOptions",
     "GroupPermissionsPreset",
     "HmacKey",
     "ImportSummary",
@@ -98,6 +110,9 @@ __all__ = [
     "NodeUnavailable",
     "NotRegistered",
     "PermissionLevel",
+    "PermissionPolicy",
+    "PermissionPolicySet",
+    "PermissionUpdateType",
     "Preferences",
     "RestoredConversation",
     "SortDirection",

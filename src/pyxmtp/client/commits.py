@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from pyxmtp.conversations.admin import may_change_metadata
+from pyxmtp.conversations.conversation import Conversation as CoreConversation
 from pyxmtp.conversations.key_packages import validate_xmtp_key_package
 from pyxmtp.conversations.membership import Installation
 from pyxmtp.conversations.welcome_send import welcome_inputs
 from pyxmtp.mls.errors import MLSError, ValidationError
+from pyxmtp.mls.group import StagedCommit
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
 from . import receive
-from .errors import CommitConflict, MembershipUpdateError
+from .errors import CommitConflict, InactiveConversation, MembershipUpdateError
 from .receive import epoch_of
 from .session import GroupSession
 
@@ -111,17 +114,39 @@ async def _try_update_membership(
 
 async def update_metadata(session: GroupSession, attributes: Mapping[str, str]) -> None:
     """A commit setting these mutable-metadata attributes (``group_name``, ``description``, ...), made again
-    on the new epoch if another commit wins, up to :data:`COMMIT_ATTEMPTS` times."""
-    if session.core.pending_commit is not None:  # an earlier one whose fate is open: settle it first
-        await receive.sync(session)
+    on the new epoch if another commit wins, up to :data:`COMMIT_ATTEMPTS` times;
+    :class:`~pyxmtp.conversations.admin.ChangeRefused` if the group's metadata policies do not let us."""
+
+    def build(core: CoreConversation) -> StagedCommit:
+        may_change_metadata(core.context, core.own_inbox_id, attributes)
+        return core.commit_metadata(attributes, rng=session.ctx.rng, now=session.ctx.now_s())
+
+    await commit_change(session, build)
+
+
+async def commit_change(
+    session: GroupSession, build: Callable[[CoreConversation], StagedCommit | None]
+) -> bool:
+    """A GroupContextExtensions commit of ours: ``build`` checks the change against the group as it is and
+    stages it (None: nothing to change); it is published, and made again on the new epoch if another commit
+    wins, up to :data:`COMMIT_ATTEMPTS` times (``build`` checks again each time). Whether a commit was made.
+
+    The group is synced first: the change is checked against the group as the node has it (a role we were just
+    given counts), and an earlier commit of ours whose fate is open is settled."""
+    await receive.sync(session)
+    if not session.is_active:
+        raise InactiveConversation("we are no longer a member of this group")
     for attempt in range(COMMIT_ATTEMPTS):
-        staged = session.core.commit_metadata(attributes, rng=session.ctx.rng, now=session.ctx.now_s())
+        staged = build(session.core)
+        if staged is None:
+            return False
         try:
             await publish_own_commit(session, staged.message)
-            return
+            return True
         except CommitConflict:
             if attempt == COMMIT_ATTEMPTS - 1:
                 raise
+    return False  # pragma: no cover - the last attempt returns or raises
 
 
 async def publish_own_commit(session: GroupSession, data: bytes | None) -> int:

@@ -64,8 +64,11 @@ class ConversationHub:
         """Join the conversations of every new welcome (consent recorded as libxmtp does); each is announced."""
 
         def on_join(core: CoreConversation, readded: bool) -> None:
-            # seam: once leave requests exist, pass after_leave_request=<we had asked to leave that group>
-            consent.on_joined(self.ctx, self.sessions, core, readded)
+            # added back after we had asked to leave: our request is over (libxmtp: PendingRemove -> Allowed)
+            after_leave_request = readded and self.ctx.store.clear_leave_request(core.group_id)
+            if readded:
+                self.ctx.store.delete_pending_removals(core.group_id, [self.ctx.inbox_id])
+            consent.on_joined(self.ctx, self.sessions, core, readded, after_leave_request=after_leave_request)
 
         async with self._welcomes:
             joined = await welcomes.sync_welcomes(self.ctx, self.sessions, on_join)

@@ -13,7 +13,7 @@ from typing import Any
 from .content_fields import MessageKind, content_fields, transcript_entry_id
 
 #: The version of the schema below; 0 is the unversioned schema of pyxmtp before versions.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: ``consent.entity_type`` (libxmtp's ``ConsentType``): a conversation (its group id in lowercase hex) or an inbox.
 CONSENT_CONVERSATION = 1
@@ -54,6 +54,12 @@ CREATE INDEX IF NOT EXISTS messages_by_reference ON messages (group_id, referenc
 CREATE TABLE IF NOT EXISTS consent (
     entity_type INTEGER NOT NULL, entity TEXT NOT NULL, state INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
     PRIMARY KEY (entity_type, entity)
+);
+CREATE TABLE IF NOT EXISTS pending_removals (
+    group_id BLOB NOT NULL, inbox_id TEXT NOT NULL, message_id BLOB NOT NULL, PRIMARY KEY (group_id, inbox_id)
+);
+CREATE TABLE IF NOT EXISTS leave_requests (
+    group_id BLOB PRIMARY KEY, message_id BLOB NOT NULL, requested_ns INTEGER NOT NULL
 )
 """
     + ";\n"
@@ -125,7 +131,15 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "state INTEGER NOT NULL, updated_ns INTEGER NOT NULL, PRIMARY KEY (entity_type, entity))",
         _fill_messages_v2,
     ),
-    # 2 -> 3: conversations restored from an archive (no MLS state: read-only until a welcome brings them)
+    # 2 -> 3: leave requests (libxmtp's ``pending_remove`` table: who asked to leave which group, as every member
+    # records it; and the groups we asked to leave ourselves, libxmtp's ``PendingRemove`` membership state)
+    (
+        "CREATE TABLE IF NOT EXISTS pending_removals (group_id BLOB NOT NULL, inbox_id TEXT NOT NULL, "
+        "message_id BLOB NOT NULL, PRIMARY KEY (group_id, inbox_id))",
+        "CREATE TABLE IF NOT EXISTS leave_requests (group_id BLOB PRIMARY KEY, message_id BLOB NOT NULL, "
+        "requested_ns INTEGER NOT NULL)",
+    ),
+    # 3 -> 4: conversations restored from an archive (no MLS state: read-only until a welcome brings them)
     (_RESTORED_TABLE,),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -33,7 +33,7 @@ import grpc
 from pyxmtp.conversations.group_context import ConversationType
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
-from . import delivery, receive
+from . import delivery, leave, receive
 from .api import ApiCallError
 from .hub import ConversationHub
 from .messages import DecodedMessage
@@ -228,6 +228,8 @@ async def receive_streamed(session: GroupSession, v1: mls_pb2.GroupMessage.V1) -
         record = await receive.apply(session, v1)
         if session.publish_due:  # the messages this reads come through the stream too, after this one
             await delivery.flush(session)
+        if leave.is_leave_request(record):  # a super admin carries it out at once (its commit streams after)
+            await leave.carry_out(session)
         return record
 
 

@@ -117,7 +117,7 @@ def mutable_metadata_extension(
     return Extension(GROUP_MUTABLE_METADATA, proto.SerializeToString(deterministic=True))
 
 
-def _permissions(policies: group_permissions_pb2.PolicySet) -> Extension:
+def permissions_extension(policies: group_permissions_pb2.PolicySet) -> Extension:
     body = group_permissions_pb2.GroupMutablePermissionsV1(policies=policies)
     return Extension(GROUP_MUTABLE_PERMISSIONS, body.SerializeToString(deterministic=True))
 
@@ -138,7 +138,7 @@ def dm_extensions(creator: str, peer: str, *, rng: RandomSource) -> tuple[Extens
     return (
         _immutable(ConversationType.DM, creator, (creator, peer)),
         mutable_metadata_extension(attributes, (), ()),
-        _permissions(DM_POLICIES),
+        permissions_extension(DM_POLICIES),
         XMTP_REQUIRED_CAPABILITIES.to_extension(),
         membership_extension({creator: 0}),
     )
@@ -165,7 +165,7 @@ def group_extensions(
     return (
         _immutable(ConversationType.GROUP, creator, None),
         mutable_metadata_extension(attributes, (), (creator,)),
-        _permissions(policies),
+        permissions_extension(policies),
         XMTP_REQUIRED_CAPABILITIES.to_extension(),
         membership_extension({creator: 0}),
     )
