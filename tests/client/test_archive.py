@@ -226,3 +226,15 @@ async def test_disappearing_messages_and_the_exclude_option(node: Node, tmp_path
     assert len(excluded) == 1 and "kept" in excluded[0]
     for c in (alice, bob):
         await c.close()
+
+
+def test_options_as_a_sync_request_carries_them() -> None:
+    options = ArchiveOptions((ArchiveElementKind.CONSENT,), 5, 10, True)
+    assert ArchiveOptions.from_proto(options.to_proto()) == options
+    assert ArchiveOptions.from_proto(ArchiveOptions().to_proto()) == ArchiveOptions()
+    proto = ArchiveOptions().to_proto()
+    proto.elements.append(3)  # EVENT (deprecated): dropped
+    assert ArchiveOptions.from_proto(proto).elements == ArchiveOptions().elements
+    proto.start_ns, proto.end_ns = 10, 5
+    with pytest.raises(ArchiveArgumentError):
+        ArchiveOptions.from_proto(proto)

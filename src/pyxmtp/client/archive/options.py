@@ -13,6 +13,7 @@ from pyxmtp.conversations.archive import (
     ArchiveMetadata,
     ConsentState,
 )
+from pyxmtp.proto.device_sync import device_sync_pb2
 
 #: What an archive holds unless told otherwise (every SDK's default).
 DEFAULT_ELEMENTS: tuple[ArchiveElementKind, ...] = (ArchiveElementKind.MESSAGES, ArchiveElementKind.CONSENT)
@@ -69,6 +70,32 @@ class ArchiveOptions:
                 raise ArchiveArgumentError(f"element kind {kind!r} cannot be archived (MESSAGES, CONSENT)")
         if self.start_ns is not None and self.end_ns is not None and self.end_ns < self.start_ns:
             raise ArchiveArgumentError(f"end_ns {self.end_ns} is before start_ns {self.start_ns}")
+
+    @classmethod
+    def from_proto(cls, proto: device_sync_pb2.ArchiveOptions) -> ArchiveOptions:
+        """The options of a device-sync request (a peer's: element kinds other than messages and consent are
+        dropped, as libxmtp emits nothing for them; a reversed time range is refused)."""
+        elements = tuple(
+            ArchiveElementKind(e) for e in proto.elements if e in (k.value for k in DEFAULT_ELEMENTS)
+        )
+        return cls(
+            elements,
+            proto.start_ns if proto.HasField("start_ns") else None,
+            proto.end_ns if proto.HasField("end_ns") else None,
+            proto.exclude_disappearing_messages,
+        )
+
+    def to_proto(self) -> device_sync_pb2.ArchiveOptions:
+        """These options as a device-sync request carries them."""
+        proto = device_sync_pb2.ArchiveOptions(
+            elements=[int(k) for k in self.elements],  # type: ignore[misc]
+            exclude_disappearing_messages=self.exclude_disappearing_messages,
+        )
+        if self.start_ns is not None:
+            proto.start_ns = self.start_ns
+        if self.end_ns is not None:
+            proto.end_ns = self.end_ns
+        return proto
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,11 @@ def _live_group(ctx: ClientContext, record: rows.ConversationRecord, last: int |
         created_at_ns=record.created_ns,
         conversation_type=ConversationKind(int(kind)),
         membership_state=(
-            MembershipState.ALLOWED if record.added_by == ctx.inbox_id else MembershipState.PENDING
+            MembershipState.PENDING_REMOVE
+            if ctx.store.leave_requested(record.group_id)
+            else MembershipState.ALLOWED
+            if record.added_by == ctx.inbox_id
+            else MembershipState.PENDING
         ),
         creator_inbox_id=meta.creator_inbox_id,
         attributes=dict(mutable.attributes),
