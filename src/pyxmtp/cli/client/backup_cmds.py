@@ -7,8 +7,8 @@ environment variable. ``backup --key-file FILE`` with a FILE that does not exist
 (owner-only, 0600) and says so: keep that file apart from the archive, whoever holds both reads the history.
 The archive is written owner-only too. ``restore`` imports everything or nothing: a tampered or truncated
 archive, or the wrong key, changes nothing. Conversations this installation is not in yet are restored
-read-only (their history can be read once another member's client adds this installation, which libxmtp and
-pyxmtp clients do before they next send).
+read-only: ``restore`` lists them; they become live conversations, with the restored history, once another
+member's client adds this installation (a pyxmtp client does so before it next sends).
 """
 
 from __future__ import annotations
