@@ -263,3 +263,16 @@ async def test_restored_conversations_go_into_the_next_archive(
     assert (summary.conversations_restored, summary.messages_imported) == (3, 12)
     assert sorted(c.texts()[0] for c in carol.conversations.list_restored()) == ["message 0"] * 3
     await carol.close()
+
+
+async def test_a_downloaded_archive_is_deleted_imported_or_not(alice: Client, tmp_path: Path) -> None:
+    from pyxmtp.client.archive import import_archive_file
+
+    bad, good = tmp_path / "bad.archive", tmp_path / "good.archive"
+    bad.write_bytes(_archive(_records(alice.inbox_id), os.urandom(32)))
+    good.write_bytes(_archive(_records(alice.inbox_id)))
+    with pytest.raises(ArchiveKeyError):
+        import_archive_file(alice.ctx, bad, KEY, remove=True)
+    assert not bad.exists() and _state(alice) == (0, 0, 0)
+    assert import_archive_file(alice.ctx, good, KEY, remove=True).messages_imported == 12
+    assert not good.exists()
