@@ -113,9 +113,20 @@ def _rewrite(path: Path, statements: list[str], script: str) -> None:
         db.close()
 
 
+def to_version_4(path: Path) -> None:
+    """Rewrite a client database of today's schema as schema version 4 kept it: no restored conversations."""
+    db = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        db.execute("DROP TABLE restored_conversations")
+        db.execute("PRAGMA user_version = 4")
+    finally:
+        db.close()
+
+
 def to_version_2(path: Path) -> None:
     """Rewrite a client database of today's schema as schema version 2 kept it: no leave requests, no owed
     welcomes."""
+    to_version_4(path)
     _rewrite(
         path,
         [
