@@ -50,8 +50,9 @@ from pyxmtp.mls.errors import MLSError
 
 from . import inbox, key_packages
 from .api import ApiCallError, NodeApi
-from .context import ClientContext
+from .context import HMAC_CYCLED_CURSOR, ClientContext, PreferenceState
 from .conversations import Conversations
+from .device_sync import DeviceSync
 from .errors import NotRegistered
 from .identity import IdentityCache
 from .inbox import AnySigner, InboxOperationError, InstallationsUpdate, KeyPackageStatus
@@ -104,6 +105,8 @@ class Client:
         self._identifier = identifier if identifier is not None or signer is None else signer.identifier
         self.conversations = Conversations(ctx)
         self.preferences = Preferences(ctx)
+        #: consent, HMAC-key and history sync with the inbox's other installations (:mod:`.device_sync`)
+        self.device_sync = DeviceSync(ctx, self.conversations.hub)
 
     @classmethod
     async def create(
@@ -232,7 +235,7 @@ class Client:
             installation=installation,
             signer=mls_signer,
             inbox_id=inbox_id,
-            hmac_key=hmac_key,
+            prefs=PreferenceState(hmac_key, store.cursor(HMAC_CYCLED_CURSOR)),
             clock_ns=clock_ns,
             rng=rng,
             registry=_registry(codecs),
@@ -248,6 +251,7 @@ class Client:
         return client
 
     async def close(self) -> None:
+        await self.device_sync.close()
         await self.ctx.api.close()
         self.ctx.store.close()
 

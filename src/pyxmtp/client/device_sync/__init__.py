@@ -1,0 +1,17 @@
+"""Device sync (libxmtp 1.10): an inbox's installations share consent, the HMAC key and history through the
+inbox's *sync groups* and encrypted archives handed over by a history server. See :mod:`.manager`."""
+
+from __future__ import annotations
+
+from .guard import ForeignSyncGroup, check_sync_welcome
+from .manager import DeviceSync
+from .preferences import ConsentUpdate, HmacKeyUpdate, PreferenceUpdate
+
+__all__ = [
+    "ConsentUpdate",
+    "DeviceSync",
+    "ForeignSyncGroup",
+    "HmacKeyUpdate",
+    "PreferenceUpdate",
+    "check_sync_welcome",
+]

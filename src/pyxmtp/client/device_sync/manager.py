@@ -1,0 +1,235 @@
+"""``client.device_sync``: the inbox's installations share consent, the HMAC key and (on request) history.
+
+What libxmtp 1.10's device-sync worker does, driven by the app's calls instead of a timer:
+
+- every consent decision made here that changed a state is published to the primary sync group as a
+  ``PreferenceUpdates`` message, in the background (as libxmtp's worker does) or at once with
+  :meth:`DeviceSync.publish_preferences`; a sync group is created for it if there is none and the inbox has
+  other installations;
+- :meth:`DeviceSync.sync_all_device_sync_groups` (alias :meth:`~DeviceSync.sync_preferences`) processes
+  waiting welcomes, syncs every sync group and processes their new messages: preference updates are merged,
+  sync requests answered, sync replies imported (:mod:`.history`);
+- :meth:`DeviceSync.stream_consent` / :meth:`DeviceSync.stream_preferences` hand out the changes as they happen,
+  local or received (nothing is replayed; they do not fetch by themselves).
+
+Only messages of sync groups our own inbox made and alone is in are read (:mod:`.guard` refuses the others'
+welcomes), and only those sent by our inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pyxmtp.mls.errors import MLSError
+from pyxmtp.proto.device_sync import content_pb2
+
+from .. import delivery
+from ..api import ApiCallError
+from ..consent import Consent
+from ..context import ClientContext
+from ..hub import ConversationHub
+from ..records import MessageRecord
+from ..session import GroupSession
+from ..streams import Emitter, Stream
+from . import groups, preferences
+from .content import decode
+from .preferences import ConsentUpdate, PreferenceUpdate
+
+log = logging.getLogger("pyxmtp.client.device_sync")
+
+#: The store's cursor, per sync group, of the last message processed (its node id).
+CURSOR_PREFIX = "device_sync/"
+
+
+class DeviceSync:
+    """See the module docstring."""
+
+    def __init__(self, ctx: ClientContext, hub: ConversationHub) -> None:
+        self._ctx = ctx
+        self._hub = hub
+        self._pending: list[Consent] = []
+        self._publisher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one walk over the sync groups at a time
+        self._consent_queues: set[asyncio.Queue[list[Consent]]] = set()
+        self._preference_queues: set[asyncio.Queue[PreferenceUpdate]] = set()
+        self.history: Any = None  # set by .history when request/reply support is attached
+        ctx.prefs.consent_listeners.append(self._consent_changed)
+
+    # --- consent made here or received ---------------------------------------------------------------------
+    def _consent_changed(self, consents: Sequence[Any], publish: bool) -> None:
+        changed = list(consents)
+        for consent_queue in self._consent_queues:
+            consent_queue.put_nowait(changed)
+        if publish:  # received ones are told by :meth:`_emit_received`, with the HMAC keys
+            for preference_queue in self._preference_queues:
+                preference_queue.put_nowait(ConsentUpdate(tuple(changed)))
+            self._pending += changed
+            self._kick()
+
+    def _kick(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): the next publish_preferences sends them
+            return
+        if self._publisher is None or self._publisher.done():
+            self._publisher = loop.create_task(self._publish_in_background(), name="pyxmtp device sync")
+
+    async def _publish_in_background(self) -> None:
+        try:
+            await self.publish_preferences()
+        except (ApiCallError, MLSError) as exc:
+            log.warning("consent changes not published to the other installations yet: %s", exc)
+
+    async def publish_preferences(self) -> None:
+        """Publish the consent decisions made here and not published yet (if the inbox has other installations
+        or a sync group). On failure they stay queued for the next call."""
+        async with self._lock:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    session = await self._target()
+                    if session is None:
+                        return  # no other installation: nobody to tell (a new one gets them by archive)
+                    at_ns = self._ctx.clock_ns()
+                    updates = content_pb2.PreferenceUpdates(updates=preferences.consent_saves(batch, at_ns))
+                    await groups.send(session, content_pb2.DeviceSyncContent(preference_updates=updates))
+                except BaseException:
+                    self._pending[:0] = batch
+                    raise
+
+    async def _target(self) -> GroupSession | None:
+        found = groups.primary(self._hub)
+        if found is not None:
+            return found
+        if not await groups.other_installations(self._hub):
+            return None
+        return await groups.ensure(self._hub)
+
+    # --- syncing and processing ----------------------------------------------------------------------------
+    async def sync_group(self) -> GroupSession:
+        """The primary sync group, created if there is none (libxmtp's ``get_sync_group``)."""
+        return await groups.ensure(self._hub)
+
+    async def sync_all_device_sync_groups(self) -> int:
+        """Process waiting welcomes, sync every sync group we are in and process their new messages (see the
+        module docstring); how many sync groups were synced. One that cannot be synced now is logged and
+        passed over."""
+        await self._hub.sync_welcomes()
+        synced = 0
+        for session in groups.sync_sessions(self._hub):
+            if not session.is_active:
+                continue
+            try:
+                async with session.lock:
+                    await delivery.flush(session)
+            except (ApiCallError, MLSError) as exc:
+                log.warning("sync group %s not synced: %s", session.group_id.hex(), exc)
+                continue
+            synced += 1
+        await self.process_messages()
+        return synced
+
+    async def sync_preferences(self) -> int:
+        """:meth:`sync_all_device_sync_groups` (libxmtp's other name for it)."""
+        return await self.sync_all_device_sync_groups()
+
+    async def process_messages(self) -> None:
+        """Handle every stored sync-group message not handled yet, each group in the node's order."""
+        async with self._lock:
+            for session in groups.sync_sessions(self._hub):
+                name = CURSOR_PREFIX + session.group_id.hex()
+                done = self._ctx.store.cursor(name)
+                fresh = [
+                    r
+                    for r in self._ctx.store.messages(session.group_id)
+                    if r.server_id and r.server_id > done
+                ]
+                fresh.sort(key=lambda r: r.server_id or 0)
+                for record in fresh:
+                    try:
+                        await self._handle(session, record)
+                    except Exception as exc:  # one bad message must not stop the others (libxmtp: 3 tries)
+                        log.warning(
+                            "sync message %s of group %s not handled: %s",
+                            record.message_id.hex(),
+                            session.group_id.hex(),
+                            exc,
+                        )
+                    with self._ctx.store.transaction():
+                        self._ctx.store.set_cursor(name, record.server_id or 0)
+
+    async def _handle(self, session: GroupSession, record: MessageRecord) -> None:
+        ctx = self._ctx
+        content = decode(record.content)
+        if content is None:
+            return
+        if record.sender_inbox_id != ctx.inbox_id:
+            log.warning(
+                "sync message %s of group %s from another inbox (%s) refused",
+                record.message_id.hex(),
+                session.group_id.hex(),
+                record.sender_inbox_id,
+            )
+            return
+        which = content.WhichOneof("content")
+        if which == "preference_updates":  # applied even when our own (the group's order is authoritative)
+            self._emit_received(preferences.apply(ctx, content.preference_updates))
+            return
+        if record.sender_installation == ctx.installation_id or self.history is None:
+            return
+        if which == "request":
+            await self.history.answer(session, record, content.request)
+        elif which == "reply":
+            await self.history.receive(session, record, content.reply)
+
+    def _emit_received(self, updates: list[PreferenceUpdate]) -> None:
+        for update in updates:
+            for queue in self._preference_queues:
+                queue.put_nowait(update)
+
+    # --- streams -------------------------------------------------------------------------------------------
+    def stream_consent(self) -> Stream[list[Consent]]:
+        """Consent decisions as they change, here or received from another installation (node-sdk
+        ``streamConsent``): each item is the list of one change."""
+        queues = self._consent_queues
+
+        async def produce(out: Emitter[list[Consent]]) -> None:
+            queue: asyncio.Queue[list[Consent]] = asyncio.Queue()
+            queues.add(queue)
+            out.ready()
+            try:
+                while True:
+                    await out.emit(await queue.get())
+            finally:
+                queues.discard(queue)
+
+        return Stream(produce, name="consent")
+
+    def stream_preferences(self) -> Stream[PreferenceUpdate]:
+        """Preference changes as they happen (node-sdk ``streamPreferences``): :class:`ConsentUpdate` and
+        :class:`HmacKeyUpdate` items."""
+        queues = self._preference_queues
+
+        async def produce(out: Emitter[PreferenceUpdate]) -> None:
+            queue: asyncio.Queue[PreferenceUpdate] = asyncio.Queue()
+            queues.add(queue)
+            out.ready()
+            try:
+                while True:
+                    await out.emit(await queue.get())
+            finally:
+                queues.discard(queue)
+
+        return Stream(produce, name="preferences")
+
+    async def close(self) -> None:
+        """Stop the background publisher (what it had not sent stays queued in memory only)."""
+        task, self._publisher = self._publisher, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

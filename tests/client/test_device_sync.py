@@ -1,0 +1,159 @@
+"""Device sync between pyxmtp installations of one inbox: consent decisions reach the other installations
+through the inbox's sync group (libxmtp's PreferenceUpdates), the streams hand them out, and a sync group that
+is not our inbox's alone is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pyxmtp.client import Client, ConsentState, commits
+from pyxmtp.client.consent import Consent, ConsentEntityType
+from pyxmtp.client.device_sync import ConsentUpdate, groups
+from pyxmtp.client.device_sync.content import encode
+from pyxmtp.client.session import GroupSession
+from pyxmtp.conversations.conversation import Conversation as CoreConversation
+from pyxmtp.conversations.group_context import ConversationType
+from pyxmtp.conversations.new_group import group_extensions
+from pyxmtp.identity.eth import LocalWalletSigner
+from pyxmtp.node import Node
+from pyxmtp.proto.device_sync import consent_backup_pb2, content_pb2
+
+from .conftest import eventually, new_client
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def two_installations(node: Node, tmp_path: Path) -> tuple[Client, Client]:
+    wallet = LocalWalletSigner.generate()
+    first = await Client.create(node.address, wallet, db_path=tmp_path / "first.db")
+    second = await Client.create(node.address, wallet, db_path=tmp_path / "second.db")
+    assert first.inbox_id == second.inbox_id
+    return first, second
+
+
+def conversation_consent(client: Client, group_id: bytes) -> ConsentState:
+    return client.preferences.get_consent_state(ConsentEntityType.CONVERSATION, group_id.hex())
+
+
+async def test_consent_reaches_the_other_installation_both_ways(node: Node, tmp_path: Path) -> None:
+    first, second = await two_installations(node, tmp_path)
+    bob = await new_client(node, tmp_path / "bob.db")
+    try:
+        group = await first.conversations.create_group([bob.inbox_id], name="g")
+        gid = bytes.fromhex(group.id)
+        await first.device_sync.publish_preferences()  # what the background publisher does
+        assert len(groups.sync_sessions(first.conversations.hub)) == 1
+        # the sync group is kept out of lists
+        assert [c.id for c in first.conversations.list()] == [group.id]
+
+        async with second.device_sync.stream_consent() as consents:
+            await consents.wait_ready()
+            assert await second.device_sync.sync_all_device_sync_groups() == 1
+            # allowed already: it joined the group too, made by its own inbox (nothing changed, nothing streamed)
+            assert conversation_consent(second, gid) is ConsentState.ALLOWED
+            assert all(
+                c.id != groups.primary(second.conversations.hub).group_id.hex()  # type: ignore[union-attr]
+                for c in second.conversations.list()
+            )
+
+            group.update_consent_state(ConsentState.DENIED)
+            await first.device_sync.publish_preferences()
+            await second.device_sync.sync_all_device_sync_groups()
+            assert conversation_consent(second, gid) is ConsentState.DENIED
+            assert await asyncio.wait_for(anext(consents), 10) == [
+                Consent(ConsentEntityType.CONVERSATION, gid.hex(), ConsentState.DENIED)
+            ]
+
+        # and back: the second installation's decision about an inbox reaches the first
+        async with first.device_sync.stream_preferences() as updates:
+            await updates.wait_ready()
+            second.preferences.set_consent_states(
+                [Consent(ConsentEntityType.INBOX, bob.inbox_id, ConsentState.DENIED)]
+            )
+            await second.device_sync.publish_preferences()
+            await first.device_sync.sync_all_device_sync_groups()
+            assert (
+                first.preferences.get_consent_state(ConsentEntityType.INBOX, bob.inbox_id)
+                is ConsentState.DENIED
+            )
+            update = await asyncio.wait_for(anext(updates), 10)
+            assert isinstance(update, ConsentUpdate) and update.consents[0].entity == bob.inbox_id
+        # processed once: syncing again changes nothing
+        first.preferences.set_consent_states(
+            [Consent(ConsentEntityType.INBOX, bob.inbox_id, ConsentState.ALLOWED)]
+        )
+        await first.device_sync.sync_all_device_sync_groups()
+        assert (
+            first.preferences.get_consent_state(ConsentEntityType.INBOX, bob.inbox_id) is ConsentState.ALLOWED
+        )
+    finally:
+        for client in (first, second, bob):
+            await client.close()
+
+
+async def test_the_background_publisher_sends_a_consent_change(node: Node, tmp_path: Path) -> None:
+    first, second = await two_installations(node, tmp_path)
+    try:
+        first.preferences.set_consent_states(
+            [Consent(ConsentEntityType.INBOX, "ab" * 32, ConsentState.DENIED)]
+        )
+
+        async def arrived() -> bool:
+            await second.device_sync.sync_all_device_sync_groups()
+            return (
+                second.preferences.get_consent_state(ConsentEntityType.INBOX, "ab" * 32)
+                is ConsentState.DENIED
+            )
+
+        await eventually(arrived, "the consent change at the second installation")
+    finally:
+        await first.close()
+        await second.close()
+
+
+def _preference(entity: str, state: int) -> bytes:
+    save = consent_backup_pb2.ConsentSave(entity_type=2, state=state, entity=entity, consented_at_ns=2**62)  # type: ignore[arg-type]
+    updates = content_pb2.PreferenceUpdates(updates=[content_pb2.PreferenceUpdate(consent=save)])
+    return encode(content_pb2.DeviceSyncContent(preference_updates=updates))
+
+
+async def test_a_sync_group_from_another_inbox_is_refused(node: Node, tmp_path: Path) -> None:
+    alice = await new_client(node, tmp_path / "alice.db")
+    mallory = await new_client(node, tmp_path / "mallory.db")
+    try:
+        # mallory makes a SYNC-type group with alice in it and sends a preference update there
+        ctx = mallory.ctx
+        extensions = group_extensions(ctx.inbox_id, rng=ctx.rng, kind=ConversationType.SYNC)
+        core = CoreConversation.create(extensions, ctx.signer, ctx.inbox_id, rng=ctx.rng, now=ctx.now_s())
+        session = GroupSession(ctx, core, 0, created_ns=ctx.clock_ns(), added_by=ctx.inbox_id)
+        async with session.lock:
+            await commits.update_membership(session, add=[alice.inbox_id])
+        with ctx.store.transaction():
+            ctx.store.save_conversation(session.record())
+        mallory.conversations.hub.sessions.add(session)
+        await groups.send(
+            session, content_pb2.DeviceSyncContent.FromString(b"")
+        )  # an empty one: ignored anyway
+        # and the same update in an ordinary group
+        ordinary = await mallory.conversations.create_group([alice.inbox_id])
+        await ordinary.send(_preference(mallory.inbox_id, 2))
+
+        assert await alice.device_sync.sync_all_device_sync_groups() == 0
+        assert alice.ctx.store.conversation(core.group_id) is None  # the welcome was refused
+        assert groups.sync_sessions(alice.conversations.hub) == []
+        joined = alice.conversations.get_conversation_by_id(ordinary.id)
+        assert joined is not None
+        await joined.sync()
+        await alice.device_sync.process_messages()
+        assert (
+            alice.preferences.get_consent_state(ConsentEntityType.INBOX, mallory.inbox_id)
+            is ConsentState.UNKNOWN
+        )
+        # alice still works
+        await joined.send_text("still here")
+    finally:
+        await alice.close()
+        await mallory.close()
