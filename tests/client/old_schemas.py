@@ -81,12 +81,23 @@ def _rewrite(path: Path, statements: list[str], script: str) -> None:
         db.close()
 
 
+def to_version_2(path: Path) -> None:
+    """Rewrite a client database of today's schema as schema version 2 kept it (no restored conversations)."""
+    db = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        db.execute("DROP TABLE restored_conversations")
+        db.execute("PRAGMA user_version = 2")
+    finally:
+        db.close()
+
+
 def to_version_1(path: Path) -> None:
     """Rewrite a client database of today's schema as schema version 1 kept it."""
     columns = ("kind", "content_authority", "content_type", "content_major", "content_minor", "reference_id")
     _rewrite(
         path,
         [
+            "DROP TABLE restored_conversations",
             "DROP INDEX messages_by_reference",
             "DROP TABLE consent",
             *(f"ALTER TABLE messages DROP COLUMN {c}" for c in (*columns, "inserted_ns")),

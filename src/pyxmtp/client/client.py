@@ -50,6 +50,7 @@ from pyxmtp.mls.errors import MLSError
 
 from . import inbox, key_packages
 from .api import ApiCallError, NodeApi
+from .archive import ClientArchives
 from .context import HMAC_CYCLED_CURSOR, ClientContext, PreferenceState
 from .conversations import Conversations
 from .device_sync import DeviceSync
@@ -88,7 +89,7 @@ def _registry(codecs: Iterable[ContentCodec[object]]) -> ContentRegistry:
     return registry
 
 
-class Client:
+class Client(ClientArchives):
     """One installation (see the module docstring). Make one with :meth:`create` or :meth:`build`."""
 
     def __init__(

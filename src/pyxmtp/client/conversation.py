@@ -346,8 +346,8 @@ class Conversation:
         return await self.send(intent, optimistic=optimistic)
 
     # --- reading ------------------------------------------------------------------------------------------
+    @staticmethod
     def _query(
-        self,
         *,
         sent_before_ns: int | None,
         sent_after_ns: int | None,

@@ -61,6 +61,7 @@ from .records import (
     message_from_row,
     optional_bytes,
 )
+from .store_archive import ArchiveStoreMixin, RestoredRecord
 from .store_schema import SCHEMA_VERSION, SchemaError, migrate
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "MessageQuery",
     "MessageRecord",
     "Outgoing",
+    "RestoredRecord",
 ]
 
 log = logging.getLogger("pyxmtp.client")
@@ -148,7 +150,7 @@ def _connect(path: Path | None, encryption_key: bytes | None) -> sqlite3.Connect
     return db
 
 
-class ClientStore:
+class ClientStore(ArchiveStoreMixin):
     """The local database at ``path`` (``None``: in memory, gone when closed), encrypted with SQLCipher (AES-256,
     every page) when an ``encryption_key`` is given: then the file holds no key or message in the clear."""
 
@@ -305,7 +307,9 @@ class ClientStore:
         return [bytes(r[0]) for r in rows]
 
     def save_conversation(self, record: ConversationRecord) -> None:
-        """Insert a new conversation; never overwrites one (``sqlite3.IntegrityError`` if its group is held)."""
+        """Insert a new conversation; never overwrites one (``sqlite3.IntegrityError`` if its group is held). A
+        conversation restored from an archive with its id is live from now on: its restored row goes."""
+        self.forget_restored(record.group_id)
         self._db.execute(
             "INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
             (record.group_id, record.state, record.cursor, record.created_ns, record.added_by),

@@ -13,13 +13,20 @@ from typing import Any
 from .content_fields import MessageKind, content_fields, transcript_entry_id
 
 #: The version of the schema below; 0 is the unversioned schema of pyxmtp before versions.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``consent.entity_type`` (libxmtp's ``ConsentType``): a conversation (its group id in lowercase hex) or an inbox.
 CONSENT_CONVERSATION = 1
 CONSENT_INBOX = 2
 
-SCHEMA = """
+_RESTORED_TABLE = """CREATE TABLE IF NOT EXISTS restored_conversations (
+    group_id BLOB PRIMARY KEY, conversation_type INTEGER NOT NULL, created_ns INTEGER NOT NULL,
+    imported_ns INTEGER NOT NULL, creator_inbox_id TEXT NOT NULL, added_by TEXT NOT NULL, dm_id TEXT,
+    attributes TEXT NOT NULL, disappear_from_ns INTEGER, disappear_in_ns INTEGER, last_message_ns INTEGER
+)"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS installation (
     id INTEGER PRIMARY KEY CHECK (id = 1), seed BLOB NOT NULL, inbox_id TEXT NOT NULL, nonce INTEGER NOT NULL,
     hmac_key BLOB NOT NULL
@@ -49,6 +56,9 @@ CREATE TABLE IF NOT EXISTS consent (
     PRIMARY KEY (entity_type, entity)
 )
 """
+    + ";\n"
+    + _RESTORED_TABLE
+)
 
 
 def _fill_messages_v2(db: Any) -> None:
@@ -115,6 +125,8 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "state INTEGER NOT NULL, updated_ns INTEGER NOT NULL, PRIMARY KEY (entity_type, entity))",
         _fill_messages_v2,
     ),
+    # 2 -> 3: conversations restored from an archive (no MLS state: read-only until a welcome brings them)
+    (_RESTORED_TABLE,),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
