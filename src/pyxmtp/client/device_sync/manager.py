@@ -29,6 +29,7 @@ from pyxmtp.proto.device_sync import content_pb2
 
 from .. import delivery
 from ..api import ApiCallError
+from ..archive import ArchiveOptions
 from ..consent import Consent
 from ..context import ClientContext
 from ..hub import ConversationHub
@@ -37,6 +38,7 @@ from ..session import GroupSession
 from ..streams import Emitter, Stream
 from . import groups, preferences
 from .content import decode
+from .history import HistorySync
 from .preferences import ConsentUpdate, PreferenceUpdate
 
 log = logging.getLogger("pyxmtp.client.device_sync")
@@ -56,7 +58,8 @@ class DeviceSync:
         self._lock = asyncio.Lock()  # one walk over the sync groups at a time
         self._consent_queues: set[asyncio.Queue[list[Consent]]] = set()
         self._preference_queues: set[asyncio.Queue[PreferenceUpdate]] = set()
-        self.history: Any = None  # set by .history when request/reply support is attached
+        #: sync requests, answers and replies (:mod:`.history`)
+        self.history = HistorySync(ctx, hub)
         ctx.prefs.consent_listeners.append(self._consent_changed)
 
     # --- consent made here or received ---------------------------------------------------------------------
@@ -108,6 +111,20 @@ class DeviceSync:
         if not await groups.other_installations(self._hub):
             return None
         return await groups.ensure(self._hub)
+
+    # --- history ---------------------------------------------------------------------------------------------
+    async def send_sync_request(self, server_url: str, options: ArchiveOptions | None = None) -> str:
+        """Ask the inbox's other installations for their history through the history server at ``server_url``
+        (node-sdk ``sendSyncRequest``); the request's pin. Their replies are imported by
+        :meth:`sync_all_device_sync_groups`."""
+        return await self.history.send_sync_request(server_url, options)
+
+    async def send_sync_archive(
+        self, server_url: str, pin: str, options: ArchiveOptions | None = None
+    ) -> None:
+        """Upload this installation's archive and post a reply with ``request_id = pin`` without a request
+        (node-sdk ``sendSyncArchive``)."""
+        await self.history.send_sync_archive(server_url, pin, options)
 
     # --- syncing and processing ----------------------------------------------------------------------------
     async def sync_group(self) -> GroupSession:
@@ -179,7 +196,7 @@ class DeviceSync:
         if which == "preference_updates":  # applied even when our own (the group's order is authoritative)
             self._emit_received(preferences.apply(ctx, content.preference_updates))
             return
-        if record.sender_installation == ctx.installation_id or self.history is None:
+        if record.sender_installation == ctx.installation_id:
             return
         if which == "request":
             await self.history.answer(session, record, content.request)
