@@ -11,7 +11,7 @@ import pytest
 
 from pyxmtp.client import Client, ConsentState, commits
 from pyxmtp.client.consent import Consent, ConsentEntityType
-from pyxmtp.client.device_sync import ConsentUpdate, groups
+from pyxmtp.client.device_sync import ConsentUpdate, HmacKeyUpdate, groups, preferences
 from pyxmtp.client.device_sync.content import encode
 from pyxmtp.client.session import GroupSession
 from pyxmtp.conversations.conversation import Conversation as CoreConversation
@@ -80,6 +80,8 @@ async def test_consent_reaches_the_other_installation_both_ways(node: Node, tmp_
                 is ConsentState.DENIED
             )
             update = await asyncio.wait_for(anext(updates), 10)
+            while isinstance(update, HmacKeyUpdate):  # the second, new in this sync group, sent a key too
+                update = await asyncio.wait_for(anext(updates), 10)
             assert isinstance(update, ConsentUpdate) and update.consents[0].entity == bob.inbox_id
         # processed once: syncing again changes nothing
         first.preferences.set_consent_states(
@@ -157,3 +159,34 @@ async def test_a_sync_group_from_another_inbox_is_refused(node: Node, tmp_path: 
     finally:
         await alice.close()
         await mallory.close()
+
+
+async def test_installations_agree_on_the_hmac_key(node: Node, tmp_path: Path) -> None:
+    """The installation that joins another's sync group sends a fresh HMAC key (libxmtp's rule); both adopt it.
+    A key of the wrong length or older than the one in use is refused."""
+    first, second = await two_installations(node, tmp_path)
+    try:
+        assert first.ctx.hmac_key != second.ctx.hmac_key  # each made its own
+        await groups.ensure(first.conversations.hub)  # the first makes a sync group with the second in it
+        async with first.device_sync.stream_preferences() as updates:
+            await updates.wait_ready()
+            await second.device_sync.sync_all_device_sync_groups()  # joins, greets: sends a key, adopts it
+            await first.device_sync.sync_all_device_sync_groups()
+            update = await asyncio.wait_for(anext(updates), 10)
+            assert isinstance(update, HmacKeyUpdate)
+        assert first.ctx.hmac_key == second.ctx.hmac_key == update.key and len(update.key) == 42
+        # kept across a restart
+        await first.close()
+        first = await Client.create(node.address, LocalWalletSigner.generate(), db_path=tmp_path / "first.db")
+        assert first.ctx.hmac_key == update.key
+
+        session = groups.primary(second.conversations.hub)
+        assert session is not None
+        for key, at in ((b"k" * 41, update.cycled_at_ns + 1), (b"o" * 42, update.cycled_at_ns - 1)):
+            updates_pb = content_pb2.PreferenceUpdates(updates=[preferences.hmac_update(key, at)])
+            await groups.send(session, content_pb2.DeviceSyncContent(preference_updates=updates_pb))
+        await second.device_sync.sync_all_device_sync_groups()
+        assert second.ctx.hmac_key == update.key
+    finally:
+        await first.close()
+        await second.close()

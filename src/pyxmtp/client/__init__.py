@@ -33,6 +33,15 @@ from .consent import Consent, ConsentEntityType, ConsentState
 from .content_fields import MessageKind
 from .conversation import Conversation, ConversationMetadata, DisappearingSettings, HmacKey
 from .conversations import Conversations, GroupPermissionsPreset, ListOrder, SyncSummary
+from .device_sync import (
+    ConsentUpdate,
+    DeviceSync,
+    ForeignSyncGroup,
+    HistoryServerError,
+    HistorySyncError,
+    HmacKeyUpdate,
+    SyncReplyRefused,
+)
 from .dm import Dm
 from .errors import (
     CommitConflict,
@@ -68,19 +77,25 @@ __all__ = [
     "Consent",
     "ConsentEntityType",
     "ConsentState",
+    "ConsentUpdate",
     "Conversation",
     "ConversationMetadata",
     "ConversationRestored",
     "Conversations",
     "DecodedMessage",
     "DeliveryStatus",
+    "DeviceSync",
     "DisappearingSettings",
     "Dm",
     "EnrichedReply",
+    "ForeignSyncGroup",
     "Group",
     "GroupMember",
     "GroupPermissionsPreset",
+    "HistoryServerError",
+    "HistorySyncError",
     "HmacKey",
+    "HmacKeyUpdate",
     "ImportSummary",
     "InactiveConversation",
     "InboxNotFound",
@@ -103,5 +118,6 @@ __all__ = [
     "SortDirection",
     "Stream",
     "StreamClosed",
+    "SyncReplyRefused",
     "SyncSummary",
 ]

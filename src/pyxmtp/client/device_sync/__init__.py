@@ -4,6 +4,7 @@ inbox's *sync groups* and encrypted archives handed over by a history server. Se
 from __future__ import annotations
 
 from .guard import ForeignSyncGroup, check_sync_welcome
+from .history import HistoryServerError, HistorySync, HistorySyncError, SyncReplyRefused
 from .manager import DeviceSync
 from .preferences import ConsentUpdate, HmacKeyUpdate, PreferenceUpdate
 
@@ -11,7 +12,11 @@ __all__ = [
     "ConsentUpdate",
     "DeviceSync",
     "ForeignSyncGroup",
+    "HistoryServerError",
+    "HistorySync",
+    "HistorySyncError",
     "HmacKeyUpdate",
     "PreferenceUpdate",
+    "SyncReplyRefused",
     "check_sync_welcome",
 ]

@@ -24,6 +24,10 @@ from .content import encode
 
 log = logging.getLogger("pyxmtp.client.device_sync")
 
+#: The store's marker (cursor = 1) of a sync group whose arrival was handled (created here, or joined and the
+#: new installation greeted: :meth:`~.manager.DeviceSync.sync_all_device_sync_groups`).
+WELCOMED_PREFIX = "device_sync_welcomed/"
+
 
 def sync_sessions(hub: ConversationHub) -> list[GroupSession]:
     """Every sync group held, newest (by local creation or join time) first."""
@@ -65,6 +69,7 @@ async def create(hub: ConversationHub) -> GroupSession:
     session.joined_cursor = session.cursor
     with ctx.store.transaction():
         ctx.store.save_conversation(session.record())
+        ctx.store.set_cursor(WELCOMED_PREFIX + core.group_id.hex(), 1)  # ours: no new installation to greet
     hub.sessions.add(session)
     hub.announce(session)
     log.info("created sync group %s", core.group_id.hex())

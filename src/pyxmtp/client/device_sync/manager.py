@@ -24,13 +24,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from pyxmtp.conversations.group_context import ConversationType
 from pyxmtp.mls.errors import MLSError
 from pyxmtp.proto.device_sync import content_pb2
 
-from .. import delivery
+from .. import commits, consent, delivery
 from ..api import ApiCallError
 from ..archive import ArchiveOptions
-from ..consent import Consent
+from ..consent import Consent, ConsentState
 from ..context import ClientContext
 from ..hub import ConversationHub
 from ..records import MessageRecord
@@ -43,6 +44,8 @@ from .preferences import ConsentUpdate, PreferenceUpdate
 
 log = logging.getLogger("pyxmtp.client.device_sync")
 
+#: Conversations active this recently get a new installation of the inbox at once (libxmtp: 90 days).
+RECENT_NS = 90 * 86_400 * 10**9
 #: The store's cursor, per sync group, of the last message processed (its node id).
 CURSOR_PREFIX = "device_sync/"
 
@@ -136,6 +139,7 @@ class DeviceSync:
         module docstring); how many sync groups were synced. One that cannot be synced now is logged and
         passed over."""
         await self._hub.sync_welcomes()
+        await self._greet_new_installations()
         synced = 0
         for session in groups.sync_sessions(self._hub):
             if not session.is_active:
@@ -149,6 +153,47 @@ class DeviceSync:
             synced += 1
         await self.process_messages()
         return synced
+
+    async def _greet_new_installations(self) -> None:
+        """What libxmtp does when a welcome brings a sync group another installation made (a new installation
+        of the inbox): every conversation active in the last 90 days and not denied adds the installations it
+        lacks (the new one gets their welcomes now, not at the next send), and a fresh HMAC key is sent so that
+        every installation uses the same one."""
+        ctx = self._ctx
+        fresh = [
+            s
+            for s in groups.sync_sessions(self._hub)
+            if s.is_active and not ctx.store.cursor(groups.WELCOMED_PREFIX + s.group_id.hex())
+        ]
+        if not fresh:
+            return
+        since = ctx.clock_ns() - RECENT_NS
+        last = ctx.store.last_message_ns()
+        for session in self._hub.sessions.all():
+            if (
+                session.conversation_type not in (ConversationType.GROUP, ConversationType.DM)
+                or not session.is_active
+                or max(last.get(session.group_id, 0), session.created_ns) < since
+                or consent.conversation_state(ctx, session.group_id) is ConsentState.DENIED
+            ):
+                continue
+            try:
+                async with session.lock:
+                    await commits.update_membership(session, only_if_changed=True)
+            except (ApiCallError, MLSError) as exc:
+                log.warning(
+                    "conversation %s: new installation not added yet: %s", session.group_id.hex(), exc
+                )
+        key = ctx.rng(preferences.HMAC_KEY_LENGTH)
+        update = content_pb2.PreferenceUpdates(updates=[preferences.hmac_update(key, ctx.clock_ns())])
+        try:
+            await groups.send(fresh[0], content_pb2.DeviceSyncContent(preference_updates=update))
+        except (ApiCallError, MLSError) as exc:
+            log.warning("HMAC key update not sent: %s", exc)
+            return
+        with ctx.store.transaction():
+            for session in fresh:
+                ctx.store.set_cursor(groups.WELCOMED_PREFIX + session.group_id.hex(), 1)
 
     async def sync_preferences(self) -> int:
         """:meth:`sync_all_device_sync_groups` (libxmtp's other name for it)."""
