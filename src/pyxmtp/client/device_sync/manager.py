@@ -39,11 +39,13 @@ from ..session import GroupSession
 from ..streams import Emitter, Stream
 from . import groups, preferences
 from .content import decode
-from .history import HistorySync
+from .history import HistoryServerError, HistorySync
 from .preferences import ConsentUpdate, PreferenceUpdate
 
 log = logging.getLogger("pyxmtp.client.device_sync")
 
+#: How many times a sync message whose handling failed for want of the node or a history server is tried.
+MAX_ATTEMPTS = 3
 #: Conversations active this recently get a new installation of the inbox at once (libxmtp: 90 days).
 RECENT_NS = 90 * 86_400 * 10**9
 #: The store's cursor, per sync group, of the last message processed (its node id).
@@ -59,6 +61,8 @@ class DeviceSync:
         self._pending: list[Consent] = []
         self._publisher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one walk over the sync groups at a time
+        #: messages to handle again (the node or a history server was away): attempts made so far
+        self._retry: dict[tuple[bytes, bytes], int] = {}
         self._consent_queues: set[asyncio.Queue[list[Consent]]] = set()
         self._preference_queues: set[asyncio.Queue[PreferenceUpdate]] = set()
         #: sync requests, answers and replies (:mod:`.history`)
@@ -200,8 +204,16 @@ class DeviceSync:
         return await self.sync_all_device_sync_groups()
 
     async def process_messages(self) -> None:
-        """Handle every stored sync-group message not handled yet, each group in the node's order."""
+        """Handle every stored sync-group message not handled yet, each group in the node's order. A message whose
+        handling failed because the node or a history server could not be reached is tried again at the next
+        calls, :data:`MAX_ATTEMPTS` times in all (libxmtp's rule); any other failure is final."""
         async with self._lock:
+            for (group_id, message_id), attempts in list(self._retry.items()):
+                session = self._hub.sessions.get(group_id)
+                record = self._ctx.store.message(message_id)
+                del self._retry[(group_id, message_id)]
+                if session is not None and record is not None:
+                    await self._attempt(session, record, attempts + 1)
             for session in groups.sync_sessions(self._hub):
                 name = CURSOR_PREFIX + session.group_id.hex()
                 done = self._ctx.store.cursor(name)
@@ -212,17 +224,32 @@ class DeviceSync:
                 ]
                 fresh.sort(key=lambda r: r.server_id or 0)
                 for record in fresh:
-                    try:
-                        await self._handle(session, record)
-                    except Exception as exc:  # one bad message must not stop the others (libxmtp: 3 tries)
-                        log.warning(
-                            "sync message %s of group %s not handled: %s",
-                            record.message_id.hex(),
-                            session.group_id.hex(),
-                            exc,
-                        )
+                    await self._attempt(session, record, 1)
                     with self._ctx.store.transaction():
                         self._ctx.store.set_cursor(name, record.server_id or 0)
+
+    async def _attempt(self, session: GroupSession, record: MessageRecord, attempt: int) -> None:
+        try:
+            await self._handle(session, record)
+        except (HistoryServerError, ApiCallError) as exc:
+            final = attempt >= MAX_ATTEMPTS
+            if not final:
+                self._retry[(session.group_id, record.message_id)] = attempt
+            log.warning(
+                "sync message %s of group %s not handled (attempt %d%s): %s",
+                record.message_id.hex(),
+                session.group_id.hex(),
+                attempt,
+                ", the last" if final else "",
+                exc,
+            )
+        except Exception as exc:  # one bad message must not stop the others
+            log.warning(
+                "sync message %s of group %s not handled: %s",
+                record.message_id.hex(),
+                session.group_id.hex(),
+                exc,
+            )
 
     async def _handle(self, session: GroupSession, record: MessageRecord) -> None:
         ctx = self._ctx
@@ -289,7 +316,15 @@ class DeviceSync:
         return Stream(produce, name="preferences")
 
     async def close(self) -> None:
-        """Stop the background publisher (what it had not sent stays queued in memory only)."""
+        """Publish the consent changes not published yet (if the node can be reached), then stop the background
+        publisher."""
+        if self._pending:
+            try:
+                await self.publish_preferences()
+            except (ApiCallError, MLSError) as exc:
+                log.warning(
+                    "%d consent changes not published to the other installations: %s", len(self._pending), exc
+                )
         task, self._publisher = self._publisher, None
         if task is not None and not task.done():
             task.cancel()
