@@ -97,20 +97,26 @@ async def test_consent_reaches_the_other_installation_both_ways(node: Node, tmp_
 
 
 async def test_the_background_publisher_sends_a_consent_change(node: Node, tmp_path: Path) -> None:
+    """A decision made on the newer installation (which knows of the older one) is published in the
+    background; one made on the older installation before it heard of the newer one is kept and published by
+    its next device sync."""
     first, second = await two_installations(node, tmp_path)
     try:
-        first.preferences.set_consent_states(
+        second.preferences.set_consent_states(
             [Consent(ConsentEntityType.INBOX, "ab" * 32, ConsentState.DENIED)]
         )
+        first.preferences.set_consent_states(
+            [Consent(ConsentEntityType.INBOX, "cd" * 32, ConsentState.DENIED)]
+        )
 
-        async def arrived() -> bool:
-            await second.device_sync.sync_all_device_sync_groups()
+        async def arrived(client: Client, entity: str) -> bool:
+            await client.device_sync.sync_all_device_sync_groups()
             return (
-                second.preferences.get_consent_state(ConsentEntityType.INBOX, "ab" * 32)
-                is ConsentState.DENIED
+                client.preferences.get_consent_state(ConsentEntityType.INBOX, entity) is ConsentState.DENIED
             )
 
-        await eventually(arrived, "the consent change at the second installation")
+        await eventually(lambda: arrived(first, "ab" * 32), "the second's consent change at the first")
+        await eventually(lambda: arrived(second, "cd" * 32), "the first's consent change at the second")
     finally:
         await first.close()
         await second.close()

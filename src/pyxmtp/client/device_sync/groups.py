@@ -41,10 +41,12 @@ def primary(hub: ConversationHub) -> GroupSession | None:
     return next((s for s in sync_sessions(hub) if s.is_active), None)
 
 
-async def other_installations(hub: ConversationHub) -> list[bytes]:
-    """Our inbox's installations but this one, as its identity log says now."""
+async def other_installations(hub: ConversationHub, *, fetch: bool = True) -> list[bytes]:
+    """Our inbox's installations but this one, as its identity log says now (``fetch``) or as the identity
+    cache last saw it."""
     ctx = hub.ctx
-    await ctx.fetch_identities([ctx.inbox_id])
+    if fetch:
+        await ctx.fetch_identities([ctx.inbox_id])
     state = ctx.identities.state(ctx.inbox_id)
     mine = [] if state is None else state.installations()
     return [key for key in mine if key != ctx.installation_id]

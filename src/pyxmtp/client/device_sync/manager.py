@@ -77,7 +77,8 @@ class DeviceSync:
         if publish:  # received ones are told by :meth:`_emit_received`, with the HMAC keys
             for preference_queue in self._preference_queues:
                 preference_queue.put_nowait(ConsentUpdate(tuple(changed)))
-            self._pending += changed
+            latest = {(c.entity_type, c.entity): c for c in [*self._pending, *changed]}
+            self._pending = list(latest.values())
             self._kick()
 
     def _kick(self) -> None:
@@ -89,21 +90,26 @@ class DeviceSync:
             self._publisher = loop.create_task(self._publish_in_background(), name="pyxmtp device sync")
 
     async def _publish_in_background(self) -> None:
+        # the identity cache's view of our installations (every change of members refreshes it): a consent
+        # change costs no call to the node while the inbox has one installation
         try:
-            await self.publish_preferences()
+            await self.publish_preferences(fetch=False)
         except (ApiCallError, MLSError) as exc:
             log.warning("consent changes not published to the other installations yet: %s", exc)
 
-    async def publish_preferences(self) -> None:
-        """Publish the consent decisions made here and not published yet (if the inbox has other installations
-        or a sync group). On failure they stay queued for the next call."""
+    async def publish_preferences(self, *, fetch: bool = True) -> None:
+        """Publish the consent decisions made here and not published yet, to the primary sync group (made if
+        there is none and the inbox has other installations: as its identity log says now, or as the identity
+        cache last saw it unless ``fetch``). While there is no other installation, or on failure, they stay
+        queued (the latest decision per entity) for the next call."""
         async with self._lock:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    session = await self._target()
+                    session = await self._target(fetch)
                     if session is None:
-                        return  # no other installation: nobody to tell (a new one gets them by archive)
+                        self._pending[:0] = batch
+                        return  # nobody to tell yet
                     at_ns = self._ctx.clock_ns()
                     updates = content_pb2.PreferenceUpdates(updates=preferences.consent_saves(batch, at_ns))
                     await groups.send(session, content_pb2.DeviceSyncContent(preference_updates=updates))
@@ -111,11 +117,11 @@ class DeviceSync:
                     self._pending[:0] = batch
                     raise
 
-    async def _target(self) -> GroupSession | None:
+    async def _target(self, fetch: bool) -> GroupSession | None:
         found = groups.primary(self._hub)
         if found is not None:
             return found
-        if not await groups.other_installations(self._hub):
+        if not await groups.other_installations(self._hub, fetch=fetch):
             return None
         return await groups.ensure(self._hub)
 
@@ -144,6 +150,10 @@ class DeviceSync:
         passed over."""
         await self._hub.sync_welcomes()
         await self._greet_new_installations()
+        try:
+            await self.publish_preferences()  # changes kept while we knew of no other installation
+        except (ApiCallError, MLSError) as exc:
+            log.warning("consent changes not published to the other installations yet: %s", exc)
         synced = 0
         for session in groups.sync_sessions(self._hub):
             if not session.is_active:
@@ -320,7 +330,7 @@ class DeviceSync:
         publisher."""
         if self._pending:
             try:
-                await self.publish_preferences()
+                await self.publish_preferences(fetch=False)
             except (ApiCallError, MLSError) as exc:
                 log.warning(
                     "%d consent changes not published to the other installations: %s", len(self._pending), exc
