@@ -97,16 +97,16 @@ class DeviceSync:
         except (ApiCallError, MLSError) as exc:
             log.warning("consent changes not published to the other installations yet: %s", exc)
 
-    async def publish_preferences(self, *, fetch: bool = True) -> None:
+    async def publish_preferences(self, *, fetch: bool = True, create: bool = True) -> None:
         """Publish the consent decisions made here and not published yet, to the primary sync group (made if
-        there is none and the inbox has other installations: as its identity log says now, or as the identity
-        cache last saw it unless ``fetch``). While there is no other installation, or on failure, they stay
-        queued (the latest decision per entity) for the next call."""
+        there is none, ``create`` is true and the inbox has other installations: as its identity log says now, or
+        as the identity cache last saw it unless ``fetch``). While there is no sync group to send to, or on
+        failure, they stay queued (the latest decision per entity) for the next call."""
         async with self._lock:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    session = await self._target(fetch)
+                    session = await self._target(fetch, create)
                     if session is None:
                         self._pending[:0] = batch
                         return  # nobody to tell yet
@@ -117,9 +117,9 @@ class DeviceSync:
                     self._pending[:0] = batch
                     raise
 
-    async def _target(self, fetch: bool) -> GroupSession | None:
+    async def _target(self, fetch: bool, create: bool) -> GroupSession | None:
         found = groups.primary(self._hub)
-        if found is not None:
+        if found is not None or not create:
             return found
         if not await groups.other_installations(self._hub, fetch=fetch):
             return None
@@ -150,8 +150,9 @@ class DeviceSync:
         passed over."""
         await self._hub.sync_welcomes()
         await self._greet_new_installations()
-        try:
-            await self.publish_preferences()  # changes kept while we knew of no other installation
+        try:  # changes kept while we knew of no sync group; none is made here: another installation's
+            # welcome may be on its way, and two new sync groups at once split requests from their replies
+            await self.publish_preferences(create=False)
         except (ApiCallError, MLSError) as exc:
             log.warning("consent changes not published to the other installations yet: %s", exc)
         synced = 0
