@@ -71,6 +71,11 @@ async def test_a_new_installation_gets_the_history_of_an_old_one(hnode: Node, tm
         # importing again (a second sync) changes nothing; the client still works
         await new.device_sync.sync_all_device_sync_groups()
         assert texts(new, group.id) == ["sent before the new installation existed"]
+        # the reply is listed, and can be imported again by hand (nothing new: messages are kept by id)
+        [offered] = new.list_available_archives(1)
+        assert offered.pin == pin and offered.sent_by_installation == old.installation_id
+        again = await new.process_sync_archive(pin)
+        assert again.messages_imported == 0 and again.messages_duplicate == 1
         await (await new.conversations.create_dm(bob.inbox_id)).send_text("new installation works")
     finally:
         for client in (old, bob, new):

@@ -50,10 +50,11 @@ from pyxmtp.mls.errors import MLSError
 
 from . import inbox, key_packages
 from .api import ApiCallError, NodeApi
-from .archive import ArchiveOptions, ClientArchives
+from .archive import ArchiveOptions, ClientArchives, ImportSummary
 from .context import HMAC_CYCLED_CURSOR, ClientContext, PreferenceState
 from .conversations import Conversations
 from .device_sync import DeviceSync
+from .device_sync.history import AvailableArchive
 from .errors import NotRegistered
 from .identity import IdentityCache
 from .inbox import AnySigner, InboxOperationError, InstallationsUpdate, KeyPackageStatus
@@ -367,6 +368,16 @@ class Client(ClientArchives):
         """Upload this installation's archive and post a sync reply with ``request_id = pin`` (node-sdk
         ``sendSyncArchive``)."""
         await self.device_sync.send_sync_archive(server_url, pin, options)
+
+    def list_available_archives(self, days_cutoff: int = 7) -> list[AvailableArchive]:
+        """The archives sync replies in our sync groups offer, newest first (node-sdk
+        ``listAvailableArchives``)."""
+        return self.device_sync.list_available_archives(days_cutoff)
+
+    async def process_sync_archive(self, pin: str | None = None) -> ImportSummary:
+        """Download and import the archive of the newest sync reply with this pin, or the newest of all
+        (node-sdk ``processSyncArchive``)."""
+        return await self.device_sync.process_sync_archive(pin)
 
     async def sync_all_device_sync_groups(self) -> int:
         """Sync the inbox's sync groups and handle their new messages: consent and HMAC-key updates merged,

@@ -4,11 +4,12 @@ inbox's *sync groups* and encrypted archives handed over by a history server. Se
 from __future__ import annotations
 
 from .guard import ForeignSyncGroup, check_sync_welcome
-from .history import HistoryServerError, HistorySync, HistorySyncError, SyncReplyRefused
+from .history import AvailableArchive, HistoryServerError, HistorySync, HistorySyncError, SyncReplyRefused
 from .manager import DeviceSync
 from .preferences import ConsentUpdate, HmacKeyUpdate, PreferenceUpdate
 
 __all__ = [
+    "AvailableArchive",
     "ConsentUpdate",
     "DeviceSync",
     "ForeignSyncGroup",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import string
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
@@ -43,6 +44,16 @@ MAX_ARCHIVE_BYTES = 15_000_000
 HTTP_TIMEOUT = 60.0
 _PIN_ALPHABET = string.ascii_letters + string.digits
 PIN_LENGTH = 5
+
+
+@dataclass(frozen=True, slots=True)
+class AvailableArchive:
+    """An archive a sync reply offers: its pin, its metadata (as the reply states it) and the installation that
+    sent it."""
+
+    pin: str
+    metadata: ArchiveMetadata
+    sent_by_installation: bytes
 
 
 class HistorySyncError(Exception):
@@ -221,12 +232,17 @@ class HistorySync:
         request = self._own_request(reply.request_id)
         if request is None:
             raise SyncReplyRefused(f"reply {reply.request_id!r} answers no request of this installation")
-        key = reply.encryption_key.aes_256_gcm
-        if len(key) != 32:
-            raise SyncReplyRefused(f"reply {reply.request_id!r} carries a key of {len(key)} bytes, not 32")
         prefix = f"{_base(request.server_url)}/files/"
         if not reply.url.startswith(prefix) or "/" in reply.url[len(prefix) :] or len(reply.url) > 2048:
             raise SyncReplyRefused(f"reply {reply.request_id!r} points outside the history server we asked")
+        await self._download_and_import(reply)
+
+    async def _download_and_import(self, reply: content_pb2.DeviceSyncReply) -> ImportSummary:
+        key = reply.encryption_key.aes_256_gcm
+        if len(key) != 32:
+            raise SyncReplyRefused(f"reply {reply.request_id!r} carries a key of {len(key)} bytes, not 32")
+        if not reply.url.startswith(("http://", "https://")) or len(reply.url) > 2048:
+            raise SyncReplyRefused(f"reply {reply.request_id!r} has no usable URL")
         # groups we were added to meanwhile come live first (libxmtp does too)
         await self._hub.sync_welcomes()
         try:
@@ -262,3 +278,53 @@ class HistorySync:
             summary.conversations_restored,
             summary.messages_imported,
         )
+        return summary
+
+    # --- archives offered in the sync groups (libxmtp's list_available_archives / process_sync_archive) ------
+    def _replies(self) -> list[tuple[MessageRecord, content_pb2.DeviceSyncReply]]:
+        """Every sync reply of our inbox in our sync groups, newest first."""
+        ctx = self._ctx
+        out = []
+        for session in groups.sync_sessions(self._hub):
+            for record in ctx.store.messages(session.group_id):
+                if record.sender_inbox_id != ctx.inbox_id:
+                    continue
+                content = decode(record.content)
+                if (
+                    content is not None
+                    and content.WhichOneof("content") == "reply"
+                    and content.reply.kind == 0
+                ):
+                    out.append((record, content.reply))
+        out.sort(key=lambda item: item[0].sent_ns, reverse=True)
+        return out
+
+    def list_available_archives(self, days_cutoff: int) -> list[AvailableArchive]:
+        """The archives offered by sync replies (ours included) sent in the last ``days_cutoff`` days, newest
+        first (libxmtp's ``list_available_archives``)."""
+        since = self._ctx.clock_ns() - days_cutoff * 86_400 * 10**9
+        out = []
+        for record, reply in self._replies():
+            if record.sent_ns < since:
+                break
+            if not reply.HasField("metadata"):
+                continue
+            m = reply.metadata
+            metadata = ArchiveMetadata(
+                tuple(ArchiveElementKind(int(e)) for e in m.elements if int(e) in (1, 2)),
+                m.exported_at_ns,
+                m.start_ns if m.HasField("start_ns") else None,
+                m.end_ns if m.HasField("end_ns") else None,
+                version=0xFFFF,  # the archive's header is not read (libxmtp reports the same)
+            )
+            out.append(AvailableArchive(reply.request_id, metadata, record.sender_installation))
+        return out
+
+    async def process_sync_archive(self, pin: str | None = None) -> ImportSummary:
+        """Download and import the archive of the newest sync reply with ``request_id == pin`` (the newest of all
+        when None), whoever asked for it (libxmtp's ``process_sync_archive``). :class:`SyncReplyRefused` if there
+        is none."""
+        for _, reply in self._replies():
+            if pin is None or reply.request_id == pin:
+                return await self._download_and_import(reply)
+        raise SyncReplyRefused(f"no sync reply with pin {pin!r}")

@@ -30,7 +30,7 @@ from pyxmtp.proto.device_sync import content_pb2
 
 from .. import commits, consent, delivery
 from ..api import ApiCallError
-from ..archive import ArchiveOptions
+from ..archive import ArchiveOptions, ImportSummary
 from ..consent import Consent, ConsentState
 from ..context import ClientContext
 from ..hub import ConversationHub
@@ -39,7 +39,7 @@ from ..session import GroupSession
 from ..streams import Emitter, Stream
 from . import groups, preferences
 from .content import decode
-from .history import HistoryServerError, HistorySync
+from .history import AvailableArchive, HistoryServerError, HistorySync
 from .preferences import ConsentUpdate, PreferenceUpdate
 
 log = logging.getLogger("pyxmtp.client.device_sync")
@@ -138,6 +138,15 @@ class DeviceSync:
         """Upload this installation's archive and post a reply with ``request_id = pin`` without a request
         (node-sdk ``sendSyncArchive``)."""
         await self.history.send_sync_archive(server_url, pin, options)
+
+    def list_available_archives(self, days_cutoff: int = 7) -> list[AvailableArchive]:
+        """The archives sync replies offer, newest first (node-sdk ``listAvailableArchives``)."""
+        return self.history.list_available_archives(days_cutoff)
+
+    async def process_sync_archive(self, pin: str | None = None) -> ImportSummary:
+        """Import the archive of the newest sync reply with this pin (or the newest of all) (node-sdk
+        ``processSyncArchive``)."""
+        return await self.history.process_sync_archive(pin)
 
     # --- syncing and processing ----------------------------------------------------------------------------
     async def sync_group(self) -> GroupSession:
