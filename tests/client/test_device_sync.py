@@ -196,3 +196,35 @@ async def test_installations_agree_on_the_hmac_key(node: Node, tmp_path: Path) -
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_streaming_installation_applies_consent_as_it_arrives(node: Node, tmp_path: Path) -> None:
+    """An installation that streams all messages hands out no sync-group message, but applies the consent
+    updates they carry at once: its consent stream shows them without any sync call."""
+    first, second = await two_installations(node, tmp_path)
+    try:
+        await groups.ensure(second.conversations.hub)  # the newer one's sync group, the first in it
+        await first.conversations.sync()
+        async with (
+            first.conversations.stream_all_messages() as messages,
+            first.device_sync.stream_consent() as consents,
+        ):
+            await messages.wait_ready()
+            await consents.wait_ready()
+            second.preferences.set_consent_states(
+                [Consent(ConsentEntityType.INBOX, "ef" * 32, ConsentState.DENIED)]
+            )
+            await second.device_sync.publish_preferences()
+            got = await asyncio.wait_for(anext(consents), 20)
+            assert got == [Consent(ConsentEntityType.INBOX, "ef" * 32, ConsentState.DENIED)]
+            assert (
+                first.preferences.get_consent_state(ConsentEntityType.INBOX, "ef" * 32) is ConsentState.DENIED
+            )
+            # nothing of the sync group came out of the message stream: the first item is this text
+            notes = await second.conversations.create_group([], name="notes to self")
+            await notes.send_text("first item")
+            item = await asyncio.wait_for(anext(messages), 20)
+            assert item.content == "first item"
+    finally:
+        await first.close()
+        await second.close()

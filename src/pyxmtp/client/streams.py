@@ -252,7 +252,8 @@ def all_messages(
 
 
 def _subscribed(session: GroupSession) -> bool:
-    return session.is_active and session.conversation_type is not ConversationType.SYNC
+    # sync groups too: their messages are not handed out, they wake device sync (as libxmtp's streams do)
+    return session.is_active
 
 
 async def _all_session(
@@ -315,6 +316,9 @@ async def _all_session(
                 continue
             record = await receive_streamed(session, v1)
             seen[v1.group_id] = v1.id
+            if session.conversation_type is ConversationType.SYNC:
+                hub.sync_message_arrived(session)
+                continue
             if record is not None and keep(session):
                 await out.emit(hub.decoder.enriched_one(record))
     finally:

@@ -9,6 +9,8 @@ What libxmtp 1.10's device-sync worker does, driven by the app's calls instead o
 - :meth:`DeviceSync.sync_all_device_sync_groups` (alias :meth:`~DeviceSync.sync_preferences`) processes
   waiting welcomes, syncs every sync group and processes their new messages: preference updates are merged,
   sync requests answered, sync replies imported (:mod:`.history`);
+- a sync-group message that arrives on ``stream_all_messages`` is handled at once in the background (it is not
+  handed out);
 - :meth:`DeviceSync.stream_consent` / :meth:`DeviceSync.stream_preferences` hand out the changes as they happen,
   local or received (nothing is replayed; they do not fetch by themselves).
 
@@ -67,7 +69,10 @@ class DeviceSync:
         self._preference_queues: set[asyncio.Queue[PreferenceUpdate]] = set()
         #: sync requests, answers and replies (:mod:`.history`)
         self.history = HistorySync(ctx, hub)
+        self._processor: asyncio.Task[None] | None = None
+        self._more = False
         ctx.prefs.consent_listeners.append(self._consent_changed)
+        hub.sync_listeners.append(self._sync_message_arrived)
 
     # --- consent made here or received ---------------------------------------------------------------------
     def _consent_changed(self, consents: Sequence[Any], publish: bool) -> None:
@@ -80,6 +85,24 @@ class DeviceSync:
             latest = {(c.entity_type, c.entity): c for c in [*self._pending, *changed]}
             self._pending = list(latest.values())
             self._kick()
+
+    def _sync_message_arrived(self, session: GroupSession) -> None:
+        """A stream stored a sync-group message: handle it (and greet a new installation) in the background,
+        as libxmtp's worker does when notified."""
+        self._more = True
+        if self._processor is None or self._processor.done():
+            self._processor = asyncio.get_running_loop().create_task(
+                self._process_in_background(), name="pyxmtp device sync messages"
+            )
+
+    async def _process_in_background(self) -> None:
+        while self._more:  # messages that arrive meanwhile are handled by the next round
+            self._more = False
+            try:
+                await self._greet_new_installations()
+                await self.process_messages()
+            except (ApiCallError, MLSError) as exc:
+                log.warning("sync messages not handled yet: %s", exc)
 
     def _kick(self) -> None:
         try:
@@ -345,8 +368,9 @@ class DeviceSync:
                 log.warning(
                     "%d consent changes not published to the other installations: %s", len(self._pending), exc
                 )
-        task, self._publisher = self._publisher, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task in (self._publisher, self._processor):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._publisher = self._processor = None
