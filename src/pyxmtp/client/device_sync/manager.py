@@ -131,14 +131,18 @@ class DeviceSync:
                 try:
                     session = await self._target(fetch, create)
                     if session is None:
-                        self._pending[:0] = batch
+                        self._requeue(batch)
                         return  # nobody to tell yet
                     at_ns = self._ctx.clock_ns()
                     updates = content_pb2.PreferenceUpdates(updates=preferences.consent_saves(batch, at_ns))
                     await groups.send(session, content_pb2.DeviceSyncContent(preference_updates=updates))
                 except BaseException:
-                    self._pending[:0] = batch
+                    self._requeue(batch)
                     raise
+
+    def _requeue(self, batch: list[Consent]) -> None:
+        """Put back decisions not published; one made about the same entity since then replaces it."""
+        self._pending = list({(c.entity_type, c.entity): c for c in [*batch, *self._pending]}.values())
 
     async def _target(self, fetch: bool, create: bool) -> GroupSession | None:
         found = groups.primary(self._hub)
