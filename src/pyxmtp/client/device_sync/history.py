@@ -6,7 +6,10 @@
   (``options`` of the request; none: nothing is done, as libxmtp) is written with a fresh one-time 32-byte key,
   uploaded with ``POST {server_url}/upload`` (at most :data:`MAX_ARCHIVE_BYTES`), and
   ``DeviceSyncReply{request_id = pin, url = {server_url}/files/{id}, encryption_key, metadata}`` is sent to the
-  sync group the request came in. The key exists only in memory and in that MLS-encrypted message.
+  sync group the request came in, and to every other sync group we are in: libxmtp takes a reply only if its
+  *primary* sync group (the newest it holds) has the request, and that group may have changed since it asked
+  (two installations that each made a sync group at the same time). The key exists only in memory and in
+  those MLS-encrypted messages.
 - Receiving a reply (:meth:`HistorySync.receive`): only one answering a request this installation sent (same
   pin) and pointing at that request's history server is taken; the archive is downloaded (at most
   :data:`MAX_ARCHIVE_BYTES`, spooled owner-only and deleted once used), decrypted and imported in one
@@ -156,7 +159,9 @@ class HistorySync:
                 "sync request %s names no usable history server (%r): not answered", request.pin, base
             )
             return
-        await self.send_sync_archive(base, request.pin, options_from_proto(request.options), session=session)
+        await self.send_sync_archive(
+            base, request.pin, options_from_proto(request.options), session=session, everywhere=True
+        )
 
     async def send_sync_archive(
         self,
@@ -165,10 +170,12 @@ class HistorySync:
         options: ArchiveOptions | None = None,
         *,
         session: GroupSession | None = None,
+        everywhere: bool = False,
     ) -> None:
         """Upload this installation's archive to ``server_url`` and post a reply with ``request_id = pin`` (to
-        ``session``, by default the primary sync group), with or without a request (libxmtp's
-        ``send_sync_archive``). :class:`HistoryServerError` if the upload fails."""
+        ``session``, by default the primary sync group; with ``everywhere`` to every sync group we are in too),
+        with or without a request (libxmtp's ``send_sync_archive``). :class:`HistoryServerError` if the upload
+        fails."""
         base = _base(server_url)
         key = self._ctx.rng(32)
         chunks: list[bytes] = []
@@ -202,8 +209,13 @@ class HistorySync:
         )
         del key
         target = session if session is not None and session.is_active else await groups.ensure(self._hub)
-        await groups.send(target, content_pb2.DeviceSyncContent(reply=reply))
-        log.info("sync reply %s sent (%d bytes uploaded)", pin, size)
+        targets = [target]
+        if everywhere:  # every other sync group we are in too (see below)
+            targets += [s for s in groups.sync_sessions(self._hub) if s.is_active and s is not target]
+        message = content_pb2.DeviceSyncContent(reply=reply)
+        for group in targets:
+            await groups.send(group, message)
+        log.info("sync reply %s sent to %d sync group(s) (%d bytes uploaded)", pin, len(targets), size)
 
     # --- receiving ----------------------------------------------------------------------------------------------
     def _own_request(self, pin: str) -> content_pb2.DeviceSyncRequest | None:

@@ -187,7 +187,8 @@ class DeviceSync:
         await self._hub.sync_welcomes()
         await self._greet_new_installations()
         try:  # changes kept while we knew of no sync group; none is made here: another installation's
-            # welcome may be on its way, and two new sync groups at once split requests from their replies
+            # welcome may be on its way, and a sync group made while it is processes our own commits racing
+            # the other installation's first messages (seen with libxmtp 1.10)
             await self.publish_preferences(create=False)
         except (ApiCallError, MLSError) as exc:
             log.warning("consent changes not published to the other installations yet: %s", exc)
