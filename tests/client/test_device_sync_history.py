@@ -13,7 +13,7 @@ import pytest
 
 from pyxmtp.client import Client
 from pyxmtp.client.device_sync import groups
-from pyxmtp.client.device_sync.content import encode
+from pyxmtp.client.device_sync.content import decode, encode
 from pyxmtp.client.device_sync.history import MAX_ARCHIVE_BYTES
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node, NodeConfig
@@ -203,6 +203,27 @@ async def test_a_request_outside_our_sync_group_is_ignored(hnode: Node, tmp_path
         await alice.conversations.sync_all()
         await alice.device_sync.sync_all_device_sync_groups()
         assert list(hnode.history.directory.iterdir()) == []  # type: ignore[union-attr]
+
+        # nor is a reply there taken, even one naming alice's own pending request and a real archive
+        pin = await alice.device_sync.send_sync_request(history_url(hnode))
+        await mallory.send_sync_archive(
+            history_url(hnode), pin
+        )  # uploads, replies in mallory's own sync group
+        [uploaded] = list(hnode.history.directory.iterdir())  # type: ignore[union-attr]
+        [offered] = [
+            decode(r.content)
+            for r in mallory.ctx.store.messages(groups.primary(mallory.conversations.hub).group_id)  # type: ignore[union-attr]
+            if decode(r.content) is not None
+        ]
+        assert offered is not None and offered.reply.url.endswith(uploaded.name)
+        await group.send(encode(offered))
+        await alice.conversations.sync_all()
+        await alice.device_sync.sync_all_device_sync_groups()
+        assert alice.device_sync.history.last_import is None
+        assert alice.conversations.get_restored_by_id(group.id) is None
+        held = alice.conversations.get_conversation_by_id(group.id)
+        assert held is not None
+        await held.send_text("alice still works")
     finally:
         await alice.close()
         await mallory.close()
