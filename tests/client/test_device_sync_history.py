@@ -5,6 +5,7 @@ client working."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -227,3 +228,32 @@ async def test_a_request_outside_our_sync_group_is_ignored(hnode: Node, tmp_path
     finally:
         await alice.close()
         await mallory.close()
+
+
+async def test_a_reply_whose_download_fails_is_tried_three_times(
+    hnode: Node, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The history server cannot serve a reply's file (404): the reply is tried again at the next device syncs,
+    three attempts in all (libxmtp's rule), then dropped."""
+    wallet = LocalWalletSigner.generate()
+    old = await Client.create(hnode.address, wallet, db_path=tmp_path / "old.db")
+    new = await Client.create(hnode.address, wallet, db_path=tmp_path / "new.db")
+    url = history_url(hnode)
+    try:
+        pin = await new.device_sync.send_sync_request(url)
+        await old.conversations.sync()
+        sync_group = groups.primary(old.conversations.hub)
+        assert sync_group is not None
+        await _reply(
+            old, sync_group, pin, f"{url}/files/00000000-0000-4000-8000-000000000000", old.ctx.rng(32)
+        )
+        caplog.set_level(logging.WARNING, logger="pyxmtp.client.device_sync")
+        for _ in range(4):
+            await new.device_sync.sync_all_device_sync_groups()
+        attempts = [r.getMessage() for r in caplog.records if "status 404" in r.getMessage()]
+        assert len(attempts) == 3, attempts
+        assert "(attempt 3, the last)" in attempts[-1]
+        assert new.device_sync.history.last_import is None
+    finally:
+        await old.close()
+        await new.close()
