@@ -42,6 +42,15 @@ from .consent import Consent, ConsentEntityType, ConsentState
 from .content_fields import MessageKind
 from .conversation import Conversation, ConversationMetadata, DisappearingSettings, HmacKey
 from .conversations import Conversations, GroupPermissionsPreset, ListOrder, SyncSummary
+from .device_sync import (
+    ConsentUpdate,
+    DeviceSync,
+    ForeignSyncGroup,
+    HistoryServerError,
+    HistorySyncError,
+    HmacKeyUpdate,
+    SyncReplyRefused,
+)
 from .dm import Dm
 from .errors import (
     CommitConflict,
@@ -78,21 +87,27 @@ __all__ = [
     "Consent",
     "ConsentEntityType",
     "ConsentState",
+    "ConsentUpdate",
     "Conversation",
     "ConversationMetadata",
     "ConversationRestored",
     "Conversations",
     "DecodedMessage",
     "DeliveryStatus",
+    "DeviceSync",
     "DisappearingSettings",
     "Dm",
     "EnrichedReply",
+    "ForeignSyncGroup",
     "Group",
     "GroupMember",
     "GroupPermissions",
     "GroupPermissionsOptions",
     "GroupPermissionsPreset",
+    "HistoryServerError",
+    "HistorySyncError",
     "HmacKey",
+    "HmacKeyUpdate",
     "ImportSummary",
     "InactiveConversation",
     "InboxNotFound",
@@ -118,5 +133,6 @@ __all__ = [
     "SortDirection",
     "Stream",
     "StreamClosed",
+    "SyncReplyRefused",
     "SyncSummary",
 ]

@@ -37,6 +37,8 @@ class ConversationHub:
         self._handles: dict[bytes, Conversation] = {}
         self._listeners: set[asyncio.Queue[GroupSession]] = set()
         self._welcomes = asyncio.Lock()  # one welcome walk at a time (streams and syncs may ask at once)
+        #: told when a stream stored a message of a device-sync group (device sync then handles it)
+        self.sync_listeners: list[Callable[[GroupSession], None]] = []
 
     def handle(self, session: GroupSession) -> Conversation:
         """The public handle of ``session`` (the same object each time)."""
@@ -59,6 +61,11 @@ class ConversationHub:
         """A conversation was created or joined: tell the listeners."""
         for queue in self._listeners:
             queue.put_nowait(session)
+
+    def sync_message_arrived(self, session: GroupSession) -> None:
+        """A stream stored a message of the sync group ``session``: tell the listeners."""
+        for listener in list(self.sync_listeners):
+            listener(session)
 
     async def sync_welcomes(self) -> list[GroupSession]:
         """Join the conversations of every new welcome (consent recorded as libxmtp does); each is announced."""

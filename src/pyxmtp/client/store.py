@@ -232,6 +232,10 @@ class ClientStore(OwnWelcomeRows, LeaveRequestRows, ArchiveStoreMixin):
     def set_installation(self, seed: bytes, inbox_id: str, nonce: int, hmac_key: bytes) -> None:
         self._db.execute("INSERT INTO installation VALUES (1, ?, ?, ?, ?)", (seed, inbox_id, nonce, hmac_key))
 
+    def set_hmac_key(self, hmac_key: bytes) -> None:
+        """Replace the inbox's sender-HMAC key (device sync: the one the inbox's installations agree on)."""
+        self._db.execute("UPDATE installation SET hmac_key = ?", (hmac_key,))
+
     # --- key packages -------------------------------------------------------------------------------------
     def add_key_package(self, record: KeyPackageRecord) -> None:
         self._db.execute(

@@ -281,7 +281,7 @@ async def _hand_out(
     handover: Handover | None,
 ) -> None:
     session = hub.sessions.get(record.group_id)
-    if session is not None and keep(session):
+    if session is not None and session.conversation_type is not ConversationType.SYNC and keep(session):
         if handover is not None:
             handover.handing(record)
         await out.emit(hub.decoder.enriched_one(record))
@@ -303,7 +303,8 @@ async def _hand_over_stored(
 
 
 def _subscribed(session: GroupSession) -> bool:
-    return session.is_active and session.conversation_type is not ConversationType.SYNC
+    # sync groups too: their messages are not handed out, they wake device sync (as libxmtp's streams do)
+    return session.is_active
 
 
 async def _all_session(
@@ -375,6 +376,9 @@ async def _all_session(
                 continue
             record = await receive_streamed(session, v1)
             seen[v1.group_id] = v1.id
+            if session.conversation_type is ConversationType.SYNC:
+                hub.sync_message_arrived(session)
+                continue
             if record is not None:
                 await _hand_out(hub, keep, out, record, handover)
     finally:

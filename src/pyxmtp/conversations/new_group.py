@@ -153,8 +153,10 @@ def group_extensions(
     image_url: str = "",
     app_data: str = "",
     policies: group_permissions_pb2.PolicySet = DEFAULT_POLICIES,
+    kind: ConversationType = ConversationType.GROUP,
 ) -> tuple[Extension, ...]:
-    """The context extensions of a new group created by ``creator`` (its only super admin)."""
+    """The context extensions of a new group created by ``creator`` (its only super admin); ``kind``
+    :attr:`~ConversationType.SYNC` for an inbox's device-sync group (otherwise a group like any other)."""
     attributes = {
         "group_name": name,
         "description": description,
@@ -163,7 +165,7 @@ def group_extensions(
         "_commit_log_signer": _commit_log_signer(rng),
     }
     return (
-        _immutable(ConversationType.GROUP, creator, None),
+        _immutable(kind, creator, None),
         mutable_metadata_extension(attributes, (), (creator,)),
         permissions_extension(policies),
         XMTP_REQUIRED_CAPABILITIES.to_extension(),
