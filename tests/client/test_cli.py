@@ -13,7 +13,7 @@ import pytest
 
 from pyxmtp.node import Node
 
-from .conftest import streams_open
+from .conftest import listening, streams_open
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -60,21 +60,7 @@ async def test_two_users_talk_through_the_cli(node: Node, tmp_path: Path) -> Non
     _, read, _ = await cli(node, bob_home, "read", dm_id)
     assert read.strip().endswith("hello bob")
 
-    listen = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pyxmtp",
-        "client",
-        "--home",
-        str(bob_home),
-        "--node",
-        node.address,
-        "listen",
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    async with listening(node, bob_home, "--json") as listen:
         await streams_open(node, 2)  # its welcome and group streams are registered on the node
         await cli(node, alice_home, "send", bob["inbox_id"], "live now")
         assert listen.stdout is not None
@@ -84,9 +70,6 @@ async def test_two_users_talk_through_the_cli(node: Node, tmp_path: Path) -> Non
             and line["sender"] == alice["inbox_id"]
             and line["conversation"] == dm_id
         )
-    finally:
-        listen.terminate()
-        await listen.wait()
 
     _, out, _ = await cli(
         node, bob_home, "group", "cli group", alice["address"], "--text", "a group from the cli", "--json"
