@@ -29,7 +29,7 @@ from tests.interop.libxmtp import TIMEOUT, Collector, text_of, texts, until, v
 from .apihelpers import ASC, query
 from .conftest import connect
 from .postgres import DSN, postgres_schemas
-from .procs import NodeProcess, free_port
+from .procs import NodeProcess, free_port, stop_all
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
@@ -131,13 +131,7 @@ async def nodes(tmp_path: Path, count: int, *extra: str) -> AsyncIterator[list[N
             await asyncio.gather(*(asyncio.to_thread(p.wait_listening) for p in procs))
             yield procs
         finally:
-            for p in procs:
-                p.signal(signal.SIGTERM)
-            for p in procs:
-                try:
-                    await asyncio.to_thread(p.wait, 30)
-                except Exception:
-                    p.kill()
+            await stop_all(procs)
 
 
 async def group_ids_on(address: str, conversation_id: bytes) -> list[int]:
