@@ -72,20 +72,16 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def client_argv(node: Node, home: Path, *args: str) -> list[str]:
+    """The command line of ``pyxmtp client ARGS`` for ``home`` against ``node``."""
+    return [sys.executable, "-m", "pyxmtp", "client", "--home", str(home), "--node", node.address, *args]
+
+
 @asynccontextmanager
 async def listening(node: Node, home: Path, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
     """``pyxmtp client listen ARGS`` of ``home`` running against ``node``, its output piped; stopped on exit."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pyxmtp",
-        "client",
-        "--home",
-        str(home),
-        "--node",
-        node.address,
-        "listen",
-        *args,
+        *client_argv(node, home, "listen", *args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -6,14 +6,13 @@ import asyncio
 import json
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 
 from pyxmtp.node import Node
 
-from .conftest import listening, streams_open
+from .conftest import client_argv, listening, streams_open
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -22,15 +21,7 @@ async def cli(
     node: Node, home: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
 ) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pyxmtp",
-        "client",
-        "--home",
-        str(home),
-        "--node",
-        node.address,
-        *args,
+        *client_argv(node, home, *args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},

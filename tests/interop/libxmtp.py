@@ -72,6 +72,19 @@ def list_options() -> Any:
     )
 
 
+def group_options(name: str | None) -> Any:
+    """libxmtp's options for a new group named ``name`` (None: no name), everything else left to its defaults."""
+    return v.FfiCreateGroupOptions(
+        permissions=None,
+        group_name=name,
+        group_image_url_square=None,
+        group_description=None,
+        custom_permission_policy_set=None,
+        message_disappearing_settings=None,
+        app_data=None,
+    )
+
+
 def list_conversations_options() -> Any:
     """libxmtp's options to list every conversation (no filter)."""
     return v.FfiListConversationsOptions(
