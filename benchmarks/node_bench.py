@@ -388,6 +388,17 @@ async def drop_schema(dsn: str, schema: str) -> None:
         await conn.close()
 
 
+def machine(load_before: tuple[float, ...], load_after: tuple[float, ...]) -> dict[str, Any]:
+    """The machine a node benchmark ran on, with its 1-minute load average before and after the runs."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "platform": platform.platform(),
+        "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+    }
+
+
 def summary(samples: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {f"median_{k}": round(statistics.median(s[k] for s in samples), 3) for k in keys}
     out["samples"] = samples
@@ -485,13 +496,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "pyxmtp node: SendGroupMessages throughput and publish->subscriber latency",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "grpcio": grpc.__version__,
-            "platform": platform.platform(),
-            "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-        },
+        "machine": machine(load_before, load_after),
         "load": {
             "payload_bytes": [MIN_PAYLOAD, MAX_PAYLOAD],
             "in_flight": args.in_flight,

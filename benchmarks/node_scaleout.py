@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import datetime
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -46,6 +45,7 @@ from node_bench import (
     drop_schema,
     free_port,
     latency,
+    machine,
     process_cpu_seconds,
     summary,
 )
@@ -262,14 +262,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "pyxmtp node scale-out: K node processes on one PostgreSQL schema",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "grpcio": grpc.__version__,
-            "platform": platform.platform(),
-            "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-            "clock_ticks_per_s": CLOCK_TICKS,
-        },
+        "machine": {**machine(load_before, load_after), "clock_ticks_per_s": CLOCK_TICKS},
         "load": {
             "batch": args.batch,
             "in_flight_per_node": args.in_flight,

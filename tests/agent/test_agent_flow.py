@@ -34,6 +34,12 @@ async def peer_and_dm(node: Node, tmp_path: Path, agent: Agent) -> tuple[Client,
     return peer, await peer.conversations.create_dm(agent.inbox_id)
 
 
+async def started_with_dm(node: Node, tmp_path: Path, agent: Agent) -> tuple[Client, Dm]:
+    """``agent`` started, then a new peer with a DM to it."""
+    await agent.start()
+    return await peer_and_dm(node, tmp_path, agent)
+
+
 async def test_start_and_stop_emit_their_events_and_the_agent_restarts(
     agent: Agent, recorder: Recorder, node: Node, tmp_path: Path
 ) -> None:
@@ -104,8 +110,7 @@ async def test_middleware_runs_in_registration_order_around_the_handlers(
     def every(ctx: MessageContext[object]) -> None:  # a plain function works too
         recorder.add("message")
 
-    await agent.start()
-    peer, dm = await peer_and_dm(node, tmp_path, agent)
+    peer, dm = await started_with_dm(node, tmp_path, agent)
     await dm.send_text("hi")
     await recorder.wait_until_contains("<a")
     assert recorder.items == [
@@ -132,8 +137,7 @@ async def test_a_middleware_that_does_not_call_next_stops_the_message(
     async def text(ctx: MessageContext[str]) -> None:
         recorder.add(f"handled {ctx.content}")
 
-    await agent.start()
-    peer, dm = await peer_and_dm(node, tmp_path, agent)
+    peer, dm = await started_with_dm(node, tmp_path, agent)
     await dm.send_text("drop me")
     await dm.send_text("keep me")
     await recorder.wait_until_contains("handled keep me")
@@ -181,8 +185,7 @@ async def test_error_middleware_decides_and_a_failing_handler_never_stops_the_ag
     async def unhandled(error: Exception) -> None:
         recorder.add(f"unhandled: {error!r}")
 
-    await agent.start()
-    peer, dm = await peer_and_dm(node, tmp_path, agent)
+    peer, dm = await started_with_dm(node, tmp_path, agent)
     for text in ("recover", "stop here", "raise", "middleware fails", "fine"):
         await dm.send_text(text)
     await recorder.wait_until_contains("second fine")
@@ -219,8 +222,7 @@ async def test_a_recovered_middleware_error_goes_on_to_the_handlers(
     async def text(ctx: MessageContext[str]) -> None:
         recorder.add(f"handled {ctx.content}")
 
-    await agent.start()
-    peer, dm = await peer_and_dm(node, tmp_path, agent)
+    peer, dm = await started_with_dm(node, tmp_path, agent)
     await dm.send_text("x")
     await recorder.wait_until_contains("handled x")
     assert recorder.items == ["recovered middleware", "handled x"]
@@ -236,8 +238,7 @@ async def test_the_agents_own_messages_are_never_handled(
         recorder.add(ctx.content)
         await ctx.send_text(f"echo {ctx.content}")
 
-    await agent.start()
-    peer, dm = await peer_and_dm(node, tmp_path, agent)
+    peer, dm = await started_with_dm(node, tmp_path, agent)
 
     def texts_are(*expected: str) -> Any:
         async def check() -> bool:

@@ -4,8 +4,13 @@ registered pyxmtp clients."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import stat
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -51,3 +56,58 @@ async def streams_open(node: Node, count: int) -> None:
     """Wait until ``node`` holds ``count`` live subscriptions (a client's streams are registered: anything
     stored from now on reaches them)."""
     await eventually(lambda: node.dispatcher.subscription_count >= count, f"{count} open streams on the node")
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """umask 000 for the test: files are owner-only because the code makes them so, not by the umask."""
+    old = os.umask(0o000)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def client_argv(node: Node, home: Path, *args: str) -> list[str]:
+    """The command line of ``pyxmtp client ARGS`` for ``home`` against ``node``."""
+    return [sys.executable, "-m", "pyxmtp", "client", "--home", str(home), "--node", node.address, *args]
+
+
+@asynccontextmanager
+async def listening(node: Node, home: Path, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``pyxmtp client listen ARGS`` of ``home`` running against ``node``, its output piped; stopped on exit."""
+    proc = await asyncio.create_subprocess_exec(
+        *client_argv(node, home, "listen", *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+@asynccontextmanager
+async def streamed_texts(client: Client) -> AsyncIterator[asyncio.Queue[str]]:
+    """A queue of the text of every message ``client.conversations.stream_all_messages()`` yields, as it comes;
+    the stream is stopped on exit."""
+    got: asyncio.Queue[str] = asyncio.Queue()
+
+    async def listen() -> None:
+        async with client.conversations.stream_all_messages() as stream:
+            async for message in stream:
+                if isinstance(message.content, str):
+                    await got.put(message.content)
+
+    listener = asyncio.create_task(listen())
+    try:
+        yield got
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener

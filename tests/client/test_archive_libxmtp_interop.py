@@ -32,7 +32,7 @@ from pyxmtp.conversations.archive import (
 )
 from pyxmtp.conversations.content import Text, decode_content, encode_content
 from pyxmtp.node import Node, NodeConfig
-from tests.interop.libxmtp import User, list_options, texts, until, v
+from tests.interop.libxmtp import User, list_conversations_options, list_options, texts, until, v
 
 from .test_libxmtp_interop import group_options, libxmtp_api, open_dm
 
@@ -54,16 +54,7 @@ def options(*elements: Any, start_ns: int | None = None, end_ns: int | None = No
 
 
 def list_conversations(user: User) -> list[Any]:
-    opts = v.FfiListConversationsOptions(
-        created_after_ns=None,
-        created_before_ns=None,
-        last_activity_before_ns=None,
-        last_activity_after_ns=None,
-        order_by=None,
-        limit=None,
-        consent_states=None,
-        include_duplicate_dms=False,
-    )
+    opts = list_conversations_options()
     return [item.conversation() for item in user.client.conversations().list(opts)]
 
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
-import stat
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -36,6 +35,8 @@ from pyxmtp.mls.key_packages import KeyPackageBundle
 from pyxmtp.mls.key_schedule import EpochSecrets
 from pyxmtp.mls.tree.secret_tree import SecretTree
 from pyxmtp.node import Node
+
+from .conftest import mode
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -180,19 +181,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now
-
-
-@pytest.fixture
-def permissive_umask() -> Iterator[None]:
-    old = os.umask(0o000)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "sqlcipher"])

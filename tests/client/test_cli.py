@@ -6,14 +6,13 @@ import asyncio
 import json
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 
 from pyxmtp.node import Node
 
-from .conftest import streams_open
+from .conftest import client_argv, listening, streams_open
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -22,15 +21,7 @@ async def cli(
     node: Node, home: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
 ) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pyxmtp",
-        "client",
-        "--home",
-        str(home),
-        "--node",
-        node.address,
-        *args,
+        *client_argv(node, home, *args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
@@ -60,21 +51,7 @@ async def test_two_users_talk_through_the_cli(node: Node, tmp_path: Path) -> Non
     _, read, _ = await cli(node, bob_home, "read", dm_id)
     assert read.strip().endswith("hello bob")
 
-    listen = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pyxmtp",
-        "client",
-        "--home",
-        str(bob_home),
-        "--node",
-        node.address,
-        "listen",
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    async with listening(node, bob_home, "--json") as listen:
         await streams_open(node, 2)  # its welcome and group streams are registered on the node
         await cli(node, alice_home, "send", bob["inbox_id"], "live now")
         assert listen.stdout is not None
@@ -84,9 +61,6 @@ async def test_two_users_talk_through_the_cli(node: Node, tmp_path: Path) -> Non
             and line["sender"] == alice["inbox_id"]
             and line["conversation"] == dm_id
         )
-    finally:
-        listen.terminate()
-        await listen.wait()
 
     _, out, _ = await cli(
         node, bob_home, "group", "cli group", alice["address"], "--text", "a group from the cli", "--json"

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import stat
-import sys
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -21,7 +16,7 @@ from pyxmtp.client import Client
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node, NodeConfig
 
-from .conftest import new_client
+from .conftest import listening, mode, new_client
 from .test_cli import cli, fields
 from .test_tls import self_signed
 
@@ -47,42 +42,6 @@ def assert_terminal_safe(output: bytes) -> None:
     ]
     assert not bad, f"raw control or format characters reach the terminal: {bad}"
     assert b"\x1b" not in output and b"\r" not in output
-
-
-@pytest.fixture
-def permissive_umask() -> Iterator[None]:
-    old = os.umask(0o000)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@asynccontextmanager
-async def listening(node: Node, home: Path, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pyxmtp",
-        "client",
-        "--home",
-        str(home),
-        "--node",
-        node.address,
-        "listen",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        await proc.wait()
 
 
 async def lines_until(proc: asyncio.subprocess.Process, wanted: str, n: int) -> list[bytes]:

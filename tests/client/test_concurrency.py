@@ -4,7 +4,6 @@ is processed once, nothing is passed over, and the ratchet is never used twice."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from pyxmtp.client import Group
 from pyxmtp.node import Node, NodeConfig
 
-from .conftest import eventually, new_client
+from .conftest import eventually, new_client, streamed_texts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,28 +73,17 @@ async def test_the_stream_survives_a_node_restart(tmp_path: Path) -> None:
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db")
     dm = await alice.conversations.create_dm(bob.inbox_id)
-    got: asyncio.Queue[str] = asyncio.Queue()
-
-    async def listen() -> None:
-        async with bob.conversations.stream_all_messages() as stream:
-            async for message in stream:
-                if isinstance(message.content, str):
-                    await got.put(message.content)
-
-    listener = asyncio.create_task(listen())
     try:
-        await dm.send_text("before")
-        assert await asyncio.wait_for(got.get(), 10) == "before"
-        await node.stop(grace=1)
-        node = await Node.start(NodeConfig(host="127.0.0.1", port=port, data_dir=data, rate_limits=None))
-        await dm.send_text("while bob's stream was reconnecting")
-        await dm.send_text("after")
-        assert await asyncio.wait_for(got.get(), 30) == "while bob's stream was reconnecting"
-        assert await asyncio.wait_for(got.get(), 30) == "after"
-        await dm.send_text("last")
-        assert await asyncio.wait_for(got.get(), 30) == "last"  # nothing twice in between
+        async with streamed_texts(bob) as got:
+            await dm.send_text("before")
+            assert await asyncio.wait_for(got.get(), 10) == "before"
+            await node.stop(grace=1)
+            node = await Node.start(NodeConfig(host="127.0.0.1", port=port, data_dir=data, rate_limits=None))
+            await dm.send_text("while bob's stream was reconnecting")
+            await dm.send_text("after")
+            assert await asyncio.wait_for(got.get(), 30) == "while bob's stream was reconnecting"
+            assert await asyncio.wait_for(got.get(), 30) == "after"
+            await dm.send_text("last")
+            assert await asyncio.wait_for(got.get(), 30) == "last"  # nothing twice in between
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
         await node.stop(grace=0)

@@ -11,7 +11,7 @@ import pytest
 
 from pyxmtp.client import ConsentState, Conversation
 from pyxmtp.node import Node
-from tests.interop.libxmtp import User, v
+from tests.interop.libxmtp import User, list_conversations_options, v
 
 from .conftest import new_client
 from .test_libxmtp_interop import group_options, libxmtp_api, open_dm
@@ -81,7 +81,10 @@ async def test_consent_defaults_match_libxmtps_for_the_same_history(node: Node, 
     assert our_dm.consent_state() == theirs(carols_dm) == ConsentState.DENIED
     listed = {c.group_id for c in bob.conversations.list()}
     assert listed == {gid, ours_made.group_id}
-    carol_listed = {bytes(item.conversation().id()) for item in carol.client.conversations().list(list_all())}
+    carol_listed = {
+        bytes(item.conversation().id())
+        for item in carol.client.conversations().list(list_conversations_options())
+    }
     assert carol_listed == {gid, bytes(carols_made.id())}
     assert {c.group_id for c in bob.conversations.list(consent_states=[ConsentState.DENIED])} == {
         our_dm.group_id
@@ -116,16 +119,3 @@ async def test_consent_defaults_match_libxmtps_for_the_same_history(node: Node, 
     assert ours.is_active and carols.is_active()
     assert ours.consent_state() == theirs(carols) == ConsentState.ALLOWED
     await bob.close()
-
-
-def list_all() -> Any:
-    return v.FfiListConversationsOptions(
-        created_after_ns=None,
-        created_before_ns=None,
-        last_activity_before_ns=None,
-        last_activity_after_ns=None,
-        order_by=None,
-        limit=None,
-        consent_states=None,
-        include_duplicate_dms=False,
-    )

@@ -42,27 +42,14 @@ from pyxmtp.identity.builder import revoke_installations_request as build_revoke
 from pyxmtp.identity.errors import AssociationError, SignatureRequestError
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.limits import MAX_INSTALLATIONS_PER_INBOX
-from pyxmtp.identity.members import MemberIdentifier
 from pyxmtp.identity.signature_request import WireSigner
 from pyxmtp.mls.codec import encode
 from pyxmtp.mls.crypto.suite import get_suite
 from pyxmtp.node import Node
-from pyxmtp.proto.identity.associations import signature_pb2
 from tests.identity.factories import PasskeySigner
+from tests.identity.test_signature_request import PasskeyWireSigner
 
 from .conftest import new_client
-
-
-class PasskeyWireSigner:
-    def __init__(self, passkey: PasskeySigner) -> None:
-        self.passkey = passkey
-
-    @property
-    def identifier(self) -> MemberIdentifier:
-        return self.passkey.identifier
-
-    def wire_signature(self, text: str) -> signature_pb2.Signature:
-        return self.passkey.signature(text)
 
 
 async def installation_of(node: Node, wallet: LocalWalletSigner, path: Path) -> Client:

@@ -33,6 +33,8 @@ from pyxmtp.node import Node
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 from tests.interop.libxmtp import User, texts, until, v
 
+from .test_libxmtp_interop import group_options
+
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
 
@@ -45,18 +47,6 @@ async def libxmtp_api(node: Node) -> Any:
 
 def ident(address: str) -> Any:
     return v.FfiIdentifier(identifier=address.lower(), identifier_kind=v.FfiIdentifierKind.ETHEREUM)
-
-
-def group_options(name: str) -> Any:
-    return v.FfiCreateGroupOptions(
-        permissions=None,
-        group_name=name,
-        group_image_url_square=None,
-        group_description=None,
-        custom_permission_policy_set=None,
-        message_disappearing_settings=None,
-        app_data=None,
-    )
 
 
 async def installation_of(node: Node, wallet: LocalWalletSigner, path: Path) -> Client:

@@ -36,7 +36,7 @@ from pyxmtp.conversations.welcome_wrap import unwrap_welcome_pointer
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node, NodeConfig
 from pyxmtp.proto.mls.api.v1 import mls_pb2
-from tests.interop.libxmtp import User, v
+from tests.interop.libxmtp import User, group_options, v
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(300)]
 
@@ -120,15 +120,7 @@ async def _scenario(root: Path, node: Node) -> Scenario:
             bob.inbox_id, v.FfiCreateDmOptions(message_disappearing_settings=None)
         )
         await dm.send_text(DM_TEXT)
-        options = v.FfiCreateGroupOptions(
-            permissions=None,
-            group_name=GROUP_NAME,
-            group_image_url_square=None,
-            group_description=None,
-            custom_permission_policy_set=None,
-            message_disappearing_settings=None,
-            app_data=None,
-        )
+        options = group_options(GROUP_NAME)
         group = await alice.client.conversations().create_group(
             [carol.inbox_id, bob.inbox_id, erin.inbox_id], options
         )

@@ -17,7 +17,7 @@ from pyxmtp.client import Client, DisappearingSettings, Group
 from pyxmtp.conversations.content import GroupUpdated
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
-from tests.interop.libxmtp import User, texts, until, v
+from tests.interop.libxmtp import User, group_options, texts, until, v
 
 from .conftest import new_client, streams_open
 
@@ -36,18 +36,6 @@ async def open_dm(user: User, inbox_id: str) -> Any:
     """``user`` (libxmtp) finds or creates its DM with ``inbox_id``."""
     options = v.FfiCreateDmOptions(message_disappearing_settings=None)
     return await user.client.conversations().find_or_create_dm(inbox_id, options)
-
-
-def group_options(name: str) -> Any:
-    return v.FfiCreateGroupOptions(
-        permissions=None,
-        group_name=name,
-        group_image_url_square=None,
-        group_description=None,
-        custom_permission_policy_set=None,
-        message_disappearing_settings=None,
-        app_data=None,
-    )
 
 
 async def test_libxmtp_opens_a_dm_with_our_client_and_both_talk(node: Node, tmp_path: Path) -> None:

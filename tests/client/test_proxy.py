@@ -9,7 +9,6 @@ like 127.0.0.2 are Linux's; elsewhere these tests are skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import stat
@@ -28,7 +27,7 @@ from pyxmtp.proto.identity.api.v1 import identity_pb2, identity_pb2_grpc
 from pyxmtp.proto.identity.associations import association_pb2
 from tests.node.procs import NodeProcess, free_port
 
-from .conftest import new_client, streams_open
+from .conftest import new_client, streamed_texts, streams_open
 from .socks_proxy import PROXY_SOURCE, SocksProxy, can_bind
 from .test_failover import seeded_inbox
 
@@ -99,25 +98,14 @@ async def test_a_stream_through_the_proxy(node: Node, proxy: SocksProxy, tmp_pat
     """Bob streams through the proxy (long-lived calls over the relay); Alice's messages reach him live."""
     alice = await new_client(node, tmp_path / "alice.db")
     bob = await new_client(node, tmp_path / "bob.db", proxy=proxy.url("socks5h"))
-    got: asyncio.Queue[str] = asyncio.Queue()
-
-    async def listen() -> None:
-        async with bob.conversations.stream_all_messages() as stream:
-            async for message in stream:
-                if isinstance(message.content, str):
-                    await got.put(message.content)
-
-    listener = asyncio.create_task(listen())
     try:
-        await streams_open(node, 2)
-        dm = await alice.conversations.create_dm(bob.inbox_id)
-        for i in range(3):
-            await dm.send_text(f"live {i}")
-        assert [await asyncio.wait_for(got.get(), 30) for _ in range(3)] == ["live 0", "live 1", "live 2"]
+        async with streamed_texts(bob) as got:
+            await streams_open(node, 2)
+            dm = await alice.conversations.create_dm(bob.inbox_id)
+            for i in range(3):
+                await dm.send_text(f"live {i}")
+            assert [await asyncio.wait_for(got.get(), 30) for _ in range(3)] == ["live 0", "live 1", "live 2"]
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
         await alice.close()
         await bob.close()
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from pyxmtp.conversations.content import GroupUpdated
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
 
-from .conftest import new_client
+from .conftest import listening, new_client
 from .test_cli import cli, fields
 
 pytestmark = pytest.mark.timeout(120)
@@ -167,22 +165,7 @@ async def test_the_cli_of_a_removed_member_lists_reads_and_listens(node: Node, t
     _, read, _ = await cli(node, bob_home, "read", renamed.group_id.hex())
     assert "hello bob in before" in read
 
-    listen = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pyxmtp",
-        "client",
-        "--home",
-        str(bob_home),
-        "--node",
-        node.address,
-        "listen",
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(os.environ),
-    )
-    try:
+    async with listening(node, bob_home, "--json") as listen:
         # sent whenever the stream opens: it starts from the cursors, so it is delivered either way
         dm = await alice.conversations.create_dm(bob["inbox_id"])
         await dm.send_text("still listening")
@@ -191,8 +174,5 @@ async def test_the_cli_of_a_removed_member_lists_reads_and_listens(node: Node, t
         assert line, (await listen.communicate())[1].decode()
         event = json.loads(line)
         assert event["content"] == "still listening" and event["conversation"] == dm.group_id.hex()
-    finally:
-        listen.kill()
-        await listen.wait()
     for c in (alice, carol):
         await c.close()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from pyxmtp.node import Node, NodeConfig
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
-from .conftest import new_client
+from .conftest import new_client, streamed_texts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,41 +36,30 @@ async def test_the_stream_recovers_from_a_slow_reader_cut_off(
     bob = await new_client(node, tmp_path / "bob.db")
     dm = await alice.conversations.create_dm(bob.inbox_id)
     await bob.conversations.sync()
-    got: asyncio.Queue[str] = asyncio.Queue()
-
-    async def listen() -> None:
-        async with bob.conversations.stream_all_messages() as stream:
-            async for message in stream:
-                if isinstance(message.content, str):
-                    await got.put(message.content)
-
-    listener = asyncio.create_task(listen())
     try:
-        await dm.send_text("live")
-        assert await asyncio.wait_for(got.get(), 10) == "live"  # bob's group stream is open
+        async with streamed_texts(bob) as got:
+            await dm.send_text("live")
+            assert await asyncio.wait_for(got.get(), 10) == "live"  # bob's group stream is open
 
-        held: list[mls_pb2.GroupMessageInput] = []
-        send = alice.api.send_group_messages
+            held: list[mls_pb2.GroupMessageInput] = []
+            send = alice.api.send_group_messages
 
-        async def hold(messages: Sequence[mls_pb2.GroupMessageInput]) -> None:
-            held.extend(messages)
+            async def hold(messages: Sequence[mls_pb2.GroupMessageInput]) -> None:
+                held.extend(messages)
 
-        monkeypatch.setattr(alice.api, "send_group_messages", hold)
-        texts = [f"burst {i}" for i in range(8)]
-        for text in texts:
-            await dm.send_text(text)
-        monkeypatch.undo()
-        # each send publishes every earlier unpublished message again (same bytes): the node gets each once, in
-        # one call, and stores and publishes the eight together
-        await send(list({m.v1.data: m for m in held}.values()))
+            monkeypatch.setattr(alice.api, "send_group_messages", hold)
+            texts = [f"burst {i}" for i in range(8)]
+            for text in texts:
+                await dm.send_text(text)
+            monkeypatch.undo()
+            # each send publishes every earlier unpublished message again (same bytes): the node gets each once, in
+            # one call, and stores and publishes the eight together
+            await send(list({m.v1.data: m for m in held}.values()))
 
-        for text in texts:
-            assert await asyncio.wait_for(got.get(), 30) == text
-        await dm.send_text("after")
-        assert await asyncio.wait_for(got.get(), 30) == "after"  # nothing twice in between
-        assert any("ABORTED" in r.getMessage() for r in caplog.records), caplog.text  # it was cut off
+            for text in texts:
+                assert await asyncio.wait_for(got.get(), 30) == text
+            await dm.send_text("after")
+            assert await asyncio.wait_for(got.get(), 30) == "after"  # nothing twice in between
+            assert any("ABORTED" in r.getMessage() for r in caplog.records), caplog.text  # it was cut off
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
         await node.stop(grace=0)

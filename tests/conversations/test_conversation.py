@@ -75,6 +75,17 @@ def dm_pair() -> tuple[Device, Device, Conversation, Conversation]:
     return alice, bob, a, b
 
 
+def new_group(creator: Device) -> Conversation:
+    """A new group of ``creator`` alone."""
+    return Conversation.create(
+        group_extensions(creator.inbox_id, rng=os.urandom),
+        creator.signer,
+        creator.inbox_id,
+        rng=os.urandom,
+        now=NOW,
+    )
+
+
 def text_message(conversation: Conversation, text: str, key: str = "1") -> bytes:
     content, _ = encode_text(text)
     return conversation.encrypt(build_plaintext_envelope(content, key), rng=os.urandom)
@@ -112,13 +123,7 @@ def test_a_metadata_commit_moves_both_and_a_stale_commit_is_skipped() -> None:
 def test_a_welcome_whose_leaf_is_not_in_the_identity_log_is_refused() -> None:
     alice, bob = device(), device()
     impostor = device()  # bob's key package, signed by another installation that claims bob's inbox
-    a = Conversation.create(
-        group_extensions(alice.inbox_id, rng=os.urandom),
-        alice.signer,
-        alice.inbox_id,
-        rng=os.urandom,
-        now=NOW,
-    )
+    a = new_group(alice)
     forged = create_xmtp_key_package(bob.inbox_id, impostor.signer, rng=os.urandom, now=NOW)
     staged = a.commit_membership(
         {alice.inbox_id: 1, bob.inbox_id: 1}, add=[forged.key_package], rng=os.urandom, now=NOW

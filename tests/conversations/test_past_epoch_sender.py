@@ -7,23 +7,16 @@ from __future__ import annotations
 import os
 
 from pyxmtp.conversations.conversation import Conversation, Received, Skipped
-from pyxmtp.conversations.new_group import group_extensions
 from pyxmtp.mls.group import Group
 
-from .test_conversation import NOW, Device, device, states_of, text_message
+from .test_conversation import NOW, Device, device, new_group, states_of, text_message
 
 
 def trio() -> tuple[list[Device], list[Conversation]]:
     """alice (creator), bob and carol in one group."""
     people = [device(), device(), device()]
     alice = people[0]
-    a = Conversation.create(
-        group_extensions(alice.inbox_id, rng=os.urandom),
-        alice.signer,
-        alice.inbox_id,
-        rng=os.urandom,
-        now=NOW,
-    )
+    a = new_group(alice)
     bundles = [p.key_package() for p in people[1:]]
     staged = a.commit_membership(
         {p.inbox_id: 1 for p in people}, add=[b.key_package for b in bundles], rng=os.urandom, now=NOW

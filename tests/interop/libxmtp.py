@@ -72,6 +72,33 @@ def list_options() -> Any:
     )
 
 
+def group_options(name: str | None) -> Any:
+    """libxmtp's options for a new group named ``name`` (None: no name), everything else left to its defaults."""
+    return v.FfiCreateGroupOptions(
+        permissions=None,
+        group_name=name,
+        group_image_url_square=None,
+        group_description=None,
+        custom_permission_policy_set=None,
+        message_disappearing_settings=None,
+        app_data=None,
+    )
+
+
+def list_conversations_options() -> Any:
+    """libxmtp's options to list every conversation (no filter)."""
+    return v.FfiListConversationsOptions(
+        created_after_ns=None,
+        created_before_ns=None,
+        last_activity_before_ns=None,
+        last_activity_after_ns=None,
+        order_by=None,
+        limit=None,
+        consent_states=None,
+        include_duplicate_dms=False,
+    )
+
+
 async def texts(conversation: Any) -> list[str]:
     return [t for t in map(text_of, await conversation.find_messages(list_options())) if t is not None]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -77,3 +78,14 @@ class NodeProcess:
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
         self.wait()
+
+
+async def stop_all(procs: list[NodeProcess], timeout: float = 30.0) -> None:
+    """SIGTERM every node, then wait for each (up to ``timeout`` s; one that does not stop is killed)."""
+    for p in procs:
+        p.signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            await asyncio.to_thread(p.wait, timeout)
+        except Exception:
+            p.kill()

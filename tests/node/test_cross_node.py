@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ from .apihelpers import ASC, query, send_request
 from .builders import private_message
 from .conftest import Client, connect
 from .postgres import DSN, postgres_schemas
-from .procs import NodeProcess, free_port
+from .procs import NodeProcess, free_port, stop_all
 from .waiting import until
 
 asyncpg = pytest.importorskip("asyncpg")
@@ -48,13 +47,7 @@ async def nodes(tmp_path: Path, count: int) -> AsyncIterator[list[tuple[NodeProc
         finally:
             for c in clients:
                 await c.channel.close()
-            for p in procs:
-                p.signal(signal.SIGTERM)
-            for p in procs:
-                try:
-                    await asyncio.to_thread(p.wait, 30)
-                except Exception:
-                    p.kill()
+            await stop_all(procs)
     for p in procs:
         assert "Traceback" not in p.log(), p.log()
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pyxmtp.proto.mls.api.v1 import mls_pb2
-from tests.interop.libxmtp import TIMEOUT, Collector, User, streamed, texts, until, v
+from tests.interop.libxmtp import TIMEOUT, Collector, User, group_options, streamed, texts, until, v
 
 from .apihelpers import ASC, query
 from .conftest import Client, connect
@@ -88,15 +88,7 @@ async def test_two_libxmtp_clients_through_a_pyxmtp_node_and_a_restart(
         seen: list[str] = []
 
         # --- a group, messages both ways -------------------------------------------------------------------
-        options = v.FfiCreateGroupOptions(
-            permissions=None,
-            group_name="pyxmtp interop",
-            group_image_url_square=None,
-            group_description=None,
-            custom_permission_policy_set=None,
-            message_disappearing_settings=None,
-            app_data=None,
-        )
+        options = group_options("pyxmtp interop")
         group = await alice.client.conversations().create_group([bob.inbox_id], options)
         await group.send_text("hello from alice")
         await streamed(stream, {"hello from alice"}, seen)

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from pyxmtp.node import limits
-from tests.interop.libxmtp import User, texts, until, v
+from tests.interop.libxmtp import User, group_options, texts, until, v
 
 from .apihelpers import ASC, query
 from .conftest import StartNode, connect
@@ -34,15 +34,7 @@ async def test_libxmtp_reads_a_backlog_of_cut_pages_over_several_syncs(
     )
     alice = await User.register(api)
     bob = await User.register(api)
-    options = v.FfiCreateGroupOptions(
-        permissions=None,
-        group_name=None,
-        group_image_url_square=None,
-        group_description=None,
-        custom_permission_policy_set=None,
-        message_disappearing_settings=None,
-        app_data=None,
-    )
+    options = group_options(None)
     group = await alice.client.conversations().create_group([bob.inbox_id], options)
     await bob.client.conversations().sync()
     bob_group = bob.client.conversation(group.id())

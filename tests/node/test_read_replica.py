@@ -302,15 +302,21 @@ async def _has(client: Client, group: bytes, datas: list[bytes]) -> bool:
     return await group_datas(client, group) == datas
 
 
+async def _one_message_on_the_replica(run: Running) -> tuple[bytes, bytes]:
+    """A new group's one message, sent through the node and read back from the replica: (group id, data)."""
+    group = os.urandom(16)
+    message = private_message(group)
+    await run.client.mls.SendGroupMessages(send_request(message))
+    await until(served_by_replica(run, lambda: _has(run.client, group, [message])))
+    return group, message
+
+
 async def test_a_replica_that_stops_sends_reads_to_the_primary(
     replication: Replication, schema: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="pyxmtp.node.store")
     async with running(replication, schema, tmp_path) as run:
-        group = os.urandom(16)
-        message = private_message(group)
-        await run.client.mls.SendGroupMessages(send_request(message))
-        await until(served_by_replica(run, lambda: _has(run.client, group, [message])))
+        group, message = await _one_message_on_the_replica(run)
 
         replication.replica.stop()
         try:
@@ -332,10 +338,7 @@ async def test_replica_connections_ended_by_an_administrator_are_replaced(
     replica going away."""
     caplog.set_level(logging.INFO, logger="pyxmtp.node.store")
     async with running(replication, schema, tmp_path) as run:
-        group = os.urandom(16)
-        message = private_message(group)
-        await run.client.mls.SendGroupMessages(send_request(message))
-        await until(served_by_replica(run, lambda: _has(run.client, group, [message])))
+        group, message = await _one_message_on_the_replica(run)
         ended = await fetch(
             replication.replica.dsn,
             "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity "

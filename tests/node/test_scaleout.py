@@ -24,24 +24,14 @@ from typing import Any
 
 import pytest
 
-from tests.interop.libxmtp import TIMEOUT, Collector, text_of, texts, until, v
+from tests.interop.libxmtp import TIMEOUT, Collector, group_options, text_of, texts, until, v
 
 from .apihelpers import ASC, query
 from .conftest import connect
 from .postgres import DSN, postgres_schemas
-from .procs import NodeProcess, free_port
+from .procs import NodeProcess, free_port, stop_all
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
-
-GROUP_OPTIONS = dict(
-    permissions=None,
-    group_name="scale-out",
-    group_image_url_square=None,
-    group_description=None,
-    custom_permission_policy_set=None,
-    message_disappearing_settings=None,
-    app_data=None,
-)
 
 
 class Person:
@@ -131,13 +121,7 @@ async def nodes(tmp_path: Path, count: int, *extra: str) -> AsyncIterator[list[N
             await asyncio.gather(*(asyncio.to_thread(p.wait_listening) for p in procs))
             yield procs
         finally:
-            for p in procs:
-                p.signal(signal.SIGTERM)
-            for p in procs:
-                try:
-                    await asyncio.to_thread(p.wait, 30)
-                except Exception:
-                    p.kill()
+            await stop_all(procs)
 
 
 async def group_ids_on(address: str, conversation_id: bytes) -> list[int]:
@@ -164,7 +148,7 @@ async def test_three_nodes_one_schema_clients_on_each_and_one_node_killed(tmp_pa
 
         # a group and a DM, written through node A, streamed live on nodes B and C
         group = await alice.client.conversations().create_group(
-            [bob.inbox_id, carol.inbox_id], v.FfiCreateGroupOptions(**GROUP_OPTIONS)
+            [bob.inbox_id, carol.inbox_id], group_options("scale-out")
         )
         await group.send_text("g1 from alice")
         dm = await alice.client.conversations().find_or_create_dm(
@@ -226,7 +210,7 @@ async def test_a_workers_node_serves_clients_and_restarts_a_killed_worker(tmp_pa
             await p.start_stream()
         first, *others = people
         group = await first.client.conversations().create_group(
-            [p.inbox_id for p in others], v.FfiCreateGroupOptions(**GROUP_OPTIONS)
+            [p.inbox_id for p in others], group_options("scale-out")
         )
         await group.send_text("m1")
         for p in others:

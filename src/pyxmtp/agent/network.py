@@ -20,7 +20,8 @@ gRPC (all plaintext or all TLS).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from pyxmtp.client.transport import TransportConfigError, node_url_target
 
 from .errors import AgentConfigError
 
@@ -49,32 +50,10 @@ _DECENTRALIZED = ("testnet-staging", "testnet-dev", "testnet", "mainnet")
 
 
 def _one_node(text: str, setting: str) -> tuple[str, bool]:
-    text = text.strip()
-    if "://" not in text:
-        host, sep, digits = text.rpartition(":")
-        if not sep or not host or not digits.isdigit() or not 0 < int(digits) < 65536:
-            raise AgentConfigError(
-                f"{setting} {text!r}: give HOST:PORT, http://HOST[:PORT] or https://HOST[:PORT]"
-            )
-        return text, False
     try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise AgentConfigError(f"{setting} {text!r}: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise AgentConfigError(f"{setting} {text!r}: the scheme must be http:// or https://")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
-        raise AgentConfigError(f"{setting} {text!r}: only a scheme, a host and a port")
-    if not parts.hostname:
-        raise AgentConfigError(f"{setting} {text!r}: no host")
-    tls = scheme == "https"
-    number = port if port is not None else (443 if tls else 80)
-    if not 0 < number < 65536:
-        raise AgentConfigError(f"{setting} {text!r}: port {number} is out of range")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{host}:{number}", tls
+        return node_url_target(text)
+    except TransportConfigError as exc:
+        raise AgentConfigError(f"{setting} {text.strip()!r}: {exc}") from None
 
 
 def parse_node_url(text: str, *, setting: str = "XMTP_NODE_URL") -> NodeTarget:

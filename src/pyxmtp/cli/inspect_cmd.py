@@ -29,6 +29,7 @@ import grpc
 from pyxmtp.client.api import ApiCallError, NodeApi
 from pyxmtp.mls.errors import MLSError
 
+from .hexkey import env_database_key
 from .inspect.errors import InspectError
 from .inspect.home import HomeError, HomeStore
 from .inspect.inputs import ENCODINGS, InputError, read_input
@@ -92,16 +93,10 @@ def _fail(message: str | list[str]) -> int:
 
 
 def _db_key() -> bytes | None:
-    text = os.environ.get("PYXMTP_DB_KEY")
-    if not text:
-        return None
     try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise HomeError("$PYXMTP_DB_KEY must be 64 hex characters (a 32-byte key)")
-    return key
+        return env_database_key()
+    except ValueError as exc:
+        raise HomeError(str(exc)) from None
 
 
 def _credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:

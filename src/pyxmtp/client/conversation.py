@@ -97,7 +97,160 @@ def _type_pair(content_type: ContentTypeFilter) -> tuple[str, str]:
     return ("xmtp.org", content_type)
 
 
-class Conversation:
+class MessageHistory:
+    """The read side a live :class:`Conversation` and a restored one (:mod:`.restored`) share: consent and the
+    stored messages of ``group_id``. A subclass gives ``_hub``, ``_ctx``, ``group_id``, ``created_at_ns`` and
+    ``message_disappearing_settings``."""
+
+    _hub: ConversationHub
+
+    @property
+    def _ctx(self) -> ClientContext:
+        raise NotImplementedError
+
+    @property
+    def group_id(self) -> bytes:
+        raise NotImplementedError
+
+    @property
+    def created_at_ns(self) -> int:
+        raise NotImplementedError
+
+    def message_disappearing_settings(self) -> DisappearingSettings | None:
+        raise NotImplementedError
+
+    @property
+    def created_at(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self.created_at_ns / 1e9, tz=datetime.UTC)
+
+    # --- consent ------------------------------------------------------------------------------------------
+    def consent_state(self) -> ConsentState:
+        """Our decision about this conversation (see :mod:`.consent`)."""
+        return consent.conversation_state(self._ctx, self.group_id)
+
+    def update_consent_state(self, state: ConsentState) -> None:
+        consent.set_conversation_state(self._ctx, self.group_id, ConsentState(state))
+
+    # --- reading ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _query(
+        *,
+        sent_before_ns: int | None,
+        sent_after_ns: int | None,
+        inserted_before_ns: int | None,
+        inserted_after_ns: int | None,
+        content_types: Sequence[ContentTypeFilter] | None,
+        exclude_content_types: Sequence[ContentTypeFilter] | None,
+        kind: MessageKind | None,
+        delivery_status: DeliveryStatus | None,
+        exclude_sender_inbox_ids: Sequence[str],
+        direction: SortDirection = SortDirection.ASCENDING,
+        limit: int | None = None,
+    ) -> MessageQuery:
+        included = None if content_types is None else tuple(_type_pair(t) for t in content_types)
+        if exclude_content_types is None:
+            # hidden unless asked for by name
+            hidden = [h for h in HIDDEN_CONTENT_TYPES if included is None or h not in included]
+            excluded = tuple(hidden)
+        else:
+            excluded = tuple(_type_pair(t) for t in exclude_content_types)
+        return MessageQuery(
+            sent_after_ns=sent_after_ns,
+            sent_before_ns=sent_before_ns,
+            inserted_after_ns=inserted_after_ns,
+            inserted_before_ns=inserted_before_ns,
+            content_types=included,
+            exclude_content_types=excluded,
+            kind=kind,
+            delivery_status=delivery_status,
+            exclude_sender_inbox_ids=tuple(exclude_sender_inbox_ids),
+            descending=direction is SortDirection.DESCENDING,
+            limit=limit,
+        )
+
+    def messages(
+        self,
+        *,
+        limit: int | None = None,
+        direction: SortDirection = SortDirection.ASCENDING,
+        sent_before_ns: int | None = None,
+        sent_after_ns: int | None = None,
+        inserted_before_ns: int | None = None,
+        inserted_after_ns: int | None = None,
+        content_types: Sequence[ContentTypeFilter] | None = None,
+        exclude_content_types: Sequence[ContentTypeFilter] | None = None,
+        kind: MessageKind | None = None,
+        delivery_status: DeliveryStatus | None = None,
+        exclude_sender_inbox_ids: Sequence[str] = (),
+    ) -> list[DecodedMessage]:
+        """The stored messages, enriched (see :mod:`.messages`), by send time (every bound exclusive); disappeared
+        ones are deleted first. Reactions, read receipts and deletion requests are left out unless
+        ``content_types`` names them or ``exclude_content_types`` is given (libxmtp's rule)."""
+        self.delete_disappeared()
+        query = self._query(
+            sent_before_ns=sent_before_ns,
+            sent_after_ns=sent_after_ns,
+            inserted_before_ns=inserted_before_ns,
+            inserted_after_ns=inserted_after_ns,
+            content_types=content_types,
+            exclude_content_types=exclude_content_types,
+            kind=kind,
+            delivery_status=delivery_status,
+            exclude_sender_inbox_ids=exclude_sender_inbox_ids,
+            direction=direction,
+            limit=limit,
+        )
+        return self._hub.decoder.enriched(self._ctx.store.query_messages(self.group_id, query))
+
+    def count_messages(
+        self,
+        *,
+        sent_before_ns: int | None = None,
+        sent_after_ns: int | None = None,
+        inserted_before_ns: int | None = None,
+        inserted_after_ns: int | None = None,
+        content_types: Sequence[ContentTypeFilter] | None = None,
+        exclude_content_types: Sequence[ContentTypeFilter] | None = None,
+        kind: MessageKind | None = None,
+        delivery_status: DeliveryStatus | None = None,
+        exclude_sender_inbox_ids: Sequence[str] = (),
+    ) -> int:
+        """How many messages :meth:`messages` would list with these filters."""
+        self.delete_disappeared()
+        query = self._query(
+            sent_before_ns=sent_before_ns,
+            sent_after_ns=sent_after_ns,
+            inserted_before_ns=inserted_before_ns,
+            inserted_after_ns=inserted_after_ns,
+            content_types=content_types,
+            exclude_content_types=exclude_content_types,
+            kind=kind,
+            delivery_status=delivery_status,
+            exclude_sender_inbox_ids=exclude_sender_inbox_ids,
+        )
+        return self._ctx.store.count_messages(self.group_id, query)
+
+    def last_message(self) -> DecodedMessage | None:
+        found = self.messages(limit=1, direction=SortDirection.DESCENDING)
+        return found[0] if found else None
+
+    def texts(self) -> list[str]:
+        """The text messages only, in order (a convenience for bots and tests)."""
+        return [str(m.content) for m in self.messages() if isinstance(m.content, str)]
+
+    def delete_disappeared(self) -> int:
+        """Delete the messages whose time is up: sent at or after ``from_ns`` and more than ``in_ns`` ago, as
+        libxmtp does; the database overwrites them (``secure_delete``). How many went."""
+        setting = self.message_disappearing_settings()
+        if setting is None:
+            return 0
+        store = self._ctx.store
+        with store.transaction():
+            end = self._ctx.clock_ns() - setting.in_ns + 1
+            return store.delete_messages_sent_between(self.group_id, setting.from_ns, end)
+
+
+class Conversation(MessageHistory):
     """One conversation (see the module docstring)."""
 
     def __init__(self, hub: ConversationHub, session: GroupSession) -> None:
@@ -144,10 +297,6 @@ class Conversation:
     def created_at_ns(self) -> int:
         """When this installation created or joined the conversation."""
         return self._session.created_ns
-
-    @property
-    def created_at(self) -> datetime.datetime:
-        return datetime.datetime.fromtimestamp(self.created_at_ns / 1e9, tz=datetime.UTC)
 
     @property
     def epoch(self) -> int:
@@ -201,14 +350,6 @@ class Conversation:
 
     def __hash__(self) -> int:
         return hash(self._session.group_id)
-
-    # --- consent ------------------------------------------------------------------------------------------
-    def consent_state(self) -> ConsentState:
-        """Our decision about this conversation (see :mod:`.consent`)."""
-        return consent.conversation_state(self._ctx, self.group_id)
-
-    def update_consent_state(self, state: ConsentState) -> None:
-        consent.set_conversation_state(self._ctx, self.group_id, ConsentState(state))
 
     # --- receiving ----------------------------------------------------------------------------------------
     async def sync(self) -> list[DecodedMessage]:
@@ -348,112 +489,6 @@ class Conversation:
         return await self.send(intent, optimistic=optimistic)
 
     # --- reading ------------------------------------------------------------------------------------------
-    @staticmethod
-    def _query(
-        *,
-        sent_before_ns: int | None,
-        sent_after_ns: int | None,
-        inserted_before_ns: int | None,
-        inserted_after_ns: int | None,
-        content_types: Sequence[ContentTypeFilter] | None,
-        exclude_content_types: Sequence[ContentTypeFilter] | None,
-        kind: MessageKind | None,
-        delivery_status: DeliveryStatus | None,
-        exclude_sender_inbox_ids: Sequence[str],
-        direction: SortDirection = SortDirection.ASCENDING,
-        limit: int | None = None,
-    ) -> MessageQuery:
-        included = None if content_types is None else tuple(_type_pair(t) for t in content_types)
-        if exclude_content_types is None:
-            # hidden unless asked for by name
-            hidden = [h for h in HIDDEN_CONTENT_TYPES if included is None or h not in included]
-            excluded = tuple(hidden)
-        else:
-            excluded = tuple(_type_pair(t) for t in exclude_content_types)
-        return MessageQuery(
-            sent_after_ns=sent_after_ns,
-            sent_before_ns=sent_before_ns,
-            inserted_after_ns=inserted_after_ns,
-            inserted_before_ns=inserted_before_ns,
-            content_types=included,
-            exclude_content_types=excluded,
-            kind=kind,
-            delivery_status=delivery_status,
-            exclude_sender_inbox_ids=tuple(exclude_sender_inbox_ids),
-            descending=direction is SortDirection.DESCENDING,
-            limit=limit,
-        )
-
-    def messages(
-        self,
-        *,
-        limit: int | None = None,
-        direction: SortDirection = SortDirection.ASCENDING,
-        sent_before_ns: int | None = None,
-        sent_after_ns: int | None = None,
-        inserted_before_ns: int | None = None,
-        inserted_after_ns: int | None = None,
-        content_types: Sequence[ContentTypeFilter] | None = None,
-        exclude_content_types: Sequence[ContentTypeFilter] | None = None,
-        kind: MessageKind | None = None,
-        delivery_status: DeliveryStatus | None = None,
-        exclude_sender_inbox_ids: Sequence[str] = (),
-    ) -> list[DecodedMessage]:
-        """The stored messages, enriched (see :mod:`.messages`), by send time (every bound exclusive); disappeared
-        ones are deleted first. Reactions, read receipts and deletion requests are left out unless
-        ``content_types`` names them or ``exclude_content_types`` is given (libxmtp's rule)."""
-        self.delete_disappeared()
-        query = self._query(
-            sent_before_ns=sent_before_ns,
-            sent_after_ns=sent_after_ns,
-            inserted_before_ns=inserted_before_ns,
-            inserted_after_ns=inserted_after_ns,
-            content_types=content_types,
-            exclude_content_types=exclude_content_types,
-            kind=kind,
-            delivery_status=delivery_status,
-            exclude_sender_inbox_ids=exclude_sender_inbox_ids,
-            direction=direction,
-            limit=limit,
-        )
-        return self._hub.decoder.enriched(self._ctx.store.query_messages(self.group_id, query))
-
-    def count_messages(
-        self,
-        *,
-        sent_before_ns: int | None = None,
-        sent_after_ns: int | None = None,
-        inserted_before_ns: int | None = None,
-        inserted_after_ns: int | None = None,
-        content_types: Sequence[ContentTypeFilter] | None = None,
-        exclude_content_types: Sequence[ContentTypeFilter] | None = None,
-        kind: MessageKind | None = None,
-        delivery_status: DeliveryStatus | None = None,
-        exclude_sender_inbox_ids: Sequence[str] = (),
-    ) -> int:
-        """How many messages :meth:`messages` would list with these filters."""
-        self.delete_disappeared()
-        query = self._query(
-            sent_before_ns=sent_before_ns,
-            sent_after_ns=sent_after_ns,
-            inserted_before_ns=inserted_before_ns,
-            inserted_after_ns=inserted_after_ns,
-            content_types=content_types,
-            exclude_content_types=exclude_content_types,
-            kind=kind,
-            delivery_status=delivery_status,
-            exclude_sender_inbox_ids=exclude_sender_inbox_ids,
-        )
-        return self._ctx.store.count_messages(self.group_id, query)
-
-    def last_message(self) -> DecodedMessage | None:
-        found = self.messages(limit=1, direction=SortDirection.DESCENDING)
-        return found[0] if found else None
-
-    def texts(self) -> list[str]:
-        """The text messages only, in order (a convenience for bots and tests)."""
-        return [str(m.content) for m in self.messages() if isinstance(m.content, str)]
-
     def message_at(self, server_id: int) -> DecodedMessage | None:
         """The stored message the node gave id ``server_id`` (None: not a message, or not processed yet)."""
         record = self._ctx.store.message_by_server_id(self.group_id, server_id)
@@ -490,17 +525,6 @@ class Conversation:
 
     async def remove_message_disappearing_settings(self) -> None:
         await self.update_message_disappearing_settings(0, 0)
-
-    def delete_disappeared(self) -> int:
-        """Delete the messages whose time is up: sent at or after ``from_ns`` and more than ``in_ns`` ago, as
-        libxmtp does; the database overwrites them (``secure_delete``). How many went."""
-        setting = self.message_disappearing_settings()
-        if setting is None:
-            return 0
-        store = self._ctx.store
-        with store.transaction():
-            end = self._ctx.clock_ns() - setting.in_ns + 1
-            return store.delete_messages_sent_between(self.group_id, setting.from_ns, end)
 
     async def update_installations(self) -> bool:
         """Bring the tree in line with the members' identity logs, as libxmtp does before sending (at most every

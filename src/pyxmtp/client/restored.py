@@ -11,31 +11,30 @@ the live conversation takes its place (``conversations.get_conversation_by_id``)
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from pyxmtp.conversations.group_context import ConversationType
 
-from . import consent
-from .consent import ConsentState
-from .content_fields import MessageKind
-from .conversation import ContentTypeFilter, Conversation, DisappearingSettings
+from .conversation import DisappearingSettings, MessageHistory
 from .errors import ConversationRestored
-from .messages import DecodedMessage, SortDirection
-from .records import DeliveryStatus
+from .messages import DecodedMessage
 from .store_archive import RestoredRecord
 
 if TYPE_CHECKING:
+    from .context import ClientContext
     from .hub import ConversationHub
 
 
-class RestoredConversation:
+class RestoredConversation(MessageHistory):
     """A group or DM known from an archive only (see the module docstring)."""
 
     def __init__(self, hub: ConversationHub, record: RestoredRecord) -> None:
         self._hub = hub
         self._record = record
+
+    @property
+    def _ctx(self) -> ClientContext:
+        return self._hub.ctx
 
     # --- what it is ---------------------------------------------------------------------------------------
     @property
@@ -63,10 +62,6 @@ class RestoredConversation:
     def created_at_ns(self) -> int:
         """When the archived installation created or joined it."""
         return self._record.created_ns
-
-    @property
-    def created_at(self) -> datetime.datetime:
-        return datetime.datetime.fromtimestamp(self.created_at_ns / 1e9, tz=datetime.UTC)
 
     @property
     def imported_at_ns(self) -> int:
@@ -106,7 +101,7 @@ class RestoredConversation:
         if self._record.dm_id is None:
             return None
         _, one, two = self._record.dm_id.split(":")
-        own = self._hub.ctx.inbox_id.lower()
+        own = self._ctx.inbox_id.lower()
         return two if one == own else one
 
     def __repr__(self) -> str:
@@ -118,92 +113,12 @@ class RestoredConversation:
     def __hash__(self) -> int:
         return hash(self.group_id)
 
-    # --- consent ------------------------------------------------------------------------------------------
-    def consent_state(self) -> ConsentState:
-        return consent.conversation_state(self._hub.ctx, self.group_id)
-
-    def update_consent_state(self, state: ConsentState) -> None:
-        consent.set_conversation_state(self._hub.ctx, self.group_id, ConsentState(state))
-
     # --- reading ------------------------------------------------------------------------------------------
     def message_disappearing_settings(self) -> DisappearingSettings | None:
         start, duration = self._record.disappear_from_ns, self._record.disappear_in_ns
         if not start or not duration:
             return None
         return DisappearingSettings(start, duration)
-
-    def delete_disappeared(self) -> int:
-        """Delete the messages whose disappearing time is up (as a live conversation does)."""
-        setting = self.message_disappearing_settings()
-        if setting is None:
-            return 0
-        ctx = self._hub.ctx
-        with ctx.store.transaction():
-            end = ctx.clock_ns() - setting.in_ns + 1
-            return ctx.store.delete_messages_sent_between(self.group_id, setting.from_ns, end)
-
-    def messages(
-        self,
-        *,
-        limit: int | None = None,
-        direction: SortDirection = SortDirection.ASCENDING,
-        sent_before_ns: int | None = None,
-        sent_after_ns: int | None = None,
-        inserted_before_ns: int | None = None,
-        inserted_after_ns: int | None = None,
-        content_types: Sequence[ContentTypeFilter] | None = None,
-        exclude_content_types: Sequence[ContentTypeFilter] | None = None,
-        kind: MessageKind | None = None,
-        delivery_status: DeliveryStatus | None = None,
-        exclude_sender_inbox_ids: Sequence[str] = (),
-    ) -> list[DecodedMessage]:
-        """The imported messages, as :meth:`.conversation.Conversation.messages` lists a live one's."""
-        self.delete_disappeared()
-        query = Conversation._query(
-            sent_before_ns=sent_before_ns,
-            sent_after_ns=sent_after_ns,
-            inserted_before_ns=inserted_before_ns,
-            inserted_after_ns=inserted_after_ns,
-            content_types=content_types,
-            exclude_content_types=exclude_content_types,
-            kind=kind,
-            delivery_status=delivery_status,
-            exclude_sender_inbox_ids=exclude_sender_inbox_ids,
-            direction=direction,
-            limit=limit,
-        )
-        return self._hub.decoder.enriched(self._hub.ctx.store.query_messages(self.group_id, query))
-
-    def count_messages(
-        self,
-        *,
-        sent_before_ns: int | None = None,
-        sent_after_ns: int | None = None,
-        content_types: Sequence[ContentTypeFilter] | None = None,
-        exclude_content_types: Sequence[ContentTypeFilter] | None = None,
-        kind: MessageKind | None = None,
-    ) -> int:
-        self.delete_disappeared()
-        query = Conversation._query(
-            sent_before_ns=sent_before_ns,
-            sent_after_ns=sent_after_ns,
-            inserted_before_ns=None,
-            inserted_after_ns=None,
-            content_types=content_types,
-            exclude_content_types=exclude_content_types,
-            kind=kind,
-            delivery_status=None,
-            exclude_sender_inbox_ids=(),
-        )
-        return self._hub.ctx.store.count_messages(self.group_id, query)
-
-    def last_message(self) -> DecodedMessage | None:
-        found = self.messages(limit=1, direction=SortDirection.DESCENDING)
-        return found[0] if found else None
-
-    def texts(self) -> list[str]:
-        """The text messages only, in order."""
-        return [str(m.content) for m in self.messages() if isinstance(m.content, str)]
 
     # --- what needs the group's keys ----------------------------------------------------------------------
     def _read_only(self) -> NoReturn:

@@ -349,13 +349,7 @@ async def _all_session(
         await _hand_over_stored(hub, keep, out, handover)
         await hub.publish_unpublished()
         while True:
-            kind, item = await queue.get()
-            if kind == _FAILED:
-                assert isinstance(item, Exception)
-                raise item
-            if kind == _WELCOME:
-                await hub.sync_welcomes()  # announced: they come back as _JOINED
-                continue
+            kind, item = await _next_event(hub, queue)
             if kind == _JOINED:
                 assert isinstance(item, GroupSession)
                 if _subscribed(item) and item.group_id not in subscribed:
@@ -383,6 +377,19 @@ async def _all_session(
                 await _hand_out(hub, keep, out, record, handover)
     finally:
         await _stop(welcomes, groups, forward)
+
+
+async def _next_event(hub: ConversationHub, queue: asyncio.Queue[tuple[str, object]]) -> tuple[str, object]:
+    """The next event of ``queue`` that is not a welcome announcement (each one syncs the welcomes: they come
+    back as joined sessions); a pump's failure is raised."""
+    while True:
+        kind, item = await queue.get()
+        if kind == _FAILED:
+            assert isinstance(item, Exception)
+            raise item
+        if kind != _WELCOME:
+            return kind, item
+        await hub.sync_welcomes()
 
 
 def conversation_messages(
@@ -444,13 +451,7 @@ async def _conversations_session(
     try:
         await hub.sync_welcomes()
         while True:
-            kind, item = await queue.get()
-            if kind == _FAILED:
-                assert isinstance(item, Exception)
-                raise item
-            if kind == _WELCOME:
-                await hub.sync_welcomes()
-                continue
+            _, item = await _next_event(hub, queue)
             assert isinstance(item, GroupSession)
             if item.conversation_type is not ConversationType.SYNC and keep(item):
                 await out.emit(hub.handle(item))

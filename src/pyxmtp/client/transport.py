@@ -58,6 +58,7 @@ __all__ = [
     "Transport",
     "TransportConfigError",
     "make_channel",
+    "node_url_target",
     "parse_address",
     "parse_addresses",
 ]
@@ -146,6 +147,42 @@ def parse_address(text: str) -> NodeAddress:
     if not host or not _valid_host(host):
         raise TransportConfigError(f"node address {text!r}: not a host name or IP address")
     return NodeAddress(host, port, tls)
+
+
+def node_url_target(text: str) -> tuple[str, bool]:
+    """A node URL as a user gives it (``HOST:PORT``, plaintext; ``http://HOST[:PORT]``, port 80;
+    ``https://HOST[:PORT]``, TLS, port 443; the scheme in any case, a trailing ``/`` allowed), as gRPC's
+    ``host:port`` target and whether it asks for TLS. :class:`TransportConfigError` saying what is wrong (the
+    caller names the setting and the text)."""
+    text = text.strip()
+    if "://" not in text:
+        host, sep, digits = text.rpartition(":")
+        if not sep or not host or not digits.isdigit():
+            raise TransportConfigError("give HOST:PORT, http://HOST[:PORT] or https://HOST[:PORT]")
+        _check_url_port(int(digits))
+        return text, False
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise TransportConfigError(str(exc)) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise TransportConfigError("the scheme must be http:// or https://")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise TransportConfigError("only a scheme, a host and a port")
+    if not parts.hostname:
+        raise TransportConfigError("no host")
+    tls = scheme == "https"
+    number = port if port is not None else (443 if tls else 80)
+    _check_url_port(number)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{number}", tls
+
+
+def _check_url_port(port: int) -> None:
+    if not 0 < port < 65536:
+        raise TransportConfigError(f"port {port} is out of range")
 
 
 def _valid_host(host: str) -> bool:

@@ -189,55 +189,53 @@ class MLSClientService(pb_grpc.MLSClientServicer):
         return pb.FreeResponse()
 
     # --- proposals ------------------------------------------------------------------------------------------
+    @classmethod
+    async def _proposal(cls, context: Context, call: str, work: Callable[[], bytes]) -> pb.ProposalResponse:
+        return pb.ProposalResponse(proposal=await cls._run(context, call, work))
+
     async def AddProposal(self, request: pb.AddProposalRequest, context: Context) -> pb.ProposalResponse:
         r, c = request, self.client
-        message = await self._run(context, "AddProposal", lambda: c.add_proposal(r.state_id, r.key_package))
-        return pb.ProposalResponse(proposal=message)
+        return await self._proposal(context, "AddProposal", lambda: c.add_proposal(r.state_id, r.key_package))
 
     async def UpdateProposal(
         self, request: pb.UpdateProposalRequest, context: Context
     ) -> pb.ProposalResponse:
         r, c = request, self.client
-        message = await self._run(context, "UpdateProposal", lambda: c.update_proposal(r.state_id))
-        return pb.ProposalResponse(proposal=message)
+        return await self._proposal(context, "UpdateProposal", lambda: c.update_proposal(r.state_id))
 
     async def RemoveProposal(
         self, request: pb.RemoveProposalRequest, context: Context
     ) -> pb.ProposalResponse:
         r, c = request, self.client
-        message = await self._run(
+        return await self._proposal(
             context, "RemoveProposal", lambda: c.remove_proposal(r.state_id, r.removed_id)
         )
-        return pb.ProposalResponse(proposal=message)
 
     async def ExternalPSKProposal(
         self, request: pb.ExternalPSKProposalRequest, context: Context
     ) -> pb.ProposalResponse:
         r, c = request, self.client
-        message = await self._run(
+        return await self._proposal(
             context, "ExternalPSKProposal", lambda: c.external_psk_proposal(r.state_id, r.psk_id)
         )
-        return pb.ProposalResponse(proposal=message)
 
     async def ResumptionPSKProposal(
         self, request: pb.ResumptionPSKProposalRequest, context: Context
     ) -> pb.ProposalResponse:
         r, c = request, self.client
-        message = await self._run(
+        return await self._proposal(
             context, "ResumptionPSKProposal", lambda: c.resumption_psk_proposal(r.state_id, r.epoch_id)
         )
-        return pb.ProposalResponse(proposal=message)
 
     async def GroupContextExtensionsProposal(
         self, request: pb.GroupContextExtensionsProposalRequest, context: Context
     ) -> pb.ProposalResponse:
         r, c = request, self.client
-        message = await self._run(
+        return await self._proposal(
             context,
             "GroupContextExtensionsProposal",
             lambda: c.group_context_extensions_proposal(r.state_id, _extensions(r.extensions)),
         )
-        return pb.ProposalResponse(proposal=message)
 
     # --- commits --------------------------------------------------------------------------------------------
     async def Commit(self, request: pb.CommitRequest, context: Context) -> pb.CommitResponse:

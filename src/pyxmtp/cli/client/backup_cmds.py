@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..hexkey import hex_bytes
 from . import sdk
 from .errors import CliError, UsageError
 from .options import Settings
@@ -66,13 +67,9 @@ def _key_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_key(text: str, where: str) -> bytes:
-    text = text.strip()
-    if text[:2].lower() == "0x":
-        text = text[2:]
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise CliError(f"{where} does not hold a hex archive key ({KEY_BYTES} bytes as hex)") from None
+    key = hex_bytes(text)
+    if key is None:
+        raise CliError(f"{where} does not hold a hex archive key ({KEY_BYTES} bytes as hex)")
     if len(key) < KEY_BYTES:
         raise CliError(f"{where} holds {len(key)} bytes: an archive key is {KEY_BYTES} bytes as hex")
     return key

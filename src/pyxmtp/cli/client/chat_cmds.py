@@ -190,12 +190,19 @@ async def _check_active(conversation: sdk.ClientConversation) -> None:
         raise CliError("you are no longer a member of this conversation")
 
 
+async def _referenced(
+    session: Session, args: argparse.Namespace
+) -> tuple[sdk.ClientConversation, sdk.DecodedMessage]:
+    """The conversation ``args.conversation`` (active, synced) and its message ``args.message``."""
+    conversation = await session.conversation(args.conversation)
+    await _check_active(conversation)
+    await sdk.sync(conversation)
+    return conversation, _message(conversation, args.message)
+
+
 async def _react(args: argparse.Namespace, settings: Settings, output: Output) -> None:
     async with open_session(settings, output, "react") as session:
-        conversation = await session.conversation(args.conversation)
-        await _check_active(conversation)
-        await sdk.sync(conversation)
-        target = _message(conversation, args.message)
+        conversation, target = await _referenced(session, args)
         reaction = Reaction(
             reference=target.message_id.hex(),
             action=ReactionAction.REMOVED if args.remove else ReactionAction.ADDED,
@@ -212,10 +219,7 @@ async def _react(args: argparse.Namespace, settings: Settings, output: Output) -
 async def _reply(args: argparse.Namespace, settings: Settings, output: Output) -> None:
     text = read_message_text(args.text, args.file)
     async with open_session(settings, output, "reply") as session:
-        conversation = await session.conversation(args.conversation)
-        await _check_active(conversation)
-        await sdk.sync(conversation)
-        target = _message(conversation, args.message)
+        conversation, target = await _referenced(session, args)
         reply = Reply(
             reference=target.message_id.hex(),
             content=encode_content(Text(text)),

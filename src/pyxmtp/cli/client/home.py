@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pyxmtp.identity.eth import LocalWalletSigner
 
+from ..hexkey import env_database_key, hex_bytes
 from ..terminal import safe_text
 from .errors import CliError
 
@@ -67,13 +68,9 @@ def load_wallet(home: Path) -> LocalWalletSigner:
 
 def wallet_from_text(text: str, where: str) -> LocalWalletSigner:
     """A wallet from a hex private key (``0x`` optional, surrounding white space ignored)."""
-    text = text.strip()
-    if text[:2].lower() == "0x":
-        text = text[2:]
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise CliError(f"{where} does not hold a hex key ({_KEY_HINT})") from None
+    key = hex_bytes(text)
+    if key is None:
+        raise CliError(f"{where} does not hold a hex key ({_KEY_HINT})")
     if len(key) != 32:
         raise CliError(f"{where} holds {len(key)} bytes ({_KEY_HINT})")
     try:
@@ -152,15 +149,12 @@ def locked(home: Path, command: str) -> Iterator[None]:
 def database_key() -> bytes | None:
     """The database key from ``$PYXMTP_DB_KEY`` (None: not encrypted). SQLCipher's own log lines (a wrong key
     makes it print its decryption errors on stderr) are switched off: the error we raise says it plainly."""
-    text = os.environ.get("PYXMTP_DB_KEY")
-    if not text:
-        return None
     try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise CliError("$PYXMTP_DB_KEY must be 64 hex characters (a 32-byte key)")
+        key = env_database_key()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if key is None:
+        return None
     _quiet_sqlcipher()
     return key
 

@@ -13,9 +13,10 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from platformdirs import user_data_path
+
+from pyxmtp.client.transport import TransportConfigError, node_url_target
 
 from .errors import UsageError
 
@@ -128,35 +129,11 @@ def parse_node(text: str) -> NodeAddress:
     """``HOST:PORT`` (TLS only if asked with ``--tls`` / ``--ca-file``), ``http://HOST[:PORT]`` (plaintext,
     port 80 by default) or ``https://HOST[:PORT]`` (TLS, port 443 by default); the scheme in any case, a
     trailing ``/`` allowed. Anything else (a path, a query, a missing port) is a :class:`UsageError`."""
-    text = text.strip()
-    if "://" not in text:
-        host, sep, digits = text.rpartition(":")
-        if not sep or not host or not digits.isdigit():
-            raise UsageError(f"--node {text!r}: give HOST:PORT, http://HOST[:PORT] or https://HOST[:PORT]")
-        _check_port(text, int(digits))
-        return NodeAddress(text, tls=False)
     try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise UsageError(f"--node {text!r}: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise UsageError(f"--node {text!r}: the scheme must be http:// or https://")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
-        raise UsageError(f"--node {text!r}: only a scheme, a host and a port")
-    if not parts.hostname:
-        raise UsageError(f"--node {text!r}: no host")
-    tls = scheme == "https"
-    number = port if port is not None else (443 if tls else 80)
-    _check_port(text, number)
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return NodeAddress(f"{host}:{number}", tls=tls)
-
-
-def _check_port(text: str, port: int) -> None:
-    if not 0 < port < 65536:
-        raise UsageError(f"--node {text!r}: port {port} is out of range")
+        target, tls = node_url_target(text)
+    except TransportConfigError as exc:
+        raise UsageError(f"--node {text.strip()!r}: {exc}") from None
+    return NodeAddress(target, tls=tls)
 
 
 @dataclass(frozen=True, slots=True)

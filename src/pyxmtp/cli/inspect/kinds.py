@@ -116,6 +116,11 @@ def _strict(name: str, describe: Callable[[bytes], Value]) -> Decoder:
     return decoder
 
 
+def _extension_kind(name: str, description: str, describe: Callable[[bytes], Value]) -> Kind:
+    """A kind read with an extension-body describer (see :func:`_strict`), never guessed."""
+    return Kind(name, description, _strict(name, describe), guessable=False)
+
+
 def _mls_credential(data: bytes) -> tuple[Struct, Any]:
     inbox_id = xmtp_extensions.check_mls_credential(data)
     return Struct("MlsCredential (the identity of an XMTP MLS credential)").add(
@@ -209,35 +214,28 @@ KINDS: tuple[Kind, ...] = (
         _mls_credential,
         guessable=False,
     ),
-    Kind(
+    _extension_kind(
         "pointee-aead-types",
         "a WelcomePointeeEncryptionAeadTypesExtension protobuf (extension 0xFF04)",
-        _strict("pointee-aead-types", xmtp_extensions.pointee_aead_types),
-        guessable=False,
+        xmtp_extensions.pointee_aead_types,
     ),
-    Kind(
+    _extension_kind(
         "immutable-metadata",
         "group-context extension 0xF000: a TLS opaque<V> around GroupMetadataV1",
-        _strict("immutable-metadata", xmtp_extensions.immutable_metadata),
-        guessable=False,
+        xmtp_extensions.immutable_metadata,
     ),
-    Kind(
+    _extension_kind(
         "mutable-metadata",
         "group-context extension 0xFF00: GroupMutableMetadataV1",
-        _strict("mutable-metadata", xmtp_extensions.mutable_metadata),
-        guessable=False,
+        xmtp_extensions.mutable_metadata,
     ),
-    Kind(
-        "group-membership",
-        "group-context extension 0xFF01: GroupMembership",
-        _strict("group-membership", xmtp_extensions.membership),
-        guessable=False,
+    _extension_kind(
+        "group-membership", "group-context extension 0xFF01: GroupMembership", xmtp_extensions.membership
     ),
-    Kind(
+    _extension_kind(
         "group-permissions",
         "group-context extension 0xFF02: GroupMutablePermissionsV1",
-        _strict("group-permissions", xmtp_extensions.permissions),
-        guessable=False,
+        xmtp_extensions.permissions,
     ),
 )
 

@@ -28,7 +28,7 @@ from pyxmtp.proto.mls.message_contents import welcome_pointer_pb2, wrapper_encry
 
 from .errors import InspectError
 from .mls import decode_mls_message, describe_mls_message
-from .protobuf import describe_message, parse_strict
+from .protobuf import FieldHook, describe_message, parse_strict
 from .tree import Nested, Problem, Secret, Struct, Value
 from .xmtp_extensions import wrapper_algorithm
 
@@ -54,16 +54,23 @@ def _mls_group_id(message: MLSMessage) -> bytes:
     return body.group_id if isinstance(body, PrivateMessage) else body.content.group_id  # type: ignore[union-attr]
 
 
-def decode_group_message(data: bytes) -> tuple[Struct, mls_pb2.GroupMessage]:
-    """The node's ``GroupMessage`` (QueryGroupMessages, SubscribeGroupMessages)."""
-    proto = parse_strict(mls_pb2.GroupMessage, data, "GroupMessage")
+def _v1_group_message(cls: Any, data: bytes, name: str) -> tuple[Any, MLSMessage, FieldHook]:
+    """``data`` parsed strictly as ``cls`` (the node's ``GroupMessage`` or a client's ``GroupMessageInput``), the
+    MLS message its ``v1.data`` carries, and a hook that shows that message in place of the bytes."""
+    proto = parse_strict(cls, data, name)
     if proto.WhichOneof("version") != "v1":
-        raise InspectError("GroupMessage", "no v1")
-    message, nested = group_message_data(proto.v1.data, "GroupMessage.v1.data")
+        raise InspectError(name, "no v1")
+    message, nested = group_message_data(proto.v1.data, f"{name}.v1.data")
 
     def hook(fd: FieldDescriptor, value: Any) -> Value | None:
         return nested if fd.name == "data" else None
 
+    return proto, message, hook
+
+
+def decode_group_message(data: bytes) -> tuple[Struct, mls_pb2.GroupMessage]:
+    """The node's ``GroupMessage`` (QueryGroupMessages, SubscribeGroupMessages)."""
+    proto, message, hook = _v1_group_message(mls_pb2.GroupMessage, data, "GroupMessage")
     out = describe_message(proto, "GroupMessage (as the node serves it)", hook)
     if _mls_group_id(message) != proto.v1.group_id:
         out.add("warning", "v1.group_id is not the group id of the MLS message it carries")
@@ -72,14 +79,7 @@ def decode_group_message(data: bytes) -> tuple[Struct, mls_pb2.GroupMessage]:
 
 def decode_group_message_input(data: bytes) -> tuple[Struct, mls_pb2.GroupMessageInput]:
     """A client's ``GroupMessageInput`` (SendGroupMessages)."""
-    proto = parse_strict(mls_pb2.GroupMessageInput, data, "GroupMessageInput")
-    if proto.WhichOneof("version") != "v1":
-        raise InspectError("GroupMessageInput", "no v1")
-    _, nested = group_message_data(proto.v1.data, "GroupMessageInput.v1.data")
-
-    def hook(fd: FieldDescriptor, value: Any) -> Value | None:
-        return nested if fd.name == "data" else None
-
+    proto, _, hook = _v1_group_message(mls_pb2.GroupMessageInput, data, "GroupMessageInput")
     return describe_message(proto, "GroupMessageInput (as a client publishes it)", hook), proto
 
 

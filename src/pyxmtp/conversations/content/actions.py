@@ -154,7 +154,7 @@ class ActionsCodec(ContentCodec[Actions]):
 
     def decode(self, encoded: EncodedContent) -> Actions:
         s = str(ACTIONS)
-        obj = jsonwire.as_object(jsonwire.loads(encoded.content, s), s, "content")
+        obj = jsonwire.load_object(encoded.content, s)
         actions = tuple(
             _read_action(jsonwire.as_object(a, s, "an action"), s)
             for a in jsonwire.as_list(obj.get("actions"), s, "field 'actions'")
@@ -237,7 +237,7 @@ class IntentCodec(ContentCodec[Intent]):
 
     def decode(self, encoded: EncodedContent) -> Intent:
         s = str(INTENT)
-        obj = jsonwire.as_object(jsonwire.loads(encoded.content, s), s, "content")
+        obj = jsonwire.load_object(encoded.content, s)
         action_id = jsonwire.aliased(obj, "actionId", "action_id", s)
         if not isinstance(action_id, str):
             raise ContentDecodeError(s, "field 'actionId' is missing or not a string")

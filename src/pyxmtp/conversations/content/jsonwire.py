@@ -187,6 +187,11 @@ def as_object(value: Any, structure: str, what: str) -> dict[str, Any]:
     return value
 
 
+def load_object(data: bytes, structure: str) -> dict[str, Any]:
+    """The JSON object that ``data`` (a content body) holds (see :func:`loads`)."""
+    return as_object(loads(data, structure), structure, "content")
+
+
 def as_list(value: Any, structure: str, what: str) -> list[Any]:
     """``value`` if it is a JSON array."""
     if not isinstance(value, list):

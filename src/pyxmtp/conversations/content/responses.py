@@ -247,7 +247,7 @@ class ReactionV2Codec(ContentCodec[Reaction]):
 
 
 def _reaction_from_json(data: bytes, structure: str) -> Reaction:
-    obj = jsonwire.as_object(jsonwire.loads(data, structure), structure, "content")
+    obj = jsonwire.load_object(data, structure)
     fields = {
         key: jsonwire.req_str(obj, key, structure) for key in ("reference", "action", "content", "schema")
     }

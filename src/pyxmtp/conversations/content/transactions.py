@@ -153,7 +153,7 @@ class TransactionReferenceCodec(ContentCodec[TransactionReference]):
 
     def decode(self, encoded: EncodedContent) -> TransactionReference:
         s = str(TRANSACTION_REFERENCE)
-        obj = jsonwire.as_object(jsonwire.loads(encoded.content, s), s, "content")
+        obj = jsonwire.load_object(encoded.content, s)
         raw_metadata = obj.get("metadata")
         metadata = None
         if raw_metadata is not None:
@@ -259,7 +259,7 @@ class WalletSendCallsCodec(ContentCodec[WalletSendCalls]):
 
     def decode(self, encoded: EncodedContent) -> WalletSendCalls:
         s = str(WALLET_SEND_CALLS)
-        obj = jsonwire.as_object(jsonwire.loads(encoded.content, s), s, "content")
+        obj = jsonwire.load_object(encoded.content, s)
         calls = tuple(
             _read_call(jsonwire.as_object(item, s, "a call"), s)
             for item in jsonwire.as_list(obj.get("calls"), s, "field 'calls'")
