@@ -327,10 +327,12 @@ async def _all_session(
             out.ready()
 
     def open_groups() -> asyncio.Task[None]:
-        sessions = [s for s in hub.sessions.all() if s.conversation_type is not ConversationType.SYNC]
-        active = [s for s in sessions if _subscribed(s)]
+        sessions = hub.sessions.all()
+        active = [s for s in sessions if _subscribed(s)]  # sync groups too (see _subscribed)
         if handover is not None and not handover.started:  # the first connection: where the consumer left off
-            handover.start({s.group_id: s.cursor for s in sessions})
+            handover.start(
+                {s.group_id: s.cursor for s in sessions if s.conversation_type is not ConversationType.SYNC}
+            )
         for session in active:
             seen.setdefault(session.group_id, session.cursor)
         filters = [(s.group_id, seen[s.group_id]) for s in active]
