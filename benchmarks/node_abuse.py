@@ -287,10 +287,10 @@ def start_server(cmd: list[str], port: int, log_path: Path) -> subprocess.Popen[
     raise TimeoutError(f"{cmd} did not start")
 
 
-def start_node(port: int, work: Path) -> subprocess.Popen[bytes]:
+def start_node(port: int, work: Path, tarpit: bool = True) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable, "-m", "pyxmtp", "node", "--host", "::", "--port", str(port),
-        "--data-dir", str(work / "data"), "--log-level", "warning",
+        "--data-dir", str(work / "data"), "--log-level", "warning", *([] if tarpit else ["--no-tarpit"]),
     ]  # fmt: skip
     return start_server(cmd, port, work / "node.log")
 
@@ -334,9 +334,18 @@ async def phase(
     elapsed = time.perf_counter() - t0
     result["node_cpu_cores"] = round((process_cpu_seconds(node_pid) - cpu0[0]) / elapsed, 3)
     result["client_cpu_cores"] = round((time.process_time() - cpu0[1]) / elapsed, 3)
+    result["node_rss_mb"] = rss_mb(node_pid)  # at the phase's end: with the flooder's held calls, if any
     if flooder is not None:
         result["flooder_cpu_cores"] = round((process_cpu_seconds(flooder.pid) - fcpu0) / elapsed, 3)
     return result
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` now, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def median_of(samples: list[dict[str, Any]], key: str) -> float:
@@ -374,7 +383,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pyxmtp-abuse-") as tmp:
         port, bare_port = free_dual_port(), free_dual_port()
-        node = start_node(port, Path(tmp))
+        node = start_node(port, Path(tmp), tarpit=not args.abuse_no_tarpit)
         bare = start_refusing(bare_port, Path(tmp))
         client = WellBehaved(f"127.0.0.1:{port}", group_id, payloads)
         try:
@@ -438,7 +447,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         },
         "load": {
-            "node": "pyxmtp node, default rate limits, SQLite (synchronous=FULL), listening on ::",
+            "node": "pyxmtp node, default rate limits, "
+            + ("no tarpit" if args.abuse_no_tarpit else "default tarpit")
+            + ", SQLite (synchronous=FULL), listening on ::",
             "well_behaved": f"127.0.0.1, {args.abuse_rate} calls/s: query, send, fetch 3 key packages, query, "
             "identity updates of 2 inboxes",
             "flooder": f"::1, its own process, {args.flood_rate:.0f} calls/s after draining its bucket; per 20 "
