@@ -424,7 +424,9 @@ class Node:
             store.add_listener(Broadcaster(dispatcher))
             gate = _Gate(
                 RateLimiter(config.rate_limits) if config.rate_limits is not None else None,
-                Tarpit(config.tarpit) if config.rate_limits is not None and config.tarpit is not None else None,
+                Tarpit(config.tarpit)
+                if config.rate_limits is not None and config.tarpit is not None
+                else None,
             )
             server = grpc.aio.server(
                 options=[

@@ -11,13 +11,14 @@ is never held, and a call within its budget is never held at all.
 
 Holding is bounded, so that the tarpit cannot be turned into a way to exhaust the node's memory: at most
 ``max_held_per_ip`` calls of one IP and ``max_held`` in all wait at once; past either, a refusal is answered at once
-(and takes no slot). A held call whose client set a deadline is answered before it (:data:`DEADLINE_SHARE` of the
+(and takes no slot). A held call whose client set a deadline is answered before it (``deadline_share`` of the
 time left), so that an honest client sees RESOURCE_EXHAUSTED, not DEADLINE_EXCEEDED; a client that cancels its call
 frees the slot's hold at once. :meth:`Tarpit.release` (on shutdown) answers every held call at once.
 
 The pace per IP is a GCRA (the virtual-scheduling form of a leaky bucket): each IP has a theoretical arrival time
-``tat``; a refusal at ``now`` waits ``max(tat, now) - now - burst / rate`` (at once when that is not positive) and
-moves ``tat`` on by ``1 / rate``.
+``tat``; a refusal at ``now`` waits ``max(tat, now) - now - (burst - 1) / rate`` (at once when that is not
+positive) and moves ``tat`` on by ``1 / rate``: ``burst`` refusals in a row are answered at once, the next ones
+``1 / rate`` apart.
 """
 
 from __future__ import annotations
@@ -27,24 +28,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-#: A held call whose client set a deadline is answered once this share of the time it had left has passed.
-DEADLINE_SHARE = 0.9
-
 
 @dataclass(frozen=True, slots=True)
 class TarpitLimits:
     #: After its burst, an IP's refusals are answered at most this many per second.
     refusals_per_second: float = 20.0
-    #: Refusals answered at once before the pace applies (the leaky bucket's depth).
+    #: Refusals in a row answered at once before the pace applies (the leaky bucket's depth).
     burst: int = 40
     #: At most this many calls of one IP are held at once; more are refused at once.
     max_held_per_ip: int = 1024
     #: At most this many calls are held at once in all.
     max_held: int = 4096
+    #: A held call whose client set a deadline is answered once this share of the time it had left has passed.
+    deadline_share: float = 0.9
 
     def __post_init__(self) -> None:
         if self.refusals_per_second <= 0:
             raise ValueError(f"refusals_per_second must be positive, not {self.refusals_per_second}")
+        if not 0 <= self.deadline_share <= 1:
+            raise ValueError(f"deadline_share must be within [0, 1], not {self.deadline_share}")
         if self.burst < 0 or self.max_held_per_ip < 0 or self.max_held < 0:
             raise ValueError("burst, max_held_per_ip and max_held must not be negative")
 
@@ -63,11 +65,13 @@ class Tarpit:
     #: Idle entries (nothing held, pace caught up) are forgotten once the table grows past this many.
     SWEEP_THRESHOLD = 50_000
 
-    def __init__(self, limits: TarpitLimits | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limits: TarpitLimits | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limits = limits or TarpitLimits()
         self._clock = clock
         self._interval = 1.0 / self.limits.refusals_per_second
-        self._tolerance = self.limits.burst * self._interval
+        self._tolerance = (self.limits.burst - 1) * self._interval
         self._ips: dict[str, _IpState] = {}
         self._held = 0
         self._waiting: set[asyncio.Future[None]] = set()
@@ -95,7 +99,7 @@ class Tarpit:
             state = self._ips[ip] = _IpState(now)
         tat = max(state.tat, now)
         wait = tat - now - self._tolerance
-        if wait <= 0:
+        if wait <= 1e-9:  # within the burst (the margin: float rounding of tat)
             state.tat = tat + self._interval
             return 0.0
         if self._released:
@@ -105,7 +109,9 @@ class Tarpit:
             return 0.0
         state.tat = tat + self._interval
         if time_remaining is not None:
-            wait = min(wait, max(0.0, time_remaining * DEADLINE_SHARE))
+            wait = min(wait, time_remaining * self.limits.deadline_share)
+            if wait <= 0:
+                return 0.0
         state.held += 1
         self._held += 1
         return wait
