@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tracemalloc
 from collections.abc import Callable
 
 import grpc
@@ -16,7 +17,7 @@ from pyxmtp.node.tarpit import Tarpit
 
 from .apihelpers import query
 from .conftest import Client, StartNode, connect
-from .test_ratelimit import Clock, needs_ipv6, two_ips
+from .test_ratelimit import QUERY_GROUP_MESSAGES, Clock, needs_ipv6, raw_call, two_ips
 
 #: A pace so slow that a held call is answered only by a deadline, a cancellation or a shutdown.
 FOREVER = 1e-6
@@ -182,6 +183,30 @@ async def test_a_held_call_is_refused_before_its_deadline(start_node: StartNode)
     assert tarpit.held == 0
     for c in (flooder, other):
         await c.channel.close()
+
+
+async def test_a_held_refusal_keeps_nothing_of_its_request(start_node: StartNode) -> None:
+    """A request refused for its size has been read; while its refusal is held, its bytes are not kept (else a
+    flooder could park max_held_per_ip big requests in the node's memory)."""
+    node = await start_node(
+        rate_limits=RateLimits(read=BucketLimit(10, 1)),
+        tarpit=TarpitLimits(refusals_per_second=FOREVER, burst=0, max_held_per_ip=8),
+    )
+    tarpit = node.gate.tarpit
+    assert tarpit is not None
+    c = connect(node.address)
+    big = b"\xff" * (4 << 20)  # costs 65 tokens of 10: refused once read
+    tracemalloc.start()
+    try:
+        held = [asyncio.create_task(raw_call(c, QUERY_GROUP_MESSAGES, big)) for _ in range(8)]
+        await until(lambda: tarpit.held == 8, "8 held refusals")
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert current < 16 << 20, f"{current} bytes allocated while 8 x 4 MiB requests are held"
+    await node.stop(grace=5)
+    assert await asyncio.gather(*held) == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 8
+    await c.channel.close()
 
 
 @needs_ipv6

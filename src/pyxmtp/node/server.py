@@ -247,16 +247,21 @@ def _call_gone(call: _Call) -> asyncio.CancelledError:
     return asyncio.CancelledError()
 
 
+async def _admitted(gate: _Gate, call: _Call, context: Context) -> Any:
+    """Charge, read and parse the request (its raw bytes live only in this frame)."""
+    ip = gate.knock(call, context)
+    raw = await context.read()
+    if not isinstance(raw, bytes):  # EOF: the client closed its side without a request
+        raise invalid_argument(f"no {call.request_class.DESCRIPTOR.full_name} was sent")
+    return gate.admit(call, raw, ip)
+
+
 async def _serve(gate: _Gate, call: _Call, fn: Handler, context: Context) -> Any:
     """Run one call of ``fn``: charge, read and parse the request, map errors to the status, log the call."""
     start = time.perf_counter()
     code = grpc.StatusCode.OK
     try:
-        ip = gate.knock(call, context)
-        raw = await context.read()
-        if not isinstance(raw, bytes):  # EOF: the client closed its side without a request
-            raise invalid_argument(f"no {call.request_class.DESCRIPTOR.full_name} was sent")
-        return await fn(gate.admit(call, raw, ip), context)
+        return await fn(await _admitted(gate, call, context), context)
     except asyncio.CancelledError:
         code = grpc.StatusCode.CANCELLED
         raise
@@ -270,6 +275,9 @@ async def _serve(gate: _Gate, call: _Call, fn: Handler, context: Context) -> Any
         code = exc.code if isinstance(exc, ApiError) else grpc.StatusCode.INTERNAL
         try:
             if isinstance(exc, _Refused):
+                # nothing of the request is kept while the refusal is held: its bytes are referenced only from
+                # the frames of the traceback (a request refused for its size has been read)
+                exc.__traceback__ = exc.__context__ = None
                 try:
                     await gate.refuse(exc, context)
                 except asyncio.CancelledError:  # the client gave up (or its deadline passed) while held
