@@ -173,12 +173,13 @@ async def flood(
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with grpc.aio.insecure_channel(address) as channel:
-        call = Caller(channel)
+        call = Caller(channel, deadline=30.0)  # a drain call that hangs fails the run instead of stalling it
         for request in [
             fetch_key_packages_request(n) for n in (1000, 100, 10, 1)
         ]:  # a few calls empty 20 000
-            while await call("FetchKeyPackages", request) != grpc.StatusCode.RESOURCE_EXHAUSTED:
-                pass
+            while (code := await call("FetchKeyPackages", request)) != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                if code != grpc.StatusCode.OK:
+                    raise RuntimeError(f"draining the read bucket: {code.name}")
         cycle = flood_cycle(group_id)
         call.deadline = deadline
         statuses: collections.Counter[str] = collections.Counter()

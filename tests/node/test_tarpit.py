@@ -228,3 +228,12 @@ async def test_without_a_tarpit_refusals_are_answered_at_once(start_node: StartN
     for _ in range(5):
         assert await refused_status(c) == grpc.StatusCode.RESOURCE_EXHAUSTED
     await c.channel.close()
+
+
+def test_the_cli_runs_the_default_tarpit_unless_told_not_to() -> None:
+    from pyxmtp.cli.main import build_parser
+    from pyxmtp.cli.node_cmd import _config
+
+    parser = build_parser()
+    assert _config(parser.parse_args(["node"])).tarpit == TarpitLimits()
+    assert _config(parser.parse_args(["node", "--no-tarpit"])).tarpit is None
