@@ -75,10 +75,15 @@ def test_holds_are_capped_per_ip_and_in_all() -> None:
 
 
 def test_a_hold_ends_before_the_clients_deadline() -> None:
-    tarpit = Tarpit(TarpitLimits(refusals_per_second=FOREVER, burst=0, deadline_share=0.5), Clock())
-    assert tarpit.delay("a", time_remaining=4.0) == pytest.approx(2.0)
-    assert tarpit.delay("a", time_remaining=0.0) == 0  # nothing left: answered at once, not held
-    assert tarpit.held == 1
+    tarpit = Tarpit(
+        TarpitLimits(refusals_per_second=1, burst=0, deadline_share=0.5, min_deadline_hold=1.0), Clock()
+    )
+    assert tarpit.delay("a", time_remaining=4.0) == pytest.approx(1.0)  # its slot comes first
+    assert tarpit.delay("a", time_remaining=2.0) == pytest.approx(1.0)  # half of 2 s, before its slot at 2 s
+    assert tarpit.delay("a", time_remaining=1.0) == 0  # half a second: too near to be worth holding, at once
+    assert tarpit.delay("a", time_remaining=0.0) == 0
+    assert tarpit.held == 2
+    assert tarpit.delay("a") == pytest.approx(3.0)  # the calls answered at once took no slot
 
 
 def test_idle_ips_are_swept_and_held_ones_kept(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,6 +106,7 @@ def test_idle_ips_are_swept_and_held_ones_kept(monkeypatch: pytest.MonkeyPatch) 
         dict(max_held_per_ip=-1),
         dict(max_held=-1),
         dict(deadline_share=1.5),
+        dict(min_deadline_hold=-1),
     ],
 )
 def test_limits_are_checked(limits: dict[str, float]) -> None:

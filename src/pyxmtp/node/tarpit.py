@@ -12,8 +12,9 @@ is never held, and a call within its budget is never held at all.
 Holding is bounded, so that the tarpit cannot be turned into a way to exhaust the node's memory: at most
 ``max_held_per_ip`` calls of one IP and ``max_held`` in all wait at once; past either, a refusal is answered at once
 (and takes no slot). A held call whose client set a deadline is answered before it (``deadline_share`` of the
-time left), so that an honest client sees RESOURCE_EXHAUSTED, not DEADLINE_EXCEEDED; a client that cancels its call
-frees the slot's hold at once. :meth:`Tarpit.release` (on shutdown) answers every held call at once.
+time left), so that an honest client sees RESOURCE_EXHAUSTED, not DEADLINE_EXCEEDED; one whose deadline is too near
+for a hold of ``min_deadline_hold`` is answered at once (a client that gives up on its calls that soon cannot be
+slowed by holding them); a client that cancels its call frees the slot's hold at once. :meth:`Tarpit.release` (on shutdown) answers every held call at once.
 
 The pace per IP is a GCRA (the virtual-scheduling form of a leaky bucket): each IP has a theoretical arrival time
 ``tat``; a refusal at ``now`` waits ``max(tat, now) - now - (burst - 1) / rate`` (at once when that is not
@@ -41,14 +42,17 @@ class TarpitLimits:
     max_held: int = 4096
     #: A held call whose client set a deadline is answered once this share of the time it had left has passed.
     deadline_share: float = 0.9
+    #: ... unless that would hold it less than this many seconds: then it is answered at once (and takes no slot),
+    #: as holding a call its client abandons that soon slows nobody down and costs a cancellation on top.
+    min_deadline_hold: float = 1.0
 
     def __post_init__(self) -> None:
         if self.refusals_per_second <= 0:
             raise ValueError(f"refusals_per_second must be positive, not {self.refusals_per_second}")
         if not 0 <= self.deadline_share <= 1:
             raise ValueError(f"deadline_share must be within [0, 1], not {self.deadline_share}")
-        if self.burst < 0 or self.max_held_per_ip < 0 or self.max_held < 0:
-            raise ValueError("burst, max_held_per_ip and max_held must not be negative")
+        if min(self.burst, self.max_held_per_ip, self.max_held, self.min_deadline_hold) < 0:
+            raise ValueError("burst, max_held_per_ip, max_held and min_deadline_hold must not be negative")
 
 
 class _IpState:
@@ -107,11 +111,13 @@ class Tarpit:
         if state.held >= self.limits.max_held_per_ip or self._held >= self.limits.max_held:
             self.overflowed += 1
             return 0.0
-        state.tat = tat + self._interval
         if time_remaining is not None:
-            wait = min(wait, time_remaining * self.limits.deadline_share)
-            if wait <= 0:
-                return 0.0
+            cut = time_remaining * self.limits.deadline_share
+            if cut < wait:
+                if cut < self.limits.min_deadline_hold:
+                    return 0.0
+                wait = cut
+        state.tat = tat + self._interval
         state.held += 1
         self._held += 1
         return wait
