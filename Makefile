@@ -71,6 +71,7 @@ bench-node: install-dev
 
 bench-client: install-dev
 	$(PY) benchmarks/client_bench.py
+	$(PY) benchmarks/archive_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

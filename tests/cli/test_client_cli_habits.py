@@ -192,7 +192,7 @@ def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
         return done.stdout.split()
 
     assert complete("pyxmtp cl") == ["client"]
-    assert complete("pyxmtp client re") == ["read", "react", "reply", "remove", "rename"]
+    assert complete("pyxmtp client re") == ["read", "react", "reply", "remove", "rename", "restore"]
     assert complete("pyxmtp client --home x send --fi") == ["--file"]
     assert complete("pyxmtp client read --log-level ") == ["debug", "info", "warning", "error"]
     assert "groups" in complete("pyxmtp client ")

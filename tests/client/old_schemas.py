@@ -55,6 +55,38 @@ CREATE INDEX IF NOT EXISTS messages_by_payload ON messages (payload_hash);
 CREATE INDEX IF NOT EXISTS messages_unpublished ON messages (group_id) WHERE delivery_status = 0
 """
 
+#: Schema version 2: message kinds, content types and references; consent.
+VERSION_2 = """
+CREATE TABLE IF NOT EXISTS installation (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seed BLOB NOT NULL, inbox_id TEXT NOT NULL, nonce INTEGER NOT NULL,
+    hmac_key BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_packages (
+    hpke_public_key BLOB PRIMARY KEY, bundle BLOB NOT NULL, wrapper_private_key BLOB,
+    created_ns INTEGER NOT NULL, delete_at_ns INTEGER
+);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS conversations (
+    group_id BLOB PRIMARY KEY, state BLOB NOT NULL, cursor INTEGER NOT NULL, created_ns INTEGER NOT NULL,
+    added_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    message_id BLOB PRIMARY KEY, group_id BLOB NOT NULL, server_id INTEGER, sender_inbox_id TEXT NOT NULL,
+    sender_installation BLOB NOT NULL, sent_ns INTEGER NOT NULL, content BLOB NOT NULL,
+    delivery_status INTEGER NOT NULL, payload_hash BLOB, payload BLOB, idempotency_key TEXT, should_push INTEGER,
+    kind INTEGER NOT NULL DEFAULT 1, content_authority TEXT, content_type TEXT, content_major INTEGER,
+    content_minor INTEGER, reference_id BLOB, inserted_ns INTEGER
+);
+CREATE INDEX IF NOT EXISTS messages_by_group ON messages (group_id, sent_ns);
+CREATE INDEX IF NOT EXISTS messages_by_payload ON messages (payload_hash);
+CREATE INDEX IF NOT EXISTS messages_unpublished ON messages (group_id) WHERE delivery_status = 0;
+CREATE INDEX IF NOT EXISTS messages_by_reference ON messages (group_id, reference_id) WHERE reference_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS consent (
+    entity_type INTEGER NOT NULL, entity TEXT NOT NULL, state INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
+    PRIMARY KEY (entity_type, entity)
+)
+"""
+
 
 def _schema(db: sqlite3.Connection) -> list[str]:
     rows = db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
@@ -81,8 +113,35 @@ def _rewrite(path: Path, statements: list[str], script: str) -> None:
         db.close()
 
 
+def to_version_4(path: Path) -> None:
+    """Rewrite a client database of today's schema as schema version 4 kept it: no restored conversations."""
+    db = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        db.execute("DROP TABLE restored_conversations")
+        db.execute("PRAGMA user_version = 4")
+    finally:
+        db.close()
+
+
+def to_version_2(path: Path) -> None:
+    """Rewrite a client database of today's schema as schema version 2 kept it: no leave requests, no owed
+    welcomes."""
+    to_version_4(path)
+    _rewrite(
+        path,
+        [
+            "DROP TABLE pending_removals",
+            "DROP TABLE leave_requests",
+            "DROP TABLE own_welcomes",
+            "PRAGMA user_version = 2",
+        ],
+        VERSION_2,
+    )
+
+
 def to_version_1(path: Path) -> None:
     """Rewrite a client database of today's schema as schema version 1 kept it."""
+    to_version_2(path)
     columns = ("kind", "content_authority", "content_type", "content_major", "content_minor", "reference_id")
     _rewrite(
         path,

@@ -36,17 +36,17 @@ async def test_a_store_failure_mid_page_loses_nothing(
         await dm.send_text(f"message {i}")
     cursor, state = bob_dm._session.cursor, bob_dm._session.core.to_bytes()
 
-    real_add = bob.store.add_message
+    real_insert = bob.store.insert_message  # what receiving stores each message with
     calls = 0
 
-    def failing_add(*args: object, **kwargs: object) -> bool:
+    def failing_insert(*args: object, **kwargs: object) -> object:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise sqlite3.OperationalError("disk I/O error")
-        return real_add(*args, **kwargs)  # type: ignore[arg-type]
+        return real_insert(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(bob.store, "add_message", failing_add)
+    monkeypatch.setattr(bob.store, "insert_message", failing_insert)
     with pytest.raises(sqlite3.OperationalError):
         await bob_dm.sync()
     assert (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from pyxmtp.client import Client
 from pyxmtp.client.store import (
     CONSENT_CONVERSATION,
     SCHEMA_VERSION,
@@ -23,10 +24,11 @@ from pyxmtp.conversations.content import (
     encode_content,
     encode_for_sending,
 )
+from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.node import Node
 
 from .conftest import new_client
-from .old_schemas import to_version_1
+from .old_schemas import to_version_1, to_version_2
 
 
 async def test_a_version_1_database_gets_kinds_content_types_references_and_consent(
@@ -81,3 +83,22 @@ async def test_a_version_1_database_gets_kinds_content_types_references_and_cons
     finally:
         store.close()
     await carol.close()
+
+
+async def test_a_version_2_database_gets_the_tables_of_leave_requests_and_owed_welcomes(
+    node: Node, tmp_path: Path
+) -> None:
+    alice = await new_client(node, tmp_path / "alice.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    await alice.close()
+    to_version_2(tmp_path / "alice.db")
+    store = ClientStore(tmp_path / "alice.db")
+    try:
+        assert store.groups_owing_welcomes() == []
+    finally:
+        store.close()
+    alice = await Client.create(node.address, LocalWalletSigner.generate(), db_path=tmp_path / "alice.db")
+    group = await alice.conversations.create_group([bob.inbox_id], name="after the migration")
+    assert [c.id for c in await bob.conversations.sync()] == [group.id]
+    for c in (alice, bob):
+        await c.close()

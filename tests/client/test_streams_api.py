@@ -9,10 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from pyxmtp.client import ApiCallError, ConsentState, Conversation, DecodedMessage, Group, Stream
+from pyxmtp.client import (
+    ApiCallError,
+    ConsentState,
+    Conversation,
+    DecodedMessage,
+    EnrichedReply,
+    Group,
+    Stream,
+)
+from pyxmtp.conversations.content import Reaction, Reply, encode_content
 from pyxmtp.node import Node, NodeConfig
 
-from .conftest import new_client
+from .conftest import eventually, new_client
 
 pytestmark = pytest.mark.timeout(120)
 WAIT = 30
@@ -154,3 +163,71 @@ async def test_a_stream_without_reconnect_fails_when_the_node_goes(tmp_path: Pat
     with pytest.raises(StopAsyncIteration):  # then it is over
         await anext(stream)
     await bob.close()
+
+
+async def test_a_streamed_reply_and_reaction_equal_the_listed_ones(node: Node, tmp_path: Path) -> None:
+    """A stream hands out each message as ``messages()`` lists it: a reply with the message it answers, a
+    reaction with its reference (both read from the content when the message is stored)."""
+    alice = await new_client(node, tmp_path / "alice.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    group = await alice.conversations.create_group([bob.inbox_id], name="g")
+    [bobs] = await bob.conversations.sync()
+    async with bob.conversations.stream_all_messages() as every, bobs.stream() as one:
+        for stream in (every, one):
+            await stream.wait_ready()
+        first = await group.send_text("first")
+        answer = await group.send_reply(Reply(first.hex(), encode_content("an answer")))
+        reaction = await group.send_reaction(Reaction(first.hex(), "added", "+1", "unicode"))
+        for stream in (every, one):
+            streamed = [await asyncio.wait_for(anext(stream), WAIT) for _ in range(3)]
+            assert [m.message_id for m in streamed] == [first, answer, reaction]
+            reply, reacted = streamed[1], streamed[2]
+            assert isinstance(reply.content, EnrichedReply) and reply.content.in_reply_to is not None
+            assert reply.content.in_reply_to.message_id == first
+            assert reply == bob.conversations.get_message_by_id(answer)
+            assert reply == bobs.messages()[-1]
+            assert reacted == bob.conversations.get_message_by_id(reaction)
+            assert reacted == bobs.messages(content_types=["reaction"])[-1]
+    for c in (alice, bob):
+        await c.close()
+
+
+async def test_a_named_consumer_gets_what_an_earlier_stream_stored_but_never_handed_over(
+    node: Node, tmp_path: Path
+) -> None:
+    alice = await new_client(node, tmp_path / "alice.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    group = await alice.conversations.create_group([bob.inbox_id], name="g")
+    await group.send_text("before the consumer's first stream")
+    [bobs] = await bob.conversations.sync()
+    await bobs.sync()
+    async with bob.conversations.stream_all_messages(consumer="bot") as first:
+        await first.wait_ready()  # a new consumer starts from the present
+        for i in range(5):
+            await group.send_text(f"text {i}")
+        assert await next_text(first) == "text 0"
+        assert await next_text(first) == "text 1"  # done with text 0; text 1 handed out, not done with
+        await eventually(lambda: bobs.texts()[-1] == "text 4", "all stored by the stream")
+    async with bob.conversations.stream_all_messages() as plain:  # a plain stream: only what comes next
+        await plain.wait_ready()
+        await group.send_text("live")
+        assert await next_text(plain) == "live"
+    with pytest.raises(ValueError, match="consumer"):
+        bob.conversations.stream_all_messages(consumer="a/b")
+    async with bob.conversations.stream_all_messages(consumer="bot") as second:
+        await second.wait_ready()
+        for expected in ("text 1", "text 2", "text 3", "text 4", "live"):
+            assert await next_text(second) == expected
+        await group.send_text("after")
+        assert await next_text(second) == "after"
+        second.acknowledge()  # done with it: the next stream does not hand it out again
+    other = await alice.conversations.create_group([bob.inbox_id], name="joined while no stream ran")
+    await other.send_text("in a conversation joined meanwhile")
+    await bob.conversations.sync_all()
+    async with bob.conversations.stream_all_messages(consumer="bot") as third:
+        await third.wait_ready()
+        assert await next_text(third) == "in a conversation joined meanwhile"
+        await group.send_text("the end")
+        assert await next_text(third) == "the end"
+    for c in (alice, bob):
+        await c.close()

@@ -28,9 +28,12 @@ error middleware and never stops the agent. Streams reconnect by themselves afte
 fails otherwise, the error middleware gets an :class:`~.errors.AgentStreamingError`; the default handler
 recovers: the streams are opened again after a pause (1 s, doubling up to 30 s) and ``start`` is emitted again.
 
-Stopping drops what the message stream received and processed but the agent had not handled yet (the SDK's
-``Stream.close`` does): those messages are in the database (``conversation.messages()``) but are not handed to
-the handlers on the next start, as for a process that dies.
+Nothing is skipped across a stop and a start: the message stream is the client's stream for the named consumer
+:data:`CONSUMER` (:mod:`pyxmtp.client.handover`), so the messages it had processed and stored but the agent had
+not handled yet when it stopped (up to the stream's buffer), or whose handler was cancelled by the stop's
+timeout, are handed to the handlers first on the next start (with the same database), each once. After a crash
+the message being handled comes again (at least once). The first start of an agent on a database begins with
+what arrives from then on.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from typing import Any
 
 import grpc
 
-from pyxmtp.client import Client, Conversation, DecodedMessage, Dm, EnrichedReply, Group, Stream
+from pyxmtp.client import Client, Conversation, DecodedMessage, Dm, Group, Stream
 from pyxmtp.client.streams import StreamClosed
 from pyxmtp.conversations.content import ContentCodec
 from pyxmtp.identity.eth import LocalWalletSigner
@@ -60,7 +63,7 @@ from .errors import AgentStreamingError, ConversationNotFound
 from .handlers import Handlers
 from .network import NodeTarget, get_test_url, resolve_node
 
-__all__ = ["RESTART_FIRST_WAIT", "RESTART_MAX_WAIT", "STOP_TIMEOUT", "Agent"]
+__all__ = ["CONSUMER", "RESTART_FIRST_WAIT", "RESTART_MAX_WAIT", "STOP_TIMEOUT", "Agent"]
 
 log = logging.getLogger("pyxmtp.agent")
 
@@ -69,6 +72,8 @@ RESTART_FIRST_WAIT = 1.0
 RESTART_MAX_WAIT = 30.0
 #: How long :meth:`Agent.stop` lets the message being handled finish before it is cancelled.
 STOP_TIMEOUT = 10.0
+#: The consumer name of the agent's message stream: what it was handed is recorded under it in the database.
+CONSUMER = "agent"
 
 
 class _Default:
@@ -404,7 +409,7 @@ class Agent(Handlers):
         """One life of the streams: open them, emit ``start``, handle what they bring until they are closed
         (None) or one fails (its error)."""
         conversations = self._client.conversations.stream()
-        messages = self._client.conversations.stream_all_messages()
+        messages = self._client.conversations.stream_all_messages(consumer=CONSUMER)
         self._streams = (conversations, messages)
         if self._stop_requested.is_set():  # stop() came while they were being made
             await self._close_streams()
@@ -472,10 +477,6 @@ class Agent(Handlers):
             raise ConversationNotFound(
                 f"message {message.id} names conversation {message.conversation_id}, which the client has not got"
             )
-        if isinstance(message.content, EnrichedReply) and message.content.in_reply_to is None:
-            # a streamed reply comes without the message it answers (the SDK's stream enriches the record it
-            # built before storing, which has no reference yet): the stored one has it
-            message = self._client.conversations.get_message_by_id(message.message_id) or message
         event = events.message_event(message)
         ctx: MessageContext[object] = MessageContext(self._client, conversation, message)
 

@@ -43,6 +43,18 @@ def register(sub: Any) -> None:
         "--database-schema", default=None, help="PostgreSQL schema for the tables (default: search_path)"
     )
     p.add_argument(
+        "--read-database-url",
+        default=os.environ.get("PYXMTP_READ_DATABASE_URL") or None,
+        help="serve reads from this PostgreSQL streaming replica of --database-url, keeping read-your-writes "
+        "(a read the replica has not caught up with goes to the primary); default: $PYXMTP_READ_DATABASE_URL",
+    )
+    p.add_argument(
+        "--read-replica-wait",
+        type=float,
+        default=0.05,
+        help="seconds a read waits for a lagging replica before it reads the primary (default 0.05)",
+    )
+    p.add_argument(
         "--tls-cert", default=None, help="serve TLS with this PEM certificate chain (and --tls-key)"
     )
     p.add_argument("--tls-key", default=None, help="the PEM private key of --tls-cert")
@@ -131,6 +143,8 @@ def _config(args: argparse.Namespace) -> Any:
         sqlite_synchronous=args.sqlite_synchronous.upper(),
         database_url=args.database_url,
         database_schema=args.database_schema,
+        read_database_url=args.read_database_url,
+        read_replica_wait=args.read_replica_wait,
         subscriber_backlog=args.subscriber_backlog,
         subscriber_backlog_bytes=args.subscriber_backlog_bytes,
         grace_period=args.grace_period,
@@ -167,9 +181,9 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Options the supervisor does not pass on to its workers (it passes the database URL in the environment, which
+#: Options the supervisor does not pass on to its workers (it passes the database URLs in the environment, which
 #: keeps a password out of the process list).
-_NOT_FOR_WORKERS = frozenset({"help", "workers", "worker", "database_url", "port"})
+_NOT_FOR_WORKERS = frozenset({"help", "workers", "worker", "database_url", "read_database_url", "port"})
 
 
 def _worker_argv(args: argparse.Namespace, port: int) -> list[str]:
@@ -206,6 +220,8 @@ def _supervise(args: argparse.Namespace) -> int:
         log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
         return 1
     env = {**os.environ, "PYXMTP_DATABASE_URL": args.database_url}
+    if args.read_database_url:
+        env["PYXMTP_READ_DATABASE_URL"] = args.read_database_url
     supervisor = Supervisor(args.workers, worker_command(_worker_argv(args, port)), env, args.grace_period)
     log.info("pyxmtp node supervising %d workers on %s:%d", args.workers, args.host, port)
     try:

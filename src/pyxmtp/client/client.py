@@ -50,8 +50,11 @@ from pyxmtp.mls.errors import MLSError
 
 from . import inbox, key_packages
 from .api import ApiCallError, NodeApi
-from .context import ClientContext
+from .archive import ArchiveOptions, ClientArchives, ImportSummary
+from .context import HMAC_CYCLED_CURSOR, ClientContext, PreferenceState
 from .conversations import Conversations
+from .device_sync import DeviceSync
+from .device_sync.history import AvailableArchive
 from .errors import NotRegistered
 from .identity import IdentityCache
 from .inbox import AnySigner, InboxOperationError, InstallationsUpdate, KeyPackageStatus
@@ -87,7 +90,7 @@ def _registry(codecs: Iterable[ContentCodec[object]]) -> ContentRegistry:
     return registry
 
 
-class Client:
+class Client(ClientArchives):
     """One installation (see the module docstring). Make one with :meth:`create` or :meth:`build`."""
 
     def __init__(
@@ -103,7 +106,9 @@ class Client:
         self._owner = signer
         self._identifier = identifier if identifier is not None or signer is None else signer.identifier
         self.conversations = Conversations(ctx)
-        self.preferences = Preferences(ctx)
+        #: consent, HMAC-key and history sync with the inbox's other installations (:mod:`.device_sync`)
+        self.device_sync = DeviceSync(ctx, self.conversations.hub)
+        self.preferences = Preferences(ctx, self.device_sync)
 
     @classmethod
     async def create(
@@ -232,13 +237,13 @@ class Client:
             installation=installation,
             signer=mls_signer,
             inbox_id=inbox_id,
-            hmac_key=hmac_key,
+            prefs=PreferenceState(hmac_key, store.cursor(HMAC_CYCLED_CURSOR)),
             clock_ns=clock_ns,
             rng=rng,
             registry=_registry(codecs),
         )
         client = cls(ctx, nonce=nonce, signer=signer, identifier=identifier)
-        if store.groups_with_unpublished():  # left by a crash or a failed call: publish them now
+        if client.conversations.hub.has_unsent():  # left by a crash or a failed call: send them now
             try:
                 await client.conversations.publish_unpublished()
             except (ApiCallError, MLSError) as exc:  # the node is away or misbehaves: open all the same
@@ -248,6 +253,7 @@ class Client:
         return client
 
     async def close(self) -> None:
+        await self.device_sync.close()
         await self.ctx.api.close()
         self.ctx.store.close()
 
@@ -348,6 +354,36 @@ class Client:
     async def rotate_key_package(self) -> None:
         """Publish a fresh key package; older ones are deleted :data:`KEY_PACKAGE_GRACE_NS` later."""
         await key_packages.rotate_key_package(self.ctx)
+
+    # --- device sync (node-sdk's names; see :mod:`.device_sync`) ------------------------------------------
+    async def send_sync_request(self, server_url: str, options: ArchiveOptions | None = None) -> str:
+        """Ask the inbox's other installations for their history through the history server at ``server_url``
+        (node-sdk ``sendSyncRequest``); the request's pin. Replies are imported by
+        :meth:`sync_all_device_sync_groups`."""
+        return await self.device_sync.send_sync_request(server_url, options)
+
+    async def send_sync_archive(
+        self, server_url: str, pin: str, options: ArchiveOptions | None = None
+    ) -> None:
+        """Upload this installation's archive and post a sync reply with ``request_id = pin`` (node-sdk
+        ``sendSyncArchive``)."""
+        await self.device_sync.send_sync_archive(server_url, pin, options)
+
+    def list_available_archives(self, days_cutoff: int = 7) -> list[AvailableArchive]:
+        """The archives sync replies in our sync groups offer, newest first (node-sdk
+        ``listAvailableArchives``)."""
+        return self.device_sync.list_available_archives(days_cutoff)
+
+    async def process_sync_archive(self, pin: str | None = None) -> ImportSummary:
+        """Download and import the archive of the newest sync reply with this pin, or the newest of all
+        (node-sdk ``processSyncArchive``)."""
+        return await self.device_sync.process_sync_archive(pin)
+
+    async def sync_all_device_sync_groups(self) -> int:
+        """Sync the inbox's sync groups and handle their new messages: consent and HMAC-key updates merged,
+        requests answered, replies to our requests imported (node-sdk ``syncAllDeviceSyncGroups``); how many
+        sync groups were synced."""
+        return await self.device_sync.sync_all_device_sync_groups()
 
     # --- finding people -----------------------------------------------------------------------------------
     async def fetch_inbox_id_by_identifier(self, identifier: Identifier) -> str | None:

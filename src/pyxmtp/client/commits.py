@@ -3,25 +3,27 @@
 A commit is stored pending with the group state before it is sent; the group is then read until the commit
 comes back and merged (or, if another commit of its epoch came first, dropped: :class:`~.errors.CommitConflict`,
 and made again on the new epoch, up to :data:`COMMIT_ATTEMPTS` times). New installations are welcomed only
-once the node has the commit. The functions here take a :class:`~.session.GroupSession` whose lock the caller
-holds.
+once the node has the commit (:mod:`.own_welcomes`: also after a crash or a failed call between the two). The
+functions here take a :class:`~.session.GroupSession` whose lock the caller holds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from pyxmtp.conversations.admin import may_change_metadata
+from pyxmtp.conversations.conversation import Conversation as CoreConversation
 from pyxmtp.conversations.key_packages import validate_xmtp_key_package
 from pyxmtp.conversations.membership import Installation
-from pyxmtp.conversations.welcome_send import welcome_inputs
 from pyxmtp.mls.errors import MLSError, ValidationError
+from pyxmtp.mls.group import StagedCommit
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
-from . import receive
-from .errors import CommitConflict, MembershipUpdateError
+from . import own_welcomes, receive
+from .errors import CommitConflict, InactiveConversation, MembershipUpdateError
 from .receive import epoch_of
 from .session import GroupSession
 
@@ -103,39 +105,66 @@ async def _try_update_membership(
     staged = session.core.commit_membership(
         members, add=new, remove=removed, failed=failed, rng=ctx.rng, now=now
     )
-    commit_id = await publish_own_commit(session, staged.message)
-    if staged.welcome is not None and new:
-        await _send_welcomes(session, staged.welcome, new, commit_id)
+    welcomes = (staged.welcome, new) if staged.welcome is not None and new else None
+    await publish_own_commit(session, staged.message, welcomes=welcomes)
+    await own_welcomes.send_owed(session)
     return True
 
 
 async def update_metadata(session: GroupSession, attributes: Mapping[str, str]) -> None:
     """A commit setting these mutable-metadata attributes (``group_name``, ``description``, ...), made again
-    on the new epoch if another commit wins, up to :data:`COMMIT_ATTEMPTS` times."""
-    if session.core.pending_commit is not None:  # an earlier one whose fate is open: settle it first
-        await receive.sync(session)
+    on the new epoch if another commit wins, up to :data:`COMMIT_ATTEMPTS` times;
+    :class:`~pyxmtp.conversations.admin.ChangeRefused` if the group's metadata policies do not let us."""
+
+    def build(core: CoreConversation) -> StagedCommit:
+        may_change_metadata(core.context, core.own_inbox_id, attributes)
+        return core.commit_metadata(attributes, rng=session.ctx.rng, now=session.ctx.now_s())
+
+    await commit_change(session, build)
+
+
+async def commit_change(
+    session: GroupSession, build: Callable[[CoreConversation], StagedCommit | None]
+) -> bool:
+    """A GroupContextExtensions commit of ours: ``build`` checks the change against the group as it is and
+    stages it (None: nothing to change); it is published, and made again on the new epoch if another commit
+    wins, up to :data:`COMMIT_ATTEMPTS` times (``build`` checks again each time). Whether a commit was made.
+
+    The group is synced first: the change is checked against the group as the node has it (a role we were just
+    given counts), and an earlier commit of ours whose fate is open is settled."""
+    await receive.sync(session)
+    if not session.is_active:
+        raise InactiveConversation("we are no longer a member of this group")
     for attempt in range(COMMIT_ATTEMPTS):
-        staged = session.core.commit_metadata(attributes, rng=session.ctx.rng, now=session.ctx.now_s())
+        staged = build(session.core)
+        if staged is None:
+            return False
         try:
             await publish_own_commit(session, staged.message)
-            return
+            return True
         except CommitConflict:
             if attempt == COMMIT_ATTEMPTS - 1:
                 raise
+    return False  # pragma: no cover - the last attempt returns or raises
 
 
-async def publish_own_commit(session: GroupSession, data: bytes | None) -> int:
+async def publish_own_commit(
+    session: GroupSession, data: bytes | None, *, welcomes: tuple[bytes, Sequence[KeyPackage]] | None = None
+) -> int:
     """Send our pending commit and read the group until it comes back; merge it then. If another commit of
     this epoch came first, ours is discarded (:class:`CommitConflict`) after theirs is applied. The node's id
     of our commit.
 
-    The pending commit is stored with the group state before it is sent: if the call fails or the process
-    dies, the next sync merges it if the node has it (the MLS layer knows its bytes) and drops it if not, so
-    we never stay behind the epoch our own commit started."""
+    The pending commit is stored with the group state before it is sent, with the Welcome and the key packages
+    of the installations it adds (``welcomes``): if the call fails or the process dies, the next sync merges it
+    if the node has it (the MLS layer knows its bytes) and drops it if not, so we never stay behind the epoch our
+    own commit started; once merged, its welcomes are owed until sent (:mod:`.own_welcomes`)."""
     assert data is not None
     ctx = session.ctx
     mine = hashlib.sha256(data).digest()
     with ctx.store.transaction():
+        if welcomes is not None:
+            own_welcomes.record(session, mine, *welcomes)
         session.persist()
     await ctx.api.send_group_messages(
         [mls_pb2.GroupMessageInput(v1=mls_pb2.GroupMessageInput.V1(data=data, should_push=False))]
@@ -148,20 +177,14 @@ async def publish_own_commit(session: GroupSession, data: bytes | None) -> int:
             with ctx.store.transaction():
                 if entry is not None:
                     receive.transcript_entry(session, v1, entry, me)
+                own_welcomes.on_merged(session, mine, v1.id)
                 session.save(v1.id)
             return v1.id
         if v1.is_commit and epoch_of(v1.data) == session.core.epoch:  # theirs, for our epoch: it won
             session.core.discard_own_commit()
+            with session.writing():
+                own_welcomes.forget_unmerged(session)
             await receive.apply(session, v1)
             raise CommitConflict("another commit of this epoch reached the node first; ours was discarded")
         await receive.apply(session, v1)
     raise CommitConflict("the node does not return our commit")  # pragma: no cover - read-your-writes
-
-
-async def _send_welcomes(
-    session: GroupSession, welcome: bytes, key_packages: Sequence[KeyPackage], cursor: int
-) -> None:
-    """Welcome the new installations (V1 welcomes, or a pointee and pointers for a larger batch), naming the
-    commit's id as where to read the group from."""
-    inputs = welcome_inputs(welcome, cursor, key_packages, session.ctx.rng)
-    await session.ctx.api.send_welcome_messages(inputs)

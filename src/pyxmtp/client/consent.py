@@ -1,7 +1,8 @@
 """Consent, as libxmtp 1.10 keeps it: allowed, denied or unknown, per conversation and per inbox.
 
-The decisions are stored locally (the ``consent`` table); syncing them between an inbox's installations comes
-with device sync. What libxmtp records by itself, and so does this client:
+The decisions are stored locally (the ``consent`` table); device sync (:mod:`.device_sync`) publishes every
+decision that changed a state to the inbox's other installations and merges theirs (:func:`merge`). What libxmtp
+records by itself, and so does this client:
 
 - a conversation we create is allowed (:func:`on_created`);
 - a conversation we join from a welcome has no record (unknown), except: one created by our own inbox (another
@@ -78,9 +79,11 @@ def inbox_state(ctx: ClientContext, inbox_id: str) -> ConsentState:
     return get_state(ctx, ConsentEntityType.INBOX, inbox_id)
 
 
-def record(ctx: ClientContext, consents: Iterable[Consent]) -> list[Consent]:
+def record(ctx: ClientContext, consents: Iterable[Consent], *, publish: bool = True) -> list[Consent]:
     """Store decisions (each replaces the entity's earlier one) inside the caller's transaction or one of its
-    own; the ones that changed a state."""
+    own; the ones that changed a state. Those are told to the consent listeners (device sync publishes them to
+    the inbox's other installations, ``stream_consent`` hands them out) unless ``publish`` is false (libxmtp's
+    quiet path: the defaults recorded when joining a conversation)."""
     changed = []
     now = ctx.clock_ns()
     with ctx.store.transaction():
@@ -89,12 +92,37 @@ def record(ctx: ClientContext, consents: Iterable[Consent]) -> list[Consent]:
             row = ConsentRecord(int(consent.entity_type), entity, int(consent.state), now)
             if ctx.store.set_consent(row):
                 changed.append(Consent(consent.entity_type, entity, consent.state))
+    if publish:
+        ctx.prefs.consent_changed(changed, True)
     return changed
 
 
-def set_conversation_state(ctx: ClientContext, group_id: bytes, state: ConsentState) -> bool:
+def merge(ctx: ClientContext, consents: Iterable[tuple[Consent, int]]) -> list[Consent]:
+    """Decisions another installation of the inbox made, each with its time (ns), merged by libxmtp's rule
+    (``insert_newer_consent_record``): one about a new entity is stored; one about a known entity replaces its
+    state only if it differs and is newer than the stored decision. The ones that changed a state, told to
+    the consent listeners as not to be published again."""
+    changed = []
+    with ctx.store.transaction():
+        for consent, at_ns in consents:
+            entity = _entity(consent.entity_type, consent.entity)
+            old = ctx.store.consent(int(consent.entity_type), entity)
+            if old is not None and (old.state == int(consent.state) or old.updated_ns >= at_ns):
+                continue
+            row = ConsentRecord(int(consent.entity_type), entity, int(consent.state), at_ns)
+            if ctx.store.set_consent(row):
+                changed.append(Consent(consent.entity_type, entity, consent.state))
+    ctx.prefs.consent_changed(changed, False)
+    return changed
+
+
+def set_conversation_state(
+    ctx: ClientContext, group_id: bytes, state: ConsentState, *, publish: bool = True
+) -> bool:
     """Record a decision about a conversation; whether it changed."""
-    return bool(record(ctx, [Consent(ConsentEntityType.CONVERSATION, group_id.hex(), state)]))
+    return bool(
+        record(ctx, [Consent(ConsentEntityType.CONVERSATION, group_id.hex(), state)], publish=publish)
+    )
 
 
 def on_created(ctx: ClientContext, group_id: bytes) -> None:
@@ -119,11 +147,13 @@ def on_joined(
     transaction that stores the conversation. ``readded``: it replaces a conversation we were removed from;
     ``after_leave_request``: and we had asked to leave it."""
     group_id = core.group_id
+    if core.conversation_type not in (ConversationType.GROUP, ConversationType.DM):
+        return  # a device-sync group has no consent record
     if core.context.metadata.creator_inbox_id == ctx.inbox_id:
-        set_conversation_state(ctx, group_id, ConsentState.ALLOWED)
+        set_conversation_state(ctx, group_id, ConsentState.ALLOWED, publish=False)
     elif readded:
         if after_leave_request:
-            set_conversation_state(ctx, group_id, ConsentState.UNKNOWN)
+            set_conversation_state(ctx, group_id, ConsentState.UNKNOWN, publish=False)
     elif core.conversation_type is ConversationType.DM and core.dm_peer is not None:
         _stitch_dm(ctx, sessions, group_id, core.dm_peer)
 
@@ -139,7 +169,7 @@ def _stitch_dm(ctx: ClientContext, sessions: SessionCache, group_id: bytes, peer
     records = [ctx.store.consent(CONSENT_CONVERSATION, g.hex()) for g in others]
     latest = max((r for r in records if r is not None), key=lambda r: r.updated_ns, default=None)
     if latest is not None:
-        set_conversation_state(ctx, group_id, ConsentState(latest.state))
+        set_conversation_state(ctx, group_id, ConsentState(latest.state), publish=False)
 
 
 def states_filter(states: Sequence[ConsentState] | None) -> frozenset[ConsentState]:

@@ -44,7 +44,7 @@ from pyxmtp.conversations.content import (
 from pyxmtp.conversations.conversation import Conversation as CoreConversation
 from pyxmtp.conversations.group_context import ConversationType
 
-from . import commits, consent, delivery, receive, streams
+from . import commits, consent, delivery, leave, receive, streams
 from .api import ApiCallError
 from .consent import ConsentState
 from .content_fields import MessageKind
@@ -215,9 +215,11 @@ class Conversation:
         """Process everything the node has after our cursor, then publish our messages it does not have yet
         (stored before a crash or a failed call, or sent optimistically) and read them back; the new messages,
         ours included, in order (none once we are removed: the group's later epochs are closed to us). Raises
-        :class:`~.errors.MessageNotPublished` if publishing fails (they stay stored)."""
+        :class:`~.errors.MessageNotPublished` if publishing fails (they stay stored). A super admin's client then
+        carries out the group's leave requests (:mod:`.leave`)."""
         async with self._session.lock:
             records = await delivery.flush(self._session)
+            await leave.carry_out(self._session)
         return self._hub.decoder.enriched(records)
 
     def stream(self, *, reconnect: bool = True) -> Stream[DecodedMessage]:
@@ -346,8 +348,8 @@ class Conversation:
         return await self.send(intent, optimistic=optimistic)
 
     # --- reading ------------------------------------------------------------------------------------------
+    @staticmethod
     def _query(
-        self,
         *,
         sent_before_ns: int | None,
         sent_after_ns: int | None,

@@ -38,10 +38,12 @@ from .conversation import Conversation, DisappearingSettings, HmacKey
 from .dm import Dm
 from .errors import MembershipUpdateError
 from .group import Group
+from .handover import Handover
 from .hub import ConversationHub
 from .members import Identifier, inbox_ids_for
 from .messages import DecodedMessage
 from .records import DeliveryStatus
+from .restored import RestoredConversation
 from .session import GroupSession
 from .streams import Stream
 
@@ -241,6 +243,32 @@ class Conversations:
         """The DM with the inbox of ``identifier`` (looked up on the node), or None."""
         inbox_id = next(iter((await inbox_ids_for(self._ctx.api, [identifier])).values()))
         return None if inbox_id is None else self.get_dm_by_inbox_id(inbox_id)
+
+    def list_restored(
+        self,
+        *,
+        consent_states: Sequence[ConsentState] | None = None,
+        conversation_type: ConversationType | None = None,
+    ) -> builtins.list[RestoredConversation]:
+        """The conversations restored from archives and not joined yet (read-only, see :mod:`.restored`), oldest
+        first, of these consent states (allowed and unknown by default)."""
+        states = consent.states_filter(consent_states)
+        consents = consent.conversation_states(self._ctx)
+        out = []
+        for record in self._ctx.store.restored_all():
+            handle = RestoredConversation(self.hub, record)
+            if (conversation_type is None or handle.conversation_type is conversation_type) and consents.get(
+                record.group_id, ConsentState.UNKNOWN
+            ) in states:
+                out.append(handle)
+        return out
+
+    def get_restored_by_id(self, conversation_id: str | bytes) -> RestoredConversation | None:
+        """The restored conversation with this id (hex or bytes), or None (never restored, or joined since:
+        :meth:`get_conversation_by_id` has it then)."""
+        group_id = _conversation_id(conversation_id)
+        record = None if group_id is None else self._ctx.store.restored(group_id)
+        return None if record is None else RestoredConversation(self.hub, record)
 
     def hmac_keys(self) -> dict[str, builtins.list[HmacKey]]:
         """Every conversation's sender-HMAC keys (previous, current and next HMAC epoch), by conversation id."""
@@ -458,12 +486,18 @@ class Conversations:
         conversation_type: ConversationType | None = None,
         consent_states: Sequence[ConsentState] | None = None,
         reconnect: bool = True,
+        consumer: str | None = None,
     ) -> Stream[DecodedMessage]:
         """Every new message of every conversation, ours included (a bot answering everything should skip
         ``client.inbox_id``), live and across node restarts unless ``reconnect`` is false (see
         :mod:`.streams`): those of conversations of ``conversation_type`` and of these consent states (allowed
         and unknown by default). It hands out every message this client has not processed yet, including those
-        that arrived while it was offline."""
+        that arrived while it was offline.
+
+        ``consumer`` names the reader (one stream at a time per name; no ``/``): the stream first hands out what
+        an earlier stream of that name processed and stored but never got handed over, or handed out without the
+        reader being done with it (it closed, or the process died; :mod:`.handover`): across a stop and start the
+        reader gets every message once."""
         states = consent.states_filter(consent_states)
         ctx = self._ctx
 
@@ -474,7 +508,12 @@ class Conversations:
                 and consent.conversation_state(ctx, session.group_id) in states
             )
 
-        return Stream(streams.all_messages(self.hub, keep, reconnect=reconnect), name="all messages")
+        handover = None if consumer is None else Handover(ctx.store, consumer)
+        return Stream(
+            streams.all_messages(self.hub, keep, reconnect=reconnect, handover=handover),
+            name="all messages",
+            on_handled=None if handover is None else handover.acknowledge,
+        )
 
     def stream_all_group_messages(
         self, *, consent_states: Sequence[ConsentState] | None = None, reconnect: bool = True

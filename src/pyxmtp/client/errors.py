@@ -52,3 +52,9 @@ class InactiveConversation(LocalMLSError):
 
 class NotRegistered(LocalMLSError):
     """The installation is not in its inbox's identity log, and there is no signer to register it."""
+
+
+class ConversationRestored(InactiveConversation):
+    """The conversation was restored from an archive: its history can be read, but this installation has no MLS
+    state for it, so nothing can be sent or synced until a welcome brings the group (another member, or another
+    installation of ours, adds this one)."""

@@ -1,17 +1,37 @@
-"""A group conversation (node-sdk's ``Group``): its metadata, admins and members.
+"""A group conversation (node-sdk's ``Group``): its metadata, admins, permissions and members, and leaving it.
 
-Admin-list changes, permission updates and leave requests (``request_removal``) are the sans-IO conversations
-layer's work in progress; their methods here raise :class:`NotImplementedError` until they are wired to it.
+Every change is checked against the group's rules before anything is sent (the receivers apply the same rules:
+:mod:`pyxmtp.conversations.commit_validation`); a change we may not make raises
+:class:`~pyxmtp.conversations.admin.ChangeRefused`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from . import commits
+from pyxmtp.conversations.admin import (
+    AdminListUpdate,
+    ChangeRefused,
+    GroupPermissions,
+    PermissionPolicy,
+    PermissionUpdateType,
+    admin_lists_after,
+    group_permissions,
+    may_change_members,
+    permissions_after,
+)
+from pyxmtp.conversations.conversation import Conversation as CoreConversation
+from pyxmtp.mls.crypto.keys import RandomSource
+from pyxmtp.mls.group import StagedCommit
+
+from . import commits, leave, receive
 from .conversation import Conversation
-from .errors import MembershipUpdateError
+from .errors import MembershipUpdateError, MessageNotPublished
 from .members import Identifier, inbox_ids_for
+from .store import DeliveryStatus
+
+#: Stages a checked change as our pending commit (given the random source and the time).
+_Stage = Callable[[RandomSource, int], StagedCommit]
 
 #: The mutable-metadata attributes node-sdk's getters and setters read and write (libxmtp's ``MetadataField``).
 NAME = "group_name"
@@ -63,6 +83,7 @@ class Group(Conversation):
     async def add_members(self, inbox_ids: Sequence[str]) -> None:
         """Add these inboxes (every installation their identity logs list) in one commit, and welcome them."""
         async with self._session.lock:
+            await self._may_change_members(add=inbox_ids)
             await commits.update_membership(self._session, add=list(inbox_ids))
 
     async def add_members_by_identifiers(self, identifiers: Sequence[Identifier]) -> None:
@@ -81,7 +102,18 @@ class Group(Conversation):
                 "a member cannot remove itself with a commit (request_removal leaves)"
             )
         async with self._session.lock:
+            await self._may_change_members(remove=inbox_ids)
             await commits.update_membership(self._session, remove=list(inbox_ids))
+
+    async def _may_change_members(self, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+        """Refused (:class:`~pyxmtp.conversations.admin.ChangeRefused`) unless the group's rules, as the node has
+        the group, let us make the change: checked before anything is sent. The caller holds the lock."""
+        context = self._core.context
+        try:
+            may_change_members(context, self._ctx.inbox_id, add=add, remove=remove)
+        except ChangeRefused:
+            await receive.sync(self._session)  # we may have been made an admin since we last synced
+            may_change_members(self._core.context, self._ctx.inbox_id, add=add, remove=remove)
 
     async def remove_members_by_identifiers(self, identifiers: Sequence[Identifier]) -> None:
         await self.remove_members(await self._inbox_ids(identifiers))
@@ -93,7 +125,7 @@ class Group(Conversation):
             raise MembershipUpdateError(f"no inbox for {missing}")
         return [inbox for inbox in found.values() if inbox is not None]
 
-    # --- admins (read here; changed by the conversations layer's admin work) -----------------------------
+    # --- admins -------------------------------------------------------------------------------------------
     def list_admins(self) -> list[str]:
         return list(self._core.context.mutable.admins)
 
@@ -107,26 +139,86 @@ class Group(Conversation):
         return inbox_id in self._core.context.mutable.super_admins
 
     async def add_admin(self, inbox_id: str) -> None:
-        raise NotImplementedError("admin-list changes come with the conversations layer's admin work")
+        """Make a member an admin (one commit changing the admin list; in a default group only super admins
+        may). :class:`~pyxmtp.conversations.admin.ChangeRefused` before anything is sent if we may not, or the
+        inbox is not a member; nothing is sent if it is an admin already."""
+        await self._update_admins(AdminListUpdate.ADD_ADMIN, inbox_id)
 
     async def remove_admin(self, inbox_id: str) -> None:
-        raise NotImplementedError("admin-list changes come with the conversations layer's admin work")
+        """Make an admin no longer one (see :meth:`add_admin`)."""
+        await self._update_admins(AdminListUpdate.REMOVE_ADMIN, inbox_id)
 
     async def add_super_admin(self, inbox_id: str) -> None:
-        raise NotImplementedError("admin-list changes come with the conversations layer's admin work")
+        """Make a member a super admin (only super admins may; see :meth:`add_admin`)."""
+        await self._update_admins(AdminListUpdate.ADD_SUPER_ADMIN, inbox_id)
 
     async def remove_super_admin(self, inbox_id: str) -> None:
-        raise NotImplementedError("admin-list changes come with the conversations layer's admin work")
+        """Make a super admin no longer one (only super admins may, and never the last one)."""
+        await self._update_admins(AdminListUpdate.REMOVE_SUPER_ADMIN, inbox_id)
 
-    def permissions(self) -> object:
-        raise NotImplementedError("the permission policies come with the conversations layer's admin work")
+    async def _update_admins(self, update: AdminListUpdate, inbox_id: str) -> None:
+        def plan(core: CoreConversation) -> _Stage | None:
+            lists = admin_lists_after(core.context, core.own_inbox_id, update, inbox_id)
+            if lists is None:
+                return None
+            return lambda rng, now: core.commit_admin_lists(*lists, rng=rng, now=now)
 
-    async def update_permission(self, *args: object) -> None:
-        raise NotImplementedError("permission updates come with the conversations layer's admin work")
+        await self._commit(plan)
 
+    async def _commit(self, plan: Callable[[CoreConversation], _Stage | None]) -> None:
+        """Sync, check the change against the group as the node has it (refused, or nothing to change: nothing is
+        sent), then commit it (checked again on the new epoch if another commit wins)."""
+        ctx = self._session.ctx
+
+        def build(core: CoreConversation) -> StagedCommit | None:
+            stage = plan(core)
+            return None if stage is None else stage(ctx.rng, ctx.now_s())
+
+        async with self._session.lock:
+            await commits.commit_change(self._session, build)
+
+    # --- permissions --------------------------------------------------------------------------------------
+    def permissions(self) -> GroupPermissions:
+        """Who may do what: the preset the group's policy set matches and each action's policy (node-sdk's
+        ``permissions()``)."""
+        return group_permissions(self._core.context.permissions)
+
+    async def update_permission(
+        self,
+        update_type: PermissionUpdateType,
+        policy: PermissionPolicy,
+        metadata_field: str | None = None,
+    ) -> None:
+        """Set one policy (node-sdk's ``updatePermission``): a commit changing the permissions extension, which
+        only super admins may make. ``metadata_field`` names the field of an ``UPDATE_METADATA`` update.
+        :class:`~pyxmtp.conversations.admin.ChangeRefused` before anything is sent if we may not."""
+        update_type, policy = PermissionUpdateType(update_type), PermissionPolicy(policy)
+
+        def plan(core: CoreConversation) -> _Stage:
+            new = permissions_after(core.context, core.own_inbox_id, update_type, policy, metadata_field)
+            return lambda rng, now: core.commit_permissions(new, rng=rng, now=now)
+
+        await self._commit(plan)
+
+    # --- leaving ------------------------------------------------------------------------------------------
     async def request_removal(self) -> None:
-        """Leave the group (libxmtp's LeaveRequest)."""
-        raise NotImplementedError("leave requests come with the conversations layer's admin work")
+        """Ask to leave the group (libxmtp's ``leave_group``): a leave request, which a super admin's client
+        carries out when it next syncs the group (see :mod:`.leave`). A DM cannot be left and a super admin
+        cannot leave (:class:`~pyxmtp.conversations.admin.ChangeRefused`, nothing sent); a request while one is
+        pending is not sent again."""
+        async with self._session.lock:
+            if not leave.check_may_leave(self._session):
+                return
+        try:
+            message_id = await self.send(leave.leave_request())
+        except MessageNotPublished as exc:
+            if exc.delivery_status is DeliveryStatus.FAILED:
+                raise
+            leave.record_own_request(self._session, exc.message_id)  # kept: published by the next sync
+            raise
+        leave.record_own_request(self._session, message_id)
 
     def is_pending_removal(self) -> bool:
-        raise NotImplementedError("leave requests come with the conversations layer's admin work")
+        """Whether we asked to leave this group (and were not added back since): libxmtp's ``PendingRemove``
+        membership state, kept once the removal is carried out."""
+        return self._ctx.store.leave_requested(self.group_id)

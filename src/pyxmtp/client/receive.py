@@ -17,15 +17,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 
+from pyxmtp.conversations.content import (
+    LEAVE_REQUEST,
+    ContentDecodeError,
+    EncodedContent,
+    GroupUpdatedCodec,
+)
 from pyxmtp.conversations.conversation import CommitMerged, Received
+from pyxmtp.conversations.group_context import ConversationType
 from pyxmtp.conversations.membership import Installation
 from pyxmtp.mls.errors import MLSError
 from pyxmtp.mls.framing.messages import parse_private_message
 from pyxmtp.mls.group.errors import OwnMessageError
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
-from .content_fields import MessageKind, transcript_entry_id
+from . import own_welcomes
+from .content_fields import MessageKind, content_fields, transcript_entry_id
 from .identity import IdentityNeeded
 from .session import GroupSession
 from .store import DeliveryStatus, MessageRecord
@@ -81,7 +90,10 @@ async def sync(session: GroupSession) -> list[MessageRecord]:
         log.info("group %s: our commit never reached the node; dropped", session.group_id.hex())
         session.core.discard_own_commit()
         with ctx.store.transaction():
+            own_welcomes.forget_unmerged(session)
             session.persist()
+    if own_welcomes.owes(session):  # a commit of ours merged, its welcomes not sent (a crash, a failed call)
+        await own_welcomes.send_owed_quietly(session)
     return out
 
 
@@ -138,12 +150,16 @@ def apply_now(session: GroupSession, v1: mls_pb2.GroupMessage.V1, fetched: set[s
             DeliveryStatus.PUBLISHED,
             inserted_ns=ctx.clock_ns(),
         )
-        if not store.add_message(record):
-            record = None  # the same message id again (a resend): stored once
+        # as stored (its reply's or reaction's reference read from the content): what a stream hands out equals
+        # what messages() lists; None for the same message id again (a resend), stored once
+        record = store.insert_message(record)
+        if record is not None:
+            _note_leave_request(session, record)
     elif isinstance(outcome, CommitMerged):
         log.info("group %s moved to epoch %d", session.group_id.hex(), outcome.epoch)
         if outcome.group_updated is not None and outcome.committer is not None:
             record = transcript_entry(session, v1, outcome.group_updated, outcome.committer)
+        own_welcomes.on_merged(session, payload_hash, v1.id)  # ours, merged after a crash or failed call
     session.cursor = v1.id
     return record
 
@@ -206,11 +222,51 @@ def _without_identities(
     return transcript_entry(session, v1, merged.group_updated, merged.committer)
 
 
+def _note_leave_request(session: GroupSession, record: MessageRecord) -> None:
+    """A member's leave request (``xmtp.org/leave_request``): every member records it (libxmtp's
+    ``pending_remove`` table), so that the commit removing the member shows it as left, and a super admin's
+    client carries it out (:mod:`.leave`). Decision: one in a DM is only a message (a DM cannot be left)."""
+    content_type = content_fields(record.content).content_type
+    if content_type is None or not content_type.same_type(LEAVE_REQUEST):
+        return
+    if session.conversation_type is not ConversationType.GROUP:
+        return
+    store = session.ctx.store
+    store.add_pending_removal(session.group_id, record.sender_inbox_id, record.message_id)
+    if record.sender_inbox_id == session.ctx.inbox_id:  # sent by another installation of ours
+        store.set_leave_requested(session.group_id, record.message_id, record.sent_ns)
+
+
+def _with_left(session: GroupSession, content: bytes) -> bytes:
+    """A commit's entry with the removed inboxes that had asked to leave moved to ``left_inboxes`` (as libxmtp
+    builds it), and those inboxes' leave requests forgotten: they are out."""
+    store = session.ctx.store
+    pending = set(store.pending_removals(session.group_id))
+    if not pending:
+        return content
+    codec = GroupUpdatedCodec()
+    try:
+        update = codec.decode(EncodedContent.from_bytes(content))
+    except ContentDecodeError:  # pragma: no cover - made by this client
+        return content
+    store.delete_pending_removals(session.group_id, update.removed_inboxes)
+    left = tuple(i for i in update.removed_inboxes if i in pending)
+    if not left:
+        return content
+    update = replace(
+        update,
+        removed_inboxes=tuple(i for i in update.removed_inboxes if i not in pending),
+        left_inboxes=tuple(sorted({*update.left_inboxes, *left})),
+    )
+    return codec.encode(update).to_bytes()
+
+
 def transcript_entry(
     session: GroupSession, v1: mls_pb2.GroupMessage.V1, content: bytes, committer: Installation
 ) -> MessageRecord | None:
     """Store a commit's "group updated" entry (local only: its id is made from the group and the node's id)."""
     group_id = session.group_id
+    content = _with_left(session, content)
     record = MessageRecord(
         transcript_entry_id(group_id, v1.id),
         group_id,
@@ -223,4 +279,4 @@ def transcript_entry(
         MessageKind.MEMBERSHIP_CHANGE,
         inserted_ns=session.ctx.clock_ns(),
     )
-    return record if session.ctx.store.add_message(record) else None
+    return session.ctx.store.insert_message(record)

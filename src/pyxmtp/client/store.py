@@ -43,6 +43,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from .content_fields import content_fields
@@ -61,7 +62,10 @@ from .records import (
     message_from_row,
     optional_bytes,
 )
+from .store_archive import ArchiveStoreMixin, RestoredRecord
+from .store_leave import LeaveRequestRows
 from .store_schema import SCHEMA_VERSION, SchemaError, migrate
+from .store_welcomes import OwnWelcomeRows
 
 __all__ = [
     "CONSENT_CONVERSATION",
@@ -77,6 +81,7 @@ __all__ = [
     "MessageQuery",
     "MessageRecord",
     "Outgoing",
+    "RestoredRecord",
 ]
 
 log = logging.getLogger("pyxmtp.client")
@@ -148,7 +153,7 @@ def _connect(path: Path | None, encryption_key: bytes | None) -> sqlite3.Connect
     return db
 
 
-class ClientStore:
+class ClientStore(OwnWelcomeRows, LeaveRequestRows, ArchiveStoreMixin):
     """The local database at ``path`` (``None``: in memory, gone when closed), encrypted with SQLCipher (AES-256,
     every page) when an ``encryption_key`` is given: then the file holds no key or message in the clear."""
 
@@ -227,6 +232,10 @@ class ClientStore:
     def set_installation(self, seed: bytes, inbox_id: str, nonce: int, hmac_key: bytes) -> None:
         self._db.execute("INSERT INTO installation VALUES (1, ?, ?, ?, ?)", (seed, inbox_id, nonce, hmac_key))
 
+    def set_hmac_key(self, hmac_key: bytes) -> None:
+        """Replace the inbox's sender-HMAC key (device sync: the one the inbox's installations agree on)."""
+        self._db.execute("UPDATE installation SET hmac_key = ?", (hmac_key,))
+
     # --- key packages -------------------------------------------------------------------------------------
     def add_key_package(self, record: KeyPackageRecord) -> None:
         self._db.execute(
@@ -284,6 +293,13 @@ class ClientStore:
             (name, value),
         )
 
+    def cursors_with_prefix(self, prefix: str) -> dict[str, int]:
+        """The cursors whose names start with ``prefix``, by the rest of their names."""
+        rows = self._db.execute(
+            "SELECT name, value FROM cursors WHERE substr(name, 1, ?) = ?", (len(prefix), prefix)
+        ).fetchall()
+        return {str(r[0])[len(prefix) :]: int(r[1]) for r in rows}
+
     # --- conversations ------------------------------------------------------------------------------------
     def conversation(self, group_id: bytes) -> ConversationRecord | None:
         row = self._db.execute("SELECT * FROM conversations WHERE group_id = ?", (group_id,)).fetchone()
@@ -301,7 +317,9 @@ class ClientStore:
         return [bytes(r[0]) for r in rows]
 
     def save_conversation(self, record: ConversationRecord) -> None:
-        """Insert a new conversation; never overwrites one (``sqlite3.IntegrityError`` if its group is held)."""
+        """Insert a new conversation; never overwrites one (``sqlite3.IntegrityError`` if its group is held). A
+        conversation restored from an archive with its id is live from now on: its restored row goes."""
+        self.forget_restored(record.group_id)
         self._db.execute(
             "INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
             (record.group_id, record.state, record.cursor, record.created_ns, record.added_by),
@@ -327,6 +345,13 @@ class ClientStore:
         """Store a message (ours with the hash of its MLS bytes and, until published, ``outgoing``); false if one
         with its id is already there (a replay or a duplicate). Its content type and referenced message are read
         from its content here."""
+        return self.insert_message(record, payload_hash, outgoing) is not None
+
+    def insert_message(
+        self, record: MessageRecord, payload_hash: bytes | None = None, outgoing: Outgoing | None = None
+    ) -> MessageRecord | None:
+        """:meth:`add_message`, answering the record as stored (with the content type and referenced message read
+        from its content, as :meth:`message` would give it), or None if one with its id is already there."""
         fields = content_fields(record.content)
         ctype = fields.content_type
         cur = self._db.execute(
@@ -354,7 +379,14 @@ class ClientStore:
                 record.sent_ns if record.inserted_ns is None else record.inserted_ns,
             ),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return None
+        return replace(
+            record,
+            content_type=ctype,
+            reference_id=fields.reference_id,
+            inserted_ns=record.sent_ns if record.inserted_ns is None else record.inserted_ns,
+        )
 
     def mark_published(self, payload_hash: bytes, server_id: int, sent_ns: int) -> bool:
         """Our own message came back from the node: record its id and the node's time, and drop the bytes kept to
@@ -444,6 +476,15 @@ class ClientStore:
             (group_id, server_id),
         ).fetchone()
         return None if row is None else message_from_row(row)
+
+    def messages_in_server_range(self, group_id: bytes, after: int, upto: int) -> list[MessageRecord]:
+        """The group's stored messages the node numbered above ``after`` and up to ``upto``, in the node's order."""
+        rows = self._db.execute(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE group_id = ? AND server_id > ? AND server_id <= ? "
+            "ORDER BY server_id",
+            (group_id, after, upto),
+        ).fetchall()
+        return [message_from_row(r) for r in rows]
 
     def message_by_payload(self, payload_hash: bytes) -> MessageRecord | None:
         """Our own message whose MLS bytes hash to ``payload_hash``."""

@@ -11,15 +11,23 @@ from collections.abc import Callable
 from typing import Any
 
 from .content_fields import MessageKind, content_fields, transcript_entry_id
+from .store_welcomes import OWN_WELCOMES_TABLE
 
 #: The version of the schema below; 0 is the unversioned schema of pyxmtp before versions.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
 
 #: ``consent.entity_type`` (libxmtp's ``ConsentType``): a conversation (its group id in lowercase hex) or an inbox.
 CONSENT_CONVERSATION = 1
 CONSENT_INBOX = 2
 
-SCHEMA = """
+_RESTORED_TABLE = """CREATE TABLE IF NOT EXISTS restored_conversations (
+    group_id BLOB PRIMARY KEY, conversation_type INTEGER NOT NULL, created_ns INTEGER NOT NULL,
+    imported_ns INTEGER NOT NULL, creator_inbox_id TEXT NOT NULL, added_by TEXT NOT NULL, dm_id TEXT,
+    attributes TEXT NOT NULL, disappear_from_ns INTEGER, disappear_in_ns INTEGER, last_message_ns INTEGER
+)"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS installation (
     id INTEGER PRIMARY KEY CHECK (id = 1), seed BLOB NOT NULL, inbox_id TEXT NOT NULL, nonce INTEGER NOT NULL,
     hmac_key BLOB NOT NULL
@@ -47,8 +55,18 @@ CREATE INDEX IF NOT EXISTS messages_by_reference ON messages (group_id, referenc
 CREATE TABLE IF NOT EXISTS consent (
     entity_type INTEGER NOT NULL, entity TEXT NOT NULL, state INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
     PRIMARY KEY (entity_type, entity)
-)
+);
+CREATE TABLE IF NOT EXISTS pending_removals (
+    group_id BLOB NOT NULL, inbox_id TEXT NOT NULL, message_id BLOB NOT NULL, PRIMARY KEY (group_id, inbox_id)
+);
+CREATE TABLE IF NOT EXISTS leave_requests (
+    group_id BLOB PRIMARY KEY, message_id BLOB NOT NULL, requested_ns INTEGER NOT NULL
+);
 """
+    + OWN_WELCOMES_TABLE
+    + ";\n"
+    + _RESTORED_TABLE
+)
 
 
 def _fill_messages_v2(db: Any) -> None:
@@ -115,6 +133,18 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "state INTEGER NOT NULL, updated_ns INTEGER NOT NULL, PRIMARY KEY (entity_type, entity))",
         _fill_messages_v2,
     ),
+    # 2 -> 3: leave requests (libxmtp's ``pending_remove`` table: who asked to leave which group, as every member
+    # records it; and the groups we asked to leave ourselves, libxmtp's ``PendingRemove`` membership state)
+    (
+        "CREATE TABLE IF NOT EXISTS pending_removals (group_id BLOB NOT NULL, inbox_id TEXT NOT NULL, "
+        "message_id BLOB NOT NULL, PRIMARY KEY (group_id, inbox_id))",
+        "CREATE TABLE IF NOT EXISTS leave_requests (group_id BLOB PRIMARY KEY, message_id BLOB NOT NULL, "
+        "requested_ns INTEGER NOT NULL)",
+    ),
+    # 3 -> 4: the welcomes our own commits owe, until the node has them
+    (OWN_WELCOMES_TABLE,),
+    # 4 -> 5: conversations restored from an archive (no MLS state: read-only until a welcome brings them)
+    (_RESTORED_TABLE,),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

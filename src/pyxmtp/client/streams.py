@@ -15,7 +15,9 @@ The producers:
 
 - :func:`all_messages`: every message of every conversation (welcomes join new ones, which are added to the
   subscription; so are conversations created or joined elsewhere in the client), filtered by conversation type
-  and consent when handed out. Every (re)connect also publishes our messages the node does not have yet;
+  and consent when handed out. Every (re)connect also publishes our messages the node does not have yet (and
+  sends the welcomes our commits still owe). For a named consumer (:mod:`.handover`) it first hands out what an
+  earlier stream of that name stored but the reader never finished with;
 - :func:`conversation_messages`: one conversation's messages;
 - :func:`new_conversations`: conversations joined from welcomes or created by this client.
 """
@@ -33,8 +35,9 @@ import grpc
 from pyxmtp.conversations.group_context import ConversationType
 from pyxmtp.proto.mls.api.v1 import mls_pb2
 
-from . import delivery, receive
+from . import delivery, leave, receive
 from .api import ApiCallError
+from .handover import Handover
 from .hub import ConversationHub
 from .messages import DecodedMessage
 from .records import MessageRecord
@@ -76,6 +79,7 @@ class _End:
 
 
 _END = _End()
+_NOTHING = object()
 
 
 class Emitter(Generic[T]):
@@ -104,10 +108,14 @@ class Stream(Generic[T]):
             ...
     """
 
-    def __init__(self, produce: Producer[T], *, name: str = "stream") -> None:
+    def __init__(
+        self, produce: Producer[T], *, name: str = "stream", on_handled: Callable[[T], None] | None = None
+    ) -> None:
         self._queue: asyncio.Queue[object] = asyncio.Queue(BUFFER)
         self._ready = asyncio.Event()
         self._closed = False
+        self._on_handled = on_handled
+        self._handed: object = _NOTHING
         self._task = asyncio.get_running_loop().create_task(self._run(produce), name=f"pyxmtp {name}")
 
     async def _run(self, produce: Producer[T]) -> None:
@@ -123,7 +131,16 @@ class Stream(Generic[T]):
     def __aiter__(self) -> Stream[T]:
         return self
 
+    def acknowledge(self) -> None:
+        """The reader is done with the item last handed out. Asking for the next item does this too; a stream for
+        a named consumer (:mod:`.handover`) hands out again, in the next stream of that name, what was handed out
+        but not acknowledged."""
+        item, self._handed = self._handed, _NOTHING
+        if item is not _NOTHING and self._on_handled is not None:
+            self._on_handled(item)  # type: ignore[arg-type]
+
     async def __anext__(self) -> T:
+        self.acknowledge()
         if self._closed and self._queue.empty():
             raise StopAsyncIteration
         item = await self._queue.get()
@@ -135,6 +152,7 @@ class Stream(Generic[T]):
             self._closed = True
             self._queue.put_nowait(_END)
             raise item
+        self._handed = item
         return item  # type: ignore[return-value]
 
     @property
@@ -142,8 +160,9 @@ class Stream(Generic[T]):
         return self._closed or self._task.done()
 
     async def close(self) -> None:
-        """End the stream: its task stops, a reader waiting in ``async for`` finishes its loop. Items already
-        handed to the stream and not yet read are dropped (they are stored: a sync or ``messages()`` has them)."""
+        """End the stream: its task stops, a reader waiting in ``async for`` finishes its loop. Items processed
+        and not yet read are dropped (they are stored: ``messages()`` has them, and the next stream of a named
+        consumer hands them out: :mod:`.handover`)."""
         self._closed = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -228,6 +247,8 @@ async def receive_streamed(session: GroupSession, v1: mls_pb2.GroupMessage.V1) -
         record = await receive.apply(session, v1)
         if session.publish_due:  # the messages this reads come through the stream too, after this one
             await delivery.flush(session)
+        if leave.is_leave_request(record):  # a super admin carries it out at once (its commit streams after)
+            await leave.carry_out(session)
         return record
 
 
@@ -235,24 +256,55 @@ MessageFilter = Callable[[GroupSession], bool]
 
 
 def all_messages(
-    hub: ConversationHub, keep: MessageFilter, *, reconnect: bool = True
+    hub: ConversationHub, keep: MessageFilter, *, reconnect: bool = True, handover: Handover | None = None
 ) -> Producer[DecodedMessage]:
     """Every new message of every conversation (see the module docstring); ``keep(session)`` says whether a
-    conversation's messages are handed out (checked for each message: a consent change applies at once)."""
+    conversation's messages are handed out (checked for each message: a consent change applies at once). With
+    a ``handover`` (a named consumer), what was stored and not handed to it before comes first."""
 
     async def produce(out: Emitter[DecodedMessage]) -> None:
         seen: dict[bytes, int] = {}  # per group: the last node id handed out (or passed over)
         joined = hub.listen()
         try:
-            await _reconnecting(lambda: _all_session(hub, keep, out, seen, joined), reconnect)
+            await _reconnecting(lambda: _all_session(hub, keep, out, seen, joined, handover), reconnect)
         finally:
             hub.unlisten(joined)
 
     return produce
 
 
+async def _hand_out(
+    hub: ConversationHub,
+    keep: MessageFilter,
+    out: Emitter[DecodedMessage],
+    record: MessageRecord,
+    handover: Handover | None,
+) -> None:
+    session = hub.sessions.get(record.group_id)
+    if session is not None and session.conversation_type is not ConversationType.SYNC and keep(session):
+        if handover is not None:
+            handover.handing(record)
+        await out.emit(hub.decoder.enriched_one(record))
+
+
+async def _hand_over_stored(
+    hub: ConversationHub, keep: MessageFilter, out: Emitter[DecodedMessage], handover: Handover | None
+) -> None:
+    """Hand out the stored messages the consumer was never handed (:attr:`Handover.pending`)."""
+    if handover is None:
+        return
+    pending = handover.pending
+    while pending:
+        group_id, after, upto = pending[0]
+        for record in handover.stored(group_id, after, upto):
+            await _hand_out(hub, keep, out, record, handover)
+            pending[0] = (group_id, record.server_id or after, upto)  # a reconnect goes on from here
+        pending.pop(0)
+
+
 def _subscribed(session: GroupSession) -> bool:
-    return session.is_active and session.conversation_type is not ConversationType.SYNC
+    # sync groups too: their messages are not handed out, they wake device sync (as libxmtp's streams do)
+    return session.is_active
 
 
 async def _all_session(
@@ -261,6 +313,7 @@ async def _all_session(
     out: Emitter[DecodedMessage],
     seen: dict[bytes, int],
     joined: asyncio.Queue[GroupSession],
+    handover: Handover | None,
 ) -> None:
     """One connection: the welcome and group subscriptions, until one of them fails."""
     ctx = hub.ctx
@@ -274,7 +327,10 @@ async def _all_session(
             out.ready()
 
     def open_groups() -> asyncio.Task[None]:
-        active = [s for s in hub.sessions.all() if _subscribed(s)]
+        sessions = [s for s in hub.sessions.all() if s.conversation_type is not ConversationType.SYNC]
+        active = [s for s in sessions if _subscribed(s)]
+        if handover is not None and not handover.started:  # the first connection: where the consumer left off
+            handover.start({s.group_id: s.cursor for s in sessions})
         for session in active:
             seen.setdefault(session.group_id, session.cursor)
         filters = [(s.group_id, seen[s.group_id]) for s in active]
@@ -290,6 +346,7 @@ async def _all_session(
     groups = open_groups()
     forward = asyncio.create_task(_forward(joined, queue))
     try:
+        await _hand_over_stored(hub, keep, out, handover)
         await hub.publish_unpublished()
         while True:
             kind, item = await queue.get()
@@ -304,7 +361,11 @@ async def _all_session(
                 if _subscribed(item) and item.group_id not in subscribed:
                     # from where we joined (or were added back): its messages all come through, also if another
                     # task synced it meanwhile
-                    seen[item.group_id] = max(seen.get(item.group_id, 0), item.joined_cursor)
+                    start = max(seen.get(item.group_id, 0), item.joined_cursor)
+                    seen[item.group_id] = start
+                    if handover is not None:
+                        handover.joined(item.group_id, start)
+                        await _hand_over_stored(hub, keep, out, handover)
                     await _stop(groups)
                     groups = open_groups()
                 continue
@@ -315,8 +376,11 @@ async def _all_session(
                 continue
             record = await receive_streamed(session, v1)
             seen[v1.group_id] = v1.id
-            if record is not None and keep(session):
-                await out.emit(hub.decoder.enriched_one(record))
+            if session.conversation_type is ConversationType.SYNC:
+                hub.sync_message_arrived(session)
+                continue
+            if record is not None:
+                await _hand_out(hub, keep, out, record, handover)
     finally:
         await _stop(welcomes, groups, forward)
 

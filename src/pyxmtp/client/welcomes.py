@@ -7,7 +7,8 @@ the same transaction. A welcome that cannot be used is logged and skipped, as li
 not on the node yet stops the walk before it (the next sync tries again). Then the key package is rotated,
 since a welcome used it.
 
-A welcome into a group we hold already may replace it only if a commit removed us from it and the welcome is
+A welcome into a device-sync group is refused unless our own inbox made it, added us and is its only member
+(:mod:`.device_sync.guard`). A welcome into a group we hold already may replace it only if a commit removed us from it and the welcome is
 for a later epoch (we were added back); otherwise whoever knows a group's id could replace our group with theirs.
 """
 
@@ -61,8 +62,9 @@ class UnusableWelcome(RemoteMLSError):
 
 
 class WelcomeForHeldConversation(RemoteMLSError):
-    """A welcome into a group we hold already, while we are still in it or for an epoch not newer than ours:
-    whoever knows a group's id (the node, a former member) could otherwise replace our group with theirs."""
+    """A welcome into a device-sync group is refused unless our own inbox made it, added us and is its only member
+    (:mod:`.device_sync.guard`). A welcome into a group we hold already, while we are still in it or for an epoch not newer than ours:
+        whoever knows a group's id (the node, a former member) could otherwise replace our group with theirs."""
 
 
 async def sync_welcomes(
@@ -169,6 +171,9 @@ async def _join(
 
     core = await ctx.retry_with_identities(join)
     assert core.added_by is not None  # set by Conversation.join
+    from .device_sync.guard import check_sync_welcome  # here: the package imports this module's users
+
+    check_sync_welcome(core, ctx.inbox_id)  # a device-sync group: our inbox's alone
     group_id = core.group_id
     held = sessions.get(group_id)
     if held is None:

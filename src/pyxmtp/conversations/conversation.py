@@ -28,6 +28,7 @@ from pyxmtp.mls.key_packages import KeyPackageBundle
 from pyxmtp.mls.messages.extensions import Extension
 from pyxmtp.mls.messages.key_package import KeyPackage
 from pyxmtp.mls.messages.proposals import GroupContextExtensions, Proposal
+from pyxmtp.proto.mls.message_contents import group_permissions_pb2
 
 from .commit_validation import validate_commit
 from .content import ContentDecodeError, PlaintextEnvelope, message_id, parse_plaintext_envelope
@@ -36,7 +37,7 @@ from .dm_validation import check_dm_welcome
 from .group_context import ConversationContext, ConversationType, GroupContextError, parse_group_context
 from .key_packages import MAX_KEY_PACKAGE_LIFETIME_RANGE, XMTP_CAPABILITIES, XMTP_CIPHER_SUITE
 from .membership import Installation, StatesFor, check_leaves_belong, installations
-from .new_group import membership_extension, mutable_metadata_extension, with_extension
+from .new_group import membership_extension, mutable_metadata_extension, permissions_extension, with_extension
 from .permissions import Actor, evaluate_policy
 from .transcript import group_updated
 
@@ -335,6 +336,25 @@ class Conversation:
         mutable = self.context.mutable
         merged = {**mutable.attributes, **attributes}
         ext = mutable_metadata_extension(merged, mutable.admins, mutable.super_admins)
+        return self._commit_extension(ext, rng=rng, now=now)
+
+    def commit_admin_lists(
+        self, admins: Sequence[str], super_admins: Sequence[str], *, rng: RandomSource, now: int
+    ) -> StagedCommit:
+        """A GroupContextExtensions commit setting the admin lists (libxmtp's ``UpdateAdminLists``: the attributes
+        unchanged); :func:`.admin.admin_lists_after` computes and checks them."""
+        mutable = self.context.mutable
+        ext = mutable_metadata_extension(mutable.attributes, admins, super_admins)
+        return self._commit_extension(ext, rng=rng, now=now)
+
+    def commit_permissions(
+        self, permissions: group_permissions_pb2.GroupMutablePermissionsV1, *, rng: RandomSource, now: int
+    ) -> StagedCommit:
+        """A GroupContextExtensions commit replacing the permissions extension (libxmtp's ``UpdatePermission``);
+        :func:`.admin.permissions_after` computes and checks it."""
+        return self._commit_extension(permissions_extension(permissions.policies), rng=rng, now=now)
+
+    def _commit_extension(self, ext: Extension, *, rng: RandomSource, now: int) -> StagedCommit:
         extensions = with_extension(self.group.extensions, ext)
         return self.group.commit(
             rng=rng, now=now, proposals=[Proposal(GroupContextExtensions(extensions))], by_reference=False

@@ -117,7 +117,7 @@ def mutable_metadata_extension(
     return Extension(GROUP_MUTABLE_METADATA, proto.SerializeToString(deterministic=True))
 
 
-def _permissions(policies: group_permissions_pb2.PolicySet) -> Extension:
+def permissions_extension(policies: group_permissions_pb2.PolicySet) -> Extension:
     body = group_permissions_pb2.GroupMutablePermissionsV1(policies=policies)
     return Extension(GROUP_MUTABLE_PERMISSIONS, body.SerializeToString(deterministic=True))
 
@@ -138,7 +138,7 @@ def dm_extensions(creator: str, peer: str, *, rng: RandomSource) -> tuple[Extens
     return (
         _immutable(ConversationType.DM, creator, (creator, peer)),
         mutable_metadata_extension(attributes, (), ()),
-        _permissions(DM_POLICIES),
+        permissions_extension(DM_POLICIES),
         XMTP_REQUIRED_CAPABILITIES.to_extension(),
         membership_extension({creator: 0}),
     )
@@ -153,8 +153,10 @@ def group_extensions(
     image_url: str = "",
     app_data: str = "",
     policies: group_permissions_pb2.PolicySet = DEFAULT_POLICIES,
+    kind: ConversationType = ConversationType.GROUP,
 ) -> tuple[Extension, ...]:
-    """The context extensions of a new group created by ``creator`` (its only super admin)."""
+    """The context extensions of a new group created by ``creator`` (its only super admin); ``kind``
+    :attr:`~ConversationType.SYNC` for an inbox's device-sync group (otherwise a group like any other)."""
     attributes = {
         "group_name": name,
         "description": description,
@@ -163,9 +165,9 @@ def group_extensions(
         "_commit_log_signer": _commit_log_signer(rng),
     }
     return (
-        _immutable(ConversationType.GROUP, creator, None),
+        _immutable(kind, creator, None),
         mutable_metadata_extension(attributes, (), (creator,)),
-        _permissions(policies),
+        permissions_extension(policies),
         XMTP_REQUIRED_CAPABILITIES.to_extension(),
         membership_extension({creator: 0}),
     )

@@ -36,6 +36,10 @@ class NodeConfig:
     database_url: str | None = None
     #: The PostgreSQL schema for the node's tables (created if missing); None: the connection's search_path.
     database_schema: str | None = None
+    #: A streaming replica of ``database_url`` to serve the API's reads from, read-your-writes kept (a read waits
+    #: up to ``read_replica_wait`` seconds for it to catch up, then reads the primary); None: read the primary.
+    read_database_url: str | None = None
+    read_replica_wait: float = 0.05
     #: A live subscription may fall this many messages behind before it is cut off with ABORTED.
     subscriber_backlog: int = 1024
     #: ... or this many bytes of messages (one message bigger than this alone is let through).
@@ -62,6 +66,10 @@ class NodeConfig:
     reuse_port: bool = False
 
     def __post_init__(self) -> None:
+        if self.read_database_url and not self.database_url:
+            raise ValueError("read_database_url is a replica of database_url, which is not set")
+        if self.read_replica_wait < 0:
+            raise ValueError(f"read_replica_wait must not be negative, not {self.read_replica_wait}")
         if self.max_message_bytes < MIN_MESSAGE_BYTES:
             raise ValueError(
                 f"max_message_bytes must be at least {MIN_MESSAGE_BYTES} (a page of a reply, and room), "

@@ -420,7 +420,12 @@ class Node:
         if store is None and config.database_url:
             from .store.postgres import PostgresStore  # the optional postgres extra
 
-            store = await PostgresStore.open(config.database_url, schema=config.database_schema)
+            store = await PostgresStore.open(
+                config.database_url,
+                schema=config.database_schema,
+                read_dsn=config.read_database_url,
+                replica_wait=config.read_replica_wait,
+            )
         if store is None:
             store = await SqliteStore.open(
                 config.data_dir,

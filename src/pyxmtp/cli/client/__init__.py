@@ -16,6 +16,7 @@
     pyxmtp client consent allow|deny CONVERSATION|ADDRESS|INBOX
     pyxmtp client react|reply CONVERSATION MESSAGE ...
     pyxmtp client listen                                # every new message, live, one line each
+    pyxmtp client backup|restore FILE --key-file KEYFILE  # an encrypted archive (libxmtp's format)
 
 Conversations and messages are named by their id or any unique prefix of it (at least 4 hex characters), as
 ``list`` and ``read`` show them. ``--json`` prints one JSON object per line. The common options (``--home``,
@@ -43,7 +44,7 @@ from pyxmtp.conversations.content import ContentArgumentError
 from pyxmtp.mls.errors import MLSError
 
 from ..terminal import SafeFormatter, safe_text
-from . import admin_cmds, chat_cmds, identity_cmds, listen_cmd, member_cmds, sdk
+from . import admin_cmds, backup_cmds, chat_cmds, identity_cmds, listen_cmd, member_cmds, sdk
 from .errors import CliError, UsageError
 from .options import Settings, add_common, epilog, settings
 from .output import Output
@@ -89,6 +90,7 @@ def register(sub: Any) -> None:
     member_cmds.register(command)
     admin_cmds.register(command)
     listen_cmd.register(command)
+    backup_cmds.register(command)
     p.set_defaults(func=run)
 
 

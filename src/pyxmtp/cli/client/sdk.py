@@ -22,7 +22,10 @@ from pyxmtp.client import (
     Dm,
     Group,
 )
+from pyxmtp.client.archive import DEFAULT_ELEMENTS, ImportSummary
+from pyxmtp.client.restored import RestoredConversation
 from pyxmtp.client.streams import RETRIED
+from pyxmtp.conversations.archive import ArchiveElementKind, ArchiveMetadata
 from pyxmtp.conversations.content import GroupUpdated
 from pyxmtp.identity.eth import LocalWalletSigner
 from pyxmtp.identity.members import is_valid_address, sanitize_address
@@ -282,3 +285,21 @@ def inbox_consent(client: Client, inbox_id: str) -> str:
 def set_inbox_consent(client: Client, inbox_id: str, allowed: bool) -> None:
     """Allow or deny an inbox (recorded for the inbox; each conversation keeps its own decision)."""
     client.preferences.set_consent_states([Consent(ConsentEntityType.INBOX, inbox_id, _state(allowed))])
+
+
+async def create_archive(
+    client: Client, path: Path, key: bytes, start_ns: int | None, consent_only: bool
+) -> ArchiveMetadata:
+    """Write the home's archive to ``path`` (owner-only)."""
+    elements = (ArchiveElementKind.CONSENT,) if consent_only else DEFAULT_ELEMENTS
+    return await client.create_archive(path, key, elements, start_ns)
+
+
+async def import_archive(client: Client, path: Path, key: bytes) -> ImportSummary:
+    """Import the archive at ``path``: all of it or nothing."""
+    return await client.import_archive(path, key)
+
+
+def restored_conversations(client: Client) -> list[RestoredConversation]:
+    """The conversations known from archives only (read-only), every consent state."""
+    return client.conversations.list_restored(consent_states=list(ConsentState))

@@ -29,6 +29,11 @@ subscriptions watch, from the last id it delivered for each (:meth:`PostgresStor
 
 Errors: a lost connection or a failing statement fails the writes of that batch with :class:`StoreError`; the
 writer reconnects for the next batch (and takes the shared lock again).
+
+Read replica (``read_dsn``): the API's reads (message, welcome and commit-log pages, newest messages, key
+packages, identity updates, inbox ids) go to a streaming replica once it has replayed what the primary had
+flushed when the read began (:mod:`.postgres_replica`); the write path (the inbox log read before an append)
+and the live feed read the primary.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from .postgres_conn import (
     ORDER_LOCK_CLASS,
     WELCOME_KEY,
     Connection,
+    ReadConnection,
     SchemaKeys,
     connection_lost,
     is_closed,
@@ -81,6 +87,7 @@ from .postgres_conn import (
     storable,
 )
 from .postgres_feed import Feed
+from .postgres_replica import ReplicaReads, ReplicaStats, prepare_writer
 from .postgres_writer import WriteFn, Writer
 
 log = logging.getLogger("pyxmtp.node.store")
@@ -97,9 +104,14 @@ T = TypeVar("T")
 class PostgresStore(Store):
     """See the module docstring. Create with :meth:`open`."""
 
-    def __init__(self, dsn: str, schema: str | None, read_connections: int) -> None:
+    def __init__(
+        self, dsn: str, schema: str | None, read_connections: int, read_dsn: str | None = None
+    ) -> None:
         super().__init__()
         self._dsn = dsn
+        self._read_dsn = read_dsn
+        self._replica: ReplicaReads | None = None
+        self._system_id: int | None = None
         self._schema = schema
         self._read_connections = read_connections
         # Named in pg_stat_activity, unless the URI names the connections itself.
@@ -123,13 +135,31 @@ class PostgresStore(Store):
     @property
     def description(self) -> str:
         where = redacted(self._dsn)
+        if self._read_dsn:
+            where += f" (reads: replica {redacted(self._read_dsn)})"
         return f"PostgreSQL {where}, schema {self._schema}" if self._schema else f"PostgreSQL {where}"
 
+    @property
+    def replica_stats(self) -> ReplicaStats | None:
+        """Where the reads meant for the read replica went; None without one."""
+        return None if self._replica is None else self._replica.stats
+
     @classmethod
-    async def open(cls, dsn: str, *, schema: str | None = None, read_connections: int = 4) -> PostgresStore:
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        read_connections: int = 4,
+        read_dsn: str | None = None,
+        replica_wait: float = 0.05,
+        replica_retry: float = 5.0,
+    ) -> PostgresStore:
         """Connect, take the advisory lock, create or migrate the schema. ``schema``: a PostgreSQL schema to
-        keep the tables in (created if missing); default: the connection's ``search_path``."""
-        store = cls(dsn, schema, read_connections)
+        keep the tables in (created if missing); default: the connection's ``search_path``. ``read_dsn``: a
+        streaming replica of ``dsn`` for the API's reads; ``replica_wait``: seconds a read waits for it to catch
+        up before reading the primary; ``replica_retry``: seconds between tries of a replica that is down."""
+        store = cls(dsn, schema, read_connections, read_dsn)
         connection: Connection | None = None
         try:
             connection = await store._connect_writer(migrate=True)
@@ -138,12 +168,25 @@ class PostgresStore(Store):
                 min_size=1,
                 max_size=read_connections,
                 server_settings=store._server_settings,
+                connection_class=ReadConnection,
                 timeout=CONNECT_TIMEOUT,
             )
             assert store._keys is not None
             store.feed = Feed(store, store._keys.channel, store._connect_listener, lambda: store._writer_pid)
             await store.feed.start()
+            if read_dsn:
+                store._replica = await ReplicaReads.open(
+                    read_dsn,
+                    settings=store._server_settings,
+                    connections=read_connections,
+                    primary=store._read,
+                    primary_id=store._system_id,
+                    wait=replica_wait,
+                    retry=replica_retry,
+                )
         except BaseException:
+            if store.feed is not None:
+                await store.feed.close()
             if store._pool is not None:
                 await store._pool.close()
             if connection is not None:
@@ -188,6 +231,8 @@ class PostgresStore(Store):
                 )
             if migrate:
                 await self._migrate(conn)
+            if self._read_dsn:
+                self._system_id = await prepare_writer(conn)
             self._keys = SchemaKeys(schema)
             self._writer_pid = conn.get_server_pid()
         except BaseException:
@@ -250,6 +295,12 @@ class PostgresStore(Store):
                 raise StoreError(f"PostgreSQL read failed: {exc}") from exc
         raise AssertionError("unreachable")
 
+    async def _query(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
+        """An API read: on the read replica if there is one and it has caught up, else as :meth:`_read`."""
+        if self._replica is None or self._closed:
+            return await self._read(fn)
+        return await self._replica.read(fn)
+
     def _lock_key(self, kind: bytes, key: bytes) -> int:
         assert self._keys is not None
         return self._keys.lock_key(kind, key)
@@ -270,9 +321,9 @@ class PostgresStore(Store):
         if limit <= 0:
             return out
         if max_bytes is None:
-            out.extend(await self._read(lambda c: c.fetch(plain, *params, limit)))
+            out.extend(await self._query(lambda c: c.fetch(plain, *params, limit)))
             return out
-        rows = await self._read(lambda c: c.fetch(budgeted, *params, limit, max_bytes))
+        rows = await self._query(lambda c: c.fetch(budgeted, *params, limit, max_bytes))
         out.extend(r[:-1] for r in rows)
         out.cut = bool(rows) and len(rows) < rows[0][-1]
         return out
@@ -294,16 +345,16 @@ class PostgresStore(Store):
         ids = list(group_ids)
         out: list[GroupMessageRecord | None] = [None] * len(ids)
         if not include_content:
-            for row in await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES_METADATA, ids)):
+            for row in await self._query(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES_METADATA, ids)):
                 n, record_id, created_ns, group_id, should_push, is_commit = row
                 out[n - 1] = GroupMessageRecord(
                     record_id, created_ns, group_id, b"", b"", should_push, is_commit
                 )
             return out
         if max_bytes is None:
-            rows = await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES, ids))
+            rows = await self._query(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES, ids))
         else:
-            rows = await self._read(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES_WITHIN, ids, max_bytes))
+            rows = await self._query(lambda c: c.fetch(sql.NEWEST_GROUP_MESSAGES_WITHIN, ids, max_bytes))
             if rows and rows[-1][-1] > max_bytes:
                 raise ReplyTooLarge(f"the newest messages come to more than {max_bytes} bytes")
             rows = [r[:-1] for r in rows]
@@ -379,10 +430,10 @@ class PostgresStore(Store):
     ) -> list[bytes | None]:
         keys = list(installation_keys)
         if max_bytes is None:
-            rows = await self._read(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES, keys))
+            rows = await self._query(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES, keys))
             found = {bytes(r[0]): r[1] for r in rows}
             return [found.get(k) for k in keys]
-        rows = await self._read(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES_WITHIN, keys, max_bytes))
+        rows = await self._query(lambda c: c.fetch(sql.FETCH_KEY_PACKAGES_WITHIN, keys, max_bytes))
         if rows and rows[-1][-1] > max_bytes:
             raise ReplyTooLarge(f"the key packages come to more than {max_bytes} bytes")
         out: list[bytes | None] = [None] * len(keys)
@@ -391,11 +442,12 @@ class PostgresStore(Store):
         return out
 
     async def key_package_history(self, installation_key: bytes) -> list[bytes]:
-        rows = await self._read(lambda c: c.fetch(sql.KEY_PACKAGE_HISTORY, installation_key))
+        rows = await self._query(lambda c: c.fetch(sql.KEY_PACKAGE_HISTORY, installation_key))
         return [r[0] for r in rows]
 
     # --- identity -------------------------------------------------------------------------------------------
     async def inbox_log(self, inbox_id: str) -> list[InboxLogRecord]:
+        # on the primary: the node reads it to append to it (PublishIdentityUpdate)
         if not storable(inbox_id):
             return []
         rows = await self._read(lambda c: c.fetch(sql.INBOX_LOG, inbox_id))
@@ -443,11 +495,11 @@ class PostgresStore(Store):
                 for inbox_id, after in reqs
             ]
 
-        return await self._read(read)
+        return await self._query(read)
 
     async def inbox_ids_for_addresses(self, addresses: Sequence[str]) -> dict[str, str]:
         wanted = [a for a in dict.fromkeys(addresses) if storable(a)]
-        rows = await self._read(lambda c: c.fetch(sql.INBOX_IDS_FOR_ADDRESSES, wanted))
+        rows = await self._query(lambda c: c.fetch(sql.INBOX_IDS_FOR_ADDRESSES, wanted))
         found = {r[0]: r[1] for r in rows}
         return {a: found[a] for a in wanted if a in found}
 
@@ -546,6 +598,8 @@ class PostgresStore(Store):
             await self.writer.close()
         if self.feed is not None:
             await self.feed.close()
+        if self._replica is not None:
+            await self._replica.close()
         await self._pool.close()
 
 

@@ -33,6 +33,17 @@ CLIENT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg
 Connection = Any  # asyncpg.Connection (untyped)
 
 
+class ReadConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A connection of a read pool: the pool need not reset it when it takes it back (asyncpg's default sends
+    four statements, a round trip, after every read), as reads leave no transaction, LISTEN, lock or setting
+    behind."""
+
+    __slots__ = ()
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 def storable(text: str) -> bool:
     """Whether PostgreSQL can hold ``text`` in a text column (no NUL character): a string it cannot hold was
     never stored, so a lookup of one finds nothing (SQLite would have looked, and found nothing too)."""
