@@ -28,7 +28,8 @@ baseline p95 of the same round) - 1, target at most 50 %. The node's resident me
 Each round also floods, for as long, a bare grpc.aio server that refuses every call with RESOURCE_EXHAUSTED
 without reading it (``refusing`` in each round, a subprocess for the whole run): its CPU per call is the floor of any
 refusal in gRPC's Python server, to set beside the node's (the node's extra CPU under the flood over the flood's
-calls, which also counts the tenth of them the flooder's budget lets through).
+calls, which also counts the tenth of them the flooder's budget lets through; with the tarpit, most of the flood's
+answered calls are those, so the figure is then what serving them costs, and ``node_cpu_cores`` tells more).
 
     python benchmarks/node_abuse.py --flood [::1]:PORT --group HEX --rate 667   # the flooder (run by the above)
     python benchmarks/node_abuse.py --serve-refusing PORT                     # the refusing server (likewise)
