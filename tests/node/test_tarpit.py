@@ -86,6 +86,18 @@ def test_a_hold_ends_before_the_clients_deadline() -> None:
     assert tarpit.delay("a") == pytest.approx(3.0)  # the calls answered at once took no slot
 
 
+def test_holds_cut_short_by_deadlines_do_not_push_the_pace_out_of_reach() -> None:
+    """A flooder whose calls each give up after 2 s takes a slot per call without being held for it; a call
+    without a deadline still waits at most what a full queue of held calls implies ((max_held_per_ip + 1) / rate)."""
+    clock = Clock()
+    limits = TarpitLimits(refusals_per_second=1, burst=0, max_held_per_ip=3, deadline_share=0.5)
+    tarpit = Tarpit(limits, clock)
+    for _ in range(100):
+        assert tarpit.delay("a", time_remaining=2.0) == pytest.approx(1.0)
+        tarpit.unhold("a")  # its client gave up
+    assert tarpit.delay("a") == pytest.approx(4.0)  # not 100 s
+
+
 def test_idle_ips_are_swept_and_held_ones_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Tarpit, "SWEEP_THRESHOLD", 3)
     clock = Clock()

@@ -19,7 +19,9 @@ slowed by holding them); a client that cancels its call frees the slot's hold at
 The pace per IP is a GCRA (the virtual-scheduling form of a leaky bucket): each IP has a theoretical arrival time
 ``tat``; a refusal at ``now`` waits ``max(tat, now) - now - (burst - 1) / rate`` (at once when that is not
 positive) and moves ``tat`` on by ``1 / rate``: ``burst`` refusals in a row are answered at once, the next ones
-``1 / rate`` apart.
+``1 / rate`` apart. No wait exceeds ``(max_held_per_ip + 1) / rate`` (the wait behind a full queue): calls that
+their deadlines cut short take their slots without being held for them, which would otherwise push the pace ever
+further out.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ class Tarpit:
         self._clock = clock
         self._interval = 1.0 / self.limits.refusals_per_second
         self._tolerance = (self.limits.burst - 1) * self._interval
+        # the longest wait: that of a call behind a full queue of held calls. Calls cut short by their deadlines
+        # take slots without being held for them; without this bound their slots would push the pace out of reach.
+        self._max_wait = (self.limits.max_held_per_ip + 1) * self._interval
         self._ips: dict[str, _IpState] = {}
         self._held = 0
         self._waiting: set[asyncio.Future[None]] = set()
@@ -101,7 +106,7 @@ class Tarpit:
             if len(self._ips) >= self.SWEEP_THRESHOLD:
                 self._sweep(now)
             state = self._ips[ip] = _IpState(now)
-        tat = max(state.tat, now)
+        tat = min(max(state.tat, now), now + self._tolerance + self._max_wait)
         wait = tat - now - self._tolerance
         if wait <= 1e-9:  # within the burst (the margin: float rounding of tat)
             state.tat = tat + self._interval
