@@ -14,7 +14,8 @@ Holding is bounded, so that the tarpit cannot be turned into a way to exhaust th
 (and takes no slot). A held call whose client set a deadline is answered before it (``deadline_share`` of the
 time left), so that an honest client sees RESOURCE_EXHAUSTED, not DEADLINE_EXCEEDED; one whose deadline is too near
 for a hold of ``min_deadline_hold`` is answered at once (a client that gives up on its calls that soon cannot be
-slowed by holding them); a client that cancels its call frees the slot's hold at once. :meth:`Tarpit.release` (on shutdown) answers every held call at once.
+slowed by holding them); a client that cancels its call frees its place at once. :meth:`Tarpit.release` (on
+shutdown) answers every held call at once.
 
 The pace per IP is a GCRA (the virtual-scheduling form of a leaky bucket): each IP has a theoretical arrival time
 ``tat``; a refusal at ``now`` waits ``max(tat, now) - now - (burst - 1) / rate`` (at once when that is not
