@@ -2,8 +2,9 @@
 well-behaved one.
 
 One ``pyxmtp node`` runs as a subprocess with its default rate limits (xmtp-node-go's budgets: 20 000 read
-tokens refilled at 4 000 a minute, 3 000 write tokens at 600 a minute, per IP) and listens on both loopbacks,
-so that two client IPs reach it from this machine:
+tokens refilled at 4 000 a minute, 3 000 write tokens at 600 a minute, per IP) and its default tarpit (an IP's
+refusals past a burst of 40 held and answered 20 a second; ``--abuse-no-tarpit``: answered at once) and listens
+on both loopbacks, so that two client IPs reach it from this machine:
 
 - the well-behaved client (this process) calls it from 127.0.0.1 at a steady ``--abuse-rate`` (40 calls/s,
   within both of its budgets for the whole run): QueryGroupMessages of a 50-message group, SendGroupMessages of
@@ -14,18 +15,21 @@ so that two client IPs reach it from this machine:
   (default 667: ten times the 66.7 calls/s its read budget sustains), open loop, in a cycle of 20 calls that
   are the abusive ones of the load tests that prompted this: a SubscribeGroupMessages with 20 000 filters,
   two FetchKeyPackages of 1 000 keys, two GetIdentityUpdates of 1 000 inboxes, two 64 KiB requests of garbage
-  and 13 ordinary QueryGroupMessages.
+  and 13 ordinary QueryGroupMessages. It keeps at most ``--flood-in-flight`` calls open (512; past that it skips
+  its turn, counted), each with a deadline of ``--flood-deadline`` seconds if given (none by default).
 
 Rounds alternate a baseline phase (the well-behaved client alone) and a flood phase (the same load with the
 flooder running), the order flipped every round; each phase lasts ``--abuse-seconds``. Per phase: the
 well-behaved client's p50/p95/p99 and the CPU of the node, of the flooder and of this process over the phase.
 The figure is the growth of the well-behaved p95 under the flood: the median over rounds of (flood p95 /
-baseline p95 of the same round) - 1, target at most 50 %.
+baseline p95 of the same round) - 1, target at most 50 %. The node's resident memory at the end of each phase
+(``node_rss_mb``) shows what the flooder's held calls cost it.
 
 Each round also floods, for as long, a bare grpc.aio server that refuses every call with RESOURCE_EXHAUSTED
 without reading it (``refusing`` in each round, a subprocess for the whole run): its CPU per call is the floor of any
 refusal in gRPC's Python server, to set beside the node's (the node's extra CPU under the flood over the flood's
-calls, which also counts the tenth of them the flooder's budget lets through).
+calls, which also counts the tenth of them the flooder's budget lets through; with the tarpit, most of the flood's
+answered calls are those, so the figure is then what serving them costs, and ``node_cpu_cores`` tells more).
 
     python benchmarks/node_abuse.py --flood [::1]:PORT --group HEX --rate 667   # the flooder (run by the above)
     python benchmarks/node_abuse.py --serve-refusing PORT                     # the refusing server (likewise)
@@ -114,14 +118,15 @@ def flood_cycle(group_id: bytes) -> list[tuple[str, bytes]]:
 class Caller:
     """Raw-bytes calls by method name over one channel; a subscription counts as answered once admitted."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, deadline: float | None = None) -> None:
         self.channel = channel
+        self.deadline = deadline
         self._unary: dict[str, Any] = {}
 
     async def __call__(self, method: str, request: bytes) -> grpc.StatusCode:
         try:
             if method == "SubscribeGroupMessages":
-                call = self.channel.unary_stream(MLS + method)(request)
+                call = self.channel.unary_stream(MLS + method)(request, timeout=self.deadline)
                 if ("subscribed", "true") not in list(await call.initial_metadata()):
                     await call.read()  # raises how it ended
                 call.cancel()
@@ -130,7 +135,7 @@ class Caller:
             if fn is None:
                 path = (IDENTITY if method == "GetIdentityUpdates" else MLS) + method
                 fn = self._unary[method] = self.channel.unary_unary(path)
-            await fn(request)
+            await fn(request, timeout=self.deadline)
         except grpc.aio.AioRpcError as exc:
             return exc.code()
         return grpc.StatusCode.OK
@@ -162,18 +167,22 @@ async def serve_refusing(port: int) -> None:
 
 
 # --- the flooder --------------------------------------------------------------------------------------------------
-async def flood(address: str, group_id: bytes, rate: float, max_in_flight: int) -> dict[str, Any]:
+async def flood(
+    address: str, group_id: bytes, rate: float, max_in_flight: int, deadline: float | None = None
+) -> dict[str, Any]:
     """Drain the read bucket, print ``flooding``, then flood at ``rate`` calls/s until SIGTERM; the counts."""
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with grpc.aio.insecure_channel(address) as channel:
-        call = Caller(channel)
+        call = Caller(channel, deadline=30.0)  # a drain call that hangs fails the run instead of stalling it
         for request in [
             fetch_key_packages_request(n) for n in (1000, 100, 10, 1)
         ]:  # a few calls empty 20 000
-            while await call("FetchKeyPackages", request) != grpc.StatusCode.RESOURCE_EXHAUSTED:
-                pass
+            while (code := await call("FetchKeyPackages", request)) != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                if code != grpc.StatusCode.OK:
+                    raise RuntimeError(f"draining the read bucket: {code.name}")
         cycle = flood_cycle(group_id)
+        call.deadline = deadline
         statuses: collections.Counter[str] = collections.Counter()
         in_flight: set[asyncio.Task[None]] = set()
         skipped = 0
@@ -208,6 +217,8 @@ async def flood(address: str, group_id: bytes, rate: float, max_in_flight: int) 
             sum(len(r) for _, r in cycle) / len(cycle) * answered / seconds / 1e6, 1
         ),
         "skipped_at_max_in_flight": skipped,
+        "max_in_flight": max_in_flight,
+        "deadline_s": deadline,
         "statuses": dict(statuses),
     }
 
@@ -287,10 +298,10 @@ def start_server(cmd: list[str], port: int, log_path: Path) -> subprocess.Popen[
     raise TimeoutError(f"{cmd} did not start")
 
 
-def start_node(port: int, work: Path) -> subprocess.Popen[bytes]:
+def start_node(port: int, work: Path, tarpit: bool = True) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable, "-m", "pyxmtp", "node", "--host", "::", "--port", str(port),
-        "--data-dir", str(work / "data"), "--log-level", "warning",
+        "--data-dir", str(work / "data"), "--log-level", "warning", *([] if tarpit else ["--no-tarpit"]),
     ]  # fmt: skip
     return start_server(cmd, port, work / "node.log")
 
@@ -304,10 +315,12 @@ def start_refusing(port: int, work: Path) -> subprocess.Popen[bytes]:
 class Flooder:
     """The flooder process for one flood phase: started, drained, flooding; then stopped and its counts read."""
 
-    def __init__(self, address: str, group_id: bytes, rate: float, max_in_flight: int) -> None:
+    def __init__(
+        self, address: str, group_id: bytes, rate: float, max_in_flight: int, deadline: float | None = None
+    ) -> None:
         cmd = [
             sys.executable, __file__, "--flood", address, "--group", group_id.hex(), "--rate", str(rate),
-            "--max-in-flight", str(max_in_flight),
+            "--max-in-flight", str(max_in_flight), *([] if deadline is None else ["--deadline", str(deadline)]),
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         self.pid = self.proc.pid
@@ -334,9 +347,18 @@ async def phase(
     elapsed = time.perf_counter() - t0
     result["node_cpu_cores"] = round((process_cpu_seconds(node_pid) - cpu0[0]) / elapsed, 3)
     result["client_cpu_cores"] = round((time.process_time() - cpu0[1]) / elapsed, 3)
+    result["node_rss_mb"] = rss_mb(node_pid)  # at the phase's end: with the flooder's held calls, if any
     if flooder is not None:
         result["flooder_cpu_cores"] = round((process_cpu_seconds(flooder.pid) - fcpu0) / elapsed, 3)
     return result
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` now, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def median_of(samples: list[dict[str, Any]], key: str) -> float:
@@ -347,7 +369,7 @@ async def flood_refusing(
     port: int, server_pid: int, group_id: bytes, args: argparse.Namespace
 ) -> dict[str, Any]:
     """The same flood against the refusing server for one phase: its CPU per call."""
-    flooder = Flooder(f"[::1]:{port}", group_id, args.flood_rate, args.flood_in_flight)
+    flooder = Flooder(f"[::1]:{port}", group_id, args.flood_rate, args.flood_in_flight, args.flood_deadline)
     try:
         await flooder.flooding()
         cpu0, fcpu0, t0 = (
@@ -374,7 +396,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pyxmtp-abuse-") as tmp:
         port, bare_port = free_dual_port(), free_dual_port()
-        node = start_node(port, Path(tmp))
+        node = start_node(port, Path(tmp), tarpit=not args.abuse_no_tarpit)
         bare = start_refusing(bare_port, Path(tmp))
         client = WellBehaved(f"127.0.0.1:{port}", group_id, payloads)
         try:
@@ -392,7 +414,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     elif kind == "refusing":
                         this_round[kind] = await flood_refusing(bare_port, bare.pid, group_id, args)
                     else:
-                        flooder = Flooder(f"[::1]:{port}", group_id, args.flood_rate, args.flood_in_flight)
+                        flooder = Flooder(
+                            f"[::1]:{port}",
+                            group_id,
+                            args.flood_rate,
+                            args.flood_in_flight,
+                            args.flood_deadline,
+                        )
                         try:
                             await flooder.flooding()
                             sample = await phase(client, node.pid, flooder, args)
@@ -438,11 +466,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         },
         "load": {
-            "node": "pyxmtp node, default rate limits, SQLite (synchronous=FULL), listening on ::",
+            "node": "pyxmtp node, default rate limits, "
+            + ("no tarpit" if args.abuse_no_tarpit else "default tarpit")
+            + ", SQLite (synchronous=FULL), listening on ::",
             "well_behaved": f"127.0.0.1, {args.abuse_rate} calls/s: query, send, fetch 3 key packages, query, "
             "identity updates of 2 inboxes",
-            "flooder": f"::1, its own process, {args.flood_rate:.0f} calls/s after draining its bucket; per 20 "
-            "calls: a 20 000-filter subscription, 2 FetchKeyPackages of 1 000 keys, 2 GetIdentityUpdates of "
+            "flooder": f"::1, its own process, {args.flood_rate:.0f} calls/s after draining its bucket, at most "
+            f"{args.flood_in_flight} in flight, deadline {args.flood_deadline} s; per 20 calls: a 20 000-filter subscription, 2 FetchKeyPackages of 1 000 keys, 2 GetIdentityUpdates of "
             "1 000 inboxes, 2 x 64 KiB of garbage, 13 queries",
             "seconds_per_phase": args.abuse_seconds,
             "rounds": args.abuse_rounds,
@@ -487,12 +517,13 @@ if __name__ == "__main__":
     p.add_argument("--group", default="00", help="hex id of the group the queries read")
     p.add_argument("--rate", type=float, default=10 * READ_REFILL_PER_S)
     p.add_argument("--max-in-flight", type=int, default=512)
+    p.add_argument("--deadline", type=float, default=None, help="each flood call's deadline, seconds")
     p.add_argument("--serve-refusing", type=int, metavar="PORT")
     a = p.parse_args()
     if a.serve_refusing:
         asyncio.run(serve_refusing(a.serve_refusing))
     elif a.flood:
-        result = asyncio.run(flood(a.flood, bytes.fromhex(a.group), a.rate, a.max_in_flight))
+        result = asyncio.run(flood(a.flood, bytes.fromhex(a.group), a.rate, a.max_in_flight, a.deadline))
         print(json.dumps(result), flush=True)
     else:
         p.error("--flood or --serve-refusing (the benchmark itself: node_bench.py --abuse)")

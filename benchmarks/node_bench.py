@@ -570,6 +570,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     abuse.add_argument(
         "--flood-rate", type=float, default=10 * 4000 / 60, help="the flooder's calls/s (10x its read refill)"
     )
+    abuse.add_argument(
+        "--abuse-no-tarpit",
+        action="store_true",
+        help="run the node with --no-tarpit (refusals answered at once)",
+    )
+    abuse.add_argument(
+        "--flood-deadline", type=float, default=None, help="the flooder's deadline per call, seconds (none)"
+    )
     abuse.add_argument("--flood-in-flight", type=int, default=512, help="the flooder's most calls at once")
     args = p.parse_args(argv)
     if not args.stores or any(store not in STORES for store in args.stores):

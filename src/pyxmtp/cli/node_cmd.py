@@ -78,6 +78,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--no-rate-limit", action="store_true", help="switch the per-IP rate limits off")
     p.add_argument(
+        "--no-tarpit",
+        action="store_true",
+        help="answer every refusal at once, instead of pacing an IP's refusals past a burst (see the README)",
+    )
+    p.add_argument(
         "--read-capacity", type=int, default=20_000, help="per-IP read bucket size (default 20000)"
     )
     p.add_argument(
@@ -121,7 +126,7 @@ def register(sub: Any) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from pyxmtp.node import BucketLimit, NodeConfig, RateLimits
+    from pyxmtp.node import BucketLimit, NodeConfig, RateLimits, TarpitLimits
 
     limits = None
     if not args.no_rate_limit:
@@ -134,6 +139,7 @@ def _config(args: argparse.Namespace) -> Any:
         port=args.port,
         data_dir=Path(args.data_dir),
         rate_limits=limits,
+        tarpit=None if args.no_tarpit else TarpitLimits(),
         sqlite_synchronous=args.sqlite_synchronous.upper(),
         database_url=args.database_url,
         database_schema=args.database_schema,

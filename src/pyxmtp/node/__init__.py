@@ -9,5 +9,6 @@ SQLite store and live subscriptions, so that real libxmtp clients work through i
 from .config import NO_CUTOVER_NS, NodeConfig
 from .ratelimit import BucketLimit, RateLimits
 from .server import Node
+from .tarpit import TarpitLimits
 
-__all__ = ["NO_CUTOVER_NS", "BucketLimit", "Node", "NodeConfig", "RateLimits"]
+__all__ = ["NO_CUTOVER_NS", "BucketLimit", "Node", "NodeConfig", "RateLimits", "TarpitLimits"]

@@ -9,6 +9,7 @@ from pyxmtp.identity.signatures import SmartContractWalletVerifier
 
 from .limits import PAGE_BYTES
 from .ratelimit import RateLimits
+from .tarpit import TarpitLimits
 
 #: What FetchD14nCutover answers: "not scheduled". libxmtp migration clients switch to d14n once
 #: ``now_ns >= cutover`` after casting it to i64, so 0 or anything above i64::MAX would switch them at once.
@@ -26,6 +27,8 @@ class NodeConfig:
     data_dir: Path = field(default_factory=lambda: Path("./pyxmtp-data"))
     #: None switches rate limiting off.
     rate_limits: RateLimits | None = field(default_factory=RateLimits)
+    #: How refusals of an IP past its budget are paced (:mod:`pyxmtp.node.tarpit`); None: answered at once.
+    tarpit: TarpitLimits | None = field(default_factory=TarpitLimits)
     #: SQLite ``PRAGMA synchronous`` for the WAL: FULL (default: fsync per commit), EXTRA or NORMAL.
     sqlite_synchronous: str = "FULL"
     sqlite_read_threads: int = 4

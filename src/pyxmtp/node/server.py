@@ -18,6 +18,10 @@ What a call costs (see :class:`_Gate`), so that refusing an abusive IP is cheap 
    signatures), as xmtp-node-go charges a batched send per message;
 3. once a unary call has its response, one token per full 64 KiB of it (a page of big messages), taken even if
    the bucket runs dry: the IP's next calls wait for the refill.
+
+A refusal costs the node about as much CPU as a small call (gRPC's own per-call work), so an IP that keeps calling
+past its budget has its refusals paced by the tarpit (:mod:`pyxmtp.node.tarpit`): after a burst, each is held
+before it is answered, which slows any client that waits for its answers to about its budget.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from .mls_api import Broadcaster, MlsApiService
 from .pubsub import Dispatcher
 from .ratelimit import READ, WRITE, RateLimiter, RateLimitExceeded
 from .store import SqliteStore, Store, StoreError
+from .tarpit import Tarpit
 
 # gRPC's error for an operation on a call whose stream the core has already closed; grpc.aio exports no name for it
 _CallGoneError: type[Exception] = cygrpc.ExecuteBatchError
@@ -121,6 +126,14 @@ class _Call:
     items: Callable[[Any], int] | None
 
 
+class _Refused(ApiError):
+    """A rate-limit refusal (RESOURCE_EXHAUSTED) of the IP ``ip``: the tarpit may hold it before it is sent."""
+
+    def __init__(self, ip: str, exc: RateLimitExceeded) -> None:
+        super().__init__(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        self.ip = ip
+
+
 def _parse(call: _Call, raw: bytes) -> Any:
     try:
         return call.request_class.FromString(raw)
@@ -131,8 +144,9 @@ def _parse(call: _Call, raw: bytes) -> Any:
 class _Gate:
     """Rate limiting, parsing and logging shared by every wrapped method."""
 
-    def __init__(self, limiter: RateLimiter | None) -> None:
+    def __init__(self, limiter: RateLimiter | None, tarpit: Tarpit | None = None) -> None:
         self.limiter = limiter
+        self.tarpit = tarpit
         self._open_streams = 0
         self._no_streams = asyncio.Event()
         self._no_streams.set()
@@ -166,8 +180,7 @@ class _Gate:
             return ""
         ip = peer_ip(context.peer())
         if limiter.tokens(call.rate_kind, ip) < 1:
-            exc = RateLimitExceeded(call.rate_kind, ip, 1, limiter.capacity(call.rate_kind))
-            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            raise _Refused(ip, RateLimitExceeded(call.rate_kind, ip, 1, limiter.capacity(call.rate_kind)))
         return ip
 
     def admit(self, call: _Call, raw: bytes, ip: str) -> Any:
@@ -180,7 +193,7 @@ class _Gate:
         try:
             limiter.spend(call.rate_kind, ip, paid)
         except RateLimitExceeded as exc:
-            raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
+            raise _Refused(ip, exc) from None
         request = _parse(call, raw)
         if call.items is not None:
             cost = call.items(request)
@@ -189,8 +202,13 @@ class _Gate:
                     limiter.spend(call.rate_kind, ip, cost - paid)
                 except RateLimitExceeded:
                     whole = RateLimitExceeded(call.rate_kind, ip, cost, limiter.capacity(call.rate_kind))
-                    raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(whole)) from None
+                    raise _Refused(ip, whole) from None
         return request
+
+    async def refuse(self, refused: _Refused, context: Context) -> None:
+        """Hold a refusal in the tarpit (see :mod:`pyxmtp.node.tarpit`) before it is sent."""
+        if self.tarpit is not None:
+            await self.tarpit.hold(refused.ip, context.time_remaining())
 
     def charge_response(self, call: _Call, context: Context, size: int) -> None:
         """Step 3: a unary response of ``size`` bytes costs one token per full :data:`BYTES_PER_TOKEN`."""
@@ -229,16 +247,21 @@ def _call_gone(call: _Call) -> asyncio.CancelledError:
     return asyncio.CancelledError()
 
 
+async def _admitted(gate: _Gate, call: _Call, context: Context) -> Any:
+    """Charge, read and parse the request (its raw bytes live only in this frame)."""
+    ip = gate.knock(call, context)
+    raw = await context.read()
+    if not isinstance(raw, bytes):  # EOF: the client closed its side without a request
+        raise invalid_argument(f"no {call.request_class.DESCRIPTOR.full_name} was sent")
+    return gate.admit(call, raw, ip)
+
+
 async def _serve(gate: _Gate, call: _Call, fn: Handler, context: Context) -> Any:
     """Run one call of ``fn``: charge, read and parse the request, map errors to the status, log the call."""
     start = time.perf_counter()
     code = grpc.StatusCode.OK
     try:
-        ip = gate.knock(call, context)
-        raw = await context.read()
-        if not isinstance(raw, bytes):  # EOF: the client closed its side without a request
-            raise invalid_argument(f"no {call.request_class.DESCRIPTOR.full_name} was sent")
-        return await fn(gate.admit(call, raw, ip), context)
+        return await fn(await _admitted(gate, call, context), context)
     except asyncio.CancelledError:
         code = grpc.StatusCode.CANCELLED
         raise
@@ -251,6 +274,15 @@ async def _serve(gate: _Gate, call: _Call, fn: Handler, context: Context) -> Any
     except Exception as exc:
         code = exc.code if isinstance(exc, ApiError) else grpc.StatusCode.INTERNAL
         try:
+            if isinstance(exc, _Refused):
+                # nothing of the request is kept while the refusal is held: its bytes are referenced only from
+                # the frames of the traceback (a request refused for its size has been read)
+                exc.__traceback__ = exc.__context__ = None
+                try:
+                    await gate.refuse(exc, context)
+                except asyncio.CancelledError:  # the client gave up (or its deadline passed) while held
+                    code = grpc.StatusCode.CANCELLED
+                    raise
             await _fail(context, call, exc)
         except _CallGoneError:
             code = grpc.StatusCode.CANCELLED
@@ -403,7 +435,12 @@ class Node:
         try:
             dispatcher = Dispatcher(config.subscriber_backlog, config.subscriber_backlog_bytes)
             store.add_listener(Broadcaster(dispatcher))
-            gate = _Gate(RateLimiter(config.rate_limits) if config.rate_limits is not None else None)
+            gate = _Gate(
+                RateLimiter(config.rate_limits) if config.rate_limits is not None else None,
+                Tarpit(config.tarpit)
+                if config.rate_limits is not None and config.tarpit is not None
+                else None,
+            )
             server = grpc.aio.server(
                 options=[
                     ("grpc.max_receive_message_length", config.max_message_bytes),
@@ -461,6 +498,8 @@ class Node:
         await self.health.enter_graceful_shutdown()  # NOT_SERVING: load balancers stop sending calls
         grace = self.config.grace_period if grace is None else grace
         self.dispatcher.close()  # each stream ends with UNAVAILABLE "service is shutting down"
+        if self.gate.tarpit is not None:
+            self.gate.tarpit.release()  # held refusals are answered now
         # let those statuses go out before the server's GOAWAY, so no client sees its connection close under a stream
         await self.gate.streams_ended(min(grace, STREAMS_END_WAIT))
         if self.history is not None:
