@@ -390,7 +390,9 @@ class PostgresStore(Store):
 
         if not items:
             return []
-        result: list[WelcomeRecord] = await self._writer().submit(job, notify=self._notify_welcomes, keys=keys)
+        result: list[WelcomeRecord] = await self._writer().submit(
+            job, notify=self._notify_welcomes, keys=keys
+        )
         return result
 
     async def query_welcomes(
