@@ -56,7 +56,7 @@ from typing import Any
 
 import grpc
 from mls_bench import write_report
-from node_bench import Payloads, process_cpu_seconds, send_request, stop_server
+from node_bench import Payloads, launch, process_cpu_seconds, send_request, stop_server
 
 from pyxmtp.proto.identity.api.v1 import identity_pb2
 from pyxmtp.proto.mls.api.v1 import mls_pb2
@@ -283,19 +283,7 @@ class WellBehaved:
 
 # --- orchestration ------------------------------------------------------------------------------------------------
 def start_server(cmd: list[str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{cmd} exited with {proc.returncode}") from None
-            time.sleep(0.05)
-    proc.kill()
-    raise TimeoutError(f"{cmd} did not start")
+    return launch(cmd, port, log_path, str(cmd))
 
 
 def start_node(port: int, work: Path, tarpit: bool = True) -> subprocess.Popen[bytes]:

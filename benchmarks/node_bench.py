@@ -349,7 +349,12 @@ def start_server(kind: str, port: int, work_dir: Path, args: argparse.Namespace)
             cmd += ["--database-url", args.database_url, "--database-schema", args.schema]
     else:
         cmd = [sys.executable, __file__, "--serve-bare", str(port)]
-    with (work_dir / f"{kind}.log").open("wb") as log:
+    return launch(cmd, port, work_dir / f"{kind}.log", kind)
+
+
+def launch(cmd: list[str], port: int, log_path: Path, name: str) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` (output to ``log_path``) and wait, up to 30 s, until it listens on ``port``."""
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -358,10 +363,10 @@ def start_server(kind: str, port: int, work_dir: Path, args: argparse.Namespace)
                 return proc
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"{kind} exited with {proc.returncode}") from None
+                raise RuntimeError(f"{name} exited with {proc.returncode}") from None
             time.sleep(0.05)
     proc.kill()
-    raise TimeoutError(f"{kind} did not start")
+    raise TimeoutError(f"{name} did not start")
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:

@@ -58,7 +58,7 @@ from pyxmtp.identity.signatures import Signer
 from . import events, filters
 from .chain import ErrorNext, call, run_error_chain, run_middleware
 from .config import load_env_file, read_settings
-from .context import AgentContext, ConversationContext, MessageContext
+from .context import AgentContext, ClientView, ConversationContext, MessageContext
 from .errors import AgentStreamingError, ConversationNotFound
 from .handlers import Handlers
 from .network import NodeTarget, get_test_url, resolve_node
@@ -83,7 +83,7 @@ class _Default:
 _DEFAULT_PATH = _Default()
 
 
-class Agent(Handlers):
+class Agent(ClientView, Handlers):
     """An agent on ``client`` (see the module docstring). Make one with :meth:`create` or :meth:`from_env` (the
     agent then owns its client and closes it), or around a client of your own (``Agent(client)``)."""
 
@@ -225,14 +225,6 @@ class Agent(Handlers):
             )
 
     # --- what it is ---------------------------------------------------------------------------------------
-    @property
-    def client(self) -> Client:
-        return self._client
-
-    @property
-    def inbox_id(self) -> str:
-        return self._client.inbox_id
-
     @property
     def address(self) -> str | None:
         """The agent's Ethereum address (None for another kind of identifier)."""

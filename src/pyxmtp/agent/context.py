@@ -35,11 +35,10 @@ C_co = TypeVar("C_co", bound=Conversation, covariant=True)
 T_co = TypeVar("T_co", covariant=True)
 
 
-class AgentContext:
-    """The agent's client (agent-sdk's ``ClientContext``)."""
+class ClientView:
+    """The ``client`` and ``inbox_id`` of what holds the agent's client (the agent and its contexts)."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    _client: Client
 
     @property
     def client(self) -> Client:
@@ -49,6 +48,13 @@ class AgentContext:
     def inbox_id(self) -> str:
         """The agent's inbox id."""
         return self._client.inbox_id
+
+
+class AgentContext(ClientView):
+    """The agent's client (agent-sdk's ``ClientContext``)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
 
     def get_client_address(self) -> str | None:
         """The agent's Ethereum address (None if the client was made with another kind of identifier)."""

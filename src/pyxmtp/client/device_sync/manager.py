@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pyxmtp.conversations.group_context import ConversationType
 from pyxmtp.mls.errors import MLSError
@@ -43,6 +43,8 @@ from . import groups, preferences
 from .content import decode
 from .history import AvailableArchive, HistoryServerError, HistorySync
 from .preferences import ConsentUpdate, PreferenceUpdate
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("pyxmtp.client.device_sync")
 
@@ -332,36 +334,12 @@ class DeviceSync:
     def stream_consent(self) -> Stream[list[Consent]]:
         """Consent decisions as they change, here or received from another installation (node-sdk
         ``streamConsent``): each item is the list of one change."""
-        queues = self._consent_queues
-
-        async def produce(out: Emitter[list[Consent]]) -> None:
-            queue: asyncio.Queue[list[Consent]] = asyncio.Queue()
-            queues.add(queue)
-            out.ready()
-            try:
-                while True:
-                    await out.emit(await queue.get())
-            finally:
-                queues.discard(queue)
-
-        return Stream(produce, name="consent")
+        return _fan_out(self._consent_queues, "consent")
 
     def stream_preferences(self) -> Stream[PreferenceUpdate]:
         """Preference changes as they happen (node-sdk ``streamPreferences``): :class:`ConsentUpdate` and
         :class:`HmacKeyUpdate` items."""
-        queues = self._preference_queues
-
-        async def produce(out: Emitter[PreferenceUpdate]) -> None:
-            queue: asyncio.Queue[PreferenceUpdate] = asyncio.Queue()
-            queues.add(queue)
-            out.ready()
-            try:
-                while True:
-                    await out.emit(await queue.get())
-            finally:
-                queues.discard(queue)
-
-        return Stream(produce, name="preferences")
+        return _fan_out(self._preference_queues, "preferences")
 
     async def close(self) -> None:
         """Publish the consent changes not published yet (if the node can be reached), then stop the background
@@ -379,3 +357,19 @@ class DeviceSync:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._publisher = self._processor = None
+
+
+def _fan_out(queues: set[asyncio.Queue[_T]], name: str) -> Stream[_T]:
+    """A stream of what is put on ``queues``: each run adds a queue of its own, removed when the stream ends."""
+
+    async def produce(out: Emitter[_T]) -> None:
+        queue: asyncio.Queue[_T] = asyncio.Queue()
+        queues.add(queue)
+        out.ready()
+        try:
+            while True:
+                await out.emit(await queue.get())
+        finally:
+            queues.discard(queue)
+
+    return Stream(produce, name=name)

@@ -38,7 +38,6 @@ and the live feed read the primary.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -88,7 +87,7 @@ from .postgres_conn import (
 )
 from .postgres_feed import Feed
 from .postgres_replica import ReplicaReads, ReplicaStats, prepare_writer
-from .postgres_writer import WriteFn, Writer
+from .postgres_writer import Writer
 
 log = logging.getLogger("pyxmtp.node.store")
 
@@ -260,16 +259,11 @@ class PostgresStore(Store):
             await conn.execute("UPDATE pyxmtp_schema SET version = $1", sql.SCHEMA_VERSION)
 
     # --- plumbing -------------------------------------------------------------------------------------------
-    def _submit(
-        self,
-        fn: WriteFn | None,
-        messages: Sequence[GroupMessageFields] = (),
-        notify: Callable[[Any], None] | None = None,
-        keys: set[int] | None = None,
-    ) -> asyncio.Future[Any]:
+    def _writer(self) -> Writer:
+        """The writer, to submit a write to; :class:`StoreError` once the store is closed."""
         if self._closed or self.writer is None:
             raise StoreError("the store is closed")
-        return self.writer.submit(fn, messages, notify, keys)
+        return self.writer
 
     async def _read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """Run ``fn`` on a pooled connection; once more on a fresh one if that connection turns out dead (the
@@ -309,7 +303,7 @@ class PostgresStore(Store):
     async def insert_group_messages(self, messages: Sequence[GroupMessageFields]) -> StoredGroupMessages:
         if not messages:
             return StoredGroupMessages([], 5, 2, 0, 0, None)
-        result: StoredGroupMessages = await self._submit(None, messages, self._notify_group_messages)
+        result: StoredGroupMessages = await self._writer().submit(None, messages, self._notify_group_messages)
         return result
 
     async def _page(
@@ -396,7 +390,9 @@ class PostgresStore(Store):
 
         if not items:
             return []
-        result: list[WelcomeRecord] = await self._submit(job, notify=self._notify_welcomes, keys=keys)
+        result: list[WelcomeRecord] = await self._writer().submit(
+            job, notify=self._notify_welcomes, keys=keys
+        )
         return result
 
     async def query_welcomes(
@@ -423,7 +419,7 @@ class PostgresStore(Store):
             await conn.execute(sql.PUT_INSTALLATION, installation_key, key_package, now)
             await conn.execute(sql.PUT_KEY_PACKAGE, installation_key, key_package, now)
 
-        await self._submit(job)
+        await self._writer().submit(job)
 
     async def fetch_key_packages(
         self, installation_keys: Sequence[bytes], *, max_bytes: int | None = None
@@ -481,7 +477,7 @@ class PostgresStore(Store):
 
         # the length check and the append are atomic across node processes: the inbox's lock is held first
         keys = {self._lock_key(INBOX_KEY, inbox_id.encode())}
-        result: InboxLogRecord = await self._submit(job, keys=keys)
+        result: InboxLogRecord = await self._writer().submit(job, keys=keys)
         return result
 
     async def identity_updates(self, requests: Sequence[tuple[str, int]]) -> list[list[InboxLogRecord]]:
@@ -521,7 +517,7 @@ class PostgresStore(Store):
         if not items:
             return []
         keys = {self._lock_key(COMMIT_LOG_KEY, e.group_id) for e in items}
-        result: list[CommitLogRecord] = await self._submit(job, keys=keys)
+        result: list[CommitLogRecord] = await self._writer().submit(job, keys=keys)
         return result
 
     async def query_commit_log(
