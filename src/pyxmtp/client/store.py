@@ -293,6 +293,13 @@ class ClientStore(OwnWelcomeRows, LeaveRequestRows, ArchiveStoreMixin):
             (name, value),
         )
 
+    def delete_cursor(self, name: str, value: int | None = None) -> None:
+        """Forget a cursor (only if it still holds ``value``, when given)."""
+        if value is None:
+            self._db.execute("DELETE FROM cursors WHERE name = ?", (name,))
+        else:
+            self._db.execute("DELETE FROM cursors WHERE name = ? AND value = ?", (name, value))
+
     def cursors_with_prefix(self, prefix: str) -> dict[str, int]:
         """The cursors whose names start with ``prefix``, by the rest of their names."""
         rows = self._db.execute(
