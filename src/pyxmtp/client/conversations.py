@@ -428,8 +428,8 @@ class Conversations:
             async with session.lock:
                 await commits.update_membership(session, add=inbox_ids)
         except BaseException:
-            with ctx.store.transaction():  # the commit's "group updated" entry, if it got that far
-                ctx.store.delete_messages(group_id)
+            # the commit's "group updated" entry, if it got that far, and any leave-request row
+            ctx.store.delete_local_conversation_rows(group_id)
             raise
         return self._store(session)
 

@@ -469,6 +469,12 @@ class ClientStore(OwnWelcomeRows, LeaveRequestRows, ArchiveStoreMixin):
         """Delete every message of the group (one whose creation failed); how many."""
         return self._db.execute("DELETE FROM messages WHERE group_id = ?", (group_id,)).rowcount
 
+    def delete_local_conversation_rows(self, group_id: bytes) -> int:
+        """Delete, in one transaction, the group's messages and its leave-request rows (a conversation whose
+        creation failed, or dropped locally): nothing about it is left to act on later; how many rows went."""
+        with self.transaction():
+            return self.delete_messages(group_id) + self.delete_leave_rows(group_id)
+
     def delete_messages_sent_between(self, group_id: bytes, start_ns: int, end_ns: int) -> int:
         """Delete the group's messages sent in ``[start_ns, end_ns)``; how many (disappearing messages)."""
         cur = self._db.execute(
