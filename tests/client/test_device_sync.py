@@ -5,6 +5,8 @@ is not our inbox's alone is refused."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
 import grpc
@@ -315,3 +317,55 @@ async def test_a_merged_decision_is_not_published_back(node: Node, tmp_path: Pat
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_consent_change_survives_sigkill_before_it_was_published(node: Node, tmp_path: Path) -> None:
+    """The first installation, a process of its own, denies a conversation and is killed (SIGKILL) while its
+    publish hangs: restarted, it publishes the decision, and the second installation learns it."""
+    wallet = LocalWalletSigner.generate()
+    db = tmp_path / "first.db"
+    first = await Client.create(node.address, wallet, db_path=db)
+    second = await Client.create(node.address, wallet, db_path=tmp_path / "second.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    restarted: Client | None = None
+    try:
+        group = await first.conversations.create_group([bob.inbox_id], name="g")
+        gid = bytes.fromhex(group.id)
+        await first.device_sync.publish_preferences()
+        await second.device_sync.sync_all_device_sync_groups()
+        assert conversation_consent(second, gid) is ConsentState.ALLOWED
+        await first.close()
+
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("consent_process.py")),
+            node.address,
+            str(db),
+            gid.hex(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(os.environ),
+        )
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line.split() == [b"decided"], (line, await proc.stderr.read())  # type: ignore[union-attr]
+        finally:
+            proc.kill()  # SIGKILL
+            await proc.wait()
+
+        restarted = await Client.create(node.address, wallet, db_path=db)
+        assert conversation_consent(restarted, gid) is ConsentState.DENIED
+
+        async def arrived() -> bool:
+            await restarted.device_sync.sync_all_device_sync_groups()  # type: ignore[union-attr]
+            await second.device_sync.sync_all_device_sync_groups()
+            return conversation_consent(second, gid) is ConsentState.DENIED
+
+        await eventually(arrived, "the decision at the other installation")
+        assert restarted.device_sync.unpublished_consent() == []
+    finally:
+        if restarted is not None:
+            await restarted.close()
+        await second.close()
+        await bob.close()
