@@ -5,11 +5,15 @@ is not our inbox's alone is refused."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
+import grpc
 import pytest
 
 from pyxmtp.client import Client, ConsentState, commits
+from pyxmtp.client.api import ApiCallError
 from pyxmtp.client.consent import Consent, ConsentEntityType
 from pyxmtp.client.device_sync import ConsentUpdate, HmacKeyUpdate, groups, preferences
 from pyxmtp.client.device_sync.content import encode
@@ -228,3 +232,140 @@ async def test_a_streaming_installation_applies_consent_as_it_arrives(node: Node
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_consent_change_survives_a_crash_before_it_was_published(node: Node, tmp_path: Path) -> None:
+    """A decision the node never accepted (the send failed), then the process dies without close(): the
+    restarted installation publishes it, and the other installation learns it (nothing acknowledged lost)."""
+    wallet = LocalWalletSigner.generate()
+    first = await Client.create(node.address, wallet, db_path=tmp_path / "first.db")
+    second = await Client.create(node.address, wallet, db_path=tmp_path / "second.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    restarted: Client | None = None
+    try:
+        group = await first.conversations.create_group([bob.inbox_id], name="g")
+        gid = bytes.fromhex(group.id)
+        await first.device_sync.publish_preferences()
+        await second.device_sync.sync_all_device_sync_groups()
+        assert conversation_consent(second, gid) is ConsentState.ALLOWED
+
+        async def unavailable(messages: object) -> None:
+            raise ApiCallError("MlsApi/SendGroupMessages", grpc.StatusCode.UNAVAILABLE, "injected")
+
+        first.ctx.api.send_group_messages = unavailable  # type: ignore[method-assign,assignment]
+        group.update_consent_state(ConsentState.DENIED)
+        with pytest.raises(ApiCallError):
+            await first.device_sync.publish_preferences()
+        assert first.device_sync.unpublished_consent() == [
+            Consent(ConsentEntityType.CONVERSATION, gid.hex(), ConsentState.DENIED)
+        ]
+        # the crash: the process stops here (no close(): nothing more is written, the database is let go)
+        for task in (first.device_sync._publisher, first.device_sync._processor):
+            if task is not None:
+                task.cancel()
+        first.ctx.store._db.close()
+
+        restarted = await Client.create(node.address, wallet, db_path=tmp_path / "first.db")
+        assert restarted.installation_id == first.installation_id
+
+        async def published() -> bool:
+            await restarted.device_sync.sync_all_device_sync_groups()  # type: ignore[union-attr]
+            return not restarted.device_sync.unpublished_consent()  # type: ignore[union-attr]
+
+        await eventually(published, "the restarted installation publishes the decision")
+
+        async def arrived() -> bool:
+            await second.device_sync.sync_all_device_sync_groups()
+            return conversation_consent(second, gid) is ConsentState.DENIED
+
+        await eventually(arrived, "the decision at the other installation")
+    finally:
+        if restarted is not None:
+            await restarted.close()
+        await first.ctx.api.close()
+        await second.close()
+        await bob.close()
+
+
+async def test_a_merged_decision_is_not_published_back(node: Node, tmp_path: Path) -> None:
+    """A decision received from another installation is merged, not marked unpublished: the receiver sends
+    nothing back (no echo, so no loop), and a later restart does not publish it either."""
+    first, second = await two_installations(node, tmp_path)
+    try:
+        await first.device_sync.sync_group()
+        await second.device_sync.sync_all_device_sync_groups()
+        first.preferences.set_consent_states(
+            [Consent(ConsentEntityType.INBOX, "ab" * 32, ConsentState.DENIED)]
+        )
+        await first.device_sync.publish_preferences()
+        assert first.device_sync.unpublished_consent() == []
+
+        sent: list[object] = []
+        real = second.ctx.api.send_group_messages
+
+        async def counting(messages: object) -> None:
+            sent.append(messages)
+            await real(messages)  # type: ignore[arg-type]
+
+        second.ctx.api.send_group_messages = counting  # type: ignore[method-assign,assignment]
+        await second.device_sync.sync_all_device_sync_groups()
+        assert second.preferences.get_consent_state(ConsentEntityType.INBOX, "ab" * 32) is ConsentState.DENIED
+        assert second.device_sync.unpublished_consent() == []
+        await second.device_sync.publish_preferences()
+        await second.device_sync.sync_all_device_sync_groups()
+        assert sent == []  # nothing published back
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_consent_change_survives_sigkill_before_it_was_published(node: Node, tmp_path: Path) -> None:
+    """The first installation, a process of its own, denies a conversation and is killed (SIGKILL) while its
+    publish hangs: restarted, it publishes the decision, and the second installation learns it."""
+    wallet = LocalWalletSigner.generate()
+    db = tmp_path / "first.db"
+    first = await Client.create(node.address, wallet, db_path=db)
+    second = await Client.create(node.address, wallet, db_path=tmp_path / "second.db")
+    bob = await new_client(node, tmp_path / "bob.db")
+    restarted: Client | None = None
+    try:
+        group = await first.conversations.create_group([bob.inbox_id], name="g")
+        gid = bytes.fromhex(group.id)
+        await first.device_sync.publish_preferences()
+        await second.device_sync.sync_all_device_sync_groups()
+        assert conversation_consent(second, gid) is ConsentState.ALLOWED
+        await first.close()
+
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("consent_process.py")),
+            node.address,
+            str(db),
+            gid.hex(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(os.environ),
+        )
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line.split() == [b"decided"], (line, await proc.stderr.read())  # type: ignore[union-attr]
+        finally:
+            proc.kill()  # SIGKILL
+            await proc.wait()
+
+        restarted = await Client.create(node.address, wallet, db_path=db)
+        assert conversation_consent(restarted, gid) is ConsentState.DENIED
+
+        async def arrived() -> bool:
+            await restarted.device_sync.sync_all_device_sync_groups()  # type: ignore[union-attr]
+            await second.device_sync.sync_all_device_sync_groups()
+            return conversation_consent(second, gid) is ConsentState.DENIED
+
+        await eventually(arrived, "the decision at the other installation")
+        assert restarted.device_sync.unpublished_consent() == []
+    finally:
+        if restarted is not None:
+            await restarted.close()
+        await second.close()
+        await bob.close()

@@ -463,3 +463,30 @@ def test_replaced_group_state_is_gone_from_the_file(store: ClientStore, db_path:
         store.set_cursor("group", 2)
     checkpoint(store)
     assert old_secret not in file_bytes(db_path)
+
+
+def test_deleting_a_conversation_locally_drops_its_leave_rows_in_the_same_transaction(
+    store: ClientStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.transaction():
+        for group in (GROUP, OTHER_GROUP):
+            store.add_message(message(group[:4] + b"m", 10, group_id=group))
+            store.add_pending_removal(group, "carol", group[:4] + b"m")
+            store.set_leave_requested(group, group[:4] + b"m", 10)
+
+    def failing(group_id: bytes) -> int:
+        raise sqlite3.OperationalError("injected")
+
+    with monkeypatch.context() as patch:  # a failure half-way leaves every row in place
+        patch.setattr(store, "delete_leave_rows", failing)
+        with pytest.raises(sqlite3.OperationalError):
+            store.delete_local_conversation_rows(GROUP)
+    assert len(store.messages(GROUP)) == 1
+    assert store.pending_removals(GROUP) == ["carol"] and store.leave_requested(GROUP)
+
+    assert store.delete_local_conversation_rows(GROUP) == 3
+    assert store.messages(GROUP) == []
+    assert store.pending_removals(GROUP) == [] and not store.leave_requested(GROUP)
+    # another conversation's rows stay
+    assert len(store.messages(OTHER_GROUP)) == 1
+    assert store.pending_removals(OTHER_GROUP) == ["carol"] and store.leave_requested(OTHER_GROUP)

@@ -12,6 +12,7 @@ import pytest
 from pyxmtp.client import (
     ApiCallError,
     ConsentState,
+    ConsumerBusy,
     Conversation,
     DecodedMessage,
     EnrichedReply,
@@ -231,3 +232,32 @@ async def test_a_named_consumer_gets_what_an_earlier_stream_stored_but_never_han
         assert await next_text(third) == "the end"
     for c in (alice, bob):
         await c.close()
+
+
+async def test_a_second_live_stream_for_a_consumer_name_is_refused(node: Node, tmp_path: Path) -> None:
+    """One stream at a time per consumer name: a second one while the first is live is misuse
+    (:class:`ConsumerBusy`, a ValueError); another name, a plain stream, or the same name once the first one
+    ended are fine."""
+    bob = await new_client(node, tmp_path / "bob.db")
+    try:
+        first = bob.conversations.stream_all_messages(consumer="bot")
+        with pytest.raises(ConsumerBusy, match="'bot'"):
+            bob.conversations.stream_all_messages(consumer="bot")
+        with pytest.raises(ValueError):
+            bob.conversations.stream_all_messages(consumer="bot")
+        async with bob.conversations.stream_all_messages(consumer="other") as other:
+            await other.wait_ready()
+        async with bob.conversations.stream_all_messages() as plain:
+            await plain.wait_ready()
+        await first.wait_ready()
+        await first.close()
+        async with bob.conversations.stream_all_messages(consumer="bot") as again:
+            await again.wait_ready()
+            # the closed first stream ending late does not free the name the live one holds
+            await first.close()
+            with pytest.raises(ConsumerBusy):
+                bob.conversations.stream_all_messages(consumer="bot")
+        async with bob.conversations.stream_all_messages(consumer="bot") as last:
+            await last.wait_ready()
+    finally:
+        await bob.close()

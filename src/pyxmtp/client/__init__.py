@@ -54,6 +54,7 @@ from .device_sync import (
 from .dm import Dm
 from .errors import (
     CommitConflict,
+    ConsumerBusy,
     ConversationRestored,
     InactiveConversation,
     MembershipUpdateError,
@@ -88,6 +89,7 @@ __all__ = [
     "ConsentEntityType",
     "ConsentState",
     "ConsentUpdate",
+    "ConsumerBusy",
     "Conversation",
     "ConversationMetadata",
     "ConversationRestored",

@@ -243,6 +243,7 @@ class Client(ClientArchives):
             registry=_registry(codecs),
         )
         client = cls(ctx, nonce=nonce, signer=signer, identifier=identifier)
+        client.device_sync.resume()  # consent changes a crash left unpublished
         if client.conversations.hub.has_unsent():  # left by a crash or a failed call: send them now
             try:
                 await client.conversations.publish_unpublished()

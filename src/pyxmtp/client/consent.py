@@ -12,6 +12,11 @@ records by itself, and so does this client:
 - sending into a conversation (not an optimistic send, which only stores the message) makes it allowed
   (:func:`on_sent`), as does publishing messages sent optimistically.
 
+A decision made here that device sync is to publish is marked unpublished in the same transaction that stores
+it (a ``cursors`` row per entity, :data:`UNPUBLISHED_PREFIX`), and the mark is removed once the node accepted
+the message that publishes it (:func:`mark_published`): a crash in between loses nothing, the next publish sends
+it. Decisions merged from another installation are never marked (so never published back).
+
 A conversation's consent is its own record only; an inbox's consent is shown on its members
 (:class:`~.members.GroupMember`) and is never applied to conversations by itself. Lists and streams of
 conversations and messages filter on a conversation's consent: by default allowed and unknown ones, leaving
@@ -65,6 +70,37 @@ def _entity(entity_type: ConsentEntityType, entity: str) -> str:
     return entity.lower() if entity_type is ConsentEntityType.CONVERSATION else entity
 
 
+#: ``cursors`` rows ``<prefix><entity type>/<entity>`` -> the ``updated_ns`` of a decision made here and not yet
+#: published to the inbox's other installations.
+UNPUBLISHED_PREFIX = "consent_unpublished/"
+
+
+def _mark(entity_type: int, entity: str) -> str:
+    return f"{UNPUBLISHED_PREFIX}{entity_type}/{entity}"
+
+
+def unpublished(ctx: ClientContext) -> list[tuple[Consent, int]]:
+    """The decisions made here not yet published (their current state), each with its mark."""
+    found = []
+    for key, marked_ns in ctx.store.cursors_with_prefix(UNPUBLISHED_PREFIX).items():
+        entity_type, _, entity = key.partition("/")
+        row = ctx.store.consent(int(entity_type), entity)
+        if row is None:
+            ctx.store.delete_cursor(_mark(int(entity_type), entity), marked_ns)
+            continue
+        found.append(
+            (Consent(ConsentEntityType(row.entity_type), row.entity, ConsentState(row.state)), marked_ns)
+        )
+    return found
+
+
+def mark_published(ctx: ClientContext, published: Iterable[tuple[Consent, int]]) -> None:
+    """The node accepted these decisions: unmark them (a mark a later decision replaced stays)."""
+    with ctx.store.transaction():
+        for consent, marked_ns in published:
+            ctx.store.delete_cursor(_mark(int(consent.entity_type), consent.entity), marked_ns)
+
+
 def get_state(ctx: ClientContext, entity_type: ConsentEntityType, entity: str) -> ConsentState:
     """The recorded decision, :attr:`ConsentState.UNKNOWN` if none."""
     record = ctx.store.consent(int(entity_type), _entity(entity_type, entity))
@@ -92,6 +128,11 @@ def record(ctx: ClientContext, consents: Iterable[Consent], *, publish: bool = T
             row = ConsentRecord(int(consent.entity_type), entity, int(consent.state), now)
             if ctx.store.set_consent(row):
                 changed.append(Consent(consent.entity_type, entity, consent.state))
+                mark = _mark(int(consent.entity_type), entity)
+                if publish:  # strictly later than an earlier mark, so that unmarking that one leaves this
+                    ctx.store.set_cursor(mark, max(now, ctx.store.cursor(mark) + 1))
+                else:  # the current state is not ours to publish
+                    ctx.store.delete_cursor(mark)
     if publish:
         ctx.prefs.consent_changed(changed, True)
     return changed
@@ -112,6 +153,8 @@ def merge(ctx: ClientContext, consents: Iterable[tuple[Consent, int]]) -> list[C
             row = ConsentRecord(int(consent.entity_type), entity, int(consent.state), at_ns)
             if ctx.store.set_consent(row):
                 changed.append(Consent(consent.entity_type, entity, consent.state))
+                # a newer decision from elsewhere replaces ours: not ours to publish any more
+                ctx.store.delete_cursor(_mark(int(consent.entity_type), entity))
     ctx.prefs.consent_changed(changed, False)
     return changed
 

@@ -428,8 +428,8 @@ class Conversations:
             async with session.lock:
                 await commits.update_membership(session, add=inbox_ids)
         except BaseException:
-            with ctx.store.transaction():  # the commit's "group updated" entry, if it got that far
-                ctx.store.delete_messages(group_id)
+            # the commit's "group updated" entry, if it got that far, and any leave-request row
+            ctx.store.delete_local_conversation_rows(group_id)
             raise
         return self._store(session)
 
@@ -494,7 +494,8 @@ class Conversations:
         and unknown by default). It hands out every message this client has not processed yet, including those
         that arrived while it was offline.
 
-        ``consumer`` names the reader (one stream at a time per name; no ``/``): the stream first hands out what
+        ``consumer`` names the reader (one live stream at a time per name, else :class:`~.errors.ConsumerBusy`;
+        no ``/``): the stream first hands out what
         an earlier stream of that name processed and stored but never got handed over, or handed out without the
         reader being done with it (it closed, or the process died; :mod:`.handover`): across a stop and start the
         reader gets every message once."""
@@ -509,11 +510,19 @@ class Conversations:
             )
 
         handover = None if consumer is None else Handover(ctx.store, consumer)
-        return Stream(
-            streams.all_messages(self.hub, keep, reconnect=reconnect, handover=handover),
-            name="all messages",
-            on_handled=None if handover is None else handover.acknowledge,
-        )
+        if handover is None:
+            return Stream(streams.all_messages(self.hub, keep, reconnect=reconnect), name="all messages")
+        handover.claim()
+        try:
+            return Stream(
+                streams.all_messages(self.hub, keep, reconnect=reconnect, handover=handover),
+                name="all messages",
+                on_handled=handover.acknowledge,
+                on_end=handover.release,
+            )
+        except BaseException:
+            handover.release()
+            raise
 
     def stream_all_group_messages(
         self, *, consent_states: Sequence[ConsentState] | None = None, reconnect: bool = True

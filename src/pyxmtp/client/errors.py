@@ -46,6 +46,11 @@ class MessageTooLarge(ValueError):
     sent."""
 
 
+class ConsumerBusy(ValueError):
+    """A stream for this consumer name is live in this process already: one stream at a time per name (close
+    the first one)."""
+
+
 class InactiveConversation(LocalMLSError):
     """We were removed from the conversation: nothing can be sent into it any more."""
 

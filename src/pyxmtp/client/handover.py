@@ -13,13 +13,15 @@ process died comes again).
 The first stream for a name starts from the present, as a plain one does; a conversation joined later (in a
 stream for that name or not) is handed out from its first stored message. Messages of our own not yet on the
 node have no node id: they are handed out when they come back from the node, as in a plain stream. One stream at
-a time per name.
+a time per name and database: a second one opened in this process while the first is live raises
+:class:`~.errors.ConsumerBusy` (:meth:`Handover.claim`); the name is free again once the first stream ended.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import ConsumerBusy
 from .messages import DecodedMessage
 from .records import MessageRecord
 from .store import ClientStore
@@ -27,6 +29,9 @@ from .store import ClientStore
 #: The cursors' names: ``handed/<consumer>`` marks a reader known; ``handed/<consumer>/<group id hex>`` holds the
 #: node id of the last message of that conversation it was done with.
 _PREFIX = "handed/"
+
+#: The consumer names with a live stream in this process, by database (its path, or the in-memory store).
+_live: set[tuple[object, str]] = set()
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Handover:
     _out: dict[bytes, tuple[bytes, int]] = field(default_factory=dict, init=False)  # id -> (group, node id)
     _known: bool = field(default=False, init=False)
     _started: bool = field(default=False, init=False)
+    _claimed: bool = field(default=False, init=False)
     #: ``(group, after, upto)``: stored messages still to hand out before the live ones (kept here, not in the
     #: connection: a reconnect goes on with what is left)
     pending: list[tuple[bytes, int, int]] = field(default_factory=list, init=False)
@@ -51,6 +57,26 @@ class Handover:
         self._known = self.store.cursor(_PREFIX + self.consumer) == 1
         cursors = self.store.cursors_with_prefix(f"{_PREFIX}{self.consumer}/")
         self._done = {bytes.fromhex(group): value for group, value in cursors.items()}
+
+    def _key(self) -> tuple[object, str]:
+        path = self.store.path
+        return (id(self.store) if path is None else str(path.resolve()), self.consumer)
+
+    def claim(self) -> None:
+        """The stream for this name is starting: :class:`~.errors.ConsumerBusy` if one is live already."""
+        key = self._key()
+        if key in _live:
+            raise ConsumerBusy(
+                f"a stream for consumer {self.consumer!r} is open already: close it before opening another"
+            )
+        _live.add(key)
+        self._claimed = True
+
+    def release(self) -> None:
+        """The stream for this name ended (again: nothing)."""
+        if self._claimed:
+            self._claimed = False
+            _live.discard(self._key())
 
     @property
     def started(self) -> bool:

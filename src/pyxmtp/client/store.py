@@ -293,6 +293,13 @@ class ClientStore(OwnWelcomeRows, LeaveRequestRows, ArchiveStoreMixin):
             (name, value),
         )
 
+    def delete_cursor(self, name: str, value: int | None = None) -> None:
+        """Forget a cursor (only if it still holds ``value``, when given)."""
+        if value is None:
+            self._db.execute("DELETE FROM cursors WHERE name = ?", (name,))
+        else:
+            self._db.execute("DELETE FROM cursors WHERE name = ? AND value = ?", (name, value))
+
     def cursors_with_prefix(self, prefix: str) -> dict[str, int]:
         """The cursors whose names start with ``prefix``, by the rest of their names."""
         rows = self._db.execute(
@@ -461,6 +468,12 @@ class ClientStore(OwnWelcomeRows, LeaveRequestRows, ArchiveStoreMixin):
     def delete_messages(self, group_id: bytes) -> int:
         """Delete every message of the group (one whose creation failed); how many."""
         return self._db.execute("DELETE FROM messages WHERE group_id = ?", (group_id,)).rowcount
+
+    def delete_local_conversation_rows(self, group_id: bytes) -> int:
+        """Delete, in one transaction, the group's messages and its leave-request rows (a conversation whose
+        creation failed, or dropped locally): nothing about it is left to act on later; how many rows went."""
+        with self.transaction():
+            return self.delete_messages(group_id) + self.delete_leave_rows(group_id)
 
     def delete_messages_sent_between(self, group_id: bytes, start_ns: int, end_ns: int) -> int:
         """Delete the group's messages sent in ``[start_ns, end_ns)``; how many (disappearing messages)."""

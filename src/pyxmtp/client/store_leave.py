@@ -49,3 +49,9 @@ class LeaveRequestRows:
     def clear_leave_request(self, group_id: bytes) -> bool:
         """Forget our leave request (we were added back); whether there was one."""
         return self._db.execute("DELETE FROM leave_requests WHERE group_id = ?", (group_id,)).rowcount > 0
+
+    def delete_leave_rows(self, group_id: bytes) -> int:
+        """Forget every leave request about the group, ours and the members' (the conversation is deleted
+        locally); how many rows went."""
+        gone = self._db.execute("DELETE FROM pending_removals WHERE group_id = ?", (group_id,)).rowcount
+        return gone + self._db.execute("DELETE FROM leave_requests WHERE group_id = ?", (group_id,)).rowcount

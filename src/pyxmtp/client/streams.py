@@ -109,14 +109,24 @@ class Stream(Generic[T]):
     """
 
     def __init__(
-        self, produce: Producer[T], *, name: str = "stream", on_handled: Callable[[T], None] | None = None
+        self,
+        produce: Producer[T],
+        *,
+        name: str = "stream",
+        on_handled: Callable[[T], None] | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
+        """``on_handled``: called with each item the reader is done with; ``on_end``: once the stream's task
+        ended (closed, failed or finished)."""
         self._queue: asyncio.Queue[object] = asyncio.Queue(BUFFER)
         self._ready = asyncio.Event()
         self._closed = False
         self._on_handled = on_handled
         self._handed: object = _NOTHING
         self._task = asyncio.get_running_loop().create_task(self._run(produce), name=f"pyxmtp {name}")
+        self._on_end = on_end
+        if on_end is not None:
+            self._task.add_done_callback(lambda _task: on_end())
 
     async def _run(self, produce: Producer[T]) -> None:
         try:
@@ -167,6 +177,8 @@ class Stream(Generic[T]):
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        if self._on_end is not None:  # at once, not when the loop runs the task's callbacks
+            self._on_end()
         while not self._queue.empty():
             self._queue.get_nowait()
         self._queue.put_nowait(_END)

@@ -62,7 +62,6 @@ class DeviceSync:
     def __init__(self, ctx: ClientContext, hub: ConversationHub) -> None:
         self._ctx = ctx
         self._hub = hub
-        self._pending: list[Consent] = []
         self._publisher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one walk over the sync groups at a time
         #: messages to handle again (the node or a history server was away): attempts made so far
@@ -84,9 +83,7 @@ class DeviceSync:
         if publish:  # received ones are told by :meth:`_emit_received`, with the HMAC keys
             for preference_queue in self._preference_queues:
                 preference_queue.put_nowait(ConsentUpdate(tuple(changed)))
-            latest = {(c.entity_type, c.entity): c for c in [*self._pending, *changed]}
-            self._pending = list(latest.values())
-            self._kick()
+            self._kick()  # consent.record marked them unpublished in the store
 
     def _sync_message_arrived(self, session: GroupSession) -> None:
         """A stream stored a sync-group message: handle it (and greet a new installation) in the background,
@@ -126,25 +123,27 @@ class DeviceSync:
         """Publish the consent decisions made here and not published yet, to the primary sync group (made if
         there is none, ``create`` is true and the inbox has other installations: as its identity log says now, or
         as the identity cache last saw it unless ``fetch``). While there is no sync group to send to, or on
-        failure, they stay queued (the latest decision per entity) for the next call."""
+        failure, they stay marked unpublished in the store (across restarts and crashes) for the next call; a
+        decision is unmarked only once the node accepted the message that publishes it."""
         async with self._lock:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    session = await self._target(fetch, create)
-                    if session is None:
-                        self._requeue(batch)
-                        return  # nobody to tell yet
-                    at_ns = self._ctx.clock_ns()
-                    updates = content_pb2.PreferenceUpdates(updates=preferences.consent_saves(batch, at_ns))
-                    await groups.send(session, content_pb2.DeviceSyncContent(preference_updates=updates))
-                except BaseException:
-                    self._requeue(batch)
-                    raise
+            while batch := consent.unpublished(self._ctx):
+                session = await self._target(fetch, create)
+                if session is None:
+                    return  # nobody to tell yet
+                at_ns = self._ctx.clock_ns()
+                saves = preferences.consent_saves([c for c, _ in batch], at_ns)
+                updates = content_pb2.PreferenceUpdates(updates=saves)
+                await groups.send(session, content_pb2.DeviceSyncContent(preference_updates=updates))
+                consent.mark_published(self._ctx, batch)
 
-    def _requeue(self, batch: list[Consent]) -> None:
-        """Put back decisions not published; one made about the same entity since then replaces it."""
-        self._pending = list({(c.entity_type, c.entity): c for c in [*batch, *self._pending]}.values())
+    def resume(self) -> None:
+        """Publish in the background what an earlier run left unpublished (a crash, or the node away)."""
+        if consent.unpublished(self._ctx):
+            self._kick()
+
+    def unpublished_consent(self) -> list[Consent]:
+        """The consent decisions made here and not yet published to the inbox's other installations."""
+        return [c for c, _ in consent.unpublished(self._ctx)]
 
     async def _target(self, fetch: bool, create: bool) -> GroupSession | None:
         found = groups.primary(self._hub)
@@ -344,12 +343,14 @@ class DeviceSync:
     async def close(self) -> None:
         """Publish the consent changes not published yet (if the node can be reached), then stop the background
         publisher."""
-        if self._pending:
+        if consent.unpublished(self._ctx):
             try:
                 await self.publish_preferences(fetch=False)
             except (ApiCallError, MLSError) as exc:
                 log.warning(
-                    "%d consent changes not published to the other installations: %s", len(self._pending), exc
+                    "%d consent changes not published to the other installations yet: %s",
+                    len(self.unpublished_consent()),
+                    exc,
                 )
         for task in (self._publisher, self._processor):
             if task is not None and not task.done():
