@@ -257,3 +257,32 @@ async def test_a_reply_whose_download_fails_is_tried_three_times(
     finally:
         await old.close()
         await new.close()
+
+
+async def test_a_request_with_a_reversed_time_range_is_not_answered(
+    hnode: Node, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer's request whose time range ends before it starts cannot be honoured: it is logged and passed over,
+    nothing is uploaded, and the next well-formed request is answered."""
+    wallet = LocalWalletSigner.generate()
+    old = await Client.create(hnode.address, wallet, db_path=tmp_path / "old.db")
+    new = await Client.create(hnode.address, wallet, db_path=tmp_path / "new.db")
+    try:
+        session = await groups.ensure(new.conversations.hub)
+        bad = content_pb2.DeviceSyncRequest(
+            pin="zzzzz",
+            server_url=history_url(hnode),
+            options=device_sync_pb2.ArchiveOptions(elements=[1, 2], start_ns=10, end_ns=5),  # type: ignore[list-item]
+        )
+        await groups.send(session, content_pb2.DeviceSyncContent(request=bad))
+        with caplog.at_level(logging.WARNING, logger="pyxmtp"):
+            await old.device_sync.sync_all_device_sync_groups()
+        assert list(hnode.history.directory.iterdir()) == []  # type: ignore[union-attr]
+        assert any("zzzzz" in r.getMessage() and "before" in r.getMessage() for r in caplog.records)
+
+        await new.device_sync.send_sync_request(history_url(hnode))
+        await old.device_sync.sync_all_device_sync_groups()
+        assert len(list(hnode.history.directory.iterdir())) == 1  # type: ignore[union-attr]
+    finally:
+        await old.close()
+        await new.close()

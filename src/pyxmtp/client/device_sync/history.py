@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from pyxmtp.conversations.archive import ArchiveElementKind, ArchiveError, ArchiveMetadata
+from pyxmtp.conversations.archive import (
+    ArchiveArgumentError,
+    ArchiveElementKind,
+    ArchiveError,
+    ArchiveMetadata,
+)
 from pyxmtp.proto.device_sync import content_pb2, device_sync_pb2
 
 from ..archive import ArchiveOptions, ImportSummary, import_archive_stream, write_archive
@@ -81,27 +86,6 @@ def _pin(ctx: ClientContext) -> str:
     return out
 
 
-def options_to_proto(options: ArchiveOptions) -> device_sync_pb2.ArchiveOptions:
-    proto = device_sync_pb2.ArchiveOptions(
-        elements=[int(e) for e in options.elements],  # type: ignore[misc]
-        exclude_disappearing_messages=options.exclude_disappearing_messages,
-    )
-    if options.start_ns is not None:
-        proto.start_ns = options.start_ns
-    if options.end_ns is not None:
-        proto.end_ns = options.end_ns
-    return proto
-
-
-def options_from_proto(proto: device_sync_pb2.ArchiveOptions) -> ArchiveOptions:
-    """A request's options; element kinds that hold nothing (EVENT, UNSPECIFIED, unknown) are dropped."""
-    kinds = (int(ArchiveElementKind.MESSAGES), int(ArchiveElementKind.CONSENT))
-    elements = tuple(ArchiveElementKind(int(e)) for e in proto.elements if int(e) in kinds)
-    start = proto.start_ns if proto.HasField("start_ns") else None
-    end = proto.end_ns if proto.HasField("end_ns") else None
-    return ArchiveOptions(elements, start, end, proto.exclude_disappearing_messages)
-
-
 def _metadata_proto(metadata: ArchiveMetadata) -> device_sync_pb2.BackupMetadataSave:
     proto = device_sync_pb2.BackupMetadataSave(
         elements=[int(e) for e in metadata.elements],  # type: ignore[misc]
@@ -137,7 +121,7 @@ class HistorySync:
         session = await groups.ensure(self._hub)
         pin = _pin(self._ctx)
         request = device_sync_pb2.ArchiveOptions()
-        request.CopyFrom(options_to_proto(options))
+        request.CopyFrom(options.to_proto())
         content = content_pb2.DeviceSyncContent(
             request=content_pb2.DeviceSyncRequest(pin=pin, server_url=_base(server_url), options=request)
         )
@@ -159,9 +143,12 @@ class HistorySync:
                 "sync request %s names no usable history server (%r): not answered", request.pin, base
             )
             return
-        await self.send_sync_archive(
-            base, request.pin, options_from_proto(request.options), session=session, everywhere=True
-        )
+        try:
+            options = ArchiveOptions.from_proto(request.options)
+        except ArchiveArgumentError as exc:  # a peer's request we cannot honour (a reversed time range)
+            log.warning("sync request %s not answered: %s", request.pin, exc)
+            return
+        await self.send_sync_archive(base, request.pin, options, session=session, everywhere=True)
 
     async def send_sync_archive(
         self,
